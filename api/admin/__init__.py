@@ -1,0 +1,1 @@
+"""Admin only: staff and facilitator accounts, and the audit log."""

@@ -1,0 +1,103 @@
+"""`/v1/staff/accounts` and `/v1/staff/audit`: admins only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from api.admin.schemas import (
+    Account,
+    AccountCreate,
+    AuditEntry,
+    to_account,
+    to_audit_entry,
+)
+from api.deps import Conn, RuntimeDep
+from api.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    time_id_after,
+    time_id_page,
+)
+from api.problems import found, problem
+from api.security import admin_only
+from db import audit as audit_db
+from db import people as people_db
+
+
+class AccountController(Controller):
+    path = "/v1/staff/accounts"
+    guards = [admin_only]
+    tags = ["admin"]
+
+    @post("/", summary="Create a staff, admin or facilitator account")
+    async def create(self, data: JSONBody[AccountCreate], conn: Conn, runtime: RuntimeDep) -> Account:
+        """Signs in with email and password. An email already in use answers 409."""
+        row = await people_db.insert_account(
+            conn,
+            email=data.email,
+            password_hash=runtime.hasher.hash(data.password),
+            name=data.name,
+            roles=sorted(set(data.roles)),
+            timezone=data.timezone,
+        )
+        return to_account(row)
+
+    @get("/", summary="List accounts")
+    async def list_accounts(self, conn: Conn, cursor: Cursor = None, limit: Limit = 50) -> Page[Account]:
+        rows = await people_db.list_accounts(conn, after=time_id_after(cursor), limit=limit + 1)
+        return time_id_page(rows, limit, to_account)
+
+    @post("/{account_id:uuid}/deactivate", status_code=200, summary="Deactivate an account")
+    async def deactivate(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:
+        """Ends all of the account's sessions at once."""
+        if account_id == request.user.id:
+            raise problem(409, "cannot_deactivate_self", "You cannot deactivate your own account.")
+        async with conn.transaction():
+            found(await people_db.get_account(conn, account_id), "account")
+            await people_db.set_active(conn, account_id, False)
+            return to_account(await people_db.get_account(conn, account_id))
+
+
+class AuditController(Controller):
+    path = "/v1/staff/audit"
+    guards = [admin_only]
+    tags = ["admin"]
+
+    @get("/", summary="Read the audit log")
+    async def list_entries(
+        self,
+        conn: Conn,
+        actor_id: FromQuery[UUID | None] = None,
+        participant_id: FromQuery[UUID | None] = None,
+        action: FromQuery[str | None] = None,
+        since: FromQuery[dt.datetime | None] = None,
+        until: FromQuery[dt.datetime | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 100,
+    ) -> Page[AuditEntry]:
+        """Every staff read and write of participant data, newest first. Append-only: the
+        database refuses to change or delete its rows."""
+        (before_id,) = decode_cursor(cursor, int) if cursor else (None,)
+        rows = await audit_db.list_entries(
+            conn,
+            actor_id=actor_id,
+            participant_id=participant_id,
+            action=action,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(
+            items=[to_audit_entry(r) for r in rows],
+            next_cursor=encode_cursor(rows[-1]["id"]) if more else None,
+        )

@@ -1,0 +1,88 @@
+"""`create_app()`: all wiring in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
+
+from api.admin.routes import AccountController, AuditController
+from api.auth.credentials import Hasher
+from api.auth.firebase import FirebaseVerifier
+from api.auth.routes import auth_router
+from api.deps import DEPENDENCIES, Runtime
+from api.errors import EXCEPTION_HANDLERS
+from api.health import live, ready
+from api.logs import logging_config
+from api.me.routes import MeController
+from api.participants.routes import ParticipantController
+from api.security import build_jwt_auth
+from api.settings import Settings
+from db.pool import create_pool
+
+
+def _stores(settings: Settings) -> StoreRegistry:
+    # Rate-limit counters must be shared when several API replicas run: Redis then.
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        return StoreRegistry({"rate_limit": RedisStore.with_client(url=settings.redis_url, namespace="aftercare")})
+    return StoreRegistry({"rate_limit": MemoryStore()})
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    jwt_auth = build_jwt_auth(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        app.state.pool = await create_pool(
+            settings.database_url,
+            max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            application_name="aftercare-api",
+        )
+        firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
+        app.state.runtime = Runtime(settings=settings, jwt_auth=jwt_auth, hasher=Hasher(settings.password_profile), firebase=firebase)
+        try:
+            yield
+        finally:
+            if firebase is not None:
+                firebase.close()
+            await app.state.pool.close()
+
+    return Litestar(
+        route_handlers=[
+            live,
+            ready,
+            auth_router(settings),
+            MeController,
+            ParticipantController,
+            AccountController,
+            AuditController,
+        ],
+        lifespan=[lifespan],
+        dependencies=DEPENDENCIES,
+        on_app_init=[jwt_auth.on_app_init],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False))],
+        # Our handlers turn every other exception into problem+json as well (api/errors.py).
+        exception_handlers=EXCEPTION_HANDLERS,
+        stores=_stores(settings),
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=None,
+        logging_config=logging_config(),
+        openapi_config=OpenAPIConfig(
+            title="Aftercare API",
+            version="0.1.0",
+            description="Backend for addiction-recovery aftercare: graduates, groups, check-ins, staff.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )

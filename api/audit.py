@@ -1,0 +1,37 @@
+"""Writing the audit trail from a request: who, what, which participant, when, from where."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Request
+
+from db import audit as audit_db
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    request: Request,
+    action: str,
+    participant_ids: list[UUID] | UUID | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record a staff read or write of participant data. Call it in the same transaction as
+    a write, so there is never a change without its trail. `details` holds ids and field
+    names only, never values."""
+    if isinstance(participant_ids, UUID) or participant_ids is None:
+        participant_ids = [participant_ids]  # type: ignore[list-item]
+    principal = request.user
+    await audit_db.record(
+        conn,
+        actor_id=principal.id,
+        actor_roles=sorted(principal.roles),
+        action=action,
+        participant_ids=participant_ids,
+        method=request.method,
+        path=request.url.path,
+        client_ip=request.client.host if request.client else None,
+        details=details,
+    )

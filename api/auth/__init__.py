@@ -1,0 +1,1 @@
+"""Sign-in: activation codes, passwords, Firebase ID tokens, refresh and logout."""

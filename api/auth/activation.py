@@ -1,0 +1,37 @@
+"""Issuing activation codes (enrolment and reissue share this)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+
+from api.auth import credentials
+from api.auth.credentials import Hasher
+from db import auth as auth_db
+
+
+async def issue_activation_code(
+    conn: asyncpg.Connection, hasher: Hasher, ttl_days: int, person_id: UUID, created_by: UUID | None
+) -> tuple[str, dt.datetime]:
+    """Replace the person's live code with a new one; return (code, expiry). Call inside a
+    transaction. The selector is 20 random bits, so a clash with another live code is rare:
+    draw again."""
+    expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=ttl_days)
+    for _ in range(10):
+        code, selector, verifier = credentials.new_activation_code()
+        try:
+            async with conn.transaction():  # a savepoint: a clash undoes only this try
+                await auth_db.replace_activation_code(
+                    conn,
+                    person_id=person_id,
+                    selector=selector,
+                    verifier_hash=hasher.hash(verifier),
+                    expires_at=expires_at,
+                    created_by=created_by,
+                )
+        except asyncpg.UniqueViolationError:
+            continue
+        return code, expires_at
+    raise RuntimeError("could not draw a free activation-code selector in 10 tries")

@@ -1,0 +1,66 @@
+"""Secrets: making them, and storing only their hashes.
+
+- Passwords and activation-code verifiers are typed by people, so they are hashed with
+  argon2 (slow on purpose: a stolen table does not give them up).
+- Refresh tokens are 256 random bits, so a plain SHA-256 is enough and lets us look them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_READS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+SELECTOR_LENGTH = 4
+VERIFIER_LENGTH = 6
+CODE_LENGTH = SELECTOR_LENGTH + VERIFIER_LENGTH
+
+
+class Hasher:
+    def __init__(self, profile: str = "default") -> None:
+        params = CHEAPEST if profile == "cheapest" else RFC_9106_LOW_MEMORY
+        self._hasher = argon2.PasswordHasher.from_parameters(params)
+
+    def hash(self, secret: str) -> str:
+        return self._hasher.hash(secret)
+
+    def verify(self, stored_hash: str, secret: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash, secret)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
+
+
+def new_activation_code() -> tuple[str, str, str]:
+    """Return (code as shown to the graduate, selector, verifier), e.g. `K7QM-3XHP-W9`."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    shown = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+    return shown, raw[:SELECTOR_LENGTH], raw[SELECTOR_LENGTH:]
+
+
+def split_activation_code(typed: str) -> tuple[str, str] | None:
+    """(selector, verifier) from what a person typed, forgiving case, spaces, dashes and the
+    look-alikes O/I/L; None when it cannot be a code."""
+    cleaned = "".join(ch for ch in typed.upper() if ch not in " -").translate(_CROCKFORD_READS)
+    if len(cleaned) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in cleaned):
+        return None
+    return cleaned[:SELECTOR_LENGTH], cleaned[SELECTOR_LENGTH:]
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    """Return (token for the client, hash to store)."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

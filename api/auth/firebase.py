@@ -1,0 +1,34 @@
+"""Optional sign-in with a Firebase ID token, for apps that already use Firebase Auth."""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio
+import firebase_admin
+from firebase_admin import auth as firebase_auth
+
+
+class FirebaseTokenError(Exception):
+    """The ID token is not valid (bad signature, expired, wrong project...)."""
+
+
+class FirebaseVerifier:
+    """Verifies ID tokens with firebase-admin (signature, expiry, issuer and audience
+    against Google's public certificates). Needs only the project id, no credentials."""
+
+    def __init__(self, project_id: str) -> None:
+        self._app = firebase_admin.initialize_app(
+            options={"projectId": project_id}, name=f"aftercare-auth-{uuid.uuid4().hex}"
+        )
+
+    async def uid_of(self, id_token: str) -> str:
+        # verify_id_token is blocking (it may fetch certificates): keep it off the event loop.
+        try:
+            claims = await anyio.to_thread.run_sync(firebase_auth.verify_id_token, id_token, self._app)
+        except (ValueError, firebase_auth.InvalidIdTokenError, firebase_auth.CertificateFetchError) as exc:
+            raise FirebaseTokenError(type(exc).__name__) from exc
+        return claims["uid"]
+
+    def close(self) -> None:
+        firebase_admin.delete_app(self._app)

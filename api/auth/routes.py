@@ -1,0 +1,245 @@
+"""`/v1/auth/...`: turn a credential into a device session (access + refresh token)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Router, post
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from api.auth import credentials
+from api.auth.firebase import FirebaseTokenError
+from api.auth.schemas import (
+    ActivateRequest,
+    FirebaseRequest,
+    LoginRequest,
+    RefreshRequest,
+    TokenPair,
+)
+from api.deps import Conn, Runtime, RuntimeDep
+from api.problems import problem
+from api.security import issue_access_token
+from api.settings import Settings
+from db import auth as auth_db
+from db import people as people_db
+
+# Verifying against this when the email is unknown keeps the answer's timing the same.
+_NO_SUCH_ACCOUNT_HASH = credentials.Hasher().hash("no such account")
+
+_INVALID_CODE = "That activation code is not right. Check it, or ask your counselor for a new one."
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+async def _start_session(
+    conn: asyncpg.Connection, runtime: Runtime, person_id: UUID, roles: list[str], method: str
+) -> TokenPair:
+    refresh_token, refresh_hash = credentials.new_refresh_token()
+    session_id = await auth_db.create_session(
+        conn,
+        person_id=person_id,
+        method=method,
+        refresh_hash=refresh_hash,
+        refresh_expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
+    )
+    return TokenPair(
+        access_token=issue_access_token(runtime.jwt_auth, person_id, session_id),
+        refresh_token=refresh_token,
+        expires_in=runtime.settings.access_token_ttl_s,
+        person_id=person_id,
+        roles=sorted(roles),
+    )
+
+
+async def _firebase_uid(runtime: Runtime, id_token: str) -> str:
+    if runtime.firebase is None:
+        raise problem(501, "firebase_disabled", "Firebase sign-in is not enabled on this server.")
+    try:
+        return await runtime.firebase.uid_of(id_token)
+    except FirebaseTokenError:
+        raise problem(401, "invalid_id_token", "The Firebase ID token is not valid or has expired.") from None
+
+
+async def _redeem(
+    conn: asyncpg.Connection, runtime: Runtime, typed_code: str, firebase_uid: str | None
+) -> TokenPair | ProblemDetailsException:
+    """Redeem a code, or return the problem to answer. Returning (not raising) lets the
+    caller commit a counted wrong guess before it answers."""
+    parts = credentials.split_activation_code(typed_code)
+    if parts is None:
+        return problem(
+            400,
+            "validation_failed",
+            "code: an activation code has 10 letters and digits, like K7QM-3XHP-W9.",
+            errors=[{"field": "code", "source": "body", "message": "not an activation code"}],
+        )
+    selector, verifier = parts
+    row = await auth_db.lock_code_by_selector(conn, selector)
+    if row is None:
+        return problem(401, "invalid_code", _INVALID_CODE)
+    live = row["used_at"] is None and row["revoked_at"] is None
+    max_attempts = runtime.settings.activation_max_attempts
+    if live and row["failed_attempts"] >= max_attempts:
+        return problem(423, "code_locked", "This code is locked after too many wrong tries. Ask your counselor for a new one.")
+    if not runtime.hasher.verify(row["verifier_hash"], verifier):
+        if live:
+            attempts = await auth_db.count_failed_code_attempt(conn, row["id"])
+            if attempts >= max_attempts:
+                return problem(423, "code_locked", "This code is now locked after too many wrong tries. Ask your counselor for a new one.")
+        return problem(401, "invalid_code", _INVALID_CODE)
+    if row["used_at"] is not None:
+        return problem(401, "code_used", "This code has already been used. Ask your counselor for a new one if you need to sign in on a new phone.")
+    if row["revoked_at"] is not None:
+        return problem(401, "code_replaced", "A newer code was issued for you; use that one.")
+    if row["expires_at"] <= _now():
+        return problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
+    if not row["is_active"]:
+        return problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
+    await auth_db.redeem_code(conn, row["id"], row["person_id"])
+    if firebase_uid is not None:
+        await people_db.set_firebase_uid(conn, row["person_id"], firebase_uid)
+    return await _start_session(conn, runtime, row["person_id"], ["participant"], "activation")
+
+
+class SignInController(Controller):
+    """The three ways in. Rate-limited per client address (see auth_router)."""
+
+    path = "/"
+    tags = ["auth"]
+    opt = {"public": True}
+    security = []
+
+    @post("/activate", summary="Redeem an activation code for a device session")
+    async def activate(self, data: JSONBody[ActivateRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+        """A graduate's first sign-in, with the one-time code from their counselor. Codes are
+        single use and expire after 7 days; too many wrong tries lock the code."""
+        uid = await _firebase_uid(runtime, data.firebase_id_token) if data.firebase_id_token else None
+        async with conn.transaction():
+            outcome = await _redeem(conn, runtime, data.code, uid)
+        if isinstance(outcome, ProblemDetailsException):
+            raise outcome
+        return outcome
+
+    @post("/login", summary="Sign in with email and password (staff, facilitators)")
+    async def login(self, data: JSONBody[LoginRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+        settings: Settings = runtime.settings
+        async with conn.transaction():
+            account = await people_db.find_account_by_email(conn, data.email)
+            if account is None or account["password_hash"] is None:
+                runtime.hasher.verify(_NO_SUCH_ACCOUNT_HASH, data.password)
+                outcome: TokenPair | ProblemDetailsException = problem(
+                    401, "invalid_credentials", "Email or password is not right."
+                )
+            elif account["locked_until"] is not None and account["locked_until"] > _now():
+                outcome = problem(
+                    423,
+                    "account_locked",
+                    "Too many wrong passwords. Try again in a few minutes, or ask an admin.",
+                    locked_until=account["locked_until"].isoformat(),
+                )
+            elif not runtime.hasher.verify(account["password_hash"], data.password):
+                await people_db.record_login_failure(
+                    conn,
+                    account["id"],
+                    max_failures=settings.login_max_failures,
+                    lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
+                )
+                outcome = problem(401, "invalid_credentials", "Email or password is not right.")
+            elif not account["is_active"]:
+                outcome = problem(403, "account_deactivated", "This account is no longer active.")
+            else:
+                rehash = (
+                    runtime.hasher.hash(data.password)
+                    if runtime.hasher.needs_rehash(account["password_hash"])
+                    else None
+                )
+                await people_db.record_login_success(conn, account["id"], rehash)
+                outcome = await _start_session(conn, runtime, account["id"], account["roles"], "password")
+        if isinstance(outcome, ProblemDetailsException):
+            raise outcome
+        return outcome
+
+    @post("/firebase", summary="Exchange a Firebase ID token for a device session")
+    async def firebase(self, data: JSONBody[FirebaseRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+        """For apps that use Firebase Auth: the Firebase user must have been linked to the
+        graduate at activation (`firebase_id_token` on /v1/auth/activate)."""
+        uid = await _firebase_uid(runtime, data.id_token)
+        async with conn.transaction():
+            person = await people_db.find_by_firebase_uid(conn, uid)
+            if person is None:
+                raise problem(
+                    401,
+                    "firebase_not_linked",
+                    "This Firebase account is not linked to anyone yet. Activate with your code first.",
+                )
+            if not person["is_active"]:
+                raise problem(403, "account_deactivated", "This account is no longer active.")
+            return await _start_session(conn, runtime, person["id"], person["roles"], "firebase")
+
+
+class SessionController(Controller):
+    path = "/"
+    tags = ["auth"]
+    opt = {"public": True}
+    security = []
+
+    @post("/refresh", summary="Rotate a refresh token")
+    async def refresh(self, data: JSONBody[RefreshRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+        """Each refresh token works once and is replaced by a new one. Presenting a used one
+        again means it was copied: the whole session is revoked."""
+        async with conn.transaction():
+            row = await auth_db.lock_refresh_token(conn, credentials.hash_refresh_token(data.refresh_token))
+            outcome: TokenPair | ProblemDetailsException
+            if row is None:
+                outcome = problem(401, "invalid_refresh_token", "Sign in again.")
+            elif row["used_at"] is not None:
+                await auth_db.revoke_session(conn, row["session_id"], "refresh token reused")
+                outcome = problem(
+                    401, "refresh_token_reused", "This sign-in was used twice, so it was ended for safety. Sign in again."
+                )
+            elif row["revoked_at"] is not None or row["expires_at"] <= _now():
+                outcome = problem(401, "session_ended", "This session has ended. Sign in again.")
+            elif not row["is_active"]:
+                outcome = problem(403, "account_deactivated", "This account is no longer active.")
+            else:
+                new_token, new_hash = credentials.new_refresh_token()
+                await auth_db.rotate_refresh_token(
+                    conn,
+                    token_id=row["id"],
+                    session_id=row["session_id"],
+                    new_hash=new_hash,
+                    expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
+                )
+                outcome = TokenPair(
+                    access_token=issue_access_token(runtime.jwt_auth, row["person_id"], row["session_id"]),
+                    refresh_token=new_token,
+                    expires_in=runtime.settings.access_token_ttl_s,
+                    person_id=row["person_id"],
+                    roles=sorted(row["roles"]),
+                )
+        if isinstance(outcome, ProblemDetailsException):
+            raise outcome
+        return outcome
+
+    @post("/logout", status_code=204, summary="End this device session")
+    async def logout(self, data: JSONBody[RefreshRequest], conn: Conn) -> None:
+        """Revokes the session the refresh token belongs to; its access tokens stop working
+        at once. Answers 204 whether or not the token was known."""
+        await auth_db.revoke_session_of_token(conn, credentials.hash_refresh_token(data.refresh_token), "logout")
+
+
+def auth_router(settings: Settings) -> Router:
+    sign_in_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_limit_per_minute))
+    return Router(
+        path="/v1/auth",
+        route_handlers=[
+            Router(path="/", route_handlers=[SignInController], middleware=[sign_in_limit.middleware]),
+            SessionController,
+        ],
+    )

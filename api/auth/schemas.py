@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class ActivateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, description="e.g. K7QM-3XHP-W9")]
+    firebase_id_token: Annotated[str, msgspec.Meta(max_length=8192)] | None = None
+    """Links this Firebase user to the graduate, for later sign-in with /v1/auth/firebase."""
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class FirebaseRequest(msgspec.Struct, forbid_unknown_fields=True):
+    id_token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+
+
+class TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    """Seconds until the access token expires; refresh before then."""
+    person_id: UUID
+    roles: list[str]
+    token_type: str = "Bearer"

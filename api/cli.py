@@ -1,0 +1,260 @@
+"""The `aftercare` command: the composition root for everything a person runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+
+import click
+
+from api.settings import ConfigError, Settings, data_dir
+
+DEFAULT_PORT = 8000
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _database_url(*, announce: bool = True) -> str:
+    """DATABASE_URL, or an embedded PostgreSQL in the data folder (started if needed)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from db.embedded import start_embedded
+
+    folder = data_dir() / "pgdata"
+    if announce:
+        click.echo(f"No DATABASE_URL: using embedded PostgreSQL in {folder}")
+    started = time.monotonic()
+    try:
+        url = start_embedded(folder)
+    except Exception as exc:  # pgserver reports failures as assorted exceptions
+        _fail(f"could not start embedded PostgreSQL ({type(exc).__name__}: {exc}). "
+              "Set DATABASE_URL to use a server you run instead.")
+    if announce:
+        click.echo(f"  ready in {time.monotonic() - started:.1f}s")
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def _dev_secret_key() -> str:
+    """AFTERCARE_SECRET_KEY, or one generated once and kept in the data folder (development)."""
+    key = os.environ.get("AFTERCARE_SECRET_KEY")
+    if key:
+        return key
+    path = data_dir() / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    key = path.read_text().strip()
+    os.environ["AFTERCARE_SECRET_KEY"] = key
+    return key
+
+
+async def _upgrade(url: str) -> list[str]:
+    import asyncpg
+
+    from db import migrate
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+
+
+def _run_upgrade(url: str) -> None:
+    from db.migrate import MigrationError
+
+    try:
+        applied = asyncio.run(_upgrade(url))
+    except MigrationError as exc:
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    click.echo(f"Migrations: applied {len(applied)}" + (f" ({', '.join(applied)})" if applied else ", schema up to date"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Aftercare: backend and staff dashboard for addiction-recovery aftercare.
+
+    Without DATABASE_URL every command uses an embedded PostgreSQL kept in
+    ./.aftercare (or AFTERCARE_DATA_DIR). See README.md for all settings.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port for the API.")
+@click.option("--demo/--no-demo", default=None,
+              help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.")
+def up(host: str, port: int, demo: bool | None) -> None:
+    """Start everything for development: database, migrations, demo data, API.
+
+    Runs until Ctrl-C.
+    """
+    embedded = not os.environ.get("DATABASE_URL")
+    url = _database_url()
+    _dev_secret_key()
+    _run_upgrade(url)
+    if demo if demo is not None else embedded:
+        _load_demo(url)
+    click.echo("")
+    click.secho(f"API:      http://{host}:{port}", bold=True)
+    click.echo(f"API docs: http://{host}:{port}/schema")
+    click.echo(f"Health:   http://{host}:{port}/health/ready")
+    click.echo("Press Ctrl-C to stop.")
+    _serve(host, port, workers=1)
+
+
+def _load_demo(url: str) -> None:
+    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL
+
+    logins_file = data_dir() / "demo-logins.txt"
+
+    async def load() -> object:
+        import asyncpg
+
+        from api.auth.credentials import Hasher
+        from api.demo import load_demo
+
+        conn = await asyncpg.connect(url)
+        try:
+            return await load_demo(conn, Hasher())
+        finally:
+            await conn.close()
+
+    click.echo("Demo data:")
+    logins = asyncio.run(load())
+    if logins is not None:
+        lines = [
+            f"Staff sign-in (POST /v1/auth/login), password for all three: {logins.password}",
+            f"  admin:       {ADMIN_EMAIL}",
+            f"  counselor:   {COUNSELOR_EMAIL}",
+            f"  facilitator: {FACILITATOR_EMAIL}",
+            "Graduate activation codes (POST /v1/auth/activate), valid 7 days from the first start:",
+            *[f"  {alias:<8} {code}" for alias, code in logins.activation_codes.items()],
+        ]
+        logins_file.parent.mkdir(parents=True, exist_ok=True)
+        logins_file.write_text("\n".join(lines) + "\n")
+        logins_file.chmod(0o600)
+        click.echo(f"  loaded; sign-ins saved to {logins_file}")
+    else:
+        click.echo("  already loaded")
+    if logins_file.exists():
+        click.echo(logins_file.read_text().rstrip())
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, help="Worker processes (about one per core).")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the API alone, as in production.
+
+    Needs AFTERCARE_SECRET_KEY; never migrates (run `aftercare db upgrade` first).
+    """
+    if os.environ.get("DATABASE_URL") is None:
+        _database_url()
+    try:
+        Settings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    _serve(host, port, workers)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (safe to run from several places at once)."""
+    _run_upgrade(_database_url())
+
+
+@db.command("status")
+def db_status() -> None:
+    """List pending migrations; exit 1 when there are any."""
+    import asyncpg
+
+    from db import migrate
+
+    async def check() -> list[str]:
+        conn = await asyncpg.connect(_database_url(announce=False))
+        try:
+            return await migrate.pending(conn)
+        finally:
+            await conn.close()
+
+    try:
+        todo = asyncio.run(check())
+    except migrate.MigrationError as exc:
+        _fail(str(exc), 2)
+    if todo:
+        click.echo(f"{len(todo)} pending: {', '.join(todo)}. Run `aftercare db upgrade`.")
+        sys.exit(1)
+    click.echo("Schema up to date.")
+
+
+@main.command("create-admin")
+@click.option("--email", required=True, help="Sign-in email of the new admin.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 12 characters (asked for when left out, so it stays out of shell history).")
+@click.option("--name", default="Administrator", show_default=True, help="Display name.")
+def create_admin(email: str, password: str, name: str) -> None:
+    """Create an admin account (also staff), e.g. the first one on a new server."""
+    import asyncpg
+
+    from api.auth.credentials import Hasher
+    from db import people as people_db
+
+    if len(password) < 12:
+        _fail("the password must have at least 12 characters", 2)
+    if "@" not in email:
+        _fail(f"{email!r} is not an email address", 2)
+
+    async def create() -> str:
+        conn = await asyncpg.connect(_database_url(announce=False))
+        try:
+            row = await people_db.insert_account(
+                conn, email=email, password_hash=Hasher().hash(password), name=name,
+                roles=["admin", "staff"], timezone="UTC",
+            )
+            return str(row["id"])
+        finally:
+            await conn.close()
+
+    try:
+        person_id = asyncio.run(create())
+    except asyncpg.UniqueViolationError:
+        _fail(f"an account with the email {email} already exists")
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    click.echo(f"Created admin {email} (id {person_id}).")
+
+
+if __name__ == "__main__":
+    main()

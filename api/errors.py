@@ -1,0 +1,101 @@
+"""Turn every exception into problem+json: client mistakes into a 4xx that says what is
+wrong, database trouble into a 503, and anything else into a 500 that reveals nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from api.problems import problem
+
+logger = logging.getLogger("aftercare.errors")
+
+_MSGSPEC_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _field_errors(extra: Any) -> list[dict[str, str]]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        message = str(item.get("message", "invalid value"))
+        field = item.get("key")
+        if not field and (match := _MSGSPEC_PATH.search(message)):
+            field = match.group(1)
+        errors.append({"field": field or "body", "source": str(item.get("source", "body")), "message": message})
+    return errors
+
+
+def validation_to_problem(request: Request, exc: ValidationException) -> Response:
+    errors = _field_errors(exc.extra)
+    if errors:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    else:
+        # Malformed JSON and the like arrive without field information.
+        detail = exc.detail
+    return problem(400, "validation_failed", detail, errors=errors).to_response(request)
+
+
+def http_to_problem(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, ProblemDetailsException):
+        return exc.to_response(request)
+    code = {
+        401: "not_authenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "body_too_large",
+        429: "rate_limited",
+    }.get(exc.status_code, "http_error")
+    detail = exc.detail
+    if exc.status_code == 413:
+        detail = "The request body is larger than this API accepts (1 MiB)."
+    elif exc.status_code == 429:
+        detail = "Too many attempts from this address. Wait a minute and try again."
+    return problem(exc.status_code, code, detail, headers=exc.headers).to_response(request)
+
+
+def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationError) -> Response:
+    # The constraint name says what clashed; the server's detail would echo the value.
+    logger.info("unique violation on %s", exc.constraint_name)
+    return problem(409, "conflict", "That already exists.", constraint=exc.constraint_name).to_response(request)
+
+
+def database_unavailable_to_problem(request: Request, exc: Exception) -> Response:
+    logger.error("database unavailable: %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem(
+        503,
+        "database_unavailable",
+        "The service cannot reach its database right now. Try again in a few seconds.",
+        headers={"Retry-After": "5"},
+    ).to_response(request)
+
+
+def internal_error_to_problem(request: Request, exc: Exception) -> Response:
+    # The exception's message can carry participant data (e.g. a database detail), so the
+    # log gets its type and where it was raised, not its text.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
+    return problem(500, "internal_error", "Something went wrong on our side. It has been logged.").to_response(
+        request
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ValidationException: validation_to_problem,
+    HTTPException: http_to_problem,
+    asyncpg.UniqueViolationError: unique_violation_to_problem,
+    asyncpg.PostgresConnectionError: database_unavailable_to_problem,
+    asyncpg.CannotConnectNowError: database_unavailable_to_problem,
+    asyncpg.TooManyConnectionsError: database_unavailable_to_problem,
+    asyncpg.QueryCanceledError: database_unavailable_to_problem,
+    asyncpg.InterfaceError: database_unavailable_to_problem,
+    ConnectionError: database_unavailable_to_problem,
+    TimeoutError: database_unavailable_to_problem,
+    Exception: internal_error_to_problem,
+}

@@ -1,0 +1,36 @@
+"""Structured logs: one JSON object a line, for a log shipper to parse.
+
+What goes in: event names, ids, status codes. What never does: names, contact details,
+check-in answers, tokens or codes (log calls pass ids, and errors log exception types)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from litestar.logging.config import LoggingConfig
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        return json.dumps(entry, default=str)
+
+
+def logging_config(level: str = "INFO") -> LoggingConfig:
+    return LoggingConfig(
+        formatters={"json": {"()": JsonFormatter}},
+        handlers={"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        root={"level": level, "handlers": ["console"]},
+        loggers={"aftercare": {"level": level, "propagate": True}},
+        log_exceptions="never",  # api.errors logs them, without their (possibly personal) text
+    )

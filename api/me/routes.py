@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, delete, get, patch
+from litestar.params import JSONBody
+
+from api.deps import Conn
+from api.me.schemas import Deleted, Me, MeUpdate
+from api.problems import found, invalid
+from api.security import PARTICIPANT, participants_only
+from db import people as people_db
+from db import privacy as privacy_db
+
+
+def days_sober(sobriety_date: dt.date | None, timezone: str, now: dt.datetime | None = None) -> int | None:
+    if sobriety_date is None:
+        return None
+    today = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo(timezone)).date()
+    return max((today - sobriety_date).days, 0)
+
+
+def to_me(row) -> Me:
+    return Me(
+        id=row["id"],
+        roles=sorted(row["roles"]),
+        alias=row["alias"],
+        timezone=row["timezone"],
+        email=row["email"] or row["contact_email"],
+        phone=row["contact_phone"],
+        iop_completed_on=row["iop_completed_on"],
+        sobriety_date=row["sobriety_date"],
+        days_sober=days_sober(row["sobriety_date"], row["timezone"]),
+        created_at=row["created_at"],
+    )
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["me"]
+
+    @get("/", summary="My profile")
+    async def read(self, request: Request, conn: Conn) -> Me:
+        return to_me(found(await people_db.get_me(conn, request.user.id), "person"))
+
+    @patch("/", summary="Change my alias, time zone or sobriety date")
+    async def update(self, data: JSONBody[MeUpdate], request: Request, conn: Conn) -> Me:
+        changes = data.changes()
+        if "sobriety_date" in changes and PARTICIPANT not in request.user.roles:
+            raise invalid("sobriety_date", "only graduates have a sobriety date")
+        await people_db.update_me(conn, request.user.id, changes)
+        return to_me(found(await people_db.get_me(conn, request.user.id), "person"))
+
+    @get("/export", summary="Download everything we hold about me")
+    async def export(self, request: Request, conn: Conn) -> dict[str, Any]:
+        """A JSON copy of every record about the caller (secrets such as password hashes
+        are left out)."""
+        data = await privacy_db.export_person(conn, request.user.id)
+        return {"exported_at": dt.datetime.now(dt.timezone.utc).isoformat(), "data": data}
+
+    @delete("/", status_code=200, guards=[participants_only], summary="Delete my account and data")
+    async def delete_account(self, request: Request, conn: Conn) -> Deleted:
+        """Deletes the account and its personal data for good and ends every session. The
+        audit log keeps only opaque ids of who accessed the record and when."""
+        async with conn.transaction():
+            counts = await privacy_db.delete_person(conn, request.user.id)
+        return Deleted(deleted=counts)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import msgspec
+
+from api.validation import Alias, Timezone, check_not_future, check_timezone
+
+
+class Me(msgspec.Struct):
+    id: UUID
+    roles: list[str]
+    alias: str
+    timezone: str
+    email: str | None
+    """Sign-in email for staff and facilitators; contact email for graduates."""
+    phone: str | None
+    iop_completed_on: dt.date | None
+    sobriety_date: dt.date | None
+    days_sober: int | None
+    """Whole days since the sobriety date, in the person's own time zone."""
+    created_at: dt.datetime
+
+
+class MeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    alias: Alias | msgspec.UnsetType = msgspec.UNSET
+    timezone: Timezone | msgspec.UnsetType = msgspec.UNSET
+    sobriety_date: dt.date | None | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.timezone is not msgspec.UNSET:
+            check_timezone(self.timezone)
+        if self.sobriety_date not in (msgspec.UNSET, None):
+            check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
+
+    def changes(self) -> dict[str, object]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
+
+
+class Deleted(msgspec.Struct):
+    deleted: dict[str, int]
+    """Rows removed, by table."""

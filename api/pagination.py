@@ -1,0 +1,69 @@
+"""Cursor pagination: `{"items": [...], "next_cursor": ...}` everywhere.
+
+A cursor is the sort key of the last item returned, opaque to the client (base64 of JSON),
+so pages stay stable while rows are added."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+from litestar.params import Parameter
+
+from api.problems import problem
+
+T = TypeVar("T")
+
+Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page (1-200).")]
+Cursor = Annotated[
+    str | None, Parameter(max_length=200, description="`next_cursor` from the previous page.")
+]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, dt.datetime) else str(v) if isinstance(v, UUID) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _bad_cursor() -> Exception:
+    return problem(
+        400,
+        "validation_failed",
+        "cursor: not a cursor from this list; start again without one.",
+        errors=[{"field": "cursor", "source": "query", "message": "invalid cursor"}],
+    )
+
+
+def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
+    """The values `encode_cursor` was given, converted back to `types`, or a 400."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != len(types):
+            raise ValueError
+        return tuple(
+            dt.datetime.fromisoformat(v) if t is dt.datetime else t(v) for t, v in zip(types, values, strict=True)
+        )
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise _bad_cursor() from None
+
+
+def time_id_page(rows: list[Any], limit: int, to_item, time_key: str = "created_at") -> Page:
+    """A page of rows ordered by (time, id) descending, fetched with `limit + 1`."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(rows[-1][time_key], rows[-1]["id"]) if more else None
+    return Page(items=[to_item(row) for row in rows], next_cursor=cursor)
+
+
+def time_id_after(cursor: str | None) -> tuple[dt.datetime, UUID] | None:
+    return decode_cursor(cursor, dt.datetime, UUID) if cursor else None  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Staff work on graduates: enrol, list, read, edit, deactivate, reissue codes."""

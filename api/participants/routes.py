@@ -1,0 +1,139 @@
+"""`/v1/staff/participants`: staff and admins only; every read and write is audited."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from api.audit import audit
+from api.auth.activation import issue_activation_code
+from api.deps import Conn, RuntimeDep
+from api.pagination import Cursor, Limit, Page, time_id_after, time_id_page
+from api.participants.schemas import (
+    ActivationCode,
+    EnrolledParticipant,
+    EnrollRequest,
+    Participant,
+    ParticipantStatus,
+    ParticipantUpdate,
+    to_participant,
+)
+from api.problems import found, invalid, problem
+from api.security import staff_only
+from db import people as people_db
+
+
+async def _check_counselor(conn: asyncpg.Connection, counselor_id: UUID | None) -> None:
+    if counselor_id is not None and not await people_db.is_staff_member(conn, counselor_id):
+        raise invalid("counselor_id", "is not an active staff member")
+
+
+class ParticipantController(Controller):
+    path = "/v1/staff/participants"
+    guards = [staff_only]
+    tags = ["staff: participants"]
+
+    @post("/", summary="Enrol a graduate at IOP completion")
+    async def enroll(
+        self, data: JSONBody[EnrollRequest], request: Request, conn: Conn, runtime: RuntimeDep
+    ) -> EnrolledParticipant:
+        """Creates the graduate and returns their one-time activation code. The code is shown
+        only in this answer (it is stored hashed) and expires after 7 days."""
+        async with conn.transaction():
+            await _check_counselor(conn, data.counselor_id)
+            person_id = await people_db.insert_participant(
+                conn,
+                alias=data.alias,
+                timezone=data.timezone,
+                iop_completed_on=data.iop_completed_on,
+                email=data.email,
+                phone=data.phone,
+                counselor_id=data.counselor_id,
+                sobriety_date=data.sobriety_date,
+            )
+            code, expires_at = await issue_activation_code(
+                conn, runtime.hasher, runtime.settings.activation_code_ttl_days, person_id, request.user.id
+            )
+            await audit(conn, request, "participant.create", person_id)
+            row = await people_db.get_participant(conn, person_id)
+        return EnrolledParticipant(
+            **{f: getattr(to_participant(row), f) for f in Participant.__struct_fields__},
+            activation_code=code,
+            activation_expires_at=expires_at,
+        )
+
+    @get("/", summary="List graduates")
+    async def list_participants(
+        self,
+        request: Request,
+        conn: Conn,
+        counselor_id: FromQuery[UUID | None] = None,
+        status: FromQuery[ParticipantStatus | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> Page[Participant]:
+        """Newest enrolment first. Filter by primary counselor and by status."""
+        async with conn.transaction():
+            rows = await people_db.list_participants(
+                conn, counselor_id=counselor_id, status=status, after=time_id_after(cursor), limit=limit + 1
+            )
+            page = time_id_page(rows, limit, to_participant)
+            await audit(conn, request, "participant.list", [p.id for p in page.items])
+        return page
+
+    @get("/{participant_id:uuid}", summary="Read a graduate's profile")
+    async def read(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+        async with conn.transaction():
+            row = found(await people_db.get_participant(conn, participant_id), "participant")
+            await audit(conn, request, "participant.read", participant_id)
+        return to_participant(row)
+
+    @patch("/{participant_id:uuid}", summary="Edit a graduate's profile")
+    async def update(
+        self, participant_id: FromPath[UUID], data: JSONBody[ParticipantUpdate], request: Request, conn: Conn
+    ) -> Participant:
+        changes = data.changes()
+        async with conn.transaction():
+            found(await people_db.get_participant(conn, participant_id), "participant")
+            await _check_counselor(conn, changes.get("counselor_id"))  # type: ignore[arg-type]
+            row = await people_db.update_participant(conn, participant_id, changes)
+            await audit(conn, request, "participant.update", participant_id, {"fields": sorted(changes)})
+        return to_participant(row)
+
+    @post("/{participant_id:uuid}/deactivate", status_code=200, summary="Deactivate a graduate")
+    async def deactivate(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+        """Ends every session they have at once; their data stays until they or staff delete it."""
+        return await self._set_active(participant_id, request, conn, active=False)
+
+    @post("/{participant_id:uuid}/reactivate", status_code=200, summary="Reactivate a graduate")
+    async def reactivate(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+        """They sign in again with a new activation code."""
+        return await self._set_active(participant_id, request, conn, active=True)
+
+    async def _set_active(
+        self, participant_id: FromPath[UUID], request: Request, conn: Conn, *, active: bool
+    ) -> Participant:
+        async with conn.transaction():
+            found(await people_db.get_participant(conn, participant_id), "participant")
+            await people_db.set_active(conn, participant_id, active)
+            await audit(conn, request, "participant.reactivate" if active else "participant.deactivate", participant_id)
+            row = await people_db.get_participant(conn, participant_id)
+        return to_participant(row)
+
+    @post("/{participant_id:uuid}/activation-code", summary="Issue a new activation code")
+    async def reissue_code(
+        self, participant_id: FromPath[UUID], request: Request, conn: Conn, runtime: RuntimeDep
+    ) -> ActivationCode:
+        """Replaces any unused code (the old one stops working). Shown once."""
+        async with conn.transaction():
+            row = found(await people_db.get_participant(conn, participant_id), "participant")
+            if row["status"] == "deactivated":
+                raise problem(409, "participant_deactivated", "Reactivate this graduate before issuing a code.")
+            code, expires_at = await issue_activation_code(
+                conn, runtime.hasher, runtime.settings.activation_code_ttl_days, participant_id, request.user.id
+            )
+            await audit(conn, request, "participant.activation_code", participant_id)
+        return ActivationCode(activation_code=code, activation_expires_at=expires_at)

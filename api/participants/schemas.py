@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+from api.validation import (
+    Alias,
+    Email,
+    Phone,
+    Timezone,
+    check_not_future,
+    check_timezone,
+)
+
+ParticipantStatus = Literal["pending", "active", "deactivated"]
+
+
+class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
+    alias: Alias
+    timezone: Timezone
+    iop_completed_on: dt.date
+    email: Email | None = None
+    phone: Phone | None = None
+    counselor_id: UUID | None = None
+    sobriety_date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        check_timezone(self.timezone)
+        check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
+        check_not_future(self.sobriety_date, "sobriety_date")
+
+
+class ParticipantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields sent change; `null` clears an optional one."""
+
+    alias: Alias | msgspec.UnsetType = msgspec.UNSET
+    timezone: Timezone | msgspec.UnsetType = msgspec.UNSET
+    iop_completed_on: dt.date | msgspec.UnsetType = msgspec.UNSET
+    email: Email | None | msgspec.UnsetType = msgspec.UNSET
+    phone: Phone | None | msgspec.UnsetType = msgspec.UNSET
+    counselor_id: UUID | None | msgspec.UnsetType = msgspec.UNSET
+    sobriety_date: dt.date | None | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.timezone is not msgspec.UNSET:
+            check_timezone(self.timezone)
+        if self.iop_completed_on is not msgspec.UNSET:
+            check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
+        if self.sobriety_date not in (msgspec.UNSET, None):
+            check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
+
+    def changes(self) -> dict[str, object]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
+
+
+class Participant(msgspec.Struct):
+    id: UUID
+    alias: str
+    timezone: str
+    iop_completed_on: dt.date
+    status: ParticipantStatus
+    email: str | None
+    phone: str | None
+    counselor_id: UUID | None
+    sobriety_date: dt.date | None
+    activated_at: dt.datetime | None
+    created_at: dt.datetime
+    deactivated_at: dt.datetime | None
+
+
+class EnrolledParticipant(Participant, kw_only=True):
+    activation_code: str
+    """Shown once: give it to the graduate. Only its hash is stored."""
+    activation_expires_at: dt.datetime
+
+
+class ActivationCode(msgspec.Struct):
+    activation_code: str
+    activation_expires_at: dt.datetime
+
+
+def to_participant(row) -> Participant:
+    return msgspec.convert(dict(row), Participant)

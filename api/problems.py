@@ -1,0 +1,64 @@
+"""RFC 9457 problem details: the one shape of every error this API answers.
+
+Each problem we raise carries a stable machine-readable `code` beside the human `detail`,
+so the app can react (for example, send the graduate back to their counselor) without
+parsing prose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.plugins.problem_details import ProblemDetailsException
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Request body too large",
+    423: "Locked",
+    429: "Too many requests",
+    500: "Internal server error",
+    501: "Not enabled",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status,
+        title=_TITLES.get(status, "Error"),
+        detail=detail,
+        headers=headers,
+        extra={"code": code, **extra},
+    )
+
+
+def invalid(field: str, message: str) -> ProblemDetailsException:
+    """A 400 that names the bad field, in the same shape as request validation errors."""
+    return problem(
+        400,
+        "validation_failed",
+        f"{field}: {message}",
+        errors=[{"field": field, "source": "body", "message": message}],
+    )
+
+
+def not_found(what: str) -> ProblemDetailsException:
+    """Unknown and foreign ids answer alike, so nobody learns what exists."""
+    return problem(404, "not_found", f"No such {what}.")
+
+
+def found(row: Any, what: str) -> Any:
+    """The object-level check every route uses: a row the caller may see, or a 404."""
+    if row is None:
+        raise not_found(what)
+    return row

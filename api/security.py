@@ -1,0 +1,95 @@
+"""Who is calling, and what they may do.
+
+Authentication is Litestar's JWT auth: a short-lived access token whose subject is the
+person and whose `sid` is their device session. Every request looks both up again, so a
+deactivated person or a revoked session is refused at once, whatever tokens they hold.
+
+Authorization has two layers, used the same way by every route:
+- role guards (`require_roles`), on a router or a handler: the wrong role is a 403;
+- object-level checks in the query itself (scoped to the caller), with `api.problems.found`
+  turning "no row" into a 404, so a foreign id looks exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+from api.problems import problem
+from api.settings import Settings
+from db import auth as auth_db
+
+PARTICIPANT = "participant"
+FACILITATOR = "facilitator"
+STAFF = "staff"
+ADMIN = "admin"
+ROLES = (PARTICIPANT, FACILITATOR, STAFF, ADMIN)
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The signed-in person, as loaded for this request."""
+
+    id: UUID
+    roles: frozenset[str]
+    session_id: UUID
+    timezone: str
+
+    def has_any(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+async def _load_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    try:
+        person_id, session_id = UUID(token.sub), UUID(str(token.extras["sid"]))
+    except (KeyError, ValueError):
+        return None
+    async with connection.app.state.pool.acquire() as conn:
+        row = await auth_db.get_principal(conn, person_id, session_id)
+    if row is None:
+        raise NotAuthorizedException("This session has ended. Sign in again.")
+    return Principal(id=row["id"], roles=frozenset(row["roles"]), session_id=session_id, timezone=row["timezone"])
+
+
+def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
+    return JWTAuth[Principal, Token](
+        token_secret=settings.secret_key,
+        retrieve_user_handler=_load_principal,
+        default_token_expiration=timedelta(seconds=settings.access_token_ttl_s),
+        accepted_issuers=["aftercare"],
+        exclude=["^/schema"],
+        exclude_opt_key="public",
+        description="Access token from /v1/auth/activate, /login, /refresh or /firebase.",
+    )
+
+
+def issue_access_token(jwt_auth: JWTAuth[Principal, Token], person_id: UUID, session_id: UUID) -> str:
+    return jwt_auth.create_token(
+        identifier=str(person_id),
+        token_issuer="aftercare",
+        token_unique_jwt_id=uuid4().hex,
+        token_extras={"sid": str(session_id)},
+    )
+
+
+def require_roles(*roles: str):
+    """A guard admitting callers who hold any of `roles`."""
+    needed = ", ".join(roles)
+
+    def guard(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
+        if not connection.user.has_any(*roles):
+            raise problem(403, "forbidden", f"This needs one of these roles: {needed}.")
+
+    guard.__name__ = f"require_{'_or_'.join(roles)}"
+    return guard
+
+
+staff_only = require_roles(STAFF, ADMIN)
+admin_only = require_roles(ADMIN)
+participants_only = require_roles(PARTICIPANT)

@@ -1,0 +1,73 @@
+"""Configuration, read once from the environment (see README, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_days: int = 60
+    activation_code_ttl_days: int = 7
+    # Wrong verifiers tried against one activation code before it is locked for good.
+    activation_max_attempts: int = 5
+    # Wrong passwords in a row before an account is locked for `login_lock_minutes`.
+    login_max_failures: int = 10
+    login_lock_minutes: int = 15
+    # Sign-in and code redemption requests per client address per minute.
+    auth_rate_limit_per_minute: int = 10
+    statement_timeout_ms: int = 5000
+    db_pool_max: int = 10
+    max_body_bytes: int = 1024 * 1024
+    firebase_project_id: str | None = None
+    # "default" (argon2-cffi's RFC 9106 low-memory profile) in production; the tests use
+    # "cheapest" so that hashing does not dominate their run time. Not read from the env.
+    password_profile: str = field(default="default")
+
+    @classmethod
+    def from_env(cls, *, database_url: str | None = None, secret_key: str | None = None) -> Settings:
+        database_url = database_url or os.environ.get("DATABASE_URL")
+        secret_key = secret_key or os.environ.get("AFTERCARE_SECRET_KEY")
+        if not database_url:
+            raise ConfigError("DATABASE_URL is not set (or use `aftercare up` for an embedded database)")
+        if not secret_key or len(secret_key) < 32:
+            raise ConfigError(
+                "AFTERCARE_SECRET_KEY must be set to at least 32 random characters, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
+            refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
+            auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
+            statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
+            db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
+            firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,
+        )
+
+
+def data_dir() -> Path:
+    """Where `aftercare up` keeps the embedded database and its generated secret."""
+    return Path(os.environ.get("AFTERCARE_DATA_DIR", ".aftercare")).resolve()

@@ -1,0 +1,155 @@
+"""Activation codes, device sessions and rotating refresh tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+
+
+async def replace_activation_code(
+    conn: asyncpg.Connection,
+    *,
+    person_id: UUID,
+    selector: str,
+    verifier_hash: str,
+    expires_at: dt.datetime,
+    created_by: UUID | None,
+) -> None:
+    """Revoke the person's live codes and store a new one (one live code per person).
+
+    Raises UniqueViolationError when `selector` is taken by another live code; the caller
+    draws a new one."""
+    await conn.execute(
+        """
+        update activation_codes set revoked_at = now()
+        where person_id = $1 and used_at is null and revoked_at is null
+        """,
+        person_id,
+    )
+    await conn.execute(
+        """
+        insert into activation_codes (person_id, selector, verifier_hash, expires_at, created_by)
+        values ($1, $2, $3, $4, $5)
+        """,
+        person_id, selector, verifier_hash, expires_at, created_by,
+    )
+
+
+async def lock_code_by_selector(conn: asyncpg.Connection, selector: str) -> asyncpg.Record | None:
+    """The newest code with this selector, live ones first, locked until the transaction ends
+    so that two redemptions of one code take turns."""
+    return await conn.fetchrow(
+        """
+        select c.id, c.person_id, c.verifier_hash, c.expires_at, c.used_at, c.revoked_at,
+               c.failed_attempts, p.is_active
+        from activation_codes c join people p on p.id = c.person_id
+        where c.selector = $1
+        order by (c.used_at is null and c.revoked_at is null) desc, c.id desc
+        limit 1
+        for update of c
+        """,
+        selector,
+    )
+
+
+async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
+    return await conn.fetchval(
+        "update activation_codes set failed_attempts = failed_attempts + 1 where id = $1 "
+        "returning failed_attempts",
+        code_id,
+    )
+
+
+async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID) -> None:
+    await conn.execute("update activation_codes set used_at = now() where id = $1", code_id)
+    await conn.execute(
+        "update participant_profiles set activated_at = coalesce(activated_at, now()) "
+        "where person_id = $1",
+        person_id,
+    )
+
+
+async def create_session(
+    conn: asyncpg.Connection,
+    *,
+    person_id: UUID,
+    method: str,
+    refresh_hash: bytes,
+    refresh_expires_at: dt.datetime,
+) -> UUID:
+    return await conn.fetchval(
+        """
+        with session as (
+            insert into auth_sessions (person_id, method) values ($1, $2) returning id
+        )
+        insert into refresh_tokens (session_id, token_hash, expires_at)
+        select id, $3, $4 from session
+        returning session_id
+        """,
+        person_id, method, refresh_hash, refresh_expires_at,
+    )
+
+
+async def lock_refresh_token(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        select rt.id, rt.session_id, rt.used_at, rt.expires_at,
+               s.person_id, s.revoked_at, p.is_active, p.roles
+        from refresh_tokens rt
+        join auth_sessions s on s.id = rt.session_id
+        join people p on p.id = s.person_id
+        where rt.token_hash = $1
+        for update of rt
+        """,
+        token_hash,
+    )
+
+
+async def rotate_refresh_token(
+    conn: asyncpg.Connection,
+    *,
+    token_id: int,
+    session_id: UUID,
+    new_hash: bytes,
+    expires_at: dt.datetime,
+) -> None:
+    await conn.execute("update refresh_tokens set used_at = now() where id = $1", token_id)
+    await conn.execute(
+        "insert into refresh_tokens (session_id, token_hash, expires_at) values ($1, $2, $3)",
+        session_id, new_hash, expires_at,
+    )
+    await conn.execute("update auth_sessions set last_used_at = now() where id = $1", session_id)
+
+
+async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str) -> None:
+    await conn.execute(
+        "update auth_sessions set revoked_at = now(), revoked_reason = $2 "
+        "where id = $1 and revoked_at is null",
+        session_id, reason,
+    )
+
+
+async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, reason: str) -> None:
+    await conn.execute(
+        """
+        update auth_sessions set revoked_at = now(), revoked_reason = $2
+        where id = (select session_id from refresh_tokens where token_hash = $1)
+          and revoked_at is null
+        """,
+        token_hash, reason,
+    )
+
+
+async def get_principal(conn: asyncpg.Connection, person_id: UUID, session_id: UUID) -> asyncpg.Record | None:
+    """The signed-in person, or None once they are deactivated or the session is revoked:
+    checked on every request, so revocation takes effect at once."""
+    return await conn.fetchrow(
+        """
+        select p.id, p.roles, p.timezone
+        from auth_sessions s join people p on p.id = s.person_id
+        where s.id = $2 and s.person_id = $1 and s.revoked_at is null and p.is_active
+        """,
+        person_id, session_id,
+    )

@@ -1,0 +1,104 @@
+"""Versioned plain-SQL migrations, applied in order, in one transaction, under a lock.
+
+Files in `db/migrations/` are named `NNNN_description.sql` and are never edited once applied:
+each applied file's checksum is recorded, and a changed file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number, shared by every process that migrates this database.
+MIGRATION_LOCK_KEY = 7_261_706_163_617_265  # "aftercare" in spirit
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class MigrationError(Exception):
+    """The migrations on disk and in the database disagree; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        if not _NAME.match(path.name):
+            raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
+        migrations.append(Migration(version=path.stem, sql=path.read_text(encoding="utf-8")))
+    return migrations
+
+
+_CREATE_LEDGER = """
+create table if not exists schema_migrations (
+    version     text primary key,
+    checksum    text not null,
+    applied_at  timestamptz not null default now()
+)"""
+
+
+async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
+    exists = await conn.fetchval("select to_regclass('schema_migrations') is not null")
+    if not exists:
+        return {}
+    rows = await conn.fetch("select version, checksum from schema_migrations order by version")
+    return {row["version"]: row["checksum"] for row in rows}
+
+
+def _check_history(applied: dict[str, str], migrations: list[Migration]) -> list[Migration]:
+    """Return the pending migrations, or raise if the applied history was tampered with."""
+    on_disk = {m.version: m for m in migrations}
+    for version, checksum in applied.items():
+        migration = on_disk.get(version)
+        if migration is None:
+            raise MigrationError(
+                f"the database has migration {version}, which this code does not have: "
+                "run a version of Aftercare that includes it"
+            )
+        if migration.checksum != checksum:
+            raise MigrationError(
+                f"migration {version} was edited after it was applied "
+                f"(recorded checksum {checksum[:12]}, file now {migration.checksum[:12]}); "
+                "restore the file and put the change in a new migration"
+            )
+    return [m for m in migrations if m.version not in applied]
+
+
+async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Versions not yet applied (raises MigrationError on a tampered history)."""
+    migrations = load_migrations() if migrations is None else migrations
+    return [m.version for m in _check_history(await _applied(conn), migrations)]
+
+
+async def upgrade(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply every pending migration; return the versions applied.
+
+    All of it runs in one transaction holding an advisory lock, so two upgrades started at
+    once take turns: the second finds nothing left to do.
+    """
+    migrations = load_migrations() if migrations is None else migrations
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(_CREATE_LEDGER)
+        todo = _check_history(await _applied(conn), migrations)
+        for migration in todo:
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "insert into schema_migrations (version, checksum) values ($1, $2)",
+                migration.version,
+                migration.checksum,
+            )
+    return [m.version for m in todo]

@@ -1,0 +1,35 @@
+"""Connection pools."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_ms: int = 5000,
+    application_name: str = "aftercare",
+) -> asyncpg.Pool:
+    """A pool whose every statement is cut off by the server after `statement_timeout_ms`,
+    so that one slow query cannot hold a connection (and a request) forever."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=statement_timeout_ms / 1000 + 5,
+        server_settings={
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": application_name,
+            "timezone": "UTC",
+        },
+    )

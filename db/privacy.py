@@ -1,0 +1,61 @@
+"""Everything we hold about one person: export it, or delete it."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
+    """Every row that belongs to the person, by table (secrets left out)."""
+    return await conn.fetchval(
+        """
+        select jsonb_build_object(
+            'person', (select to_jsonb(p) - 'password_hash' - 'failed_logins' - 'locked_until'
+                       from people p where p.id = $1),
+            'participant_profile', (select to_jsonb(pp) from participant_profiles pp
+                                    where pp.person_id = $1),
+            'sessions', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'id', s.id, 'method', s.method, 'created_at', s.created_at,
+                                      'last_used_at', s.last_used_at, 'revoked_at', s.revoked_at)
+                                      order by s.created_at)
+                                  from auth_sessions s where s.person_id = $1), '[]'::jsonb),
+            'activation_codes', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'created_at', c.created_at, 'expires_at', c.expires_at,
+                                      'used_at', c.used_at, 'revoked_at', c.revoked_at)
+                                      order by c.created_at)
+                                  from activation_codes c where c.person_id = $1), '[]'::jsonb)
+        )
+        """,
+        person_id,
+    )
+
+
+async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, int]:
+    """Delete the person and all their personal data; return the rows removed per table.
+
+    The audit log keeps its rows: they hold ids only, and the record of who looked at what
+    must outlive the account."""
+    counts = await conn.fetchrow(
+        """
+        with tokens as (
+            delete from refresh_tokens where session_id in
+                (select id from auth_sessions where person_id = $1) returning 1
+        ), sessions as (
+            delete from auth_sessions where person_id = $1 returning 1
+        ), codes as (
+            delete from activation_codes where person_id = $1 returning 1
+        ), profile as (
+            delete from participant_profiles where person_id = $1 returning 1
+        )
+        select (select count(*) from tokens) as refresh_tokens,
+               (select count(*) from sessions) as auth_sessions,
+               (select count(*) from codes) as activation_codes,
+               (select count(*) from profile) as participant_profiles
+        """,
+        person_id,
+    )
+    people = await conn.execute("delete from people where id = $1", person_id)
+    return {**dict(counts), "people": int(people.split()[-1])}

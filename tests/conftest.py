@@ -1,0 +1,150 @@
+"""Test fixtures: a fresh, migrated PostgreSQL database per test session (DATABASE_URL's
+server when set, else an embedded one), emptied between tests; the real app on top of it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.auth.credentials import Hasher
+from api.settings import Settings
+from db import migrate
+from tests import helpers
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+_LOCAL = ("localhost", "127.0.0.1", "::1", "testserver", "testclient", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_internet():
+    """Any lookup of a non-local host fails the test: nothing may reach Google by accident."""
+    real = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        if host not in _LOCAL and not str(host).startswith(("127.", "/")):
+            raise AssertionError(f"test tried to reach {host!r}: only local hosts are allowed")
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = guarded
+    yield
+    socket.getaddrinfo = real
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+async def server_url() -> AsyncIterator[str]:
+    """A server where the tests may create databases."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from db.embedded import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="aftercare-pg-") as folder:
+        yield start_embedded(Path(folder) / "pgdata", delete_on_exit=True)
+
+
+async def create_database(server_url: str) -> str:
+    name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'create database "{name}"')
+    finally:
+        await admin.close()
+    return _with_database(server_url, name)
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'drop database if exists "{urlsplit(url).path[1:]}" with (force)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A fresh database for this test session, migrated once."""
+    url = await create_database(server_url)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+    yield url
+    await drop_database(server_url, url)
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection for arranging and checking data. Tables are emptied afterwards
+    (the audit log too: `replica` mode skips its append-only trigger, for tests only)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        tables = await connection.fetch(
+            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
+        )
+        await connection.execute("set session_replication_role = replica")
+        await connection.execute(
+            "truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " restart identity cascade"
+        )
+        await connection.close()
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    values = dict(
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        password_profile="cheapest",
+        auth_rate_limit_per_minute=10_000,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def hasher() -> Hasher:
+    return Hasher("cheapest")
+
+
+@pytest.fixture
+async def staff(client, conn, hasher) -> helpers.Actor:
+    return await helpers.account(client, conn, hasher, ["staff"])
+
+
+@pytest.fixture
+async def admin(client, conn, hasher) -> helpers.Actor:
+    return await helpers.account(client, conn, hasher, ["admin", "staff"])
+
+
+@pytest.fixture
+async def graduate(client, staff) -> helpers.Actor:
+    return await helpers.graduate(client, staff)
