@@ -17,17 +17,23 @@ from api.problems import problem
 
 logger = logging.getLogger("aftercare.errors")
 
-_MSGSPEC_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_OWN_RULE = re.compile(r"^(\w+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
+    """Litestar's validation details, as `[{field, source, message}]`."""
     errors = []
     for item in extra if isinstance(extra, list) else []:
         message = str(item.get("message", "invalid value"))
         field = item.get("key")
-        if not field and (match := _MSGSPEC_PATH.search(message)):
-            field = match.group(1)
-        errors.append({"field": field or "body", "source": str(item.get("source", "body")), "message": message})
+        if field in (None, "data"):  # the body as a whole: find the field in the message
+            if own := _OWN_RULE.match(message):
+                field, message = own.groups()
+            elif unknown := _UNKNOWN_FIELD.search(message):
+                field = unknown.group(1)
+        source = item.get("source", "body")
+        errors.append({"field": field or "body", "source": str(getattr(source, "value", source)), "message": message})
     return errors
 
 
@@ -45,6 +51,7 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
     code = {
+        400: "malformed_request",
         401: "not_authenticated",
         403: "forbidden",
         404: "not_found",
@@ -53,11 +60,16 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
         429: "rate_limited",
     }.get(exc.status_code, "http_error")
     detail = exc.detail
-    if exc.status_code == 413:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400:
+        # Litestar's own 400s are about a body it could not decode (malformed JSON...).
+        detail = f"The request could not be read: {exc.detail}. Send a JSON object."
+    elif exc.status_code == 413:
         detail = "The request body is larger than this API accepts (1 MiB)."
     elif exc.status_code == 429:
         detail = "Too many attempts from this address. Wait a minute and try again."
-    return problem(exc.status_code, code, detail, headers=exc.headers).to_response(request)
+        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+    return problem(exc.status_code, code, detail, headers=headers).to_response(request)
 
 
 def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationError) -> Response:

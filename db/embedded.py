@@ -7,8 +7,6 @@ import logging
 import warnings
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
-
 
 def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     """Start (or reuse) an embedded server keeping its data in `data_dir`; return its URL.
@@ -16,6 +14,8 @@ def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
     The server stops when the last process using it exits; its data stays unless
     `delete_on_exit` (used by the tests).
     """
+    # pgserver logs from an atexit hook, after test runners have closed their streams.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
         import pgserver

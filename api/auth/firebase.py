@@ -6,11 +6,21 @@ import uuid
 
 import anyio
 import firebase_admin
+import google.auth.credentials
 from firebase_admin import auth as firebase_auth
+from firebase_admin import credentials
 
 
 class FirebaseTokenError(Exception):
     """The ID token is not valid (bad signature, expired, wrong project...)."""
+
+
+class _Anonymous(credentials.Base):
+    """Verifying ID tokens needs public certificates only. Without this, firebase-admin
+    would look for Application Default Credentials (and probe a cloud metadata server)."""
+
+    def get_credential(self) -> google.auth.credentials.Credentials:
+        return google.auth.credentials.AnonymousCredentials()
 
 
 class FirebaseVerifier:
@@ -19,7 +29,7 @@ class FirebaseVerifier:
 
     def __init__(self, project_id: str) -> None:
         self._app = firebase_admin.initialize_app(
-            options={"projectId": project_id}, name=f"aftercare-auth-{uuid.uuid4().hex}"
+            _Anonymous(), options={"projectId": project_id}, name=f"aftercare-auth-{uuid.uuid4().hex}"
         )
 
     async def uid_of(self, id_token: str) -> str:

@@ -1,0 +1,114 @@
+"""Password sign-in, refresh-token rotation and reuse, logout, and deactivation."""
+
+from tests import helpers
+from tests.helpers import PASSWORD, assert_problem
+
+
+async def login(client, email, password=PASSWORD):
+    return await client.post("/v1/auth/login", json={"email": email, "password": password})
+
+
+async def test_login_returns_tokens_with_roles(client, admin):
+    assert admin.tokens["roles"] == ["admin", "staff"]
+    assert (await client.get("/v1/me", headers=admin.headers)).json()["roles"] == ["admin", "staff"]
+
+
+async def test_login_email_is_case_insensitive(client, staff):
+    assert (await login(client, staff.email.upper())).status_code == 201
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(client, staff):
+    wrong = assert_problem(await login(client, staff.email, "not the password"), 401, "invalid_credentials")
+    unknown = assert_problem(await login(client, "nobody@example.org"), 401, "invalid_credentials")
+    assert wrong["detail"] == unknown["detail"]
+
+
+async def test_repeated_wrong_passwords_lock_the_account(client, conn, staff, settings):
+    for _ in range(settings.login_max_failures):
+        assert_problem(await login(client, staff.email, "wrong password!"), 401)
+    body = assert_problem(await login(client, staff.email), 423, "account_locked")
+    assert "locked_until" in body
+    await conn.execute("update people set locked_until = now() - interval '1 second'")
+    assert (await login(client, staff.email)).status_code == 201
+    assert await conn.fetchval("select failed_logins from people where email = $1", staff.email) == 0
+
+
+async def test_deactivated_account_cannot_sign_in(client, conn, admin, staff):
+    response = await client.post(f"/v1/staff/accounts/{staff.id}/deactivate", headers=admin.headers)
+    assert response.status_code == 200 and response.json()["is_active"] is False
+    assert_problem(await login(client, staff.email), 403, "account_deactivated")
+
+
+async def test_deactivation_ends_access_at_once(client, admin, staff, graduate):
+    assert (await client.get("/v1/me", headers=graduate.headers)).status_code == 200
+    response = await client.post(f"/v1/staff/participants/{graduate.id}/deactivate", headers=staff.headers)
+    assert response.status_code == 200
+    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
+    assert refresh.status_code in (401, 403)
+
+    await client.post(f"/v1/staff/accounts/{staff.id}/deactivate", headers=admin.headers)
+    assert_problem(await client.get("/v1/staff/participants", headers=staff.headers), 401)
+
+
+async def test_refresh_rotates(client, graduate):
+    first = graduate.tokens["refresh_token"]
+    response = await client.post("/v1/auth/refresh", json={"refresh_token": first})
+    assert response.status_code == 201, response.text
+    rotated = response.json()
+    assert rotated["refresh_token"] != first
+    assert (await client.get("/v1/me", headers=helpers.bearer(rotated))).status_code == 200
+    again = await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert again.status_code == 201
+
+
+async def test_reusing_a_refresh_token_revokes_the_whole_family(client, conn, graduate):
+    stolen = graduate.tokens["refresh_token"]
+    legit = (await client.post("/v1/auth/refresh", json={"refresh_token": stolen})).json()
+    reuse = await client.post("/v1/auth/refresh", json={"refresh_token": stolen})
+    assert_problem(reuse, 401, "refresh_token_reused")
+    # Every token of the family is dead now: the newest refresh token and the access tokens.
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": legit["refresh_token"]}), 401)
+    assert_problem(await client.get("/v1/me", headers=helpers.bearer(legit)), 401)
+    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+    reason = await conn.fetchval("select revoked_reason from auth_sessions where person_id = $1", graduate.id)
+    assert reason == "refresh token reused"
+
+
+async def test_reuse_revokes_only_that_device(client, staff):
+    enrolled = await helpers.enroll(client, staff)
+    phone = await helpers.activate(client, enrolled["activation_code"])
+    reissued = await client.post(f"/v1/staff/participants/{enrolled['id']}/activation-code", headers=staff.headers)
+    tablet = await helpers.activate(client, reissued.json()["activation_code"])
+    await client.post("/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
+    await client.post("/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
+    assert (await client.get("/v1/me", headers=helpers.bearer(tablet))).status_code == 200
+
+
+async def test_unknown_and_expired_refresh_tokens(client, conn, graduate):
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}), 401, "invalid_refresh_token")
+    await conn.execute("update refresh_tokens set expires_at = now() - interval '1 second'")
+    response = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
+    assert_problem(response, 401, "session_ended")
+
+
+async def test_logout_revokes_the_session(client, graduate):
+    response = await client.post("/v1/auth/logout", json={"refresh_token": graduate.tokens["refresh_token"]})
+    assert response.status_code == 204
+    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+    response = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
+    assert_problem(response, 401, "session_ended")
+    # Logging out twice, or with a token we never issued, is still a quiet 204.
+    assert (await client.post("/v1/auth/logout", json={"refresh_token": "nope"})).status_code == 204
+
+
+async def test_refresh_tokens_are_stored_hashed(client, conn, graduate):
+    stored = await conn.fetch("select token_hash from refresh_tokens")
+    assert stored and all(graduate.tokens["refresh_token"].encode() not in bytes(r["token_hash"]) for r in stored)
+
+
+async def test_tampered_or_missing_access_token(client, graduate):
+    assert_problem(await client.get("/v1/me"), 401)
+    token = graduate.tokens["access_token"]
+    forged = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")
+    assert_problem(await client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401)

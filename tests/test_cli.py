@@ -1,0 +1,68 @@
+"""The `aftercare` command, run as a person would run it (a subprocess)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import create_database, drop_database
+
+
+def aftercare(*args, env=None, input=None):
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env, input=input, timeout=120
+    )
+
+
+@pytest.fixture
+async def fresh_db(server_url):
+    url = await create_database(server_url)
+    yield url
+    await drop_database(server_url, url)
+
+
+def test_help_explains_every_command():
+    result = aftercare("--help")
+    assert result.returncode == 0
+    for command in ("up", "serve", "db", "create-admin"):
+        assert command in result.stdout
+    assert "upgrade" in aftercare("db", "--help").stdout
+
+
+def test_upgrade_status_and_create_admin(fresh_db):
+    env = os.environ | {"DATABASE_URL": fresh_db}
+    status = aftercare("db", "status", env=env)
+    assert status.returncode == 1 and "pending" in status.stdout
+
+    upgraded = aftercare("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "applied 1" in upgraded.stdout
+    assert "up to date" in aftercare("db", "upgrade", env=env).stdout
+    assert aftercare("db", "status", env=env).returncode == 0
+
+    created = aftercare("create-admin", "--email", "boss@example.org", "--password", "a very long password", env=env)
+    assert created.returncode == 0, created.stderr
+    assert "Created admin boss@example.org" in created.stdout
+    again = aftercare("create-admin", "--email", "BOSS@example.org", "--password", "a very long password", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    short = aftercare("create-admin", "--email", "x@example.org", "--password", "short", env=env)
+    assert short.returncode == 2 and "12 characters" in short.stderr
+
+
+def test_create_admin_before_upgrade_says_what_to_do(fresh_db):
+    env = os.environ | {"DATABASE_URL": fresh_db}
+    result = aftercare("create-admin", "--email", "a@example.org", "--password", "a very long password", env=env)
+    assert result.returncode == 1 and "aftercare db upgrade" in result.stderr
+
+
+def test_serve_refuses_to_start_without_a_secret(fresh_db):
+    env = {k: v for k, v in os.environ.items() if k != "AFTERCARE_SECRET_KEY"} | {"DATABASE_URL": fresh_db}
+    result = aftercare("serve", env=env)
+    assert result.returncode == 1 and "AFTERCARE_SECRET_KEY" in result.stderr
+
+
+def test_unreachable_database_is_a_clear_error():
+    env = os.environ | {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
+    result = aftercare("db", "upgrade", env=env)
+    assert result.returncode == 1 and "cannot reach the database" in result.stderr

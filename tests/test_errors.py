@@ -1,0 +1,90 @@
+"""Bad input gets a clear problem+json 4xx that names what is wrong, and nothing is written."""
+
+import pytest
+
+from tests.helpers import assert_problem
+
+ENROL = "/v1/staff/participants"
+GOOD = {"alias": "Sam", "timezone": "America/Chicago", "iop_completed_on": "2026-11-01"}
+
+
+async def count_people(conn):
+    return await conn.fetchval("select count(*) from people where 'participant' = any(roles)")
+
+
+async def test_malformed_json(client, conn, staff):
+    response = await client.post(
+        ENROL, content=b'{"alias": "Sam",', headers=staff.headers | {"Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 400, "malformed_request")
+    assert "JSON" in body["detail"]
+    assert await count_people(conn) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"alias": 42}, "alias"),
+        ({"iop_completed_on": "yesterday"}, "iop_completed_on"),
+        ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
+        ({"alias": "x" * 51}, "alias"),
+        ({"alias": ""}, "alias"),
+        ({"email": "not-an-email"}, "email"),
+        ({"phone": "call me maybe"}, "phone"),
+        ({"counselor_id": "not-a-uuid"}, "counselor_id"),
+        ({"sobriety_date": "2999-01-01"}, "sobriety_date"),
+        ({"surname": "Smith"}, "surname"),
+    ],
+)
+async def test_bad_fields_are_named(client, conn, staff, change, field):
+    response = await client.post(ENROL, json=GOOD | change, headers=staff.headers)
+    body = assert_problem(response, 400, "validation_failed")
+    assert field in [e["field"] for e in body["errors"]], body
+    assert await count_people(conn) == 0
+
+
+async def test_missing_required_field(client, staff):
+    body = assert_problem(await client.post(ENROL, json={"alias": "Sam"}, headers=staff.headers), 400)
+    assert "timezone" in body["detail"] or "iop_completed_on" in body["detail"]
+
+
+async def test_unknown_enum_value(client, admin):
+    body = {"email": "a@example.org", "password": "long enough password", "name": "A", "roles": ["superuser"]}
+    problem = assert_problem(await client.post("/v1/staff/accounts", json=body, headers=admin.headers), 400)
+    assert "roles" in problem["detail"]
+    query = assert_problem(await client.get(ENROL, params={"status": "sleeping"}, headers=admin.headers), 400)
+    assert "status" in query["detail"]
+
+
+async def test_bad_query_and_path_values(client, staff):
+    assert_problem(await client.get(ENROL, params={"limit": 0}, headers=staff.headers), 400)
+    assert_problem(await client.get(ENROL, params={"limit": 1000}, headers=staff.headers), 400)
+    assert_problem(await client.get(ENROL, params={"cursor": "garbage!"}, headers=staff.headers), 400)
+    # A malformed id in the path is just an unknown address.
+    assert_problem(await client.get(f"{ENROL}/not-a-uuid", headers=staff.headers), 404)
+
+
+async def test_body_over_one_mebibyte_is_413(client, conn, staff):
+    big = GOOD | {"alias": "x" * (1024 * 1024)}
+    assert_problem(await client.post(ENROL, json=big, headers=staff.headers), 413, "body_too_large")
+    assert await count_people(conn) == 0
+
+
+async def test_duplicate_is_409_not_500(client, admin):
+    body = {"email": "dup@example.org", "password": "long enough password", "name": "A", "roles": ["staff"]}
+    assert (await client.post("/v1/staff/accounts", json=body, headers=admin.headers)).status_code == 201
+    problem = assert_problem(await client.post("/v1/staff/accounts", json=body, headers=admin.headers), 409, "conflict")
+    assert "dup@example.org" not in problem["detail"]
+
+
+async def test_unknown_route_and_method(client, staff):
+    assert_problem(await client.get("/v1/nothing-here"), 404)
+    assert_problem(await client.put("/v1/me", json={}, headers=staff.headers), 405)
+
+
+async def test_wrong_content_is_not_a_500(client, staff):
+    response = await client.post(ENROL, content=b"\xff\xfe not json", headers=staff.headers | {"Content-Type": "application/json"})
+    assert_problem(response, 400)
+    response = await client.post(ENROL, json=["a", "list"], headers=staff.headers)
+    assert_problem(response, 400)

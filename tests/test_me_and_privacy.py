@@ -1,0 +1,86 @@
+"""The graduate's own profile, their data export, and account deletion."""
+
+import datetime as dt
+
+from tests import helpers
+from tests.helpers import assert_problem
+
+
+async def test_read_and_change_my_profile(client, graduate):
+    response = await client.patch(
+        "/v1/me", json={"alias": "Sammy", "timezone": "Europe/Lisbon", "sobriety_date": "2026-01-01"},
+        headers=graduate.headers,
+    )
+    assert response.status_code == 200, response.text
+    me = response.json()
+    assert (me["alias"], me["timezone"], me["sobriety_date"]) == ("Sammy", "Europe/Lisbon", "2026-01-01")
+    assert me["days_sober"] == (dt.datetime.now(dt.timezone.utc).date() - dt.date(2026, 1, 1)).days or me["days_sober"] > 0
+    cleared = await client.patch("/v1/me", json={"sobriety_date": None}, headers=graduate.headers)
+    assert cleared.json()["sobriety_date"] is None and cleared.json()["days_sober"] is None
+
+
+async def test_profile_validation(client, graduate, staff):
+    assert_problem(await client.patch("/v1/me", json={"timezone": "Nowhere/Land"}, headers=graduate.headers), 400)
+    assert_problem(await client.patch("/v1/me", json={"roles": ["admin"]}, headers=graduate.headers), 400)
+    body = assert_problem(await client.patch("/v1/me", json={"sobriety_date": "2026-01-01"}, headers=staff.headers), 400)
+    assert body["errors"][0]["field"] == "sobriety_date"
+
+
+def test_days_sober_counts_in_the_persons_own_zone():
+    from api.me.routes import days_sober
+
+    # 03:00 UTC on 2 March is still 1 March in Chicago.
+    now = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.timezone.utc)
+    assert days_sober(dt.date(2026, 2, 28), "America/Chicago", now) == 1
+    assert days_sober(dt.date(2026, 2, 28), "Europe/Berlin", now) == 2
+    assert days_sober(None, "UTC", now) is None
+
+
+async def test_export_holds_my_records_and_no_secrets(client, staff):
+    graduate = await helpers.graduate(client, staff, email="sam@example.org", phone="555 0100")
+    export = (await client.get("/v1/me/export", headers=graduate.headers)).json()
+    data = export["data"]
+    assert data["person"]["id"] == graduate.id and data["person"]["name"] == "Sam"
+    assert data["participant_profile"]["contact_email"] == "sam@example.org"
+    assert len(data["sessions"]) == 1 and len(data["activation_codes"]) == 1
+    text = str(export)
+    assert "password_hash" not in text and "verifier_hash" not in text and "token_hash" not in text
+
+
+async def test_delete_my_account_removes_my_rows(client, conn, staff):
+    graduate = await helpers.graduate(client, staff)
+    await client.get(f"/v1/staff/participants/{graduate.id}", headers=staff.headers)  # an audit row
+    response = await client.delete("/v1/me", headers=graduate.headers)
+    assert response.status_code == 200, response.text
+    deleted = response.json()["deleted"]
+    assert deleted == {
+        "people": 1, "participant_profiles": 1, "auth_sessions": 1, "refresh_tokens": 1, "activation_codes": 1
+    }
+    for table, column in [
+        ("people", "id"), ("participant_profiles", "person_id"), ("auth_sessions", "person_id"),
+        ("activation_codes", "person_id"),
+    ]:
+        assert await conn.fetchval(f"select count(*) from {table} where {column} = $1", graduate.id) == 0
+    assert await conn.fetchval("select count(*) from refresh_tokens") == 1  # the staff member's
+    # The trail of who looked at the record stays, holding only the opaque id.
+    assert await conn.fetchval("select count(*) from audit_log where participant_id = $1", graduate.id) >= 1
+    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+    assert_problem(await client.get(f"/v1/staff/participants/{graduate.id}", headers=staff.headers), 404)
+
+
+async def test_staff_cannot_delete_themselves_from_the_app(client, staff):
+    assert_problem(await client.delete("/v1/me", headers=staff.headers), 403)
+
+
+async def test_audit_log_refuses_changes(conn, client, staff):
+    import asyncpg
+    import pytest
+
+    await helpers.enroll(client, staff)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("update audit_log set action = 'nothing'")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("delete from audit_log")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await conn.execute("truncate audit_log")
+    assert await conn.fetchval("select count(*) from audit_log") == 1
