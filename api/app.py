@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name="aftercare-api",
         )
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
-        app.state.runtime = Runtime(settings=settings, jwt_auth=jwt_auth, hasher=Hasher(settings.password_profile), firebase=firebase)
+        app.state.runtime = Runtime(
+            settings=settings, jwt_auth=jwt_auth, hasher=Hasher(settings.password_profile), firebase=firebase
+        )
         try:
             yield
         finally:

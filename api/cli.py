@@ -34,8 +34,10 @@ def _database_url(*, announce: bool = True) -> str:
     try:
         url = start_embedded(folder)
     except Exception as exc:  # pgserver reports failures as assorted exceptions
-        _fail(f"could not start embedded PostgreSQL ({type(exc).__name__}: {exc}). "
-              "Set DATABASE_URL to use a server you run instead.")
+        _fail(
+            f"could not start embedded PostgreSQL ({type(exc).__name__}: {exc}). "
+            "Set DATABASE_URL to use a server you run instead."
+        )
     if announce:
         click.echo(f"  ready in {time.monotonic() - started:.1f}s")
     os.environ["DATABASE_URL"] = url
@@ -78,7 +80,9 @@ def _run_upgrade(url: str) -> None:
         _fail(str(exc), 2)
     except OSError as exc:
         _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
-    click.echo(f"Migrations: applied {len(applied)}" + (f" ({', '.join(applied)})" if applied else ", schema up to date"))
+    click.echo(
+        f"Migrations: applied {len(applied)}" + (f" ({', '.join(applied)})" if applied else ", schema up to date")
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,8 +97,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port for the API.")
-@click.option("--demo/--no-demo", default=None,
-              help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.")
+@click.option(
+    "--demo/--no-demo",
+    default=None,
+    help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.",
+)
 def up(host: str, port: int, demo: bool | None) -> None:
     """Start everything for development: database, migrations, demo data, API.
 
@@ -155,6 +162,8 @@ def _load_demo(url: str) -> None:
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from api.logs import uvicorn_log_config
+
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -162,7 +171,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level="info",
+        log_config=uvicorn_log_config(),
     )
 
 
@@ -221,8 +230,13 @@ def db_status() -> None:
 
 @main.command("create-admin")
 @click.option("--email", required=True, help="Sign-in email of the new admin.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 12 characters (asked for when left out, so it stays out of shell history).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 12 characters (asked for when left out, so it stays out of shell history).",
+)
 @click.option("--name", default="Administrator", show_default=True, help="Display name.")
 def create_admin(email: str, password: str, name: str) -> None:
     """Create an admin account (also staff), e.g. the first one on a new server."""
@@ -240,8 +254,12 @@ def create_admin(email: str, password: str, name: str) -> None:
         conn = await asyncpg.connect(_database_url(announce=False))
         try:
             row = await people_db.insert_account(
-                conn, email=email, password_hash=Hasher().hash(password), name=name,
-                roles=["admin", "staff"], timezone="UTC",
+                conn,
+                email=email,
+                password_hash=Hasher().hash(password),
+                name=name,
+                roles=["admin", "staff"],
+                timezone="UTC",
             )
             return str(row["id"])
         finally:

@@ -17,6 +17,11 @@ ADMIN_EMAIL = "admin@aftercare.example"
 COUNSELOR_EMAIL = "counselor@aftercare.example"
 FACILITATOR_EMAIL = "facilitator@aftercare.example"
 
+_ACCOUNTS = [
+    (ADMIN_EMAIL, "Demo Admin", ["admin", "staff"]),
+    (COUNSELOR_EMAIL, "Casey (counselor)", ["staff"]),
+    (FACILITATOR_EMAIL, "Pat (facilitator)", ["facilitator"]),
+]
 _GRADUATES = [
     ("Sam", "America/Chicago", 3),
     ("Alex", "America/New_York", 20),
@@ -41,24 +46,27 @@ async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) ->
     today = dt.date.today()
     async with conn.transaction():
         progress("  accounts: admin, counselor, facilitator")
-        admin = await people_db.insert_account(
-            conn, email=ADMIN_EMAIL, password_hash=hasher.hash(password), name="Demo Admin",
-            roles=["admin", "staff"], timezone="America/Chicago",
-        )
-        counselor = await people_db.insert_account(
-            conn, email=COUNSELOR_EMAIL, password_hash=hasher.hash(password), name="Casey (counselor)",
-            roles=["staff"], timezone="America/Chicago",
-        )
-        await people_db.insert_account(
-            conn, email=FACILITATOR_EMAIL, password_hash=hasher.hash(password), name="Pat (facilitator)",
-            roles=["facilitator"], timezone="America/Chicago",
-        )
+        accounts = {}
+        for email, name, roles in _ACCOUNTS:
+            accounts[email] = await people_db.insert_account(
+                conn,
+                email=email,
+                password_hash=hasher.hash(password),
+                name=name,
+                roles=roles,
+                timezone="America/Chicago",
+            )
+        admin, counselor = accounts[ADMIN_EMAIL], accounts[COUNSELOR_EMAIL]
         for i, (alias, zone, days_since_iop) in enumerate(_GRADUATES, start=1):
             progress(f"  graduate {i}/{len(_GRADUATES)}: {alias}")
             person_id = await people_db.insert_participant(
-                conn, alias=alias, timezone=zone,
+                conn,
+                alias=alias,
+                timezone=zone,
                 iop_completed_on=today - dt.timedelta(days=days_since_iop),
-                email=None, phone=None, counselor_id=counselor["id"],
+                email=None,
+                phone=None,
+                counselor_id=counselor["id"],
                 sobriety_date=today - dt.timedelta(days=days_since_iop + 60),
             )
             code, _ = await issue_activation_code(conn, hasher, 7, person_id, admin["id"])

@@ -9,6 +9,7 @@ import traceback
 from typing import Any
 
 import asyncpg
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -78,14 +79,29 @@ def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationEr
     return problem(409, "conflict", "That already exists.", constraint=exc.constraint_name).to_response(request)
 
 
-def database_unavailable_to_problem(request: Request, exc: Exception) -> Response:
-    logger.error("database unavailable: %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return problem(
-        503,
-        "database_unavailable",
-        "The service cannot reach its database right now. Try again in a few seconds.",
-        headers={"Retry-After": "5"},
-    ).to_response(request)
+def _unavailable(what: str, code: str, detail: str, retry_after_s: int):
+    """A handler for a dependency that is down: a 503 that says so, logged by type only."""
+
+    def handler(request: Request, exc: Exception) -> Response:
+        logger.error("%s unavailable: %s on %s %s", what, type(exc).__name__, request.method, request.url.path)
+        return problem(503, code, detail, headers={"Retry-After": str(retry_after_s)}).to_response(request)
+
+    return handler
+
+
+database_unavailable_to_problem = _unavailable(
+    "database",
+    "database_unavailable",
+    "The service cannot reach its database right now. Try again in a few seconds.",
+    5,
+)
+# Fail closed: without the shared counter, sign-in could be brute-forced across replicas.
+rate_limiter_unavailable_to_problem = _unavailable(
+    "rate-limit store",
+    "rate_limiter_unavailable",
+    "Sign-in is paused because the rate limiter is unreachable. Try again shortly.",
+    10,
+)
 
 
 def internal_error_to_problem(request: Request, exc: Exception) -> Response:
@@ -93,9 +109,7 @@ def internal_error_to_problem(request: Request, exc: Exception) -> Response:
     # log gets its type and where it was raised, not its text.
     frames = "".join(traceback.format_tb(exc.__traceback__))
     logger.error("unhandled %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, frames)
-    return problem(500, "internal_error", "Something went wrong on our side. It has been logged.").to_response(
-        request
-    )
+    return problem(500, "internal_error", "Something went wrong on our side. It has been logged.").to_response(request)
 
 
 EXCEPTION_HANDLERS = {
@@ -109,5 +123,6 @@ EXCEPTION_HANDLERS = {
     asyncpg.InterfaceError: database_unavailable_to_problem,
     ConnectionError: database_unavailable_to_problem,
     TimeoutError: database_unavailable_to_problem,
+    redis.exceptions.RedisError: rate_limiter_unavailable_to_problem,
     Exception: internal_error_to_problem,
 }

@@ -17,7 +17,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(),
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -34,3 +34,17 @@ def logging_config(level: str = "INFO") -> LoggingConfig:
         loggers={"aftercare": {"level": level, "propagate": True}},
         log_exceptions="never",  # api.errors logs them, without their (possibly personal) text
     )
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict:
+    """uvicorn's own lines (start-up, access log) as JSON too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
+        },
+    }

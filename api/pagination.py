@@ -19,9 +19,7 @@ from api.problems import problem
 T = TypeVar("T")
 
 Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page (1-200).")]
-Cursor = Annotated[
-    str | None, Parameter(max_length=200, description="`next_cursor` from the previous page.")
-]
+Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` from the previous page.")]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -30,7 +28,9 @@ class Page(msgspec.Struct, Generic[T]):
 
 
 def encode_cursor(*values: Any) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, dt.datetime) else str(v) if isinstance(v, UUID) else v for v in values])
+    raw = json.dumps(
+        [v.isoformat() if isinstance(v, dt.datetime) else str(v) if isinstance(v, UUID) else v for v in values]
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

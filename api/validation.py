@@ -10,8 +10,12 @@ from zoneinfo import available_timezones
 
 import msgspec
 
-Alias = Annotated[str, msgspec.Meta(min_length=1, max_length=50, description="First name or nickname; never a last name requirement.")]
-Timezone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="IANA time zone, e.g. America/Chicago.")]
+Alias = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=50, description="First name or nickname; never a last name requirement.")
+]
+Timezone = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, description="IANA time zone, e.g. America/Chicago.")
+]
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[0-9+()\-. ]+$")]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 

@@ -29,7 +29,14 @@ async def record(
         select $1, $2, $3, participant_id, $5, $6, $7, $8
         from unnest($4::uuid[]) as participant_id
         """,
-        actor_id, actor_roles, action, participant_ids, method, path, client_ip, details or {},
+        actor_id,
+        actor_roles,
+        action,
+        participant_ids,
+        method,
+        path,
+        client_ip,
+        details or {},
     )
 
 
@@ -58,5 +65,11 @@ async def list_entries(
         order by id desc
         limit $7
         """,
-        actor_id, participant_id, action, since, until, before_id, limit,
+        actor_id,
+        participant_id,
+        action,
+        since,
+        until,
+        before_id,
+        limit,
     )

@@ -33,7 +33,11 @@ async def replace_activation_code(
         insert into activation_codes (person_id, selector, verifier_hash, expires_at, created_by)
         values ($1, $2, $3, $4, $5)
         """,
-        person_id, selector, verifier_hash, expires_at, created_by,
+        person_id,
+        selector,
+        verifier_hash,
+        expires_at,
+        created_by,
     )
 
 
@@ -56,8 +60,7 @@ async def lock_code_by_selector(conn: asyncpg.Connection, selector: str) -> asyn
 
 async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
     return await conn.fetchval(
-        "update activation_codes set failed_attempts = failed_attempts + 1 where id = $1 "
-        "returning failed_attempts",
+        "update activation_codes set failed_attempts = failed_attempts + 1 where id = $1 returning failed_attempts",
         code_id,
     )
 
@@ -65,8 +68,7 @@ async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> i
 async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID) -> None:
     await conn.execute("update activation_codes set used_at = now() where id = $1", code_id)
     await conn.execute(
-        "update participant_profiles set activated_at = coalesce(activated_at, now()) "
-        "where person_id = $1",
+        "update participant_profiles set activated_at = coalesce(activated_at, now()) where person_id = $1",
         person_id,
     )
 
@@ -88,7 +90,10 @@ async def create_session(
         select id, $3, $4 from session
         returning session_id
         """,
-        person_id, method, refresh_hash, refresh_expires_at,
+        person_id,
+        method,
+        refresh_hash,
+        refresh_expires_at,
     )
 
 
@@ -118,16 +123,18 @@ async def rotate_refresh_token(
     await conn.execute("update refresh_tokens set used_at = now() where id = $1", token_id)
     await conn.execute(
         "insert into refresh_tokens (session_id, token_hash, expires_at) values ($1, $2, $3)",
-        session_id, new_hash, expires_at,
+        session_id,
+        new_hash,
+        expires_at,
     )
     await conn.execute("update auth_sessions set last_used_at = now() where id = $1", session_id)
 
 
 async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str) -> None:
     await conn.execute(
-        "update auth_sessions set revoked_at = now(), revoked_reason = $2 "
-        "where id = $1 and revoked_at is null",
-        session_id, reason,
+        "update auth_sessions set revoked_at = now(), revoked_reason = $2 where id = $1 and revoked_at is null",
+        session_id,
+        reason,
     )
 
 
@@ -138,7 +145,8 @@ async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, r
         where id = (select session_id from refresh_tokens where token_hash = $1)
           and revoked_at is null
         """,
-        token_hash, reason,
+        token_hash,
+        reason,
     )
 
 
@@ -151,5 +159,6 @@ async def get_principal(conn: asyncpg.Connection, person_id: UUID, session_id: U
         from auth_sessions s join people p on p.id = s.person_id
         where s.id = $2 and s.person_id = $1 and s.revoked_at is null and p.is_active
         """,
-        person_id, session_id,
+        person_id,
+        session_id,
     )

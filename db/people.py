@@ -47,7 +47,13 @@ async def insert_participant(
         select id, $3, $4, $5, $6, $7 from person
         returning person_id
         """,
-        alias, timezone, iop_completed_on, email, phone, counselor_id, sobriety_date,
+        alias,
+        timezone,
+        iop_completed_on,
+        email,
+        phone,
+        counselor_id,
+        sobriety_date,
     )
 
 
@@ -73,7 +79,11 @@ async def list_participants(
         order by pp.created_at desc, pp.person_id desc
         limit $5
         """,
-        counselor_id, status, after[0] if after else None, after[1] if after else None, limit,
+        counselor_id,
+        status,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     )
 
 
@@ -104,7 +114,8 @@ async def update_participant(
                 assignments += ", updated_at = now()"
             await conn.execute(
                 f"update {table} set {assignments} where {key} = $1",
-                person_id, *[value for _, value in fields],
+                person_id,
+                *[value for _, value in fields],
             )
         return await get_participant(conn, person_id)
 
@@ -122,7 +133,8 @@ async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) ->
             where id = $1
             returning id
             """,
-            person_id, active,
+            person_id,
+            active,
         )
         if updated and not active:
             await conn.execute(
@@ -157,14 +169,16 @@ async def insert_account(
         values ($1, $2, $3, $4, $5)
         returning {ACCOUNT_COLUMNS}
         """,
-        email, password_hash, name, roles, timezone,
+        email,
+        password_hash,
+        name,
+        roles,
+        timezone,
     )
 
 
 async def get_account(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        f"select {ACCOUNT_COLUMNS} from people where id = $1 and email is not null", person_id
-    )
+    return await conn.fetchrow(f"select {ACCOUNT_COLUMNS} from people where id = $1 and email is not null", person_id)
 
 
 async def list_accounts(
@@ -179,7 +193,9 @@ async def list_accounts(
         order by created_at desc, id desc
         limit $3
         """,
-        after[0] if after else None, after[1] if after else None, limit,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
     )
 
 
@@ -204,7 +220,9 @@ async def record_login_failure(
             locked_until = case when failed_logins + 1 >= $2 then now() + $3 else locked_until end
         where id = $1
         """,
-        person_id, max_failures, lock_for,
+        person_id,
+        max_failures,
+        lock_for,
     )
 
 
@@ -215,7 +233,8 @@ async def record_login_success(conn: asyncpg.Connection, person_id: UUID, new_ha
         set failed_logins = 0, locked_until = null, password_hash = coalesce($2, password_hash)
         where id = $1
         """,
-        person_id, new_hash,
+        person_id,
+        new_hash,
     )
 
 
@@ -241,12 +260,15 @@ async def update_me(conn: asyncpg.Connection, person_id: UUID, changes: dict[str
                                   updated_at = now()
                 where id = $1
                 """,
-                person_id, changes.get("alias"), changes.get("timezone"),
+                person_id,
+                changes.get("alias"),
+                changes.get("timezone"),
             )
         if "sobriety_date" in changes:
             await conn.execute(
                 "update participant_profiles set sobriety_date = $2 where person_id = $1",
-                person_id, changes["sobriety_date"],
+                person_id,
+                changes["sobriety_date"],
             )
 
 

@@ -23,7 +23,7 @@ class SigningKey:
         self.kid = kid
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.test")])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.certificate_pem = (
             x509.CertificateBuilder()
             .subject_name(name)

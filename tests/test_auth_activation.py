@@ -1,5 +1,7 @@
 """Redeeming activation codes: every way it can go wrong, and the lock-out."""
 
+from datetime import UTC
+
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
@@ -64,17 +66,15 @@ async def test_expired_code(client, conn, staff):
 
 async def test_code_expires_after_seven_days(client, staff):
     enrolled = await helpers.enroll(client, staff)
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     expires = datetime.fromisoformat(enrolled["activation_expires_at"])
-    assert abs(expires - (datetime.now(timezone.utc) + timedelta(days=7))) < timedelta(minutes=1)
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=1)
 
 
 async def test_reissued_code_replaces_the_old_one(client, staff):
     enrolled = await helpers.enroll(client, staff)
-    response = await client.post(
-        f"/v1/staff/participants/{enrolled['id']}/activation-code", headers=staff.headers
-    )
+    response = await client.post(f"/v1/staff/participants/{enrolled['id']}/activation-code", headers=staff.headers)
     assert response.status_code == 201, response.text
     new_code = response.json()["activation_code"]
     assert new_code != enrolled["activation_code"]

@@ -43,7 +43,9 @@ async def test_link_at_activation_then_sign_in(fb_client, conn, hasher, google_k
     )
     assert response.status_code == 201, response.text
 
-    response = await fb_client.post("/v1/auth/firebase", json={"id_token": google_key.id_token(PROJECT, "firebase-uid-1")})
+    response = await fb_client.post(
+        "/v1/auth/firebase", json={"id_token": google_key.id_token(PROJECT, "firebase-uid-1")}
+    )
     assert response.status_code == 201, response.text
     me = await fb_client.get("/v1/me", headers=helpers.bearer(response.json()))
     assert me.json()["id"] == enrolled["id"]
@@ -75,7 +77,9 @@ async def test_invalid_token_at_activation_does_not_use_the_code(fb_client, conn
     staff = await helpers.account(fb_client, conn, hasher, ["staff"])
     enrolled = await helpers.enroll(fb_client, staff)
     bad = google_key.id_token(PROJECT, "uid", expires_in=-600)
-    response = await fb_client.post("/v1/auth/activate", json={"code": enrolled["activation_code"], "firebase_id_token": bad})
+    response = await fb_client.post(
+        "/v1/auth/activate", json={"code": enrolled["activation_code"], "firebase_id_token": bad}
+    )
     assert_problem(response, 401, "invalid_id_token")
     await helpers.activate(fb_client, enrolled["activation_code"])
 

@@ -86,7 +86,9 @@ async def test_reuse_revokes_only_that_device(client, staff):
 
 
 async def test_unknown_and_expired_refresh_tokens(client, conn, graduate):
-    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}), 401, "invalid_refresh_token")
+    assert_problem(
+        await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"}), 401, "invalid_refresh_token"
+    )
     await conn.execute("update refresh_tokens set expires_at = now() - interval '1 second'")
     response = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
     assert_problem(response, 401, "session_ended")

@@ -84,7 +84,9 @@ async def test_unknown_route_and_method(client, staff):
 
 
 async def test_wrong_content_is_not_a_500(client, staff):
-    response = await client.post(ENROL, content=b"\xff\xfe not json", headers=staff.headers | {"Content-Type": "application/json"})
+    response = await client.post(
+        ENROL, content=b"\xff\xfe not json", headers=staff.headers | {"Content-Type": "application/json"}
+    )
     assert_problem(response, 400)
     response = await client.post(ENROL, json=["a", "list"], headers=staff.headers)
     assert_problem(response, 400)

@@ -8,13 +8,14 @@ from tests.helpers import assert_problem
 
 async def test_read_and_change_my_profile(client, graduate):
     response = await client.patch(
-        "/v1/me", json={"alias": "Sammy", "timezone": "Europe/Lisbon", "sobriety_date": "2026-01-01"},
+        "/v1/me",
+        json={"alias": "Sammy", "timezone": "Europe/Lisbon", "sobriety_date": "2026-01-01"},
         headers=graduate.headers,
     )
     assert response.status_code == 200, response.text
     me = response.json()
     assert (me["alias"], me["timezone"], me["sobriety_date"]) == ("Sammy", "Europe/Lisbon", "2026-01-01")
-    assert me["days_sober"] == (dt.datetime.now(dt.timezone.utc).date() - dt.date(2026, 1, 1)).days or me["days_sober"] > 0
+    assert me["days_sober"] == (dt.datetime.now(dt.UTC).date() - dt.date(2026, 1, 1)).days or me["days_sober"] > 0
     cleared = await client.patch("/v1/me", json={"sobriety_date": None}, headers=graduate.headers)
     assert cleared.json()["sobriety_date"] is None and cleared.json()["days_sober"] is None
 
@@ -22,7 +23,9 @@ async def test_read_and_change_my_profile(client, graduate):
 async def test_profile_validation(client, graduate, staff):
     assert_problem(await client.patch("/v1/me", json={"timezone": "Nowhere/Land"}, headers=graduate.headers), 400)
     assert_problem(await client.patch("/v1/me", json={"roles": ["admin"]}, headers=graduate.headers), 400)
-    body = assert_problem(await client.patch("/v1/me", json={"sobriety_date": "2026-01-01"}, headers=staff.headers), 400)
+    body = assert_problem(
+        await client.patch("/v1/me", json={"sobriety_date": "2026-01-01"}, headers=staff.headers), 400
+    )
     assert body["errors"][0]["field"] == "sobriety_date"
 
 
@@ -30,7 +33,7 @@ def test_days_sober_counts_in_the_persons_own_zone():
     from api.me.routes import days_sober
 
     # 03:00 UTC on 2 March is still 1 March in Chicago.
-    now = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)
     assert days_sober(dt.date(2026, 2, 28), "America/Chicago", now) == 1
     assert days_sober(dt.date(2026, 2, 28), "Europe/Berlin", now) == 2
     assert days_sober(None, "UTC", now) is None
@@ -54,10 +57,16 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
     assert response.status_code == 200, response.text
     deleted = response.json()["deleted"]
     assert deleted == {
-        "people": 1, "participant_profiles": 1, "auth_sessions": 1, "refresh_tokens": 1, "activation_codes": 1
+        "people": 1,
+        "participant_profiles": 1,
+        "auth_sessions": 1,
+        "refresh_tokens": 1,
+        "activation_codes": 1,
     }
     for table, column in [
-        ("people", "id"), ("participant_profiles", "person_id"), ("auth_sessions", "person_id"),
+        ("people", "id"),
+        ("participant_profiles", "person_id"),
+        ("auth_sessions", "person_id"),
         ("activation_codes", "person_id"),
     ]:
         assert await conn.fetchval(f"select count(*) from {table} where {column} = $1", graduate.id) == 0

@@ -9,14 +9,17 @@ from tests.helpers import assert_problem
 
 
 async def audit_rows(conn, action=None):
-    return await conn.fetch(
-        "select * from audit_log where ($1::text is null or action = $1) order by id", action
-    )
+    return await conn.fetch("select * from audit_log where ($1::text is null or action = $1) order by id", action)
 
 
 async def test_enrol_returns_the_profile_and_a_code(client, conn, staff):
     enrolled = await helpers.enroll(
-        client, staff, alias="Jo", email="jo@example.org", phone="+1 555 0100", counselor_id=staff.id,
+        client,
+        staff,
+        alias="Jo",
+        email="jo@example.org",
+        phone="+1 555 0100",
+        counselor_id=staff.id,
         sobriety_date="2026-01-02",
     )
     assert enrolled["alias"] == "Jo" and enrolled["status"] == "pending"
@@ -75,7 +78,9 @@ async def test_read_and_update_are_audited(client, conn, staff):
     enrolled = await helpers.enroll(client, staff)
     url = f"/v1/staff/participants/{enrolled['id']}"
     assert (await client.get(url, headers=staff.headers)).status_code == 200
-    response = await client.patch(url, json={"alias": "Sammy", "phone": None, "timezone": "Europe/Berlin"}, headers=staff.headers)
+    response = await client.patch(
+        url, json={"alias": "Sammy", "phone": None, "timezone": "Europe/Berlin"}, headers=staff.headers
+    )
     assert response.status_code == 200, response.text
     assert response.json()["alias"] == "Sammy" and response.json()["timezone"] == "Europe/Berlin"
     [read] = await audit_rows(conn, "participant.read")
@@ -125,7 +130,9 @@ async def test_admin_manages_accounts(client, admin):
     created = await client.post("/v1/staff/accounts", json=body, headers=admin.headers)
     assert created.status_code == 201, created.text
     assert created.json()["roles"] == ["facilitator"]
-    assert_problem(await client.post("/v1/staff/accounts", json=body | {"email": "facil@example.org"}, headers=admin.headers), 409)
+    assert_problem(
+        await client.post("/v1/staff/accounts", json=body | {"email": "facil@example.org"}, headers=admin.headers), 409
+    )
     listed = (await client.get("/v1/staff/accounts", headers=admin.headers)).json()["items"]
     assert {a["email"] for a in listed} >= {"Facil@Example.org", admin.email}
     signed_in = await client.post("/v1/auth/login", json={"email": "facil@example.org", "password": body["password"]})
@@ -138,7 +145,9 @@ async def test_admin_reads_the_audit_log_with_filters(client, admin, staff):
     await client.get(f"/v1/staff/participants/{enrolled['id']}", headers=staff.headers)
     await client.get(f"/v1/staff/participants/{enrolled['id']}", headers=admin.headers)
     response = await client.get(
-        "/v1/staff/audit", params={"participant_id": enrolled["id"], "action": "participant.read"}, headers=admin.headers
+        "/v1/staff/audit",
+        params={"participant_id": enrolled["id"], "action": "participant.read"},
+        headers=admin.headers,
     )
     items = response.json()["items"]
     assert [i["actor_id"] for i in items] == [admin.id, staff.id]
@@ -149,6 +158,6 @@ async def test_admin_reads_the_audit_log_with_filters(client, admin, staff):
         "/v1/staff/audit", params={"actor_id": staff.id, "cursor": page["next_cursor"]}, headers=admin.headers
     )
     assert [i["action"] for i in page["items"] + rest.json()["items"]] == ["participant.read", "participant.create"]
-    since = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    since = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     later = await client.get("/v1/staff/audit", params={"since": since}, headers=admin.headers)
     assert later.json()["items"] == []

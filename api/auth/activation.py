@@ -18,7 +18,7 @@ async def issue_activation_code(
     """Replace the person's live code with a new one; return (code, expiry). Call inside a
     transaction. The selector is 20 random bits, so a clash with another live code is rare:
     draw again."""
-    expires_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=ttl_days)
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=ttl_days)
     for _ in range(10):
         code, selector, verifier = credentials.new_activation_code()
         try:

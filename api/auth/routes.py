@@ -34,7 +34,7 @@ _INVALID_CODE = "That activation code is not right. Check it, or ask your counse
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 async def _start_session(
@@ -86,15 +86,25 @@ async def _redeem(
     live = row["used_at"] is None and row["revoked_at"] is None
     max_attempts = runtime.settings.activation_max_attempts
     if live and row["failed_attempts"] >= max_attempts:
-        return problem(423, "code_locked", "This code is locked after too many wrong tries. Ask your counselor for a new one.")
+        return problem(
+            423, "code_locked", "This code is locked after too many wrong tries. Ask your counselor for a new one."
+        )
     if not runtime.hasher.verify(row["verifier_hash"], verifier):
         if live:
             attempts = await auth_db.count_failed_code_attempt(conn, row["id"])
             if attempts >= max_attempts:
-                return problem(423, "code_locked", "This code is now locked after too many wrong tries. Ask your counselor for a new one.")
+                return problem(
+                    423,
+                    "code_locked",
+                    "This code is now locked after too many wrong tries. Ask your counselor for a new one.",
+                )
         return problem(401, "invalid_code", _INVALID_CODE)
     if row["used_at"] is not None:
-        return problem(401, "code_used", "This code has already been used. Ask your counselor for a new one if you need to sign in on a new phone.")
+        return problem(
+            401,
+            "code_used",
+            "This code has already been used. Ask your counselor for a new one if you need to sign in on a new phone.",
+        )
     if row["revoked_at"] is not None:
         return problem(401, "code_replaced", "A newer code was issued for you; use that one.")
     if row["expires_at"] <= _now():
@@ -113,7 +123,7 @@ class SignInController(Controller):
     path = "/"
     tags = ["auth"]
     opt = {"public": True}
-    security = []
+    security = [{}]  # no sign-in needed (OpenAPI: an empty requirement)
 
     @post("/activate", summary="Redeem an activation code for a device session")
     async def activate(self, data: JSONBody[ActivateRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
@@ -187,7 +197,7 @@ class SessionController(Controller):
     path = "/"
     tags = ["auth"]
     opt = {"public": True}
-    security = []
+    security = [{}]  # no sign-in needed (OpenAPI: an empty requirement)
 
     @post("/refresh", summary="Rotate a refresh token")
     async def refresh(self, data: JSONBody[RefreshRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
@@ -201,7 +211,9 @@ class SessionController(Controller):
             elif row["used_at"] is not None:
                 await auth_db.revoke_session(conn, row["session_id"], "refresh token reused")
                 outcome = problem(
-                    401, "refresh_token_reused", "This sign-in was used twice, so it was ended for safety. Sign in again."
+                    401,
+                    "refresh_token_reused",
+                    "This sign-in was used twice, so it was ended for safety. Sign in again.",
                 )
             elif row["revoked_at"] is not None or row["expires_at"] <= _now():
                 outcome = problem(401, "session_ended", "This session has ended. Sign in again.")

@@ -18,7 +18,7 @@ from db import privacy as privacy_db
 def days_sober(sobriety_date: dt.date | None, timezone: str, now: dt.datetime | None = None) -> int | None:
     if sobriety_date is None:
         return None
-    today = (now or dt.datetime.now(dt.timezone.utc)).astimezone(ZoneInfo(timezone)).date()
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
     return max((today - sobriety_date).days, 0)
 
 
@@ -58,7 +58,7 @@ class MeController(Controller):
         """A JSON copy of every record about the caller (secrets such as password hashes
         are left out)."""
         data = await privacy_db.export_person(conn, request.user.id)
-        return {"exported_at": dt.datetime.now(dt.timezone.utc).isoformat(), "data": data}
+        return {"exported_at": dt.datetime.now(dt.UTC).isoformat(), "data": data}
 
     @delete("/", status_code=200, guards=[participants_only], summary="Delete my account and data")
     async def delete_account(self, request: Request, conn: Conn) -> Deleted:

@@ -1,0 +1,19 @@
+"""The demo data `aftercare up` loads: once, and usable through the API."""
+
+from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, load_demo
+from tests import helpers
+
+
+async def test_demo_loads_once_and_its_sign_ins_work(client, conn, hasher):
+    lines = []
+    logins = await load_demo(conn, hasher, progress=lines.append)
+    assert logins is not None and len(logins.activation_codes) == 5
+    assert any("graduate 5/5" in line for line in lines)
+    assert await load_demo(conn, hasher, progress=lines.append) is None  # already there
+
+    for email in (ADMIN_EMAIL, COUNSELOR_EMAIL):
+        response = await client.post("/v1/auth/login", json={"email": email, "password": logins.password})
+        assert response.status_code == 201, response.text
+    tokens = await helpers.activate(client, logins.activation_codes["Sam"])
+    me = (await client.get("/v1/me", headers=helpers.bearer(tokens))).json()
+    assert me["alias"] == "Sam" and me["days_sober"] >= 60

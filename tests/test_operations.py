@@ -1,0 +1,106 @@
+"""Health, the OpenAPI document, logs, and the Redis rate-limit store."""
+
+import json
+import logging
+import os
+import socket
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.logs import JsonFormatter
+from tests.conftest import make_settings
+from tests.helpers import assert_problem
+
+PUBLIC = {
+    "/health/live",
+    "/health/ready",
+    "/v1/auth/activate",
+    "/v1/auth/login",
+    "/v1/auth/refresh",
+    "/v1/auth/logout",
+    "/v1/auth/firebase",
+}
+
+
+async def test_every_operation_is_tagged_described_and_secured(client):
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert schema["security"] == [{"BearerToken": []}]
+    operations = [(path, op) for path, ops in schema["paths"].items() for op in ops.values()]
+    assert len(operations) >= 20
+    for path, op in operations:
+        assert op.get("tags"), path
+        assert op.get("summary"), path
+        if path in PUBLIC:
+            assert op["security"] == [{}], path
+        else:
+            assert "security" not in op, path  # inherits the bearer requirement
+
+
+async def test_ready_answers_503_when_the_database_goes_away(server_url):
+    from tests.conftest import create_database, drop_database
+
+    url = await create_database(server_url)
+    async with AsyncTestClient(app=create_app(make_settings(url))) as client:
+        await drop_database(server_url, url)  # also ends the pool's connections
+        assert_problem(await client.get("/health/ready"), 503, "not_ready")
+
+
+def test_log_lines_are_json_and_carry_extras():
+    record = logging.LogRecord("aftercare.x", logging.INFO, __file__, 1, "enrolled %s", ("id-1",), None)
+    record.participant_id = "id-1"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "enrolled id-1" and line["participant_id"] == "id-1" and line["level"] == "info"
+
+
+async def test_unexpected_errors_are_a_500_problem_without_details(client, staff, monkeypatch, caplog):
+    from db import people
+
+    secret = "secret participant " + "detail"  # only at run time, as personal data would be
+
+    async def explode(*args, **kwargs):
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(people, "list_participants", explode)
+    response = await client.get("/v1/staff/participants", headers=staff.headers)
+    assert_problem(response, 500, "internal_error")
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert "RuntimeError" in caplog.text and "secret participant detail" not in caplog.text
+
+
+def _redis_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+async def test_rate_limits_shared_through_redis(database_url, conn):
+    if not _redis_up():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Redis at 127.0.0.1:6379 (.ci/run starts it)")
+        pytest.skip("no Redis at 127.0.0.1:6379: start one to run this test")
+    import redis
+
+    redis.Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
+    settings = make_settings(database_url, auth_rate_limit_per_minute=2, redis_url="redis://127.0.0.1:6379/15")
+    # Two app instances stand for two API replicas: the second sees the first one's count.
+    first, second = create_app(settings), create_app(settings)
+    async with AsyncTestClient(app=first) as a, AsyncTestClient(app=second) as b:
+        body = {"email": "a@b.c", "password": "x"}
+        assert (await a.post("/v1/auth/login", json=body)).status_code == 401
+        assert (await b.post("/v1/auth/login", json=body)).status_code == 401
+        assert_problem(await a.post("/v1/auth/login", json=body), 429)
+        assert_problem(await b.post("/v1/auth/login", json=body), 429)
+    redis.Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
+
+
+async def test_sign_in_fails_closed_when_redis_is_down(database_url, conn):
+    # Nothing listens on port 1: the limiter cannot count, so sign-in is refused, clearly.
+    settings = make_settings(database_url, redis_url="redis://127.0.0.1:1/0")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.post("/v1/auth/login", json={"email": "a@b.c", "password": "x"})
+        assert_problem(response, 503, "rate_limiter_unavailable")
+        assert (await client.get("/health/live")).status_code == 200
