@@ -51,25 +51,26 @@ async def list_entries(
     before_id: int | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Newest first."""
+    """Newest first. Only the filters given go into the WHERE clause, so the planner can use
+    the matching index (`x = $1 or $1 is null` would defeat it on a large log)."""
+    filters = [
+        ("actor_id = ${}", actor_id),
+        ("participant_id = ${}", participant_id),
+        ("action = ${}", action),
+        ("at >= ${}", since),
+        ("at < ${}", until),
+        ("id < ${}", before_id),
+    ]
+    given = [(condition, value) for condition, value in filters if value is not None]
+    where = " and ".join(condition.format(i) for i, (condition, _) in enumerate(given, start=1)) or "true"
     return await conn.fetch(
-        """
+        f"""
         select id, at, actor_id, actor_roles, action, participant_id, method, path, client_ip, details
         from audit_log
-        where ($1::uuid is null or actor_id = $1)
-          and ($2::uuid is null or participant_id = $2)
-          and ($3::text is null or action = $3)
-          and ($4::timestamptz is null or at >= $4)
-          and ($5::timestamptz is null or at < $5)
-          and ($6::bigint is null or id < $6)
+        where {where}
         order by id desc
-        limit $7
+        limit ${len(given) + 1}
         """,
-        actor_id,
-        participant_id,
-        action,
-        since,
-        until,
-        before_id,
+        *[value for _, value in given],
         limit,
     )

@@ -90,3 +90,30 @@ async def test_wrong_content_is_not_a_500(client, staff):
     assert_problem(response, 400)
     response = await client.post(ENROL, json=["a", "list"], headers=staff.headers)
     assert_problem(response, 400)
+
+
+async def test_a_failed_enrolment_leaves_nothing_half_written(client, conn, staff, monkeypatch):
+    from api.participants import routes
+
+    async def fail(*args, **kwargs):
+        raise RuntimeError("code service broke")
+
+    monkeypatch.setattr(routes, "issue_activation_code", fail)
+    assert_problem(await client.post(ENROL, json=GOOD, headers=staff.headers), 500, "internal_error")
+    assert await count_people(conn) == 0
+    assert await conn.fetchval("select count(*) from participant_profiles") == 0
+    assert await conn.fetchval("select count(*) from audit_log") == 0
+
+
+async def test_statements_are_cut_off_by_the_server(database_url):
+    import asyncpg
+    import pytest
+
+    from db.pool import create_pool
+
+    pool = await create_pool(database_url, statement_timeout_ms=100)
+    try:
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await pool.execute("select pg_sleep(2)")
+    finally:
+        await pool.close()

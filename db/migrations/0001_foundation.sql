@@ -24,7 +24,6 @@ create table people (
     updated_at      timestamptz not null default now()
 );
 create unique index people_email_key on people (lower(email)) where email is not null;
-create index people_roles_idx on people using gin (roles);
 
 create table participant_profiles (
     person_id         uuid primary key references people (id) on delete cascade,
