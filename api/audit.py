@@ -18,7 +18,8 @@ async def audit(
     participant_ids: list[UUID] | UUID | None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record a staff read or write of participant data. Call it in the same transaction as
+    """Record a staff read or write of participant data (or, with no participant, an admin
+    action on accounts). Call it in the same transaction as
     a write, so there is never a change without its trail. `details` holds ids and field
     names only, never values."""
     if isinstance(participant_ids, UUID) or participant_ids is None:

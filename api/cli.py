@@ -256,7 +256,7 @@ def create_admin(email: str, password: str, name: str) -> None:
             row = await people_db.insert_account(
                 conn,
                 email=email,
-                password_hash=Hasher().hash(password),
+                password_hash=await Hasher().hash(password),
                 name=name,
                 roles=["admin", "staff"],
                 timezone="UTC",

@@ -51,7 +51,7 @@ async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) ->
             accounts[email] = await people_db.insert_account(
                 conn,
                 email=email,
-                password_hash=hasher.hash(password),
+                password_hash=await hasher.hash(password),
                 name=name,
                 roles=roles,
                 timezone="America/Chicago",

@@ -73,6 +73,16 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     return problem(exc.status_code, code, detail, headers=headers).to_response(request)
 
 
+def unstorable_text_to_problem(request: Request, exc: asyncpg.CharacterNotInRepertoireError) -> Response:
+    # PostgreSQL text cannot hold a NUL character; everything else in Unicode is fine.
+    return problem(
+        400,
+        "validation_failed",
+        "A text value contains a character that cannot be stored (a NUL, \\u0000). Remove it.",
+        errors=[],
+    ).to_response(request)
+
+
 def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationError) -> Response:
     # The constraint name says what clashed; the server's detail would echo the value.
     logger.info("unique violation on %s", exc.constraint_name)
@@ -116,6 +126,7 @@ EXCEPTION_HANDLERS = {
     ValidationException: validation_to_problem,
     HTTPException: http_to_problem,
     asyncpg.UniqueViolationError: unique_violation_to_problem,
+    asyncpg.CharacterNotInRepertoireError: unstorable_text_to_problem,
     asyncpg.PostgresConnectionError: database_unavailable_to_problem,
     asyncpg.CannotConnectNowError: database_unavailable_to_problem,
     asyncpg.TooManyConnectionsError: database_unavailable_to_problem,

@@ -43,17 +43,30 @@ def _bad_cursor() -> Exception:
     )
 
 
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _cursor_value(kind: type, value: Any) -> Any:
+    if kind is int and type(value) is int and value in _BIGINT:
+        return value
+    if kind is dt.datetime and isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is not None:
+            return parsed
+    if kind is UUID and isinstance(value, str):
+        return UUID(value)
+    raise ValueError(f"not a {kind.__name__}")
+
+
 def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
-    """The values `encode_cursor` was given, converted back to `types`, or a 400."""
+    """The values `encode_cursor` was given, checked against `types`, or a 400."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != len(types):
-            raise ValueError
-        return tuple(
-            dt.datetime.fromisoformat(v) if t is dt.datetime else t(v) for t, v in zip(types, values, strict=True)
-        )
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("wrong shape")
+        return tuple(_cursor_value(kind, value) for kind, value in zip(types, values, strict=True))
+    except (ValueError, TypeError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         raise _bad_cursor() from None
 
 

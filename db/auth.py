@@ -21,6 +21,8 @@ async def replace_activation_code(
 
     Raises UniqueViolationError when `selector` is taken by another live code; the caller
     draws a new one."""
+    # Two reissues at once take turns on the person's row, so each sees the other's code.
+    await conn.execute("select from people where id = $1 for update", person_id)
     await conn.execute(
         """
         update activation_codes set revoked_at = now()
@@ -65,12 +67,19 @@ async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> i
     )
 
 
-async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID) -> None:
-    await conn.execute("update activation_codes set used_at = now() where id = $1", code_id)
+async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID) -> bool:
+    """Mark the code used; False if it was used meanwhile (the caller holds the row lock from
+    lock_code_by_selector, so this is a second line of defence)."""
+    redeemed = await conn.fetchval(
+        "update activation_codes set used_at = now() where id = $1 and used_at is null returning id", code_id
+    )
+    if redeemed is None:
+        return False
     await conn.execute(
         "update participant_profiles set activated_at = coalesce(activated_at, now()) where person_id = $1",
         person_id,
     )
+    return True
 
 
 async def create_session(

@@ -22,7 +22,7 @@ select {PARTICIPANT_COLUMNS}
 from people p join participant_profiles pp on pp.person_id = p.id
 """
 
-ACCOUNT_COLUMNS = "id, email, name, roles, timezone, is_active, created_at, deactivated_at"
+ACCOUNT_COLUMNS = "id, email, name, roles, timezone, is_active, locked_until, created_at, deactivated_at"
 
 
 async def insert_participant(
@@ -121,14 +121,16 @@ async def update_participant(
 
 
 async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) -> bool:
-    """Activate or deactivate a person. Deactivation also revokes every device session, so
-    no token they hold works on the next request."""
+    """Activate or deactivate a person. Deactivation also ends every device session (no
+    token they hold works on the next request), voids unused activation codes and unlinks
+    Firebase, so coming back always takes a new code from staff."""
     async with conn.transaction():
         updated = await conn.fetchval(
             """
             update people
             set is_active = $2,
                 deactivated_at = case when $2 then null else coalesce(deactivated_at, now()) end,
+                firebase_uid = case when $2 then firebase_uid end,
                 updated_at = now()
             where id = $1
             returning id
@@ -141,6 +143,13 @@ async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) ->
                 """
                 update auth_sessions set revoked_at = now(), revoked_reason = 'deactivated'
                 where person_id = $1 and revoked_at is null
+                """,
+                person_id,
+            )
+            await conn.execute(
+                """
+                update activation_codes set revoked_at = now()
+                where person_id = $1 and used_at is null and revoked_at is null
                 """,
                 person_id,
             )
@@ -200,10 +209,16 @@ async def list_accounts(
 
 
 async def find_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("select id, roles, is_active from people where lower(email) = lower($1)", email)
+
+
+async def lock_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    """The account, locked until the transaction ends (call inside one)."""
     return await conn.fetchrow(
         """
         select id, roles, password_hash, is_active, failed_logins, locked_until
         from people where lower(email) = lower($1)
+        for update
         """,
         email,
     )
@@ -212,18 +227,30 @@ async def find_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg
 async def record_login_failure(
     conn: asyncpg.Connection, person_id: UUID, *, max_failures: int, lock_for: dt.timedelta
 ) -> None:
-    """Count a wrong password; the `max_failures`-th in a row locks the account for `lock_for`."""
+    """Count a wrong password; the `max_failures`-th in a row locks the account for `lock_for`.
+    A lock that has run out starts the count again."""
     await conn.execute(
         """
-        update people
-        set failed_logins = failed_logins + 1,
-            locked_until = case when failed_logins + 1 >= $2 then now() + $3 else locked_until end
-        where id = $1
+        with counted as (
+            select id, 1 + case when locked_until <= now() then 0 else failed_logins end as failures
+            from people where id = $1
+        )
+        update people p
+        set failed_logins = c.failures,
+            locked_until = case when c.failures >= $2 then now() + $3
+                                when p.locked_until <= now() then null
+                                else p.locked_until end
+        from counted c
+        where p.id = c.id
         """,
         person_id,
         max_failures,
         lock_for,
     )
+
+
+async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:
+    await conn.execute("update people set failed_logins = 0, locked_until = null where id = $1", person_id)
 
 
 async def record_login_success(conn: asyncpg.Connection, person_id: UUID, new_hash: str | None) -> None:

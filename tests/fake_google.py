@@ -58,11 +58,17 @@ class FakeCertificateServer:
     def __init__(self, keys: list[SigningKey]) -> None:
         body = json.dumps({key.kid: key.certificate_pem for key in keys}).encode()
         self.requests = 0
+        self.fail = False  # answer 503, as Google might in an outage
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 outer.requests += 1
+                if outer.fail:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Cache-Control", "public, max-age=3600")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from api.auth.credentials import Hasher
+from api.auth.credentials import Hasher  # noqa: F401 (tests use helpers.Hasher)
 from db import people as people_db
 
 PASSWORD = "correct horse battery staple"
@@ -32,7 +32,7 @@ async def account(client, conn: asyncpg.Connection, hasher: Hasher, roles: list[
     signed in through the API."""
     email = f"{roles[0]}-{uuid.uuid4().hex[:8]}@example.org"
     row = await people_db.insert_account(
-        conn, email=email, password_hash=hasher.hash(PASSWORD), name=roles[0].title(), roles=roles, timezone="UTC"
+        conn, email=email, password_hash=await hasher.hash(PASSWORD), name=roles[0].title(), roles=roles, timezone="UTC"
     )
     response = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text

@@ -103,18 +103,6 @@ async def test_deactivated_graduate_cannot_activate(client, staff):
     assert_problem(response, 403, "account_deactivated")
 
 
-async def test_two_redemptions_at_once_give_one_session(client, conn, staff):
-    import asyncio
-
-    code = (await helpers.enroll(client, staff))["activation_code"]
-    first, second = await asyncio.gather(
-        client.post("/v1/auth/activate", json={"code": code}),
-        client.post("/v1/auth/activate", json={"code": code}),
-    )
-    assert sorted([first.status_code, second.status_code]) == [201, 401]
-    assert await conn.fetchval("select count(*) from auth_sessions") == 2  # staff's + one
-
-
 async def test_sign_in_is_rate_limited(database_url, conn):
     app = create_app(make_settings(database_url, auth_rate_limit_per_minute=3))
     async with AsyncTestClient(app=app) as client:

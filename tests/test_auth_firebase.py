@@ -73,6 +73,12 @@ async def test_unlinked_firebase_user(fb_client, google_key):
     assert_problem(response, 401, "firebase_not_linked")
 
 
+async def test_certificate_outage_is_a_503_not_the_users_fault(fb_client, google_key, cert_server):
+    cert_server.fail = True
+    response = await fb_client.post("/v1/auth/firebase", json={"id_token": google_key.id_token(PROJECT, "uid")})
+    assert_problem(response, 503, "firebase_unavailable")
+
+
 async def test_invalid_token_at_activation_does_not_use_the_code(fb_client, conn, hasher, google_key):
     staff = await helpers.account(fb_client, conn, hasher, ["staff"])
     enrolled = await helpers.enroll(fb_client, staff)
@@ -84,14 +90,17 @@ async def test_invalid_token_at_activation_does_not_use_the_code(fb_client, conn
     await helpers.activate(fb_client, enrolled["activation_code"])
 
 
-async def test_deactivated_graduate_cannot_use_firebase(fb_client, conn, hasher, google_key):
+async def test_deactivation_unlinks_firebase(fb_client, conn, hasher, google_key):
     staff = await helpers.account(fb_client, conn, hasher, ["staff"])
     enrolled = await helpers.enroll(fb_client, staff)
     token = google_key.id_token(PROJECT, "uid-2")
     await fb_client.post("/v1/auth/activate", json={"code": enrolled["activation_code"], "firebase_id_token": token})
-    await fb_client.post(f"/v1/staff/participants/{enrolled['id']}/deactivate", headers=staff.headers)
+    url = f"/v1/staff/participants/{enrolled['id']}"
+    await fb_client.post(f"{url}/deactivate", headers=staff.headers)
+    await fb_client.post(f"{url}/reactivate", headers=staff.headers)
+    # Coming back takes a new code from staff; the old Firebase link does not open the door.
     response = await fb_client.post("/v1/auth/firebase", json={"id_token": google_key.id_token(PROJECT, "uid-2")})
-    assert_problem(response, 403, "account_deactivated")
+    assert_problem(response, 401, "firebase_not_linked")
 
 
 async def test_firebase_sign_in_off_without_a_project(client):

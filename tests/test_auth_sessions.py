@@ -25,12 +25,28 @@ async def test_wrong_password_and_unknown_email_look_the_same(client, staff):
 
 async def test_repeated_wrong_passwords_lock_the_account(client, conn, staff, settings):
     for _ in range(settings.login_max_failures):
-        assert_problem(await login(client, staff.email, "wrong password!"), 401)
-    body = assert_problem(await login(client, staff.email), 423, "account_locked")
-    assert "locked_until" in body
+        assert_problem(await login(client, staff.email, "wrong password!"), 401, "invalid_credentials")
+    assert await conn.fetchval("select locked_until > now() from people where email = $1", staff.email)
+    # Locked: even the right password gets the same answer as a wrong one or an unknown email.
+    locked = assert_problem(await login(client, staff.email), 401, "invalid_credentials")
+    unknown = assert_problem(await login(client, "nobody@example.org"), 401, "invalid_credentials")
+    assert locked["detail"] == unknown["detail"]
+
     await conn.execute("update people set locked_until = now() - interval '1 second'")
+    # A lock that has run out starts the count again: one typo does not lock it anew.
+    assert_problem(await login(client, staff.email, "one typo"), 401)
+    assert await conn.fetchval("select failed_logins from people where email = $1", staff.email) == 1
     assert (await login(client, staff.email)).status_code == 201
     assert await conn.fetchval("select failed_logins from people where email = $1", staff.email) == 0
+
+
+async def test_admin_unlocks_an_account(client, conn, admin, staff, settings):
+    for _ in range(settings.login_max_failures):
+        await login(client, staff.email, "wrong password!")
+    response = await client.post(f"/v1/staff/accounts/{staff.id}/unlock", headers=admin.headers)
+    assert response.status_code == 200 and response.json()["locked_until"] is None
+    assert (await login(client, staff.email)).status_code == 201
+    assert await conn.fetchval("select count(*) from audit_log where action = 'account.unlock'") == 1
 
 
 async def test_deactivated_account_cannot_sign_in(client, conn, admin, staff):
@@ -45,7 +61,7 @@ async def test_deactivation_ends_access_at_once(client, admin, staff, graduate):
     assert response.status_code == 200
     assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
     refresh = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
-    assert refresh.status_code in (401, 403)
+    assert_problem(refresh, 401, "session_ended")
 
     await client.post(f"/v1/staff/accounts/{staff.id}/deactivate", headers=admin.headers)
     assert_problem(await client.get("/v1/staff/participants", headers=staff.headers), 401)
@@ -104,9 +120,24 @@ async def test_logout_revokes_the_session(client, graduate):
     assert (await client.post("/v1/auth/logout", json={"refresh_token": "nope"})).status_code == 204
 
 
-async def test_refresh_tokens_are_stored_hashed(client, conn, graduate):
-    stored = await conn.fetch("select token_hash from refresh_tokens")
-    assert stored and all(graduate.tokens["refresh_token"].encode() not in bytes(r["token_hash"]) for r in stored)
+async def test_refresh_tokens_are_stored_as_sha256_only(client, conn, graduate):
+    import hashlib
+
+    token = graduate.tokens["refresh_token"]
+    stored = await conn.fetchval(
+        "select token_hash from refresh_tokens rt join auth_sessions s on s.id = rt.session_id where s.person_id = $1",
+        graduate.id,
+    )
+    assert bytes(stored) == hashlib.sha256(token.encode()).digest()
+    columns = await conn.fetch("select column_name from information_schema.columns where table_name = 'refresh_tokens'")
+    assert {c["column_name"] for c in columns} == {
+        "id",
+        "session_id",
+        "token_hash",
+        "expires_at",
+        "used_at",
+        "created_at",
+    }
 
 
 async def test_tampered_or_missing_access_token(client, graduate):
@@ -114,3 +145,20 @@ async def test_tampered_or_missing_access_token(client, graduate):
     token = graduate.tokens["access_token"]
     forged = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")
     assert_problem(await client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401)
+
+
+async def test_expired_access_token_is_refused(client, graduate):
+    import time
+
+    import jwt
+
+    from tests.conftest import TEST_SECRET
+
+    claims = jwt.decode(graduate.tokens["access_token"], TEST_SECRET, algorithms=["HS256"], issuer="aftercare")
+    claims |= {"exp": int(time.time()) - 5, "iat": int(time.time()) - 905}
+    expired = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+    assert_problem(await client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"}), 401)
+    # The same token with a live expiry works: only the expiry made the difference.
+    claims["exp"] = int(time.time()) + 60
+    fresh = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200

@@ -15,6 +15,7 @@ from api.admin.schemas import (
     to_account,
     to_audit_entry,
 )
+from api.audit import audit
 from api.deps import Conn, RuntimeDep
 from api.pagination import (
     Cursor,
@@ -37,16 +38,19 @@ class AccountController(Controller):
     tags = ["admin"]
 
     @post("/", summary="Create a staff, admin or facilitator account")
-    async def create(self, data: JSONBody[AccountCreate], conn: Conn, runtime: RuntimeDep) -> Account:
+    async def create(self, data: JSONBody[AccountCreate], request: Request, conn: Conn, runtime: RuntimeDep) -> Account:
         """Signs in with email and password. An email already in use answers 409."""
-        row = await people_db.insert_account(
-            conn,
-            email=data.email,
-            password_hash=runtime.hasher.hash(data.password),
-            name=data.name,
-            roles=sorted(set(data.roles)),
-            timezone=data.timezone,
-        )
+        password_hash = await runtime.hasher.hash(data.password)
+        async with conn.transaction():
+            row = await people_db.insert_account(
+                conn,
+                email=data.email,
+                password_hash=password_hash,
+                name=data.name,
+                roles=sorted(set(data.roles)),
+                timezone=data.timezone,
+            )
+            await audit(conn, request, "account.create", None, {"account_id": str(row["id"]), "roles": row["roles"]})
         return to_account(row)
 
     @get("/", summary="List accounts")
@@ -62,6 +66,16 @@ class AccountController(Controller):
         async with conn.transaction():
             found(await people_db.get_account(conn, account_id), "account")
             await people_db.set_active(conn, account_id, False)
+            await audit(conn, request, "account.deactivate", None, {"account_id": str(account_id)})
+            return to_account(await people_db.get_account(conn, account_id))
+
+    @post("/{account_id:uuid}/unlock", status_code=200, summary="Unlock an account after wrong passwords")
+    async def unlock(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:
+        """Clears the wrong-password count and any lock, for a colleague who cannot wait."""
+        async with conn.transaction():
+            found(await people_db.get_account(conn, account_id), "account")
+            await people_db.unlock_account(conn, account_id)
+            await audit(conn, request, "account.unlock", None, {"account_id": str(account_id)})
             return to_account(await people_db.get_account(conn, account_id))
 
 

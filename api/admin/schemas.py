@@ -30,6 +30,8 @@ class Account(msgspec.Struct):
     roles: list[str]
     timezone: str
     is_active: bool
+    locked_until: dt.datetime | None
+    """Set while the account is locked after too many wrong passwords."""
     created_at: dt.datetime
     deactivated_at: dt.datetime | None
 

@@ -27,11 +27,13 @@ async def issue_activation_code(
                     conn,
                     person_id=person_id,
                     selector=selector,
-                    verifier_hash=hasher.hash(verifier),
+                    verifier_hash=await hasher.hash(verifier),
                     expires_at=expires_at,
                     created_by=created_by,
                 )
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "activation_codes_live_selector_key":
+                raise
             continue
         return code, expires_at
     raise RuntimeError("could not draw a free activation-code selector in 10 tries")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+import anyio
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
@@ -23,18 +24,35 @@ CODE_LENGTH = SELECTOR_LENGTH + VERIFIER_LENGTH
 
 
 class Hasher:
-    def __init__(self, profile: str = "default") -> None:
+    """argon2 hashing, off the event loop: one hash takes tens of milliseconds of CPU and
+    64 MiB, so running it inline would stall every other request. At most `parallel` run at
+    once (about one per core)."""
+
+    def __init__(self, profile: str = "default", parallel: int = 2) -> None:
         params = CHEAPEST if profile == "cheapest" else RFC_9106_LOW_MEMORY
         self._hasher = argon2.PasswordHasher.from_parameters(params)
+        self._parallel = parallel
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use, in its loop
 
-    def hash(self, secret: str) -> str:
+    async def _run(self, fn, *args):
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._parallel)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    def hash_sync(self, secret: str) -> str:
         return self._hasher.hash(secret)
 
-    def verify(self, stored_hash: str, secret: str) -> bool:
+    async def hash(self, secret: str) -> str:
+        return await self._run(self._hasher.hash, secret)
+
+    def _verify(self, stored_hash: str, secret: str) -> bool:
         try:
             return self._hasher.verify(stored_hash, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    async def verify(self, stored_hash: str, secret: str) -> bool:
+        return await self._run(self._verify, stored_hash, secret)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)

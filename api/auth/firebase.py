@@ -23,6 +23,10 @@ class _Anonymous(credentials.Base):
         return google.auth.credentials.AnonymousCredentials()
 
 
+class FirebaseUnavailable(Exception):
+    """Google's public certificates could not be fetched: not the caller's fault."""
+
+
 class FirebaseVerifier:
     """Verifies ID tokens with firebase-admin (signature, expiry, issuer and audience
     against Google's public certificates). Needs only the project id, no credentials."""
@@ -36,7 +40,9 @@ class FirebaseVerifier:
         # verify_id_token is blocking (it may fetch certificates): keep it off the event loop.
         try:
             claims = await anyio.to_thread.run_sync(firebase_auth.verify_id_token, id_token, self._app)
-        except (ValueError, firebase_auth.InvalidIdTokenError, firebase_auth.CertificateFetchError) as exc:
+        except firebase_auth.CertificateFetchError as exc:
+            raise FirebaseUnavailable(type(exc).__name__) from exc
+        except (ValueError, firebase_auth.InvalidIdTokenError) as exc:
             raise FirebaseTokenError(type(exc).__name__) from exc
         return claims["uid"]
 

@@ -12,7 +12,7 @@ from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.auth import credentials
-from api.auth.firebase import FirebaseTokenError
+from api.auth.firebase import FirebaseTokenError, FirebaseUnavailable
 from api.auth.schemas import (
     ActivateRequest,
     FirebaseRequest,
@@ -28,7 +28,7 @@ from db import auth as auth_db
 from db import people as people_db
 
 # Verifying against this when the email is unknown keeps the answer's timing the same.
-_NO_SUCH_ACCOUNT_HASH = credentials.Hasher().hash("no such account")
+_NO_SUCH_ACCOUNT_HASH = credentials.Hasher().hash_sync("no such account")
 
 _INVALID_CODE = "That activation code is not right. Check it, or ask your counselor for a new one."
 
@@ -64,6 +64,10 @@ async def _firebase_uid(runtime: Runtime, id_token: str) -> str:
         return await runtime.firebase.uid_of(id_token)
     except FirebaseTokenError:
         raise problem(401, "invalid_id_token", "The Firebase ID token is not valid or has expired.") from None
+    except FirebaseUnavailable:
+        raise problem(
+            503, "firebase_unavailable", "Firebase sign-in cannot be checked right now. Try again shortly."
+        ) from None
 
 
 async def _redeem(
@@ -89,7 +93,7 @@ async def _redeem(
         return problem(
             423, "code_locked", "This code is locked after too many wrong tries. Ask your counselor for a new one."
         )
-    if not runtime.hasher.verify(row["verifier_hash"], verifier):
+    if not await runtime.hasher.verify(row["verifier_hash"], verifier):
         if live:
             attempts = await auth_db.count_failed_code_attempt(conn, row["id"])
             if attempts >= max_attempts:
@@ -99,6 +103,8 @@ async def _redeem(
                     "This code is now locked after too many wrong tries. Ask your counselor for a new one.",
                 )
         return problem(401, "invalid_code", _INVALID_CODE)
+    if not row["is_active"]:
+        return problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
     if row["used_at"] is not None:
         return problem(
             401,
@@ -106,12 +112,13 @@ async def _redeem(
             "This code has already been used. Ask your counselor for a new one if you need to sign in on a new phone.",
         )
     if row["revoked_at"] is not None:
-        return problem(401, "code_replaced", "A newer code was issued for you; use that one.")
+        return problem(
+            401, "code_replaced", "This code is no longer valid: use the newest code your counselor gave you."
+        )
     if row["expires_at"] <= _now():
         return problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
-    if not row["is_active"]:
-        return problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
-    await auth_db.redeem_code(conn, row["id"], row["person_id"])
+    if not await auth_db.redeem_code(conn, row["id"], row["person_id"]):
+        return problem(401, "code_used", "This code has already been used.")
     if firebase_uid is not None:
         await people_db.set_firebase_uid(conn, row["person_id"], firebase_uid)
     return await _start_session(conn, runtime, row["person_id"], ["participant"], "activation")
@@ -138,34 +145,37 @@ class SignInController(Controller):
 
     @post("/login", summary="Sign in with email and password (staff, facilitators)")
     async def login(self, data: JSONBody[LoginRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+        """Wrong passwords are counted per account: after 10 in a row the account is locked
+        for 15 minutes (an admin can unlock it sooner). Unknown email, wrong password and
+        locked account all get the same answer, so nobody learns which accounts exist."""
         settings: Settings = runtime.settings
+        denied = problem(
+            401,
+            "invalid_credentials",
+            f"Email or password is not right. After {settings.login_max_failures} wrong tries an "
+            f"account is locked for {settings.login_lock_minutes} minutes.",
+        )
         async with conn.transaction():
-            account = await people_db.find_account_by_email(conn, data.email)
-            if account is None or account["password_hash"] is None:
-                runtime.hasher.verify(_NO_SUCH_ACCOUNT_HASH, data.password)
-                outcome: TokenPair | ProblemDetailsException = problem(
-                    401, "invalid_credentials", "Email or password is not right."
-                )
-            elif account["locked_until"] is not None and account["locked_until"] > _now():
-                outcome = problem(
-                    423,
-                    "account_locked",
-                    "Too many wrong passwords. Try again in a few minutes, or ask an admin.",
-                    locked_until=account["locked_until"].isoformat(),
-                )
-            elif not runtime.hasher.verify(account["password_hash"], data.password):
+            # Locked for this transaction: parallel guesses are checked and counted one by one.
+            account = await people_db.lock_account_by_email(conn, data.email)
+            locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
+            if account is None or account["password_hash"] is None or locked:
+                # Same work as a real check, so the answer's timing gives nothing away.
+                await runtime.hasher.verify(_NO_SUCH_ACCOUNT_HASH, data.password)
+                outcome: TokenPair | ProblemDetailsException = denied
+            elif not await runtime.hasher.verify(account["password_hash"], data.password):
                 await people_db.record_login_failure(
                     conn,
                     account["id"],
                     max_failures=settings.login_max_failures,
                     lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
                 )
-                outcome = problem(401, "invalid_credentials", "Email or password is not right.")
+                outcome = denied
             elif not account["is_active"]:
                 outcome = problem(403, "account_deactivated", "This account is no longer active.")
             else:
                 rehash = (
-                    runtime.hasher.hash(data.password)
+                    await runtime.hasher.hash(data.password)
                     if runtime.hasher.needs_rehash(account["password_hash"])
                     else None
                 )

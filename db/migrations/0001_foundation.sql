@@ -57,6 +57,9 @@ create table activation_codes (
 -- Only one live code may use a selector at a time.
 create unique index activation_codes_live_selector_key
     on activation_codes (selector) where used_at is null and revoked_at is null;
+-- ...and a person has at most one live code.
+create unique index activation_codes_live_person_key
+    on activation_codes (person_id) where used_at is null and revoked_at is null;
 create index activation_codes_person_idx on activation_codes (person_id);
 
 -- A device session is one refresh-token family: every rotation stays in the same session,

@@ -1,0 +1,66 @@
+"""Sign-in under truly concurrent requests (a real server, many requests in flight): the
+row locks in the SQL are what keeps these right, and each test fails without them."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests import helpers
+from tests.conftest import make_settings
+from tests.live_server import LiveServer
+
+
+@pytest.fixture
+async def live(database_url, conn):
+    with LiveServer(make_settings(database_url)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            yield http
+
+
+async def test_one_code_redeemed_at_once_by_many_gives_one_session(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    code = (await helpers.enroll(live, staff))["activation_code"]
+    answers = await asyncio.gather(*[live.post("/v1/auth/activate", json={"code": code}) for _ in range(8)])
+    assert sorted(a.status_code for a in answers) == [201] + [401] * 7
+    graduate_sessions = await conn.fetchval(
+        "select count(*) from auth_sessions s join people p on p.id = s.person_id where 'participant' = any(p.roles)"
+    )
+    assert graduate_sessions == 1
+
+
+async def test_parallel_wrong_passwords_are_all_counted(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    guesses = [{"email": staff.email, "password": f"guess {i}"} for i in range(30)]
+    answers = await asyncio.gather(*[live.post("/v1/auth/login", json=g) for g in guesses])
+    assert all(a.status_code == 401 for a in answers)
+    # Exactly ten passwords were checked; the other twenty met the lock.
+    row = await conn.fetchrow(
+        "select failed_logins, locked_until > now() as locked from people where email = $1", staff.email
+    )
+    assert row["failed_logins"] == 10 and row["locked"]
+
+
+async def test_parallel_reissues_leave_one_live_code(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    enrolled = await helpers.enroll(live, staff)
+    url = f"/v1/staff/participants/{enrolled['id']}/activation-code"
+    answers = await asyncio.gather(*[live.post(url, headers=staff.headers) for _ in range(6)])
+    assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
+    live_codes = await conn.fetchval(
+        "select count(*) from activation_codes where person_id = $1 and used_at is null and revoked_at is null",
+        enrolled["id"],
+    )
+    assert live_codes == 1
+
+
+async def test_a_refresh_token_replayed_in_parallel_rotates_once_and_ends_the_session(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    graduate = await helpers.graduate(live, staff)
+    body = {"refresh_token": graduate.tokens["refresh_token"]}
+    answers = await asyncio.gather(*[live.post("/v1/auth/refresh", json=body) for _ in range(5)])
+    assert sorted(a.status_code for a in answers) == [201, 401, 401, 401, 401]
+    assert (
+        await conn.fetchval("select revoked_reason from auth_sessions where person_id = $1", graduate.id)
+        == "refresh token reused"
+    )
