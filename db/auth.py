@@ -171,3 +171,29 @@ async def get_principal(conn: asyncpg.Connection, person_id: UUID, session_id: U
         person_id,
         session_id,
     )
+
+
+async def list_sessions(conn: asyncpg.Connection, person_id: UUID) -> list[asyncpg.Record]:
+    """The person's live device sessions, most recently used first."""
+    return await conn.fetch(
+        """
+        select id, method, created_at, last_used_at from auth_sessions
+        where person_id = $1 and revoked_at is null
+        order by last_used_at desc, id
+        """,
+        person_id,
+    )
+
+
+async def revoke_own_session(conn: asyncpg.Connection, person_id: UUID, session_id: UUID) -> bool:
+    """End one of the person's own sessions; False when it is not theirs or already ended."""
+    ended = await conn.fetchval(
+        """
+        update auth_sessions set revoked_at = now(), revoked_reason = 'signed out by owner'
+        where id = $2 and person_id = $1 and revoked_at is null
+        returning id
+        """,
+        person_id,
+        session_id,
+    )
+    return ended is not None

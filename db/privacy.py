@@ -26,7 +26,16 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'created_at', c.created_at, 'expires_at', c.expires_at,
                                       'used_at', c.used_at, 'revoked_at', c.revoked_at)
                                       order by c.created_at)
-                                  from activation_codes c where c.person_id = $1), '[]'::jsonb)
+                                  from activation_codes c where c.person_id = $1), '[]'::jsonb),
+            -- Who at the program read or changed this person's record, and when.
+            'access_to_my_record', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'at', a.at, 'actor_id', a.actor_id, 'actor_roles', a.actor_roles,
+                                      'action', a.action) order by a.id)
+                                  from audit_log a where a.participant_id = $1), '[]'::jsonb),
+            'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'at', a.at, 'action', a.action, 'participant_id', a.participant_id)
+                                      order by a.id)
+                                  from audit_log a where a.actor_id = $1), '[]'::jsonb)
         )
         """,
         person_id,

@@ -117,3 +117,42 @@ async def test_statements_are_cut_off_by_the_server(database_url):
             await pool.execute("select pg_sleep(2)")
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("post", "/v1/auth/login", {"email": "a\u0000@b.c", "password": "x"}),
+        ("post", ENROL, GOOD | {"alias": "Sa\u0000m"}),
+        ("patch", "/v1/me", {"alias": "Sa\u0000m"}),
+    ],
+)
+async def test_nul_characters_are_a_400(client, conn, admin, method, path, payload):
+    response = await getattr(client, method)(path, json=payload, headers=admin.headers)
+    assert_problem(response, 400, "validation_failed")
+    assert await count_people(conn) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "values"),
+    [
+        (ENROL, ["2026-01-01T00:00:00+00:00", 5]),
+        (ENROL, ["2026-01-01T00:00:00", "8d3c1c1e-0000-4000-8000-000000000000"]),  # no offset
+        (ENROL, [1, 2]),
+        ("/v1/staff/audit", ["Infinity"]),
+        ("/v1/staff/audit", [10**30]),
+        ("/v1/staff/audit", [1.5]),
+        ("/v1/staff/audit", {"id": 1}),
+    ],
+)
+async def test_forged_cursors_are_a_400(client, admin, path, values):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    response = await client.get(path, params={"cursor": cursor}, headers=admin.headers)
+    assert assert_problem(response, 400, "validation_failed")["errors"][0]["field"] == "cursor"
+
+
+async def test_nul_in_a_query_filter_is_a_400(client, admin):
+    assert_problem(await client.get("/v1/staff/audit", params={"action": "a\u0000"}, headers=admin.headers), 400)

@@ -1,6 +1,8 @@
 """The graduate's own profile, their data export, and account deletion."""
 
 import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
 
 from tests import helpers
 from tests.helpers import assert_problem
@@ -15,7 +17,8 @@ async def test_read_and_change_my_profile(client, graduate):
     assert response.status_code == 200, response.text
     me = response.json()
     assert (me["alias"], me["timezone"], me["sobriety_date"]) == ("Sammy", "Europe/Lisbon", "2026-01-01")
-    assert me["days_sober"] == (dt.datetime.now(dt.UTC).date() - dt.date(2026, 1, 1)).days or me["days_sober"] > 0
+    today_in_lisbon = dt.datetime.now(ZoneInfo("Europe/Lisbon")).date()
+    assert me["days_sober"] == (today_in_lisbon - dt.date(2026, 1, 1)).days
     cleared = await client.patch("/v1/me", json={"sobriety_date": None}, headers=graduate.headers)
     assert cleared.json()["sobriety_date"] is None and cleared.json()["days_sober"] is None
 
@@ -93,3 +96,37 @@ async def test_audit_log_refuses_changes(conn, client, staff):
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await conn.execute("truncate audit_log")
     assert await conn.fetchval("select count(*) from audit_log") == 1
+
+
+async def test_export_includes_who_accessed_my_record(client, staff):
+    graduate = await helpers.graduate(client, staff)
+    await client.get(f"/v1/staff/participants/{graduate.id}", headers=staff.headers)
+    data = (await client.get("/v1/me/export", headers=graduate.headers)).json()["data"]
+    actions = [(a["actor_id"], a["action"]) for a in data["access_to_my_record"]]
+    assert (staff.id, "participant.read") in actions and (staff.id, "participant.create") in actions
+    staff_data = (await client.get("/v1/me/export", headers=staff.headers)).json()["data"]
+    assert {a["participant_id"] for a in staff_data["my_staff_actions"]} == {graduate.id}
+
+
+async def test_my_sign_ins_and_signing_out_one_device(client, staff):
+    enrolled = await helpers.enroll(client, staff)
+    phone = helpers.bearer(await helpers.activate(client, enrolled["activation_code"]))
+    reissued = await client.post(f"/v1/staff/participants/{enrolled['id']}/activation-code", headers=staff.headers)
+    tablet = helpers.bearer(await helpers.activate(client, reissued.json()["activation_code"]))
+
+    listed = (await client.get("/v1/me/sign-ins", headers=phone)).json()["items"]
+    assert len(listed) == 2 and sum(s["current"] for s in listed) == 1
+    tablet_id = next(s["id"] for s in listed if not s["current"])
+    assert (await client.delete(f"/v1/me/sign-ins/{tablet_id}", headers=phone)).status_code == 204
+    assert_problem(await client.get("/v1/me", headers=tablet), 401)
+    assert (await client.get("/v1/me", headers=phone)).status_code == 200
+    assert_problem(await client.delete(f"/v1/me/sign-ins/{tablet_id}", headers=phone), 404)  # already ended
+
+
+async def test_another_graduates_sign_in_is_a_404(client, staff, graduate):
+    other = await helpers.graduate(client, staff, alias="Other")
+    [theirs] = (await client.get("/v1/me/sign-ins", headers=other.headers)).json()["items"]
+    response = await client.delete(f"/v1/me/sign-ins/{theirs['id']}", headers=graduate.headers)
+    unknown = await client.delete(f"/v1/me/sign-ins/{uuid.uuid4()}", headers=graduate.headers)
+    assert assert_problem(response, 404) == assert_problem(unknown, 404)  # indistinguishable
+    assert (await client.get("/v1/me", headers=other.headers)).status_code == 200

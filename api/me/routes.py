@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, delete, get, patch
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
-from api.me.schemas import Deleted, Me, MeUpdate
+from api.me.schemas import Deleted, Me, MeUpdate, SignIn
+from api.pagination import Page
 from api.problems import found, invalid
 from api.security import PARTICIPANT, participants_only
+from db import auth as auth_db
 from db import people as people_db
 from db import privacy as privacy_db
 
@@ -67,3 +70,14 @@ class MeController(Controller):
         async with conn.transaction():
             counts = await privacy_db.delete_person(conn, request.user.id)
         return Deleted(deleted=counts)
+
+    @get("/sign-ins", summary="Devices where I am signed in")
+    async def sign_ins(self, request: Request, conn: Conn) -> Page[SignIn]:
+        rows = await auth_db.list_sessions(conn, request.user.id)
+        current = request.user.session_id
+        return Page(items=[SignIn(**dict(row), current=row["id"] == current) for row in rows], next_cursor=None)
+
+    @delete("/sign-ins/{sign_in_id:uuid}", summary="Sign out one device")
+    async def end_sign_in(self, sign_in_id: FromPath[UUID], request: Request, conn: Conn) -> None:
+        """For a lost or shared phone: that device's tokens stop working at once."""
+        found(await auth_db.revoke_own_session(conn, request.user.id, sign_in_id) or None, "sign-in")

@@ -41,3 +41,15 @@ class MeUpdate(msgspec.Struct, forbid_unknown_fields=True):
 class Deleted(msgspec.Struct):
     deleted: dict[str, int]
     """Rows removed, by table."""
+
+
+class SignIn(msgspec.Struct):
+    """A device where the person is signed in."""
+
+    id: UUID
+    method: str
+    """How it began: activation, password or firebase."""
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    current: bool
+    """The session this request comes from."""
