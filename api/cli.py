@@ -85,7 +85,8 @@ def _run_upgrade(url: str) -> None:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="aftercare", message="%(prog)s %(version)s")
 def main() -> None:
     """Aftercare: backend and staff dashboard for addiction-recovery aftercare.
 
@@ -96,17 +97,21 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port for the API.")
+@click.option(
+    "--port", default=DEFAULT_PORT, type=click.IntRange(1, 65535), show_default=True, help="Port for the API."
+)
 @click.option(
     "--demo/--no-demo",
     default=None,
     help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.",
 )
 def up(host: str, port: int, demo: bool | None) -> None:
-    """Start everything for development: database, migrations, demo data, API.
+    """Start everything for development.
 
-    Runs until Ctrl-C.
+    Database (embedded without DATABASE_URL), migrations, demo data and the API. Runs until
+    Ctrl-C or SIGTERM.
     """
+    _check_port_free(host, port)
     embedded = not os.environ.get("DATABASE_URL")
     url = _database_url()
     _dev_secret_key()
@@ -122,48 +127,62 @@ def up(host: str, port: int, demo: bool | None) -> None:
 
 
 def _load_demo(url: str) -> None:
-    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL
+    """Load the demo people once; on every start print their sign-ins, with fresh
+    activation codes for demo graduates who have not signed in yet."""
+    import asyncpg
 
-    logins_file = data_dir() / "demo-logins.txt"
+    from api.auth.credentials import Hasher
+    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL, demo_graduate_codes, load_demo
 
-    async def load() -> object:
-        import asyncpg
+    password_file = data_dir() / "demo-password.txt"
 
-        from api.auth.credentials import Hasher
-        from api.demo import load_demo
-
+    async def load() -> tuple[object, dict[str, str]]:
         conn = await asyncpg.connect(url)
         try:
-            return await load_demo(conn, Hasher())
+            hasher = Hasher()
+            created = await load_demo(conn, hasher)
+            return created, await demo_graduate_codes(conn, hasher)
         finally:
             await conn.close()
 
     click.echo("Demo data:")
-    logins = asyncio.run(load())
-    if logins is not None:
-        lines = [
-            f"Staff sign-in (POST /v1/auth/login), password for all three: {logins.password}",
-            f"  admin:       {ADMIN_EMAIL}",
-            f"  counselor:   {COUNSELOR_EMAIL}",
-            f"  facilitator: {FACILITATOR_EMAIL}",
-            "Graduate activation codes (POST /v1/auth/activate), valid 7 days from the first start:",
-            *[f"  {alias:<8} {code}" for alias, code in logins.activation_codes.items()],
-        ]
-        logins_file.parent.mkdir(parents=True, exist_ok=True)
-        logins_file.write_text("\n".join(lines) + "\n")
-        logins_file.chmod(0o600)
-        click.echo(f"  loaded; sign-ins saved to {logins_file}")
+    created, codes = asyncio.run(load())
+    if created is not None:
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(created.password + "\n")
+        password_file.chmod(0o600)
+        click.echo("  loaded")
     else:
         click.echo("  already loaded")
-    if logins_file.exists():
-        click.echo(logins_file.read_text().rstrip())
+    password = password_file.read_text().strip() if password_file.exists() else "(unknown: see README)"
+    click.echo(f"Staff sign-in (POST /v1/auth/login); the password for all three is {password}")
+    for role, email in (("admin", ADMIN_EMAIL), ("counselor", COUNSELOR_EMAIL), ("facilitator", FACILITATOR_EMAIL)):
+        click.echo(f"  {role + ':':<13}{email}")
+    click.echo("Graduate activation codes (POST /v1/auth/activate): new ones at every start, each works once:")
+    for alias, code in codes.items():
+        click.echo(f"  {alias:<8} {code}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            _fail(f"port {port} on {host} is in use (another `aftercare up`?); try --port {port + 1}")
 
 
 def _serve(host: str, port: int, workers: int) -> None:
+    import signal
+
     import uvicorn
 
     from api.logs import uvicorn_log_config
 
+    # uvicorn handles SIGTERM (kill, systemd, docker stop) gracefully and then raises it
+    # again; exiting normally on it lets the embedded PostgreSQL be stopped by its exit hook.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -177,19 +196,24 @@ def _serve(host: str, port: int, workers: int) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to listen on.")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (about one per core).")
+@click.option(
+    "--port", default=DEFAULT_PORT, type=click.IntRange(1, 65535), show_default=True, help="Port to listen on."
+)
+@click.option(
+    "--workers", default=1, type=click.IntRange(1, 64), show_default=True, help="Worker processes (about one per core)."
+)
 def serve(host: str, port: int, workers: int) -> None:
     """Run the API alone, as in production.
 
     Needs AFTERCARE_SECRET_KEY; never migrates (run `aftercare db upgrade` first).
     """
-    if os.environ.get("DATABASE_URL") is None:
-        _database_url()
-    try:
-        Settings.from_env()
+    try:  # every other setting first, before starting anything
+        Settings.from_env(database_url=os.environ.get("DATABASE_URL") or "embedded")
     except ConfigError as exc:
         _fail(str(exc))
+    if not os.environ.get("DATABASE_URL"):
+        _database_url()
+    _check_port_free(host, port)
     _serve(host, port, workers)
 
 
@@ -239,27 +263,35 @@ def db_status() -> None:
 )
 @click.option("--name", default="Administrator", show_default=True, help="Display name.")
 def create_admin(email: str, password: str, name: str) -> None:
-    """Create an admin account (also staff), e.g. the first one on a new server."""
-    import asyncpg
+    """Create an admin account.
 
+    The account is admin and staff: use it for the first sign-in on a new server.
+    """
+    import asyncpg
+    import msgspec
+
+    from api.admin.schemas import AccountCreate
     from api.auth.credentials import Hasher
+    from api.validation import explain
     from db import people as people_db
 
-    if len(password) < 12:
-        _fail("the password must have at least 12 characters", 2)
-    if "@" not in email:
-        _fail(f"{email!r} is not an email address", 2)
+    try:  # the same rules as POST /v1/staff/accounts
+        account = msgspec.convert(
+            {"email": email, "password": password, "name": name, "roles": ["admin", "staff"]}, AccountCreate
+        )
+    except msgspec.ValidationError as exc:
+        _fail(f"{explain(exc)} (the password needs 12 to 1024 characters, the name 1 to 100)", 2)
 
     async def create() -> str:
         conn = await asyncpg.connect(_database_url(announce=False))
         try:
             row = await people_db.insert_account(
                 conn,
-                email=email,
-                password_hash=await Hasher().hash(password),
-                name=name,
-                roles=["admin", "staff"],
-                timezone="UTC",
+                email=account.email,
+                password_hash=await Hasher().hash(account.password),
+                name=account.name,
+                roles=account.roles,
+                timezone=account.timezone,
             )
             return str(row["id"])
         finally:
@@ -271,6 +303,10 @@ def create_admin(email: str, password: str, name: str) -> None:
         _fail(f"an account with the email {email} already exists")
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    except asyncpg.PostgresError as exc:  # its detail could echo the values: name the kind only
+        _fail(f"the database refused the account ({type(exc).__name__})")
     click.echo(f"Created admin {email} (id {person_id}).")
 
 

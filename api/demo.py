@@ -37,6 +37,27 @@ class DemoLogins:
     activation_codes: dict[str, str] = field(default_factory=dict)
 
 
+async def demo_graduate_codes(conn: asyncpg.Connection, hasher: Hasher) -> dict[str, str]:
+    """For each demo graduate: a fresh activation code while they have not signed in yet
+    (the codes printed last time may be used or expired), else their status."""
+    counselor = await people_db.find_account_by_email(conn, COUNSELOR_EMAIL)
+    if counselor is None:
+        return {}
+    caseload = await people_db.list_participants(
+        conn, counselor_id=counselor["id"], status=None, after=None, limit=len(_GRADUATES) * 10
+    )
+    codes = {}
+    for row in reversed(caseload):  # in the order they were enrolled
+        if row["status"] == "pending":
+            async with conn.transaction():
+                codes[row["alias"]], _ = await issue_activation_code(conn, hasher, 7, row["id"], None)
+        else:
+            codes[row["alias"]] = (
+                f"({row['status']}: signed in already)" if row["status"] == "active" else f"({row['status']})"
+            )
+    return codes
+
+
 async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) -> DemoLogins | None:
     """Create the demo people; None when they exist already."""
     if await people_db.find_account_by_email(conn, ADMIN_EMAIL) is not None:

@@ -15,9 +15,11 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.problems import problem
+from api.validation import plain_message
 
 logger = logging.getLogger("aftercare.errors")
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 _OWN_RULE = re.compile(r"^(\w+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
@@ -32,7 +34,12 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
             if own := _OWN_RULE.match(message):
                 field, message = own.groups()
             elif unknown := _UNKNOWN_FIELD.search(message):
-                field = unknown.group(1)
+                field, message = unknown.group(1), "is not a field of this request"
+            elif missing := _MISSING_FIELD.search(message):
+                field, message = missing.group(1), "is required"
+            elif message == "'data'":  # Litestar's word for a missing body
+                field, message = "body", "a JSON object is required"
+        message = plain_message(message)
         source = item.get("source", "body")
         errors.append({"field": field or "body", "source": str(getattr(source, "value", source)), "message": message})
     return errors
@@ -62,7 +69,9 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     }.get(exc.status_code, "http_error")
     detail = exc.detail
     headers = dict(exc.headers or {})
-    if exc.status_code == 400:
+    if exc.status_code == 401 and str(detail).startswith("No JWT token"):
+        detail = "Sign in first, and send the access token as `Authorization: Bearer <token>`."
+    elif exc.status_code == 400:
         # Litestar's own 400s are about a body it could not decode (malformed JSON...).
         detail = f"The request could not be read: {exc.detail}. Send a JSON object."
     elif exc.status_code == 413:
@@ -83,10 +92,18 @@ def unstorable_text_to_problem(request: Request, exc: asyncpg.CharacterNotInRepe
     ).to_response(request)
 
 
+# What each unique constraint means to the person who ran into it.
+_CONFLICTS = {
+    "people_email_key": ("email_taken", "An account with this email already exists."),
+    "people_firebase_uid_key": ("firebase_linked", "This Firebase account is already linked to someone else."),
+}
+
+
 def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationError) -> Response:
-    # The constraint name says what clashed; the server's detail would echo the value.
+    # The server's own detail would echo the clashing value: answer from the constraint name.
     logger.info("unique violation on %s", exc.constraint_name)
-    return problem(409, "conflict", "That already exists.", constraint=exc.constraint_name).to_response(request)
+    code, detail = _CONFLICTS.get(exc.constraint_name or "", ("conflict", "That already exists."))
+    return problem(409, code, detail).to_response(request)
 
 
 def _unavailable(what: str, code: str, detail: str, retry_after_s: int):

@@ -39,7 +39,7 @@ def _bad_cursor() -> Exception:
         400,
         "validation_failed",
         "cursor: not a cursor from this list; start again without one.",
-        errors=[{"field": "cursor", "source": "query", "message": "invalid cursor"}],
+        errors=[{"field": "cursor", "source": "query", "message": "not a cursor from this list"}],
     )
 
 

@@ -15,6 +15,7 @@ _TITLES = {
     401: "Not signed in",
     403: "Not allowed",
     404: "Not found",
+    405: "Method not allowed",
     409: "Conflict",
     413: "Request body too large",
     423: "Locked",

@@ -4,20 +4,57 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
 import msgspec
 
+_NOT_BLANK = r"\S"
+_PHONE = r"^[0-9+()\-. ]+$"
+_EMAIL = r"^[^@\s]+@[^@\s]+$"
+
 Alias = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=50, description="First name or nickname; never a last name requirement.")
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=50, pattern=_NOT_BLANK, description="First name or nickname (no last name needed)."
+    ),
 ]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NOT_BLANK)]
 Timezone = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, description="IANA time zone, e.g. America/Chicago.")
 ]
-Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[0-9+()\-. ]+$")]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=_PHONE)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=_EMAIL)]
+
+# msgspec names the regex a value failed; people get what it means.
+_PATTERN_MEANINGS = {
+    _NOT_BLANK: "must not be blank",
+    _PHONE: "may hold only digits, spaces and + ( ) - .",
+    _EMAIL: "is not an email address",
+}
+_AT_PATH = re.compile(r"^(.*?) - at `\$\.?([^`]*)`$", re.S)
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def plain_message(message: str) -> str:
+    """msgspec's wording, made plainer where it speaks of regexes."""
+    for pattern, meaning in _PATTERN_MEANINGS.items():
+        if f"matching regex {pattern!r}" in message:
+            return meaning
+    return message
+
+
+def explain(exc: msgspec.ValidationError) -> str:
+    """ "field: what is wrong" from a msgspec error (for the CLI; the API has its own path)."""
+    text = str(exc)
+    if match := _AT_PATH.match(text):
+        message, field = match.groups()
+        return f"{field or 'value'}: {plain_message(message)}"
+    if missing := _MISSING.search(text):
+        return f"{missing.group(1)}: is required"
+    return plain_message(text)
 
 
 @cache

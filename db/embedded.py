@@ -3,23 +3,58 @@ newcomer needs nothing but Python."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 
 
-def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
-    """Start (or reuse) an embedded server keeping its data in `data_dir`; return its URL.
+class EmbeddedPostgres:
+    """A running embedded server. pgserver counts the processes using one data folder and
+    stops the server when the last of them exits (or calls `stop`)."""
 
-    The server stops when the last process using it exits; its data stays unless
-    `delete_on_exit` (used by the tests).
-    """
-    # pgserver logs from an atexit hook, after test runners have closed their streams.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
-        import pgserver
-
+    def __init__(self, data_dir: Path, *, delete_on_exit: bool = False) -> None:
+        # pgserver logs from an atexit hook, after test runners have closed their streams.
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
-    return server.get_uri()
+        _forget_dead_users(data_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
+            import pgserver
+
+            self._server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+        self.url: str = self._server.get_uri()
+
+    def stop(self) -> None:
+        """Let go of the server now (it stops if no other process uses it)."""
+        self._server.cleanup()
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """pgserver keeps the pids using the server in `.handle_pids.json`; a process killed
+    before its exit hook ran stays listed, and the server would then never be stopped.
+    Drop the pids that no longer run."""
+    pid_file = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _running(pid)]
+    if alive != pids:
+        pid_file.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
+    """Start (or join) the embedded server keeping its data in `data_dir`; return its URL."""
+    return EmbeddedPostgres(data_dir, delete_on_exit=delete_on_exit).url

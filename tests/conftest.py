@@ -53,10 +53,14 @@ async def server_url() -> AsyncIterator[str]:
     if url:
         yield url
         return
-    from db.embedded import start_embedded
+    from db.embedded import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="aftercare-pg-") as folder:
-        yield start_embedded(Path(folder) / "pgdata", delete_on_exit=True)
+        server = EmbeddedPostgres(Path(folder) / "pgdata", delete_on_exit=True)
+        try:
+            yield server.url
+        finally:
+            server.stop()  # before the folder goes, or the server outlives the tests
 
 
 async def create_database(server_url: str) -> str:

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import msgspec
 
-from api.validation import Email, Timezone, check_timezone
+from api.validation import Email, Name, Timezone, check_timezone
 
 AccountRole = Literal["staff", "admin", "facilitator"]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=1024, description="At least 12 characters.")]
@@ -15,7 +15,7 @@ Password = Annotated[str, msgspec.Meta(min_length=12, max_length=1024, descripti
 class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Name
     roles: Annotated[list[AccountRole], msgspec.Meta(min_length=1, max_length=3)]
     timezone: Timezone = "UTC"
 
