@@ -47,7 +47,8 @@ async def demo_graduate_codes(conn: asyncpg.Connection, hasher: Hasher) -> dict[
         conn, counselor_id=counselor["id"], status=None, after=None, limit=len(_GRADUATES) * 10
     )
     codes = {}
-    for row in reversed(caseload):  # in the order they were enrolled
+    order = [alias for alias, _, _ in _GRADUATES]
+    for row in sorted(caseload, key=lambda r: order.index(r["alias"]) if r["alias"] in order else len(order)):
         if row["status"] == "pending":
             async with conn.transaction():
                 codes[row["alias"]], _ = await issue_activation_code(conn, hasher, 7, row["id"], None)

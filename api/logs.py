@@ -11,7 +11,8 @@ import logging
 
 from litestar.logging.config import LoggingConfig
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Attributes every record has; the rest are extras worth printing (minus uvicorn's coloured copy).
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

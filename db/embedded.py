@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
+
+import psutil
 
 
 class EmbeddedPostgres:
@@ -46,13 +47,11 @@ def _forget_dead_users(data_dir: Path) -> None:
 
 
 def _running(pid: int) -> bool:
+    # A killed process can linger as a zombie until its parent reaps it: that is not running.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_embedded(data_dir: Path, *, delete_on_exit: bool = False) -> str:
