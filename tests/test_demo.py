@@ -17,3 +17,17 @@ async def test_demo_loads_once_and_its_sign_ins_work(client, conn, hasher):
     tokens = await helpers.activate(client, logins.activation_codes["Sam"])
     me = (await client.get("/v1/me", headers=helpers.bearer(tokens))).json()
     assert me["alias"] == "Sam" and me["days_sober"] >= 60
+
+
+async def test_every_start_gives_fresh_codes_to_those_not_signed_in(client, conn, hasher):
+    from api.demo import demo_graduate_codes
+
+    first = await load_demo(conn, hasher, progress=lambda _: None)
+    await helpers.activate(client, first.activation_codes["Sam"])
+    codes = await demo_graduate_codes(conn, hasher)
+    assert list(codes) == ["Sam", "Alex", "Jo", "Riley", "Maya"]
+    assert codes["Sam"] == "(active: signed in already)"
+    assert codes["Alex"] != first.activation_codes["Alex"]
+    stale = await client.post("/v1/auth/activate", json={"code": first.activation_codes["Alex"]})
+    helpers.assert_problem(stale, 401, "code_replaced")
+    await helpers.activate(client, codes["Alex"])
