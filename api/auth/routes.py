@@ -48,6 +48,10 @@ async def _start_session(
         refresh_hash=refresh_hash,
         refresh_expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
     )
+    return _token_pair(runtime, person_id, session_id, refresh_token, roles)
+
+
+def _token_pair(runtime: Runtime, person_id: UUID, session_id: UUID, refresh_token: str, roles: list[str]) -> TokenPair:
     return TokenPair(
         access_token=issue_access_token(runtime.jwt_auth, person_id, session_id),
         refresh_token=refresh_token,
@@ -238,13 +242,7 @@ class SessionController(Controller):
                     new_hash=new_hash,
                     expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
                 )
-                outcome = TokenPair(
-                    access_token=issue_access_token(runtime.jwt_auth, row["person_id"], row["session_id"]),
-                    refresh_token=new_token,
-                    expires_in=runtime.settings.access_token_ttl_s,
-                    person_id=row["person_id"],
-                    roles=sorted(row["roles"]),
-                )
+                outcome = _token_pair(runtime, row["person_id"], row["session_id"], new_token, row["roles"])
         if isinstance(outcome, ProblemDetailsException):
             raise outcome
         return outcome
