@@ -18,6 +18,10 @@ from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
 from api.deps import DEPENDENCIES, Runtime
 from api.errors import EXCEPTION_HANDLERS
+from api.groups.feeds import CalendarFeedController, PublicFeedController
+from api.groups.routes import GroupController
+from api.groups.session_routes import MySessionsController, SessionController
+from api.groups.staff_routes import StaffGroupController
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
@@ -68,6 +72,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ParticipantController,
             AccountController,
             AuditController,
+            GroupController,
+            StaffGroupController,
+            SessionController,
+            MySessionsController,
+            PublicFeedController,
+            CalendarFeedController,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -8,18 +8,19 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api.problems import problem
 
 T = TypeVar("T")
 
-Limit = Annotated[int, Parameter(ge=1, le=200, description="Items per page (1-200).")]
-Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` from the previous page.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page (1-200).")]
+Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -55,6 +56,10 @@ def _cursor_value(kind: type, value: Any) -> Any:
             return parsed
     if kind is UUID and isinstance(value, str):
         return UUID(value)
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is float and type(value) in (int, float) and math.isfinite(value):
+        return float(value)
     raise ValueError(f"not a {kind.__name__}")
 
 

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from db.sql import Params
+
 
 async def record(
     conn: asyncpg.Connection,
@@ -51,26 +53,25 @@ async def list_entries(
     before_id: int | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Newest first. Only the filters given go into the WHERE clause, so the planner can use
-    the matching index (`x = $1 or $1 is null` would defeat it on a large log)."""
-    filters = [
-        ("actor_id = ${}", actor_id),
-        ("participant_id = ${}", participant_id),
-        ("action = ${}", action),
-        ("at >= ${}", since),
-        ("at < ${}", until),
-        ("id < ${}", before_id),
-    ]
-    given = [(condition, value) for condition, value in filters if value is not None]
-    where = " and ".join(condition.format(i) for i, (condition, _) in enumerate(given, start=1)) or "true"
+    """Newest first."""
+    params = Params()
+    for condition, value in (
+        ("actor_id = {}", actor_id),
+        ("participant_id = {}", participant_id),
+        ("action = {}", action),
+        ("at >= {}", since),
+        ("at < {}", until),
+        ("id < {}", before_id),
+    ):
+        if value is not None:
+            params.where(condition, value)
     return await conn.fetch(
         f"""
         select id, at, actor_id, actor_roles, action, participant_id, method, path, client_ip, details
         from audit_log
-        where {where}
+        where {params.clause()}
         order by id desc
-        limit ${len(given) + 1}
+        limit {params.add(limit)}
         """,
-        *[value for _, value in given],
-        limit,
+        *params.values,
     )

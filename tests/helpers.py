@@ -68,3 +68,22 @@ def assert_problem(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+GROUP = {
+    "name": "Tuesday Evening Circle",
+    "description": "A relapse-prevention group for people after IOP.",
+    "format": "in_person",
+    "timezone": "America/Chicago",
+    "schedule": [{"weekday": "tuesday", "start": "19:00", "end": "20:30"}],
+    "address": "100 Main St, Springfield, IL",
+    "latitude": 39.80,
+    "longitude": -89.65,
+    "topics": ["relapse_prevention"],
+}
+
+
+async def create_group(client, staff: Actor, **fields) -> dict:
+    response = await client.post("/v1/staff/groups", json=GROUP | fields, headers=staff.headers)
+    assert response.status_code == 201, response.text
+    return response.json()

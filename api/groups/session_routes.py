@@ -1,0 +1,181 @@
+"""`/v1/sessions/{id}/...` and `/v1/me/sessions`: RSVPs, attendance and self check-in, and
+the facilitator's roster, cancel and reschedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from typing import Annotated
+
+from litestar import Controller, Request, get, post, put
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from api.audit import audit
+from api.deps import Conn, RuntimeDep
+from api.groups import schedule as rules
+from api.groups.routes import session_range
+from api.groups.schemas import (
+    AttendanceRequest,
+    CancelRequest,
+    CheckedIn,
+    CheckInRequest,
+    RescheduleRequest,
+    Roster,
+    RosterEntry,
+    Rsvp,
+    RsvpRequest,
+    Session,
+)
+from api.groups.service import managed_group, resolve_session, sessions_between, store_session, visible_group
+from api.pagination import Page
+from api.problems import invalid, problem
+from api.security import participants_only
+from db import sessions as sessions_db
+
+SessionId = Annotated[str, PathParameter(max_length=80, description="As listed, e.g. <group id>.2026-12-07.1")]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _member_session(conn, request: Request, session_id: str) -> Session:
+    """The session, for a member of its group: a non-member of a group they may see gets a
+    403 saying so; an unknown session or group, a 404."""
+    session = await resolve_session(conn, session_id)
+    group = await visible_group(conn, session.group_id, request.user)
+    if group["my_status"] != "member":
+        raise problem(403, "not_a_member", "Join the group first.")
+    return session
+
+
+async def _managed_session(conn, request: Request, session_id: str) -> Session:
+    session = await resolve_session(conn, session_id)
+    await managed_group(conn, session.group_id, request.user)
+    return session
+
+
+class SessionController(Controller):
+    path = "/v1/sessions"
+    tags = ["sessions"]
+
+    @put("/{session_id:str}/rsvp", guards=[participants_only], summary="Say whether you are going")
+    async def rsvp(self, session_id: SessionId, data: JSONBody[RsvpRequest], request: Request, conn: Conn) -> Rsvp:
+        async with conn.transaction():
+            session = await _member_session(conn, request, session_id)
+            if session.status == "cancelled":
+                raise problem(409, "session_cancelled", "This session is cancelled.")
+            if session.ends_at <= _now():
+                raise problem(409, "session_over", "This session is over.")
+            await store_session(conn, session)
+            await sessions_db.set_rsvp(conn, session.id, request.user.id, data.status)
+        return Rsvp(session_id=session.id, status=data.status)
+
+    @post("/{session_id:str}/check-in", status_code=200, guards=[participants_only], summary="Check yourself in")
+    async def check_in(
+        self, session_id: SessionId, data: JSONBody[CheckInRequest], request: Request, conn: Conn, runtime: RuntimeDep
+    ) -> CheckedIn:
+        """With the code the facilitator shows, from 30 minutes before the start until 30
+        minutes after the end."""
+        async with conn.transaction():
+            session = await _member_session(conn, request, session_id)
+            if session.status == "cancelled":
+                raise problem(409, "session_cancelled", "This session is cancelled.")
+            if not rules.check_in_open(session.starts_at, session.ends_at, _now()):
+                raise problem(
+                    409,
+                    "check_in_closed",
+                    "Check-in opens 30 minutes before the session and closes 30 minutes after it ends.",
+                    opens_at=(session.starts_at - rules.CHECK_IN_MARGIN).isoformat(),
+                    closes_at=(session.ends_at + rules.CHECK_IN_MARGIN).isoformat(),
+                )
+            expected = rules.check_in_code(runtime.settings.secret_key, session.id)
+            if not hmac.compare_digest(expected, data.code):
+                raise invalid("code", "that is not this session's code")
+            await store_session(conn, session)
+            await sessions_db.set_attendance(conn, session.id, [(request.user.id, "present")], "self", request.user.id)
+        return CheckedIn(session_id=session.id, attendance="present")
+
+    @put("/{session_id:str}/attendance", summary="Mark attendance (facilitators, staff)")
+    async def attendance(
+        self,
+        session_id: SessionId,
+        data: JSONBody[AttendanceRequest],
+        request: Request,
+        conn: Conn,
+        runtime: RuntimeDep,
+    ) -> Roster:
+        async with conn.transaction():
+            session = await _managed_session(conn, request, session_id)
+            members = {r["participant_id"] for r in await sessions_db.roster(conn, session.group_id, session.id)}
+            for i, record in enumerate(data.records):
+                if record.participant_id not in members:
+                    raise invalid(f"records[{i}].participant_id", "is not a member of this group")
+            await store_session(conn, session)
+            records = [(r.participant_id, r.status) for r in data.records]
+            await sessions_db.set_attendance(conn, session.id, records, "facilitator", request.user.id)
+            await audit(conn, request, "session.attendance.write", [p for p, _ in records], {"session_id": session.id})
+            return await self._roster(conn, request, session, runtime.settings.secret_key)
+
+    @get("/{session_id:str}/roster", summary="Who is coming, and who came (facilitators, staff)")
+    async def roster(self, session_id: SessionId, request: Request, conn: Conn, runtime: RuntimeDep) -> Roster:
+        async with conn.transaction():
+            session = await _managed_session(conn, request, session_id)
+            return await self._roster(conn, request, session, runtime.settings.secret_key)
+
+    async def _roster(self, conn, request: Request, session: Session, secret: str) -> Roster:
+        rows = await sessions_db.roster(conn, session.group_id, session.id)
+        await audit(
+            conn, request, "session.roster.read", [r["participant_id"] for r in rows], {"session_id": session.id}
+        )
+        return Roster(
+            session=session,
+            check_in_code=rules.check_in_code(secret, session.id),
+            members=[RosterEntry(**dict(r)) for r in rows],
+        )
+
+    @post("/{session_id:str}/cancel", status_code=200, summary="Cancel a session (facilitators, staff)")
+    async def cancel(
+        self, session_id: SessionId, data: JSONBody[CancelRequest], request: Request, conn: Conn
+    ) -> Session:
+        """Members see it as cancelled, with the reason; telling them by push comes with
+        notifications."""
+        async with conn.transaction():
+            session = await _managed_session(conn, request, session_id)
+            await store_session(conn, session)
+            await sessions_db.cancel(conn, session.id, data.reason)
+            return await resolve_session(conn, session.id)
+
+    @post("/{session_id:str}/reschedule", status_code=200, summary="Move a session (facilitators, staff)")
+    async def reschedule(
+        self, session_id: SessionId, data: JSONBody[RescheduleRequest], request: Request, conn: Conn
+    ) -> Session:
+        """The session keeps its id and its RSVPs; later schedule edits leave it where it is."""
+        if data.starts_at <= _now():
+            raise invalid("starts_at", "must be in the future")
+        async with conn.transaction():
+            session = await _managed_session(conn, request, session_id)
+            if session.status == "cancelled":
+                raise problem(409, "session_cancelled", "This session is cancelled.")
+            await store_session(conn, session)
+            await sessions_db.move(conn, session.id, data.starts_at, data.ends_at, data.reason)
+            return await resolve_session(conn, session.id)
+
+
+class MySessionsController(Controller):
+    path = "/v1/me/sessions"
+    tags = ["sessions"]
+
+    @get("/", summary="Upcoming sessions of my groups")
+    async def my_sessions(
+        self,
+        request: Request,
+        conn: Conn,
+        start: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
+        end: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
+    ) -> Page[Session]:
+        """Sessions of every group I am a member of, with my RSVP (default: the next four
+        weeks)."""
+        start, end = session_range(start, end)
+        group_ids = await sessions_db.member_group_ids(conn, request.user.id)
+        return Page(items=await sessions_between(conn, group_ids, start, end, request.user.id), next_cursor=None)
