@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -308,6 +309,64 @@ def create_admin(email: str, password: str, name: str) -> None:
     except asyncpg.PostgresError as exc:  # its detail could echo the values: name the kind only
         _fail(f"the database refused the account ({type(exc).__name__})")
     click.echo(f"Created admin {email} (id {person_id}).")
+
+
+@main.group()
+def groups() -> None:
+    """Peer support groups."""
+
+
+@groups.command("import-meeting-guide")
+@click.argument("feed", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--timezone", default=None, help="IANA zone for meetings whose feed gives none, e.g. America/Toronto.")
+@click.option("--dry-run", is_flag=True, help="Read and report, write nothing.")
+def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> None:
+    """Import groups from a Meeting Guide JSON feed (code4recovery format).
+
+    Groups are matched by slug: importing again updates them. Meetings the feed marks
+    inactive, closed or incomplete are skipped, each with its reason.
+    """
+    import json
+    from zoneinfo import available_timezones
+
+    import asyncpg
+
+    from api.groups.importer import import_groups
+    from api.groups.meeting_guide import parse_feed
+
+    if timezone is not None and timezone not in available_timezones():
+        _fail(f"--timezone {timezone!r} is not an IANA time zone name (like America/Chicago)", 2)
+    try:
+        data = json.loads(feed.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{feed} is not a readable JSON file ({exc})", 2)
+    found, skipped = parse_feed(data, timezone)
+    for item in skipped:
+        click.echo(f"  skipped {item.slug} ({item.name}): {item.reason}")
+    if dry_run:
+        click.echo(f"Dry run: {len(found)} groups would be imported, {len(skipped)} meetings skipped.")
+        return
+
+    def progress(done: int, total: int) -> None:
+        if done % 50 == 0 or done == total:
+            click.echo(f"  {done}/{total} groups written")
+
+    async def run() -> tuple[int, int]:
+        conn = await asyncpg.connect(_database_url(announce=False))
+        try:
+            return await import_groups(conn, found, progress)
+        finally:
+            await conn.close()
+
+    try:
+        created, updated = asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    click.echo(
+        f"Imported {created + updated} groups ({created} new, {updated} updated); skipped {len(skipped)} meetings."
+    )
 
 
 if __name__ == "__main__":

@@ -21,14 +21,24 @@ def slot_around_now(minutes_from_now: int, length_minutes: int = 60) -> tuple[st
         start = (local + dt.timedelta(minutes=minutes_from_now)).replace(second=0, microsecond=0)
         end = start + dt.timedelta(minutes=length_minutes)
         if start.date() == end.date() == local.date() and end.hour < 23:
-            return zone, {"weekday": WEEKDAYS[start.weekday()], "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+            return zone, {
+                "weekday": WEEKDAYS[start.weekday()],
+                "start": start.strftime("%H:%M"),
+                "end": end.strftime("%H:%M"),
+            }
     raise AssertionError("no zone fits")
 
 
 async def group_now(client, staff, minutes_from_now=-10, length=60, **fields):
     zone, slot = slot_around_now(minutes_from_now, length)
     group = await create_group(client, staff, timezone=zone, schedule=[slot], **fields)
-    sessions = (await client.get(f"/v1/groups/{group['id']}/sessions", params={"from": _iso(-24 * 60), "to": _iso(24 * 60)}, headers=staff.headers)).json()["items"]
+    sessions = (
+        await client.get(
+            f"/v1/groups/{group['id']}/sessions",
+            params={"from": _iso(-24 * 60), "to": _iso(24 * 60)},
+            headers=staff.headers,
+        )
+    ).json()["items"]
     today = [s for s in sessions if s["local_date"] == dt.datetime.now(ZoneInfo(zone)).date().isoformat()]
     return group, today[0]
 
@@ -39,31 +49,46 @@ def _iso(minutes: int) -> str:
 
 async def member(client, staff, group, **fields):
     person = await helpers.graduate(client, staff, **fields)
-    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=person.headers)).json()["status"] == "member"
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=person.headers)).json()[
+        "status"
+    ] == "member"
     return person
 
 
 async def test_sessions_follow_the_schedule_across_the_autumn_change(client, staff, graduate):
-    group = await create_group(client, staff, timezone="America/Chicago",
-                               schedule=[{"weekday": "sunday", "start": "19:00", "end": "20:00"}])
+    group = await create_group(
+        client, staff, timezone="America/Chicago", schedule=[{"weekday": "sunday", "start": "19:00", "end": "20:00"}]
+    )
     response = await client.get(
         f"/v1/groups/{group['id']}/sessions",
-        params={"from": "2026-10-24T00:00:00Z", "to": "2026-11-10T00:00:00Z"}, headers=graduate.headers,
+        params={"from": "2026-10-24T00:00:00Z", "to": "2026-11-10T00:00:00Z"},
+        headers=graduate.headers,
     )
     sessions = response.json()["items"]
     assert [s["local_date"] for s in sessions] == ["2026-10-25", "2026-11-01", "2026-11-08"]
     # 19:00 local every week: CDT (UTC-5) before 1 November, CST (UTC-6) from then on.
-    assert [s["starts_at"] for s in sessions] == ["2026-10-26T00:00:00Z", "2026-11-02T01:00:00Z", "2026-11-09T01:00:00Z"]
+    assert [s["starts_at"] for s in sessions] == [
+        "2026-10-26T00:00:00Z",
+        "2026-11-02T01:00:00Z",
+        "2026-11-09T01:00:00Z",
+    ]
     assert all(s["status"] == "scheduled" and s["my_rsvp"] is None for s in sessions)
 
 
 async def test_sessions_across_the_spring_change(client, staff, graduate):
-    group = await create_group(client, staff, timezone="America/Chicago",
-                               schedule=[{"weekday": "saturday", "start": "19:00", "end": "20:00"},
-                                         {"weekday": "monday", "start": "07:30", "end": "08:30"}])
+    group = await create_group(
+        client,
+        staff,
+        timezone="America/Chicago",
+        schedule=[
+            {"weekday": "saturday", "start": "19:00", "end": "20:00"},
+            {"weekday": "monday", "start": "07:30", "end": "08:30"},
+        ],
+    )
     response = await client.get(
         f"/v1/groups/{group['id']}/sessions",
-        params={"from": "2026-03-07T00:00:00Z", "to": "2026-03-10T00:00:00Z"}, headers=graduate.headers,
+        params={"from": "2026-03-07T00:00:00Z", "to": "2026-03-10T00:00:00Z"},
+        headers=graduate.headers,
     )
     assert [s["starts_at"] for s in response.json()["items"]] == ["2026-03-08T01:00:00Z", "2026-03-09T12:30:00Z"]
 
@@ -73,10 +98,22 @@ async def test_session_range_rules(client, staff, graduate):
     url = f"/v1/groups/{group['id']}/sessions"
     default = (await client.get(url, headers=graduate.headers)).json()["items"]
     assert 3 <= len(default) <= 5  # four weeks of Tuesdays
-    year = await client.get(url, params={"from": "2027-01-01T00:00:00Z", "to": "2027-12-31T00:00:00Z"}, headers=graduate.headers)
+    year = await client.get(
+        url, params={"from": "2027-01-01T00:00:00Z", "to": "2027-12-31T00:00:00Z"}, headers=graduate.headers
+    )
     assert len(year.json()["items"]) == 52
-    assert_problem(await client.get(url, params={"from": "2027-01-01T00:00:00Z", "to": "2028-06-01T00:00:00Z"}, headers=graduate.headers), 400)
-    assert_problem(await client.get(url, params={"from": "2027-01-02T00:00:00Z", "to": "2027-01-01T00:00:00Z"}, headers=graduate.headers), 400)
+    assert_problem(
+        await client.get(
+            url, params={"from": "2027-01-01T00:00:00Z", "to": "2028-06-01T00:00:00Z"}, headers=graduate.headers
+        ),
+        400,
+    )
+    assert_problem(
+        await client.get(
+            url, params={"from": "2027-01-02T00:00:00Z", "to": "2027-01-01T00:00:00Z"}, headers=graduate.headers
+        ),
+        400,
+    )
 
 
 async def test_rsvp_is_for_members(client, conn, hasher, staff):
@@ -96,11 +133,15 @@ async def test_rsvp_is_for_members(client, conn, hasher, staff):
         response = await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=outsider.headers)
         assert_problem(response, 403, "not_a_member")
         assert (await client.get("/v1/me/sessions", headers=outsider.headers)).json()["items"] == []
-    assert_problem(await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=facilitator.headers), 403)
+    assert_problem(
+        await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=facilitator.headers), 403
+    )
     assert_problem(await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "maybe"}, headers=going.headers), 400)
     wrong_day = sid.rsplit(".", 2)[0] + ".2026-01-01.1"  # not a Tuesday
     for bad in (wrong_day, "nonsense", sid[:-1] + "2"):
-        assert_problem(await client.put(f"/v1/sessions/{bad}/rsvp", json={"status": "going"}, headers=going.headers), 404)
+        assert_problem(
+            await client.put(f"/v1/sessions/{bad}/rsvp", json={"status": "going"}, headers=going.headers), 404
+        )
 
 
 async def test_self_check_in_window_and_code(client, conn, hasher, staff):
@@ -116,23 +157,32 @@ async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     response = await client.post(url, json={"code": code}, headers=graduate.headers)
     assert response.status_code == 200 and response.json()["attendance"] == "present"
     roster = (await client.get(f"/v1/sessions/{session['id']}/roster", headers=facilitator.headers)).json()
-    assert [(m["participant_id"], m["attendance"], m["attendance_source"]) for m in roster["members"]] == [(graduate.id, "present", "self")]
+    assert [(m["participant_id"], m["attendance"], m["attendance_source"]) for m in roster["members"]] == [
+        (graduate.id, "present", "self")
+    ]
     stranger = await helpers.graduate(client, staff, alias="Stranger")
     assert_problem(await client.post(url, json={"code": code}, headers=stranger.headers), 403, "not_a_member")
 
 
-@pytest.mark.parametrize(("minutes_from_now", "length", "is_open"), [
-    (29, 60, True),     # opens 30 minutes before the start
-    (35, 60, False),
-    (-89, 60, True),    # closes 30 minutes after the end (ended 29 minutes ago)
-    (-95, 60, False),
-])
+@pytest.mark.parametrize(
+    ("minutes_from_now", "length", "is_open"),
+    [
+        (29, 60, True),  # opens 30 minutes before the start
+        (35, 60, False),
+        (-89, 60, True),  # closes 30 minutes after the end (ended 29 minutes ago)
+        (-95, 60, False),
+    ],
+)
 async def test_self_check_in_window_edges(client, conn, hasher, staff, minutes_from_now, length, is_open):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, session = await group_now(client, staff, minutes_from_now, length, facilitator_ids=[facilitator.id])
     graduate = await member(client, staff, group)
-    code = (await client.get(f"/v1/sessions/{session['id']}/roster", headers=facilitator.headers)).json()["check_in_code"]
-    response = await client.post(f"/v1/sessions/{session['id']}/check-in", json={"code": code}, headers=graduate.headers)
+    code = (await client.get(f"/v1/sessions/{session['id']}/roster", headers=facilitator.headers)).json()[
+        "check_in_code"
+    ]
+    response = await client.post(
+        f"/v1/sessions/{session['id']}/check-in", json={"code": code}, headers=graduate.headers
+    )
     if is_open:
         assert response.status_code == 200, response.text
     else:
@@ -152,7 +202,10 @@ async def test_attendance_by_the_groups_own_facilitator_only(client, conn, hashe
     body = {"records": [{"participant_id": a.id, "status": "present"}, {"participant_id": b.id, "status": "excused"}]}
     response = await client.put(f"/v1/sessions/{sid}/attendance", json=body, headers=mine.headers)
     assert response.status_code == 200, response.text
-    assert [(m["alias"], m["attendance"]) for m in response.json()["members"]] == [("Ann", "present"), ("Bo", "excused")]
+    assert [(m["alias"], m["attendance"]) for m in response.json()["members"]] == [
+        ("Ann", "present"),
+        ("Bo", "excused"),
+    ]
     assert await conn.fetchval("select count(*) from audit_log where action = 'session.attendance.write'") == 2
     for intruder in (theirs, a):
         assert_problem(await client.put(f"/v1/sessions/{sid}/attendance", json=body, headers=intruder.headers), 404)
@@ -170,26 +223,49 @@ async def test_cancel_and_reschedule(client, conn, hasher, staff):
     other = await helpers.account(client, conn, hasher, ["facilitator"])
     group = await create_group(client, staff, facilitator_ids=[facilitator.id])
     graduate = await member(client, staff, group)
-    first, second = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][:2]
+    first, second = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][
+        :2
+    ]
     await client.put(f"/v1/sessions/{second['id']}/rsvp", json={"status": "going"}, headers=graduate.headers)
 
-    assert_problem(await client.post(f"/v1/sessions/{first['id']}/cancel", json={"reason": "Snow"}, headers=other.headers), 404)
-    cancelled = await client.post(f"/v1/sessions/{first['id']}/cancel", json={"reason": "Snow"}, headers=facilitator.headers)
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled" and cancelled.json()["note"] == "Snow"
-    assert_problem(await client.put(f"/v1/sessions/{first['id']}/rsvp", json={"status": "going"}, headers=graduate.headers), 409)
-    assert_problem(await client.post(f"/v1/sessions/{first['id']}/cancel", json={"reason": " "}, headers=facilitator.headers), 400)
+    assert_problem(
+        await client.post(f"/v1/sessions/{first['id']}/cancel", json={"reason": "Snow"}, headers=other.headers), 404
+    )
+    cancelled = await client.post(
+        f"/v1/sessions/{first['id']}/cancel", json={"reason": "Snow"}, headers=facilitator.headers
+    )
+    assert (
+        cancelled.status_code == 200
+        and cancelled.json()["status"] == "cancelled"
+        and cancelled.json()["note"] == "Snow"
+    )
+    assert_problem(
+        await client.put(f"/v1/sessions/{first['id']}/rsvp", json={"status": "going"}, headers=graduate.headers), 409
+    )
+    assert_problem(
+        await client.post(f"/v1/sessions/{first['id']}/cancel", json={"reason": " "}, headers=facilitator.headers), 400
+    )
 
     new_start = dt.datetime.fromisoformat(second["starts_at"]) + dt.timedelta(days=1, hours=-1)
-    body = {"starts_at": new_start.isoformat(), "ends_at": (new_start + dt.timedelta(hours=1)).isoformat(), "reason": "Room change"}
+    body = {
+        "starts_at": new_start.isoformat(),
+        "ends_at": (new_start + dt.timedelta(hours=1)).isoformat(),
+        "reason": "Room change",
+    }
     moved = await client.post(f"/v1/sessions/{second['id']}/reschedule", json=body, headers=facilitator.headers)
     assert moved.status_code == 200, moved.text
     assert moved.json()["id"] == second["id"] and moved.json()["moved"] is True
-    listed = {s["id"]: s for s in (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]}
+    listed = {
+        s["id"]: s
+        for s in (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    }
     assert listed[first["id"]]["status"] == "cancelled"
     assert dt.datetime.fromisoformat(listed[second["id"]]["starts_at"]) == new_start
     assert listed[second["id"]]["my_rsvp"] == "going"  # the RSVP moved with it
     past = body | {"starts_at": "2020-01-01T19:00:00Z", "ends_at": "2020-01-01T20:00:00Z"}
-    assert_problem(await client.post(f"/v1/sessions/{second['id']}/reschedule", json=past, headers=facilitator.headers), 400)
+    assert_problem(
+        await client.post(f"/v1/sessions/{second['id']}/reschedule", json=past, headers=facilitator.headers), 400
+    )
 
 
 async def test_schedule_edit_moves_sessions_and_keeps_rsvps(client, staff):
@@ -201,10 +277,15 @@ async def test_schedule_edit_moves_sessions_and_keeps_rsvps(client, staff):
 
     earlier = [{"weekday": "tuesday", "start": "18:00", "end": "19:30"}]
     await client.patch(f"/v1/staff/groups/{group['id']}", json={"schedule": earlier}, headers=staff.headers)
-    listed = {s["id"]: s for s in (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]}
+    listed = {
+        s["id"]: s
+        for s in (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    }
     same = listed[tuesday["id"]]
     assert same["my_rsvp"] == "going" and same["status"] == "scheduled"
-    assert dt.datetime.fromisoformat(same["starts_at"]) == dt.datetime.fromisoformat(tuesday["starts_at"]) - dt.timedelta(hours=1)
+    assert dt.datetime.fromisoformat(same["starts_at"]) == dt.datetime.fromisoformat(
+        tuesday["starts_at"]
+    ) - dt.timedelta(hours=1)
 
     thursdays = [{"weekday": "thursday", "start": "19:00", "end": "20:00"}]
     await client.patch(f"/v1/staff/groups/{group['id']}", json={"schedule": thursdays}, headers=staff.headers)

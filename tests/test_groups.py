@@ -42,7 +42,12 @@ async def test_staff_create_edit_archive(client, conn, hasher, staff, graduate):
         ({"schedule": [{"weekday": "monday", "start": "19:00", "end": "18:00"}]}, "schedule"),
         ({"schedule": [{"weekday": "monday", "start": "25:00", "end": "26:00"}]}, "schedule"),
         (
-            {"schedule": [{"weekday": "monday", "start": "19:00", "end": "20:00"}, {"weekday": "monday", "start": "19:30", "end": "21:00"}]},
+            {
+                "schedule": [
+                    {"weekday": "monday", "start": "19:00", "end": "20:00"},
+                    {"weekday": "monday", "start": "19:30", "end": "21:00"},
+                ]
+            },
             "schedule",
         ),
         ({"topics": ["astrology"]}, "topics"),
@@ -82,24 +87,62 @@ async def test_conference_link_only_for_members(client, staff, graduate):
 
 
 async def test_listing_filters(client, staff, graduate):
-    await create_group(client, staff, name="Monday Morning Women", topics=["women"],
-                       schedule=[{"weekday": "monday", "start": "08:00", "end": "09:00"}])
-    await create_group(client, staff, name="Wednesday Afternoon Men", topics=["men", "dual_diagnosis"],
-                       schedule=[{"weekday": "wednesday", "start": "13:00", "end": "14:00"}])
-    await create_group(client, staff, name="Online Evenings", format="online", address=None, latitude=None,
-                       longitude=None, conference_url="https://meet.example/x", topics=["lgbtq"],
-                       schedule=[{"weekday": "monday", "start": "19:00", "end": "20:00"},
-                                 {"weekday": "friday", "start": "19:00", "end": "20:00"}],
-                       description="Meditation and mindfulness for staying sober")
-    await create_group(client, staff, name="Full Saturday", capacity=1,
-                       schedule=[{"weekday": "saturday", "start": "10:00", "end": "11:00"}])
+    await create_group(
+        client,
+        staff,
+        name="Monday Morning Women",
+        topics=["women"],
+        schedule=[{"weekday": "monday", "start": "08:00", "end": "09:00"}],
+    )
+    await create_group(
+        client,
+        staff,
+        name="Wednesday Afternoon Men",
+        topics=["men", "dual_diagnosis"],
+        schedule=[{"weekday": "wednesday", "start": "13:00", "end": "14:00"}],
+    )
+    await create_group(
+        client,
+        staff,
+        name="Online Evenings",
+        format="online",
+        address=None,
+        latitude=None,
+        longitude=None,
+        conference_url="https://meet.example/x",
+        topics=["lgbtq"],
+        schedule=[
+            {"weekday": "monday", "start": "19:00", "end": "20:00"},
+            {"weekday": "friday", "start": "19:00", "end": "20:00"},
+        ],
+        description="Meditation and mindfulness for staying sober",
+    )
+    await create_group(
+        client,
+        staff,
+        name="Full Saturday",
+        capacity=1,
+        schedule=[{"weekday": "saturday", "start": "10:00", "end": "11:00"}],
+    )
     other = await helpers.graduate(client, staff, alias="Taken")
-    full = [g for g in (await client.get("/v1/groups", headers=staff.headers)).json()["items"] if g["name"] == "Full Saturday"][0]
+    full = [
+        g
+        for g in (await client.get("/v1/groups", headers=staff.headers)).json()["items"]
+        if g["name"] == "Full Saturday"
+    ][0]
     await client.post(f"/v1/groups/{full['id']}/membership", headers=other.headers)
 
-    assert await names(client, graduate) == ["Full Saturday", "Monday Morning Women", "Online Evenings", "Wednesday Afternoon Men"]
+    assert await names(client, graduate) == [
+        "Full Saturday",
+        "Monday Morning Women",
+        "Online Evenings",
+        "Wednesday Afternoon Men",
+    ]
     assert await names(client, graduate, weekday="monday") == ["Monday Morning Women", "Online Evenings"]
-    assert await names(client, graduate, weekday=["wednesday", "saturday"]) == ["Full Saturday", "Wednesday Afternoon Men"]
+    assert await names(client, graduate, weekday=["wednesday", "saturday"]) == [
+        "Full Saturday",
+        "Wednesday Afternoon Men",
+    ]
     assert await names(client, graduate, time_of_day="morning") == ["Full Saturday", "Monday Morning Women"]
     assert await names(client, graduate, time_of_day="afternoon") == ["Wednesday Afternoon Men"]
     assert await names(client, graduate, time_of_day="evening") == ["Online Evenings"]
@@ -107,8 +150,15 @@ async def test_listing_filters(client, staff, graduate):
     assert await names(client, graduate, format="online") == ["Online Evenings"]
     assert await names(client, graduate, format=["online", "hybrid"]) == ["Online Evenings"]
     assert await names(client, graduate, topic="women") == ["Monday Morning Women"]
-    assert await names(client, graduate, topic=["women", "dual_diagnosis"]) == ["Monday Morning Women", "Wednesday Afternoon Men"]
-    assert await names(client, graduate, open_seats="true") == ["Monday Morning Women", "Online Evenings", "Wednesday Afternoon Men"]
+    assert await names(client, graduate, topic=["women", "dual_diagnosis"]) == [
+        "Monday Morning Women",
+        "Wednesday Afternoon Men",
+    ]
+    assert await names(client, graduate, open_seats="true") == [
+        "Monday Morning Women",
+        "Online Evenings",
+        "Wednesday Afternoon Men",
+    ]
     assert await names(client, graduate, q="mindfulness") == ["Online Evenings"]
     assert await names(client, graduate, q="meditating sober") == ["Online Evenings"]  # stemmed words
     assert await names(client, graduate, q="women") == ["Monday Morning Women"]
@@ -117,11 +167,23 @@ async def test_listing_filters(client, staff, graduate):
 
 async def test_distance_order_and_radius(client, staff, graduate):
     # Around Chicago's Loop (41.8781, -87.6298).
-    for name, lat, lon in [("Loop", 41.8781, -87.6298), ("Evanston", 42.0451, -87.6877),
-                           ("Naperville", 41.7508, -88.1535), ("Milwaukee", 43.0389, -87.9065)]:
+    for name, lat, lon in [
+        ("Loop", 41.8781, -87.6298),
+        ("Evanston", 42.0451, -87.6877),
+        ("Naperville", 41.7508, -88.1535),
+        ("Milwaukee", 43.0389, -87.9065),
+    ]:
         await create_group(client, staff, name=name, latitude=lat, longitude=lon)
-    await create_group(client, staff, name="Online", format="online", address=None, latitude=None, longitude=None,
-                       conference_url="https://meet.example/y")
+    await create_group(
+        client,
+        staff,
+        name="Online",
+        format="online",
+        address=None,
+        latitude=None,
+        longitude=None,
+        conference_url="https://meet.example/y",
+    )
     near = "41.8781,-87.6298"
     response = await client.get("/v1/groups", params={"near": near}, headers=graduate.headers)
     items = response.json()["items"]
@@ -140,8 +202,13 @@ async def test_cursor_pages_are_stable_and_complete(client, staff, graduate, par
         await create_group(client, staff, name=f"Group {i % 3}", latitude=41.8 + i / 100, longitude=-87.6)
     seen, cursor = [], None
     while True:
-        page = (await client.get("/v1/groups", params=params | {"limit": 3} | ({"cursor": cursor} if cursor else {}),
-                                 headers=graduate.headers)).json()
+        page = (
+            await client.get(
+                "/v1/groups",
+                params=params | {"limit": 3} | ({"cursor": cursor} if cursor else {}),
+                headers=graduate.headers,
+            )
+        ).json()
         seen += [g["id"] for g in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:

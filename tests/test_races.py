@@ -2,6 +2,7 @@
 row locks in the SQL are what keeps these right, and each test fails without them."""
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
@@ -64,3 +65,40 @@ async def test_a_refresh_token_replayed_in_parallel_rotates_once_and_ends_the_se
         await conn.fetchval("select revoked_reason from auth_sessions where person_id = $1", graduate.id)
         == "refresh token reused"
     )
+
+
+async def test_a_freed_seat_goes_to_exactly_one_person_when_many_leave_at_once(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    group = await helpers.create_group(live, staff, capacity=3)
+    url = f"/v1/groups/{group['id']}/membership"
+    people = [await helpers.graduate(live, staff, alias=f"P{i}") for i in range(8)]
+    for person in people:  # three members, five waiting, in this order
+        await live.post(url, headers=person.headers)
+    leaving = people[:3]
+    answers = await asyncio.gather(*[live.delete(url, headers=p.headers) for p in leaving])
+    assert all(a.status_code == 200 for a in answers)
+    rows = await conn.fetch(
+        "select p.name, m.status from group_members m join people p on p.id = m.person_id "
+        "where m.group_id = $1 order by m.status, m.since, p.name",
+        uuid.UUID(group["id"]),
+    )
+    assert [(r["name"], r["status"]) for r in rows] == [
+        ("P3", "member"),
+        ("P4", "member"),
+        ("P5", "member"),
+        ("P6", "waitlisted"),
+        ("P7", "waitlisted"),
+    ]
+    assert await conn.fetchval("select member_count from groups where id = $1", uuid.UUID(group["id"])) == 3
+
+
+async def test_many_joining_a_nearly_full_group_at_once(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    group = await helpers.create_group(live, staff, capacity=2)
+    people = [await helpers.graduate(live, staff, alias=f"J{i}") for i in range(6)]
+    url = f"/v1/groups/{group['id']}/membership"
+    answers = await asyncio.gather(*[live.post(url, headers=p.headers) for p in people])
+    statuses = sorted(a.json()["status"] for a in answers)
+    assert statuses == ["member", "member", "waitlisted", "waitlisted", "waitlisted", "waitlisted"]
+    positions = sorted(a.json()["waitlist_position"] for a in answers if a.json()["status"] == "waitlisted")
+    assert positions == [1, 2, 3, 4]

@@ -108,18 +108,22 @@ def _text(value: Any) -> str | None:
 
 
 def _address(meeting: dict[str, Any]) -> tuple[str | None, bool]:
-    """(address, approximate). An address with no number in it (a city, a region) cannot be
-    walked to, so it counts as approximate unless the feed says otherwise."""
+    """(address, approximate). Without the spec's `approximate`, a feed that gives a street
+    line (`address`) or a venue (`location`) means a place to walk to; a bare
+    `formatted_address` with no number in it ("New York, NY, USA") only says where an
+    online meeting is based."""
+    street = _text(meeting.get("address"))
     formatted = _text(meeting.get("formatted_address"))
     if not formatted:
-        parts = [_text(meeting.get(k)) for k in ("address", "city", "state", "postal_code", "country")]
+        parts = [street, *(_text(meeting.get(k)) for k in ("city", "state", "postal_code", "country"))]
         formatted = ", ".join(p for p in parts if p) or None
     if formatted is None:
         return None, True
     approximate = meeting.get("approximate")
     if approximate in ("yes", "no"):
         return formatted, approximate == "yes"
-    return formatted, not any(ch.isdigit() for ch in formatted)
+    place_given = street is not None or _text(meeting.get("location")) is not None
+    return formatted, not place_given and not any(ch.isdigit() for ch in formatted)
 
 
 def _clock(value: Any) -> dt.time | None:
