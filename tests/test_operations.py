@@ -13,6 +13,7 @@ from api.logs import JsonFormatter
 from tests.conftest import make_settings
 from tests.helpers import assert_problem
 
+# Every operation a caller may use without a bearer token. A new one must be added here.
 PUBLIC = {
     "/health/live",
     "/health/ready",
@@ -21,6 +22,9 @@ PUBLIC = {
     "/v1/auth/refresh",
     "/v1/auth/logout",
     "/v1/auth/firebase",
+    "/v1/public/meeting-guide.json",
+    "/v1/public/groups/{group_id}/calendar.ics",
+    "/v1/calendar/{feed}",  # the secret URL is the key
 }
 
 
@@ -36,6 +40,8 @@ async def test_every_operation_is_tagged_described_and_secured(client):
             assert op["security"] == [{}], path
         else:
             assert "security" not in op, path  # inherits the bearer requirement
+    anonymous = {path for path, op in operations if op.get("security") == [{}]}
+    assert anonymous == PUBLIC
 
 
 async def test_ready_answers_503_when_the_database_goes_away(server_url):

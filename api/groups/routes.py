@@ -32,6 +32,8 @@ from db import groups as groups_db
 from db import sessions as sessions_db
 
 MAX_RANGE = dt.timedelta(days=366)
+# `near` always comes with a radius, so the search stays on the location index.
+DEFAULT_RADIUS_KM = 100.0
 
 
 def parse_point(near: str) -> tuple[float, float]:
@@ -69,16 +71,19 @@ class GroupController(Controller):
         formats: Annotated[list[Format] | None, QueryParameter(name="format")] = None,
         topic: FromQuery[list[Topic] | None] = None,
         near: Annotated[str | None, QueryParameter(max_length=64, description="latitude,longitude")] = None,
-        radius_km: Annotated[float | None, QueryParameter(gt=0, le=500)] = None,
+        radius_km: Annotated[
+            float, QueryParameter(gt=0, le=500, description="With `near`; default 100")
+        ] = DEFAULT_RADIUS_KM,
         open_seats: FromQuery[bool] = False,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Words in the name or description")] = None,
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[Group]:
         """Active groups. Several `weekday`, `format` or `topic` values match any of them.
-        With `near`, groups are sorted by distance (and `radius_km` limits it); else by name."""
+        With `near`, groups within `radius_km` (default 100) are sorted by distance; else all
+        are sorted by name. Online groups have no place, so `near` leaves them out."""
         point = parse_point(near) if near else None
-        if radius_km is not None and point is None:
+        if radius_km != DEFAULT_RADIUS_KM and point is None:
             raise invalid("radius_km", "needs `near`")
         after = None
         if cursor:
@@ -91,7 +96,7 @@ class GroupController(Controller):
             formats=formats,
             topics=topic,
             near=point,
-            radius_km=radius_km,
+            radius_km=radius_km if point else None,
             open_seats=open_seats,
             text=q.strip() or None if q else None,
             after=after,

@@ -1,0 +1,1 @@
+"""Benchmarks and query-plan checks (run from the README's commands)."""
