@@ -1,4 +1,4 @@
-"""Demo data for `aftercare up`: an admin, a counselor, a facilitator and a few graduates,
+"""Demo data for `aftercare up`: an admin, a counselor, a facilitator, three groups and a few graduates,
 so that a newcomer can sign in at once. Loaded once; later runs find it and skip."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncpg
 
 from api.auth.activation import issue_activation_code
 from api.auth.credentials import Hasher
+from db import groups as groups_db
 from db import people as people_db
 
 ADMIN_EMAIL = "admin@aftercare.example"
@@ -21,6 +22,42 @@ _ACCOUNTS = [
     (ADMIN_EMAIL, "Demo Admin", ["admin", "staff"]),
     (COUNSELOR_EMAIL, "Casey (counselor)", ["staff"]),
     (FACILITATOR_EMAIL, "Pat (facilitator)", ["facilitator"]),
+]
+_GROUPS = [
+    # slug, name, format, topics, slots (ISO weekday, start, end), address, lat, lon, conference URL
+    (
+        "demo-tuesday-circle",
+        "Tuesday Evening Circle",
+        "in_person",
+        ["relapse_prevention"],
+        [(2, dt.time(19), dt.time(20, 30))],
+        "120 N LaSalle St, Chicago, IL",
+        41.8840,
+        -87.6324,
+        None,
+    ),
+    (
+        "demo-morning-online",
+        "Morning Check-in (online)",
+        "online",
+        ["newcomers", "meditation"],
+        [(1, dt.time(7, 30), dt.time(8, 15)), (3, dt.time(7, 30), dt.time(8, 15)), (5, dt.time(7, 30), dt.time(8, 15))],
+        None,
+        None,
+        None,
+        "https://meet.example/demo-morning",
+    ),
+    (
+        "demo-women-hybrid",
+        "Women in Recovery",
+        "hybrid",
+        ["women"],
+        [(4, dt.time(18), dt.time(19, 30))],
+        "1 E Jackson Blvd, Chicago, IL",
+        41.8781,
+        -87.6278,
+        "https://meet.example/demo-women",
+    ),
 ]
 _GRADUATES = [
     ("Sam", "America/Chicago", 3),
@@ -79,6 +116,26 @@ async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) ->
                 timezone="America/Chicago",
             )
         admin, counselor = accounts[ADMIN_EMAIL], accounts[COUNSELOR_EMAIL]
+        progress(f"  groups: {len(_GROUPS)}")
+        for slug, name, fmt, topics, slots, address, lat, lon, url in _GROUPS:
+            group_id = await groups_db.insert_group(
+                conn,
+                {
+                    "slug": slug,
+                    "name": name,
+                    "format": fmt,
+                    "topics": topics,
+                    "timezone": "America/Chicago",
+                    "address": address,
+                    "latitude": lat,
+                    "longitude": lon,
+                    "conference_url": url,
+                    "capacity": 12,
+                    "description": "A peer support group for people after IOP.",
+                },
+            )
+            await groups_db.replace_schedule(conn, group_id, slots)
+            await groups_db.replace_facilitators(conn, group_id, [accounts[FACILITATOR_EMAIL]["id"]])
         for i, (alias, zone, days_since_iop) in enumerate(_GRADUATES, start=1):
             progress(f"  graduate {i}/{len(_GRADUATES)}: {alias}")
             person_id = await people_db.insert_participant(

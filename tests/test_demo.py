@@ -17,6 +17,8 @@ async def test_demo_loads_once_and_its_sign_ins_work(client, conn, hasher):
     tokens = await helpers.activate(client, logins.activation_codes["Sam"])
     me = (await client.get("/v1/me", headers=helpers.bearer(tokens))).json()
     assert me["alias"] == "Sam" and me["days_sober"] >= 60
+    groups = (await client.get("/v1/groups", headers=helpers.bearer(tokens))).json()["items"]
+    assert len(groups) == 3 and {g["format"] for g in groups} == {"in_person", "online", "hybrid"}
 
 
 async def test_every_start_gives_fresh_codes_to_those_not_signed_in(client, conn, hasher):

@@ -185,11 +185,12 @@ async def test_distance_order_and_radius(client, staff, graduate):
         conference_url="https://meet.example/y",
     )
     near = "41.8781,-87.6298"
-    response = await client.get("/v1/groups", params={"near": near}, headers=graduate.headers)
+    response = await client.get("/v1/groups", params={"near": near, "radius_km": 200}, headers=graduate.headers)
     items = response.json()["items"]
     assert [g["name"] for g in items] == ["Loop", "Evanston", "Naperville", "Milwaukee"]
     assert items[0]["distance_km"] == 0 and 18 < items[1]["distance_km"] < 20 and 125 < items[3]["distance_km"] < 135
     assert await names(client, graduate, near=near, radius_km=50) == ["Loop", "Evanston", "Naperville"]
+    assert await names(client, graduate, near=near) == ["Loop", "Evanston", "Naperville"]  # 100 km by default
     assert await names(client, graduate, near=near, radius_km=1) == ["Loop"]
     assert_problem(await client.get("/v1/groups", params={"near": "north"}, headers=graduate.headers), 400)
     assert_problem(await client.get("/v1/groups", params={"near": "91,0"}, headers=graduate.headers), 400)
