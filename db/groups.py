@@ -182,21 +182,17 @@ async def membership(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) 
 
 
 async def add_member(conn: asyncpg.Connection, group_id: UUID, person_id: UUID, status: str) -> None:
+    # groups.member_count follows by trigger.
     await conn.execute(
         "insert into group_members (group_id, person_id, status) values ($1, $2, $3)", group_id, person_id, status
     )
-    if status == "member":
-        await conn.execute("update groups set member_count = member_count + 1 where id = $1", group_id)
 
 
 async def remove_member(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> str | None:
     """Remove the person from the group or its waitlist; return what they were."""
-    status = await conn.fetchval(
+    return await conn.fetchval(
         "delete from group_members where group_id = $1 and person_id = $2 returning status", group_id, person_id
     )
-    if status == "member":
-        await conn.execute("update groups set member_count = member_count - 1 where id = $1", group_id)
-    return status
 
 
 async def promote_from_waitlist(conn: asyncpg.Connection, group_id: UUID) -> list[UUID]:
@@ -220,8 +216,6 @@ async def promote_from_waitlist(conn: asyncpg.Connection, group_id: UUID) -> lis
         """,
         group_id,
     )
-    if promoted:
-        await conn.execute("update groups set member_count = member_count + $2 where id = $1", group_id, len(promoted))
     return [row["person_id"] for row in promoted]
 
 
@@ -236,6 +230,14 @@ async def waitlist_position(conn: asyncpg.Connection, group_id: UUID, person_id:
         group_id,
         person_id,
     )
+
+
+async def member_of(conn: asyncpg.Connection, person_id: UUID) -> list[UUID]:
+    """Groups where the person holds a seat."""
+    rows = await conn.fetch(
+        "select group_id from group_members where person_id = $1 and status = 'member' order by group_id", person_id
+    )
+    return [row["group_id"] for row in rows]
 
 
 async def is_facilitator(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> bool:

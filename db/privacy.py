@@ -32,6 +32,18 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'at', a.at, 'actor_id', a.actor_id, 'actor_roles', a.actor_roles,
                                       'action', a.action) order by a.id)
                                   from audit_log a where a.participant_id = $1), '[]'::jsonb),
+            'group_memberships', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'group_id', m.group_id, 'status', m.status, 'since', m.since)
+                                      order by m.since)
+                                  from group_members m where m.person_id = $1), '[]'::jsonb),
+            'rsvps', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'session_id', r.session_id, 'status', r.status, 'updated_at', r.updated_at)
+                                      order by r.session_id)
+                                  from session_rsvps r where r.person_id = $1), '[]'::jsonb),
+            'attendance', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'session_id', a.session_id, 'status', a.status, 'source', a.source,
+                                      'marked_at', a.marked_at) order by a.session_id)
+                                  from session_attendance a where a.person_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'action', a.action, 'participant_id', a.participant_id)
                                       order by a.id)
@@ -58,11 +70,23 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
             delete from activation_codes where person_id = $1 returning 1
         ), profile as (
             delete from participant_profiles where person_id = $1 returning 1
+        ), memberships as (
+            delete from group_members where person_id = $1 returning 1
+        ), rsvps as (
+            delete from session_rsvps where person_id = $1 returning 1
+        ), attendance as (
+            delete from session_attendance where person_id = $1 returning 1
+        ), calendar as (
+            delete from calendar_feeds where person_id = $1 returning 1
         )
         select (select count(*) from tokens) as refresh_tokens,
                (select count(*) from sessions) as auth_sessions,
                (select count(*) from codes) as activation_codes,
-               (select count(*) from profile) as participant_profiles
+               (select count(*) from profile) as participant_profiles,
+               (select count(*) from memberships) as group_members,
+               (select count(*) from rsvps) as session_rsvps,
+               (select count(*) from attendance) as session_attendance,
+               (select count(*) from calendar) as calendar_feeds
         """,
         person_id,
     )

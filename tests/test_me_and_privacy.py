@@ -65,11 +65,17 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
         "auth_sessions": 1,
         "refresh_tokens": 1,
         "activation_codes": 1,
+        "group_members": 0,
+        "session_rsvps": 0,
+        "session_attendance": 0,
+        "calendar_feeds": 0,
     }
     for table, column in [
         ("people", "id"),
         ("participant_profiles", "person_id"),
         ("auth_sessions", "person_id"),
+        ("group_members", "person_id"),
+        ("session_rsvps", "person_id"),
         ("activation_codes", "person_id"),
     ]:
         assert await conn.fetchval(f"select count(*) from {table} where {column} = $1", graduate.id) == 0
@@ -130,3 +136,24 @@ async def test_another_graduates_sign_in_is_a_404(client, staff, graduate):
     unknown = await client.delete(f"/v1/me/sign-ins/{uuid.uuid4()}", headers=graduate.headers)
     assert assert_problem(response, 404) == assert_problem(unknown, 404)  # indistinguishable
     assert (await client.get("/v1/me", headers=other.headers)).status_code == 200
+
+
+async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, staff):
+    from tests.helpers import create_group
+
+    group = await create_group(client, staff, capacity=1)
+    leaving = await helpers.graduate(client, staff, alias="Leaving")
+    waiting = await helpers.graduate(client, staff, alias="Waiting")
+    url = f"/v1/groups/{group['id']}/membership"
+    await client.post(url, headers=leaving.headers)
+    await client.post(url, headers=waiting.headers)
+    sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=leaving.headers)).json()["items"][0]["id"]
+    await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=leaving.headers)
+    await client.post("/v1/me/calendar-feed", headers=leaving.headers)
+    export = (await client.get("/v1/me/export", headers=leaving.headers)).json()["data"]
+    assert [m["status"] for m in export["group_memberships"]] == ["member"] and export["rsvps"][0]["session_id"] == sid
+
+    deleted = (await client.delete("/v1/me", headers=leaving.headers)).json()["deleted"]
+    assert (deleted["group_members"], deleted["session_rsvps"], deleted["calendar_feeds"]) == (0, 1, 1)
+    detail = (await client.get(f"/v1/groups/{group['id']}", headers=waiting.headers)).json()
+    assert detail["my_status"] == "member" and detail["member_count"] == 1

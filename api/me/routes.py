@@ -14,6 +14,7 @@ from api.pagination import Page
 from api.problems import found, invalid
 from api.security import PARTICIPANT, participants_only
 from db import auth as auth_db
+from db import groups as groups_db
 from db import people as people_db
 from db import privacy as privacy_db
 
@@ -68,6 +69,11 @@ class MeController(Controller):
         """Deletes the account and its personal data for good and ends every session. The
         audit log keeps only opaque ids of who accessed the record and when."""
         async with conn.transaction():
+            # Seats they held go to the next people waiting, as when they leave a group.
+            for group_id in await groups_db.member_of(conn, request.user.id):
+                await groups_db.lock_group(conn, group_id)
+                await groups_db.remove_member(conn, group_id, request.user.id)
+                await groups_db.promote_from_waitlist(conn, group_id)
             counts = await privacy_db.delete_person(conn, request.user.id)
         return Deleted(deleted=counts)
 

@@ -114,3 +114,20 @@ create table calendar_feeds (
     token_hash  bytea not null unique,
     created_at  timestamptz not null default now()
 );
+
+-- member_count always equals the number of members, however rows come and go (including
+-- deletes cascading from a deleted account), so the listing can filter on open seats.
+create function group_members_count() returns trigger language plpgsql as $$
+begin
+    if tg_op in ('DELETE', 'UPDATE') and old.status = 'member' then
+        update groups set member_count = member_count - 1 where id = old.group_id;
+    end if;
+    if tg_op in ('INSERT', 'UPDATE') and new.status = 'member' then
+        update groups set member_count = member_count + 1 where id = new.group_id;
+    end if;
+    return null;
+end;
+$$;
+create trigger group_members_count
+    after insert or delete or update of status on group_members
+    for each row execute function group_members_count();
