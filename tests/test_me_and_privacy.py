@@ -154,6 +154,6 @@ async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, s
     assert [m["status"] for m in export["group_memberships"]] == ["member"] and export["rsvps"][0]["session_id"] == sid
 
     deleted = (await client.delete("/v1/me", headers=leaving.headers)).json()["deleted"]
-    assert (deleted["group_members"], deleted["session_rsvps"], deleted["calendar_feeds"]) == (0, 1, 1)
+    assert (deleted["group_members"], deleted["session_rsvps"], deleted["calendar_feeds"]) == (1, 1, 1)
     detail = (await client.get(f"/v1/groups/{group['id']}", headers=waiting.headers)).json()
     assert detail["my_status"] == "member" and detail["member_count"] == 1

@@ -70,11 +70,13 @@ class MeController(Controller):
         audit log keeps only opaque ids of who accessed the record and when."""
         async with conn.transaction():
             # Seats they held go to the next people waiting, as when they leave a group.
-            for group_id in await groups_db.member_of(conn, request.user.id):
+            seats = await groups_db.member_of(conn, request.user.id)
+            for group_id in seats:
                 await groups_db.lock_group(conn, group_id)
                 await groups_db.remove_member(conn, group_id, request.user.id)
                 await groups_db.promote_from_waitlist(conn, group_id)
             counts = await privacy_db.delete_person(conn, request.user.id)
+            counts["group_members"] += len(seats)
         return Deleted(deleted=counts)
 
     @get("/sign-ins", summary="Devices where I am signed in")
