@@ -351,7 +351,7 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
         if done % 50 == 0 or done == total:
             click.echo(f"  {done}/{total} groups written")
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, list[str]]:
         conn = await asyncpg.connect(_database_url(announce=False))
         try:
             return await import_groups(conn, found, progress)
@@ -359,7 +359,7 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
             await conn.close()
 
     try:
-        created, updated = asyncio.run(run())
+        created, updated, refused = asyncio.run(run())
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `aftercare db upgrade` first")
     except OSError as exc:

@@ -11,6 +11,7 @@ import asyncpg
 
 from api.auth.activation import issue_activation_code
 from api.auth.credentials import Hasher
+from api.groups.service import set_schedule
 from db import groups as groups_db
 from db import people as people_db
 
@@ -132,9 +133,10 @@ async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) ->
                     "conference_url": url,
                     "capacity": 12,
                     "description": "A peer support group for people after IOP.",
+                    "is_public": fmt != "online",  # online links stay out of the public feed
                 },
             )
-            await groups_db.replace_schedule(conn, group_id, slots)
+            await set_schedule(conn, group_id, slots)
             await groups_db.replace_facilitators(conn, group_id, [accounts[FACILITATOR_EMAIL]["id"]])
         for i, (alias, zone, days_since_iop) in enumerate(_GRADUATES, start=1):
             progress(f"  graduate {i}/{len(_GRADUATES)}: {alias}")

@@ -49,11 +49,21 @@ async def update_group(conn: asyncpg.Connection, group_id: UUID, fields: dict[st
     await conn.execute(f"update groups set {assignments}, updated_at = now() where id = $1", group_id, *fields.values())
 
 
-async def replace_schedule(conn: asyncpg.Connection, group_id: UUID, slots: list[tuple[int, dt.time, dt.time]]) -> None:
+async def replace_schedule(
+    conn: asyncpg.Connection, group_id: UUID, slots: list[tuple[int, int, dt.time, dt.time]]
+) -> None:
+    """Slots as (number, weekday, start, end)."""
     await conn.execute("delete from group_schedule where group_id = $1", group_id)
-    await conn.executemany(
-        "insert into group_schedule (group_id, weekday, starts, ends) values ($1, $2, $3, $4)",
-        [(group_id, *slot) for slot in slots],
+    await conn.execute(
+        """
+        insert into group_schedule (group_id, slot, weekday, starts, ends)
+        select $1, * from unnest($2::smallint[], $3::smallint[], $4::time[], $5::time[])
+        """,
+        group_id,
+        [s[0] for s in slots],
+        [s[1] for s in slots],
+        [s[2] for s in slots],
+        [s[3] for s in slots],
     )
 
 
@@ -276,17 +286,21 @@ async def id_by_slug(conn: asyncpg.Connection, slug: str) -> UUID | None:
     return await conn.fetchval("select id from groups where slug = $1", slug)
 
 
-async def upsert_by_slug(conn: asyncpg.Connection, fields: dict[str, Any]) -> tuple[UUID, bool]:
-    """Insert the group, or update the one with the same slug; return (id, created)."""
-    columns = list(fields)
+async def upsert_imported(conn: asyncpg.Connection, fields: dict[str, Any]) -> tuple[UUID, bool] | None:
+    """Insert an imported group, or update the earlier import with the same slug; return
+    (id, created). None when the slug belongs to a group staff made: imports never touch
+    those."""
+    columns = [*fields, "source"]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "slug")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in fields if c != "slug")
     row = await conn.fetchrow(
         f"""
         insert into groups ({", ".join(columns)}) values ({placeholders})
         on conflict (slug) do update set {updates}, updated_at = now()
+            where groups.source = 'import'
         returning id, (xmax = 0) as created
         """,
         *fields.values(),
+        "import",
     )
-    return row["id"], row["created"]
+    return (row["id"], row["created"]) if row else None

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-SESSION_COLUMNS = "id, group_id, local_date, ordinal, starts_at, ends_at, status, moved, note"
+SESSION_COLUMNS = "id, group_id, local_date, slot, starts_at, ends_at, status, moved, note"
 
 
 async def schedules(conn: asyncpg.Connection, group_ids: list[UUID]) -> list[asyncpg.Record]:
@@ -18,7 +18,8 @@ async def schedules(conn: asyncpg.Connection, group_ids: list[UUID]) -> list[asy
         select g.id, g.timezone, g.name, g.archived_at,
                coalesce(array_agg(s.weekday order by s.weekday, s.starts) filter (where s.group_id is not null), '{}') as weekdays,
                coalesce(array_agg(s.starts order by s.weekday, s.starts) filter (where s.group_id is not null), '{}') as starts,
-               coalesce(array_agg(s.ends order by s.weekday, s.starts) filter (where s.group_id is not null), '{}') as ends
+               coalesce(array_agg(s.ends order by s.weekday, s.starts) filter (where s.group_id is not null), '{}') as ends,
+               coalesce(array_agg(s.slot order by s.weekday, s.starts) filter (where s.group_id is not null), '{}') as slots
         from groups g left join group_schedule s on s.group_id = g.id
         where g.id = any($1::uuid[])
         group by g.id
@@ -55,21 +56,21 @@ async def store(
     session_id: str,
     group_id: UUID,
     local_date: dt.date,
-    ordinal: int,
+    slot: int,
     starts_at: dt.datetime,
     ends_at: dt.datetime,
 ) -> asyncpg.Record:
     """Store a computed session (first reference); return the stored row either way."""
     await conn.execute(
         """
-        insert into group_sessions (id, group_id, local_date, ordinal, starts_at, ends_at)
+        insert into group_sessions (id, group_id, local_date, slot, starts_at, ends_at)
         values ($1, $2, $3, $4, $5, $6)
         on conflict (id) do nothing
         """,
         session_id,
         group_id,
         local_date,
-        ordinal,
+        slot,
         starts_at,
         ends_at,
     )

@@ -152,10 +152,14 @@ def test_our_feed_parses_back_to_the_same_groups():
 async def test_public_feed_lists_public_groups_without_member_data(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     await create_group(
-        client, staff, name="Listed", topics=["women", "relapse_prevention"], facilitator_ids=[facilitator.id]
+        client, staff, name="Listed", topics=["women", "relapse_prevention"], facilitator_ids=[facilitator.id], public=True
     )
     await create_group(client, staff, name="Private", public=False)
-    archived = await create_group(client, staff, name="Gone")
+    await create_group(
+        client, staff, name="Online, not published", format="online", address=None, latitude=None, longitude=None,
+        conference_url="https://meet.example/s",
+    )
+    archived = await create_group(client, staff, name="Gone", public=True)
     await client.post(f"/v1/staff/groups/{archived['id']}/archive", headers=staff.headers)
     graduate = await helpers.graduate(client, staff, alias="Member Person")
     listed = (await client.get("/v1/groups", params={"q": "Listed"}, headers=graduate.headers)).json()["items"][0]
@@ -172,6 +176,8 @@ async def test_public_feed_lists_public_groups_without_member_data(client, conn,
     assert dt.datetime.strptime(meeting["updated"], "%Y-%m-%d %H:%M:%S")
     text = response.text
     assert "Member Person" not in text and "Facilitator" not in text and graduate.id not in text
+    assert "meet.example/s" not in text  # groups stay out of the feed unless staff publish them
+    assert "meet.example/s" not in text  # groups are private unless staff publish them
     # And our own importer reads it back as it was.
     [parsed], skipped = parse_feed(feed)
     assert skipped == [] and parsed.slug == listed["slug"] and parsed.topics == ["relapse_prevention", "women"]
@@ -215,7 +221,7 @@ async def test_cli_imports_the_sample_feeds_into_the_listing(client, conn, gradu
 
 
 async def test_group_calendar_parses_back(client, staff):
-    group = await create_group(client, staff)
+    group = await create_group(client, staff, public=True)
     sessions = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)).json()["items"]
     await client.post(f"/v1/sessions/{sessions[0]['id']}/cancel", json={"reason": "Holiday"}, headers=staff.headers)
     response = await client.get(f"/v1/public/groups/{group['id']}/calendar.ics")

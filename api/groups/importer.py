@@ -1,22 +1,25 @@
-"""Writing parsed Meeting Guide groups into the database (upsert by slug)."""
+"""Writing parsed Meeting Guide groups into the database."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from api.groups.meeting_guide import FeedGroup
+from api.groups.service import set_schedule
 from db import groups as groups_db
 
 
 async def import_groups(
     conn: asyncpg.Connection, groups: list[FeedGroup], progress=lambda done, total: None
-) -> tuple[int, int]:
-    """Create or update each group (matched by slug), schedule included, in one transaction;
-    return (created, updated)."""
+) -> tuple[int, int, list[str]]:
+    """Create or update each group, matched by slug, schedule included, in one transaction;
+    return (created, updated, slugs refused). Only groups an earlier import made are
+    updated: a slug that belongs to a group staff manage is refused."""
     created = updated = 0
+    refused = []
     async with conn.transaction():
         for done, group in enumerate(groups, start=1):
-            group_id, is_new = await groups_db.upsert_by_slug(
+            result = await groups_db.upsert_imported(
                 conn,
                 {
                     "slug": group.slug,
@@ -33,8 +36,12 @@ async def import_groups(
                     "is_public": True,
                 },
             )
-            await groups_db.replace_schedule(conn, group_id, group.slots)
+            progress(done, len(groups))
+            if result is None:
+                refused.append(group.slug)
+                continue
+            group_id, is_new = result
+            await set_schedule(conn, group_id, group.slots)
             created += is_new
             updated += not is_new
-            progress(done, len(groups))
-    return created, updated
+    return created, updated, refused

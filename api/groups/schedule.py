@@ -26,29 +26,42 @@ class Slot:
     weekday: int  # 1 = Monday ... 7 = Sunday
     start: dt.time
     end: dt.time
+    number: int = 1
+    """Stable within the group: a session's id names its slot by this number, so editing
+    one slot's time, or adding another, leaves the other sessions (and RSVPs) where they are."""
 
 
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     id: str
     local_date: dt.date
-    ordinal: int
+    slot: int
     starts_at: dt.datetime  # aware, UTC
     ends_at: dt.datetime
 
 
-def session_id(group_id: UUID, local_date: dt.date, ordinal: int) -> str:
-    return f"{group_id}.{local_date.isoformat()}.{ordinal}"
+# Sessions exist within this distance of today; ids outside it are not sessions.
+SESSION_HORIZON = dt.timedelta(days=2 * 366)
 
 
-def parse_session_id(value: str) -> tuple[UUID, dt.date, int] | None:
-    """(group id, local date, ordinal), or None when `value` is not a session id."""
+def session_id(group_id: UUID, local_date: dt.date, slot: int) -> str:
+    return f"{group_id}.{local_date.isoformat()}.{slot}"
+
+
+def parse_session_id(value: str, today: dt.date | None = None) -> tuple[UUID, dt.date, int] | None:
+    """(group id, local date, slot number) from a session id in its one canonical spelling
+    (so a session cannot be reached under a second name), within the horizon; else None."""
     try:
-        group, day, ordinal = value.split(".")
-        parsed = UUID(group), dt.date.fromisoformat(day), int(ordinal)
+        group, day, slot = value.split(".")
+        parsed = UUID(group), dt.date.fromisoformat(day), int(slot)
     except ValueError:
         return None
-    return parsed if 1 <= parsed[2] <= 20 else None
+    if session_id(*parsed) != value or not 1 <= parsed[2] <= 999:
+        return None
+    today = today or dt.date.today()
+    if abs(parsed[1] - today) > SESSION_HORIZON:
+        return None
+    return parsed
 
 
 def local_times(local_date: dt.date, slot: Slot, timezone: str) -> tuple[dt.datetime, dt.datetime]:
@@ -61,20 +74,13 @@ def local_times(local_date: dt.date, slot: Slot, timezone: str) -> tuple[dt.date
     return starts.astimezone(dt.UTC), ends.astimezone(dt.UTC)
 
 
-def slots_on(slots: list[Slot], local_date: dt.date) -> list[Slot]:
-    """That day's slots in start order; their position (from 1) is the session's ordinal."""
-    return sorted((s for s in slots if s.weekday == local_date.isoweekday()), key=lambda s: s.start)
-
-
-def occurrence(
-    group_id: UUID, slots: list[Slot], timezone: str, local_date: dt.date, ordinal: int
-) -> Occurrence | None:
-    """The scheduled session with this date and ordinal, or None if the schedule has none."""
-    day = slots_on(slots, local_date)
-    if not 1 <= ordinal <= len(day):
-        return None
-    starts, ends = local_times(local_date, day[ordinal - 1], timezone)
-    return Occurrence(session_id(group_id, local_date, ordinal), local_date, ordinal, starts, ends)
+def occurrence(group_id: UUID, slots: list[Slot], timezone: str, local_date: dt.date, number: int) -> Occurrence | None:
+    """The scheduled session of slot `number` on that date, or None if there is none."""
+    for slot in slots:
+        if slot.number == number and slot.weekday == local_date.isoweekday():
+            starts, ends = local_times(local_date, slot, timezone)
+            return Occurrence(session_id(group_id, local_date, number), local_date, number, starts, ends)
+    return None
 
 
 def occurrences(
@@ -87,12 +93,37 @@ def occurrences(
     found = []
     day = first
     while day <= last:
-        for ordinal, slot in enumerate(slots_on(slots, day), start=1):
-            starts, ends = local_times(day, slot, timezone)
-            if starts < end and ends > start:
-                found.append(Occurrence(session_id(group_id, day, ordinal), day, ordinal, starts, ends))
+        for slot in slots:
+            if slot.weekday == day.isoweekday():
+                starts, ends = local_times(day, slot, timezone)
+                if starts < end and ends > start:
+                    found.append(Occurrence(session_id(group_id, day, slot.number), day, slot.number, starts, ends))
         day += dt.timedelta(days=1)
     return sorted(found, key=lambda o: (o.starts_at, o.id))
+
+
+def number_slots(old: list[Slot], new: list[tuple[int, dt.time, dt.time]]) -> list[Slot]:
+    """Give the edited schedule's slots their numbers. A slot keeps its number when its
+    weekday and start are unchanged; on a weekday where one slot went and one came, the new
+    one is the old one moved (same number); any other new slot gets a fresh number."""
+    by_key = {(s.weekday, s.start): s for s in old}
+    numbered: dict[tuple[int, dt.time], Slot] = {}
+    for weekday, start, end in new:
+        if (kept := by_key.get((weekday, start))) is not None:
+            numbered[(weekday, start)] = Slot(weekday, start, end, kept.number)
+    used = {s.number for s in numbered.values()}
+    fresh = max((s.number for s in old), default=0)
+    for weekday in range(1, 8):
+        gone = [s for s in old if s.weekday == weekday and s.number not in used]
+        came = [(w, st, en) for w, st, en in new if w == weekday and (w, st) not in numbered]
+        if len(gone) == 1 and len(came) == 1:
+            _, start, end = came[0]
+            numbered[(weekday, start)] = Slot(weekday, start, end, gone[0].number)
+        else:
+            for _, start, end in sorted(came, key=lambda c: c[1]):
+                fresh += 1
+                numbered[(weekday, start)] = Slot(weekday, start, end, fresh)
+    return sorted(numbered.values(), key=lambda s: (s.weekday, s.start))
 
 
 def check_in_open(starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime) -> bool:

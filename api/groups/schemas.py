@@ -67,8 +67,9 @@ class GroupCreate(msgspec.Struct, forbid_unknown_fields=True):
     longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
     conference_url: Url | None = None
     conference_phone: Phone | None = None
-    public: bool = True
-    """Listed in the public Meeting Guide feed (with its conference link, for online groups)."""
+    public: bool = False
+    """Listed in the public Meeting Guide feed and calendar, conference link included: only
+    when staff choose to (a public online group can be joined by anyone)."""
     facilitator_ids: Annotated[list[UUID], msgspec.Meta(max_length=20)] = []
     slug: Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")] | None = (
         None

@@ -25,6 +25,17 @@ def slot_tuples(schedule: list[Any]) -> list[tuple[int, dt.time, dt.time]]:
     return [(WEEKDAY_NUMBER[s.weekday], dt.time.fromisoformat(s.start), dt.time.fromisoformat(s.end)) for s in schedule]
 
 
+async def set_schedule(conn: asyncpg.Connection, group_id: UUID, slots: list[tuple[int, dt.time, dt.time]]) -> None:
+    """Store a group's weekly schedule. Slots keep their numbers where they match the old
+    schedule (see schedule.number_slots), and stored future sessions follow the change."""
+    [row] = await sessions_db.schedules(conn, [group_id])
+    old = _group_times(row).slots
+    numbered = rules.number_slots(old, slots)
+    await groups_db.replace_schedule(conn, group_id, [(s.number, s.weekday, s.start, s.end) for s in numbered])
+    if old:
+        await apply_schedule_edit(conn, group_id, dt.datetime.now(dt.UTC))
+
+
 def to_group(row: asyncpg.Record, viewer: Principal, *, detail: bool = False) -> Group:
     # The conference link is for people in the group (and those who run it), not the listing.
     insider = row["my_status"] == "member" or row["i_facilitate"] or viewer.has_any(STAFF, ADMIN)
@@ -85,7 +96,10 @@ class GroupTimes:
 
 
 def _group_times(row: asyncpg.Record) -> GroupTimes:
-    slots = [rules.Slot(w, s, e) for w, s, e in zip(row["weekdays"], row["starts"], row["ends"], strict=True)]
+    slots = [
+        rules.Slot(w, s, e, n)
+        for w, s, e, n in zip(row["weekdays"], row["starts"], row["ends"], row["slots"], strict=True)
+    ]
     return GroupTimes(row["id"], row["timezone"], slots, row["archived_at"] is not None)
 
 
@@ -137,14 +151,14 @@ async def resolve_session(conn: asyncpg.Connection, session_id: str) -> Session:
     """The session with this id, stored or computed from the schedule; else a 404."""
     parsed = rules.parse_session_id(session_id)
     found(parsed, "session")
-    group_id, local_date, ordinal = parsed  # type: ignore[misc]
-    stored = await sessions_db.get_stored(conn, session_id)
+    group_id, local_date, slot = parsed  # type: ignore[misc]
+    stored = await sessions_db.get_stored(conn, session_id)  # the id is canonical: one spelling
     if stored is not None:
         return _session(stored, stored["group_id"])
     rows = await sessions_db.schedules(conn, [group_id])
     found(rows, "session")
     group = _group_times(rows[0])
-    occurrence = found(rules.occurrence(group.id, group.slots, group.timezone, local_date, ordinal), "session")
+    occurrence = found(rules.occurrence(group.id, group.slots, group.timezone, local_date, slot), "session")
     return _session(occurrence, group.id)
 
 
@@ -157,7 +171,7 @@ async def store_session(conn: asyncpg.Connection, session: Session) -> None:
         session_id=session.id,
         group_id=session.group_id,
         local_date=parsed[1],
-        ordinal=parsed[2],
+        slot=parsed[2],
         starts_at=session.starts_at,
         ends_at=session.ends_at,
     )
@@ -171,7 +185,7 @@ async def apply_schedule_edit(conn: asyncpg.Connection, group_id: UUID, now: dt.
     group = _group_times(row)
     retimed, orphaned = [], []
     for stored in await sessions_db.future_unmoved(conn, group_id, now):
-        occurrence = rules.occurrence(group.id, group.slots, group.timezone, stored["local_date"], stored["ordinal"])
+        occurrence = rules.occurrence(group.id, group.slots, group.timezone, stored["local_date"], stored["slot"])
         if occurrence is None:
             orphaned.append(stored["id"])
         elif (occurrence.starts_at, occurrence.ends_at) != (stored["starts_at"], stored["ends_at"]):

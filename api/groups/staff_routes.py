@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
 from api.groups.schemas import Group, GroupCreate, GroupUpdate
-from api.groups.service import apply_schedule_edit, slot_tuples, to_group, visible_group
+from api.groups.service import apply_schedule_edit, set_schedule, slot_tuples, to_group, visible_group
 from api.problems import found, invalid
 from api.security import staff_only
 from db import groups as groups_db
@@ -75,7 +75,7 @@ class StaffGroupController(Controller):
             columns = {_COLUMNS[f]: v for f, v in fields.items()}
             columns["slug"] = data.slug or make_slug(data.name)
             group_id = await groups_db.insert_group(conn, columns)
-            await groups_db.replace_schedule(conn, group_id, slot_tuples(data.schedule))
+            await set_schedule(conn, group_id, slot_tuples(data.schedule))
             await groups_db.replace_facilitators(conn, group_id, data.facilitator_ids)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
@@ -97,8 +97,8 @@ class StaffGroupController(Controller):
                 await groups_db.replace_facilitators(conn, group_id, changes["facilitator_ids"])  # type: ignore[arg-type]
             await groups_db.update_group(conn, group_id, {_COLUMNS[f]: v for f, v in changes.items() if f in _COLUMNS})
             if "schedule" in changes:
-                await groups_db.replace_schedule(conn, group_id, slot_tuples(changes["schedule"]))  # type: ignore[arg-type]
-            if "schedule" in changes or "timezone" in changes:
+                await set_schedule(conn, group_id, slot_tuples(changes["schedule"]))  # type: ignore[arg-type]
+            elif "timezone" in changes:
                 await apply_schedule_edit(conn, group_id, dt.datetime.now(dt.UTC))
             if "capacity" in changes and current["archived_at"] is None:
                 await groups_db.promote_from_waitlist(conn, group_id)
@@ -107,6 +107,7 @@ class StaffGroupController(Controller):
     @post("/{group_id:uuid}/archive", status_code=200, summary="Archive a group")
     async def archive(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
         """It leaves the listing and the public feeds; its history stays."""
-        found(await groups_db.lock_group(conn, group_id), "group")
-        await groups_db.archive_group(conn, group_id)
+        async with conn.transaction():
+            found(await groups_db.lock_group(conn, group_id), "group")
+            await groups_db.archive_group(conn, group_id)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)

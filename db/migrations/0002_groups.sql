@@ -17,7 +17,9 @@ create table groups (
     conference_phone  text,
     capacity          integer check (capacity > 0),          -- null: no limit
     member_count      integer not null default 0 check (member_count >= 0),
-    is_public         boolean not null default true,          -- in the Meeting Guide feed
+    is_public         boolean not null default false,         -- in the Meeting Guide feed
+    -- 'staff' made it here; 'import' came from a Meeting Guide feed (re-imports update only these).
+    source            text not null default 'staff' check (source in ('staff', 'import')),
     archived_at       timestamptz,
     search            tsvector generated always as
                           (to_tsvector('english', name || ' ' || description)) stored,
@@ -32,12 +34,15 @@ create index groups_listing_topics_idx on groups using gin (topics) where archiv
 create index groups_listing_location_idx on groups (latitude, longitude) where archived_at is null;
 
 -- Weekly schedule in the group's own time zone; weekday 1 = Monday ... 7 = Sunday (ISO).
+-- `slot` is the slot's stable number within the group: session ids name it.
 create table group_schedule (
     group_id  uuid not null references groups (id) on delete cascade,
+    slot      smallint not null check (slot >= 1),
     weekday   smallint not null check (weekday between 1 and 7),
     starts    time not null,
     ends      time not null check (ends > starts),
-    primary key (group_id, weekday, starts)
+    primary key (group_id, slot),
+    unique (group_id, weekday, starts)
 );
 create index group_schedule_weekday_idx on group_schedule (weekday, starts, group_id);
 
@@ -61,12 +66,12 @@ create index group_members_waitlist_idx on group_members (group_id, since, perso
 
 -- A session row exists only once something refers to it (an RSVP, attendance, a change);
 -- until then a session is computed from the schedule. Its id is "<group id>.<local date>.<n>"
--- (n-th slot that day), so the same session keeps its id whether or not it is stored.
+-- (slot number n), so the same session keeps its id whether or not it is stored.
 create table group_sessions (
     id          text primary key,
     group_id    uuid not null references groups (id) on delete cascade,
     local_date  date not null,
-    ordinal     smallint not null check (ordinal >= 1),
+    slot        smallint not null check (slot >= 1),
     starts_at   timestamptz not null,
     ends_at     timestamptz not null check (ends_at > starts_at),
     status      text not null default 'scheduled' check (status in ('scheduled', 'cancelled')),
@@ -74,7 +79,7 @@ create table group_sessions (
     moved       boolean not null default false,
     note        text check (length(note) <= 500),
     updated_at  timestamptz not null default now(),
-    unique (group_id, local_date, ordinal)
+    unique (group_id, local_date, slot)
 );
 create index group_sessions_group_time_idx on group_sessions (group_id, starts_at);
 
@@ -97,6 +102,14 @@ create table session_attendance (
     primary key (session_id, person_id)
 );
 create index session_attendance_person_idx on session_attendance (person_id);
+
+-- Wrong self check-in codes per person and session: a few, then no more tries.
+create table session_check_in_failures (
+    session_id  text not null references group_sessions (id) on delete cascade,
+    person_id   uuid not null references people (id) on delete cascade,
+    failures    integer not null default 1,
+    primary key (session_id, person_id)
+);
 
 create table group_announcements (
     id          bigint generated always as identity primary key,
