@@ -364,8 +364,11 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
         _fail("the database has no schema yet: run `aftercare db upgrade` first")
     except OSError as exc:
         _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    for slug in refused:
+        click.echo(f"  skipped {slug}: a group staff manage has this slug (imports never change those)")
     click.echo(
-        f"Imported {created + updated} groups ({created} new, {updated} updated); skipped {len(skipped)} meetings."
+        f"Imported {created + updated} groups ({created} new, {updated} updated); "
+        f"skipped {len(skipped) + len(refused)} meetings."
     )
 
 

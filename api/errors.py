@@ -20,7 +20,7 @@ from api.validation import plain_message
 logger = logging.getLogger("aftercare.errors")
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
-_OWN_RULE = re.compile(r"^(\w+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
+_OWN_RULE = re.compile(r"^([\w.\[\]]+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 

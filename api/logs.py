@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 
 from litestar.logging.config import LoggingConfig
 
@@ -37,13 +38,26 @@ def logging_config(level: str = "INFO") -> LoggingConfig:
     )
 
 
+_SECRET_PATHS = re.compile(r"(/v1/calendar/)[^/?\s]+")
+
+
+class RedactSecretPaths(logging.Filter):
+    """The personal calendar URL is a secret: the access log gets it without the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_SECRET_PATHS.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def uvicorn_log_config(level: str = "INFO") -> dict:
     """uvicorn's own lines (start-up, access log) as JSON too."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "filters": {"redact": {"()": RedactSecretPaths}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
         "loggers": {
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": ["console"], "level": level, "propagate": False},

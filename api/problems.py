@@ -43,13 +43,13 @@ def problem(
     )
 
 
-def invalid(field: str, message: str) -> ProblemDetailsException:
+def invalid(field: str, message: str, source: str = "body") -> ProblemDetailsException:
     """A 400 that names the bad field, in the same shape as request validation errors."""
     return problem(
         400,
         "validation_failed",
         f"{field}: {message}",
-        errors=[{"field": field, "source": "body", "message": message}],
+        errors=[{"field": field, "source": source, "message": message}],
     )
 
 

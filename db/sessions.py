@@ -147,6 +147,61 @@ async def rsvps_of(conn: asyncpg.Connection, person_id: UUID, session_ids: list[
     return {row["session_id"]: row["status"] for row in rows}
 
 
+async def drop_future_rsvps(conn: asyncpg.Connection, group_id: UUID, person_id: UUID, now: dt.datetime) -> None:
+    """When someone leaves a group, their RSVPs to its coming sessions go too."""
+    await conn.execute(
+        """
+        delete from session_rsvps r using group_sessions s
+        where s.id = r.session_id and s.group_id = $1 and r.person_id = $2 and s.starts_at > $3
+        """,
+        group_id,
+        person_id,
+        now,
+    )
+
+
+async def count_check_in_failure(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> int:
+    return await conn.fetchval(
+        """
+        insert into session_check_in_failures (session_id, person_id) values ($1, $2)
+        on conflict (session_id, person_id) do update set failures = session_check_in_failures.failures + 1
+        returning failures
+        """,
+        session_id,
+        person_id,
+    )
+
+
+async def check_in_failures(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> int:
+    return (
+        await conn.fetchval(
+            "select failures from session_check_in_failures where session_id = $1 and person_id = $2",
+            session_id,
+            person_id,
+        )
+        or 0
+    )
+
+
+async def self_check_in(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> str:
+    """Mark the person present, unless a facilitator already marked them (their word stands);
+    return the attendance that holds."""
+    await conn.execute(
+        """
+        insert into session_attendance (session_id, person_id, status, source, marked_by)
+        values ($1, $2, 'present', 'self', $2)
+        on conflict (session_id, person_id) do update
+            set status = 'present', marked_at = now()
+            where session_attendance.source = 'self'
+        """,
+        session_id,
+        person_id,
+    )
+    return await conn.fetchval(
+        "select status from session_attendance where session_id = $1 and person_id = $2", session_id, person_id
+    )
+
+
 async def set_attendance(
     conn: asyncpg.Connection, session_id: str, records: list[tuple[UUID, str]], source: str, marked_by: UUID
 ) -> None:
@@ -260,7 +315,8 @@ async def rsvped_sessions(
                g.conference_url, g.timezone
         from session_rsvps r
         join group_sessions s on s.id = r.session_id
-        join groups g on g.id = s.group_id
+        join groups g on g.id = s.group_id and g.archived_at is null
+        join group_members m on m.group_id = g.id and m.person_id = r.person_id and m.status = 'member'
         where r.person_id = $1 and r.status = 'going' and s.starts_at < $3 and s.ends_at > $2
         order by s.starts_at
         """,

@@ -152,11 +152,22 @@ def test_our_feed_parses_back_to_the_same_groups():
 async def test_public_feed_lists_public_groups_without_member_data(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     await create_group(
-        client, staff, name="Listed", topics=["women", "relapse_prevention"], facilitator_ids=[facilitator.id], public=True
+        client,
+        staff,
+        name="Listed",
+        topics=["women", "relapse_prevention"],
+        facilitator_ids=[facilitator.id],
+        public=True,
     )
     await create_group(client, staff, name="Private", public=False)
     await create_group(
-        client, staff, name="Online, not published", format="online", address=None, latitude=None, longitude=None,
+        client,
+        staff,
+        name="Online, not published",
+        format="online",
+        address=None,
+        latitude=None,
+        longitude=None,
         conference_url="https://meet.example/s",
     )
     archived = await create_group(client, staff, name="Gone", public=True)
@@ -265,3 +276,73 @@ async def test_personal_calendar_feed(client, staff):
     assert_problem(await client.get(path), 404)  # replaced
     assert (await client.delete("/v1/me/calendar-feed", headers=graduate.headers)).status_code == 204
     assert_problem(await client.get("/" + new_url.split("/", 3)[3]), 404)  # revoked
+
+
+def test_export_marks_places_as_exact_and_slug_parts_cannot_collide():
+    hall = FeedGroup(
+        "hall",
+        "Hall Group",
+        "",
+        [],
+        "in_person",
+        "UTC",
+        [(1, dt.time(19), dt.time(20))],
+        "St Mary's Church Hall, Springfield",
+    )
+    [meeting] = export_feed([hall])
+    assert meeting["approximate"] == "no"
+    [back], skipped = parse_feed([meeting])
+    assert skipped == [] and back.format == "in_person" and back.address == hall.address
+    # A feed listing the same weekday and start twice (e.g. x and x--2) keeps one session.
+    same = {"name": "X", "slug": "x", "day": 2, "time": "19:00", "timezone": "UTC", "formatted_address": "1 A St"}
+    [merged], _ = parse_feed([same, same | {"slug": "x--2", "end_time": "21:00"}])
+    assert merged.slots == [(2, dt.time(19), dt.time(20))]
+
+
+async def test_slugs_ending_like_a_feed_part_are_refused(client, staff):
+    response = await client.post("/v1/staff/groups", json=helpers.GROUP | {"slug": "evening--2"}, headers=staff.headers)
+    assert assert_problem(response, 400)["errors"][0]["field"] == "slug"
+
+
+async def test_import_never_touches_a_group_staff_made(client, conn, staff, graduate, database_url):
+    if not SAMPLES.exists():
+        pytest.skip("sample feeds not found")
+    ours = await create_group(client, staff, slug="8", name="Our private group")
+    result = import_cli(database_url, str(SAMPLES / "quinte-ontario-feed.json"), "--timezone", "America/Toronto")
+    assert "skipped 8: a group staff manage has this slug" in result.stdout
+    assert "Imported 44 groups (44 new, 0 updated); skipped 1 meetings." in result.stdout
+    kept = (await client.get(f"/v1/groups/{ours['id']}", headers=staff.headers)).json()
+    assert kept["name"] == "Our private group" and kept["public"] is False and kept["schedule"] == ours["schedule"]
+
+
+async def test_calendar_feed_follows_membership(client, staff):
+    group = await create_group(client, staff)
+    graduate = await helpers.graduate(client, staff)
+    url = f"/v1/groups/{group['id']}/membership"
+    await client.post(url, headers=graduate.headers)
+    sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][0]["id"]
+    await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=graduate.headers)
+    feed = "/" + (await client.post("/v1/me/calendar-feed", headers=graduate.headers)).json()["url"].split("/", 3)[3]
+    assert len(list(icalendar.Calendar.from_ical((await client.get(feed)).content).walk("VEVENT"))) == 1
+    await client.delete(url, headers=graduate.headers)
+    assert list(icalendar.Calendar.from_ical((await client.get(feed)).content).walk("VEVENT")) == []
+    mine = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][0]
+    assert mine["my_rsvp"] is None  # leaving took the RSVPs to coming sessions with it
+
+
+def test_access_log_hides_calendar_tokens():
+    import logging
+
+    from api.logs import RedactSecretPaths
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/v1/calendar/s3cretTOKEN.ics?x=1", "1.1", 200),
+        None,
+    )
+    RedactSecretPaths().filter(record)
+    assert "s3cretTOKEN" not in record.getMessage() and "/v1/calendar/[redacted]" in record.getMessage()

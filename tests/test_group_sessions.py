@@ -193,9 +193,9 @@ async def test_self_check_in_window_edges(client, conn, hasher, staff, minutes_f
 async def test_attendance_by_the_groups_own_facilitator_only(client, conn, hasher, staff):
     mine = await helpers.account(client, conn, hasher, ["facilitator"])
     theirs = await helpers.account(client, conn, hasher, ["facilitator"])
-    group = await create_group(client, staff, facilitator_ids=[mine.id])
+    group, session = await group_now(client, staff, facilitator_ids=[mine.id])
     await create_group(client, staff, name="Other group", facilitator_ids=[theirs.id])
-    sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)).json()["items"][0]["id"]
+    sid = session["id"]
     a = await member(client, staff, group, alias="Ann")
     b = await member(client, staff, group, alias="Bo")
     outsider = await helpers.graduate(client, staff, alias="Cy")
@@ -308,3 +308,123 @@ async def test_announcements(client, conn, hasher, staff):
     assert_problem(await client.post(url, json=body, headers=graduate.headers), 404)
     assert [a["title"] for a in (await client.get(url, headers=graduate.headers)).json()["items"]] == ["Potluck"]
     assert_problem(await client.get(url, headers=stranger.headers), 403, "not_a_member")
+
+
+async def test_attendance_only_for_sessions_under_way_or_past(client, conn, hasher, staff):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    group, _ = await group_now(client, staff, minutes_from_now=45, facilitator_ids=[facilitator.id])
+    graduate = await member(client, staff, group)
+    upcoming = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    later = upcoming[-1]["id"]  # weeks ahead
+    body = {"records": [{"participant_id": graduate.id, "status": "present"}]}
+    assert_problem(await client.put(f"/v1/sessions/{later}/attendance", json=body, headers=facilitator.headers), 409)
+    await client.post(f"/v1/sessions/{later}/cancel", json={"reason": "Holiday"}, headers=facilitator.headers)
+    body_twice = {"records": body["records"] * 2}
+    problem = assert_problem(
+        await client.put(f"/v1/sessions/{later}/attendance", json=body_twice, headers=facilitator.headers), 400
+    )
+    assert problem["errors"][0]["field"] == "records[1].participant_id"
+    assert_problem(
+        await client.put(f"/v1/sessions/{later}/attendance", json=body, headers=facilitator.headers),
+        409,
+        "session_cancelled",
+    )
+
+
+async def test_self_check_in_counts_wrong_codes_and_respects_the_facilitator(client, conn, hasher, staff):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    group, session = await group_now(client, staff, facilitator_ids=[facilitator.id])
+    excused, guesser = (
+        await member(client, staff, group, alias="Excused"),
+        await member(client, staff, group, alias="Guesser"),
+    )
+    code = (await client.get(f"/v1/sessions/{session['id']}/roster", headers=facilitator.headers)).json()[
+        "check_in_code"
+    ]
+    body = {"records": [{"participant_id": excused.id, "status": "excused"}]}
+    await client.put(f"/v1/sessions/{session['id']}/attendance", json=body, headers=facilitator.headers)
+    url = f"/v1/sessions/{session['id']}/check-in"
+    answer = await client.post(url, json={"code": code}, headers=excused.headers)
+    assert answer.status_code == 200 and answer.json()["attendance"] == "excused"  # the facilitator's word stands
+
+    wrong = [f"{n:06d}" for n in range(6) if f"{n:06d}" != code][:5]
+    for guess in wrong:
+        assert_problem(await client.post(url, json={"code": guess}, headers=guesser.headers), 400)
+    assert_problem(await client.post(url, json={"code": code}, headers=guesser.headers), 429, "too_many_tries")
+    assert_problem(
+        await client.post(url, json={"code": "\u0661\u0662\u0663\u0664\u0665\u0666"}, headers=excused.headers), 400
+    )
+
+
+async def test_other_spellings_of_a_session_id_are_unknown(client, staff):
+    group = await create_group(client, staff)
+    graduate = await member(client, staff, group)
+    sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][0]["id"]
+    await client.post(f"/v1/sessions/{sid}/cancel", json={"reason": "Holiday"}, headers=staff.headers)
+    group_part, day, slot = sid.split(".")
+    for other in (
+        f"{group_part.upper()}.{day}.{slot}",
+        f"{group_part}.{day}.0{slot}",
+        f"{group_part}.{day.replace('-', '')}.{slot}",
+        f"{group_part}.9999-12-28.1",
+        f"{group_part}.0001-01-02.1",
+    ):
+        assert_problem(
+            await client.put(f"/v1/sessions/{other}/rsvp", json={"status": "going"}, headers=graduate.headers), 404
+        )
+        assert_problem(await client.get(f"/v1/sessions/{other}/roster", headers=staff.headers), 404)
+
+
+async def test_odd_ranges_are_400_not_500(client, staff, graduate):
+    group = await create_group(client, staff)
+    url = f"/v1/groups/{group['id']}/sessions"
+    for params, field in [
+        ({"from": "9999-12-30T00:00:00Z"}, "from"),
+        ({"from": "0001-01-01T00:00:00Z", "to": "0001-02-01T00:00:00Z"}, "from"),
+        ({"to": "2027-01-01T00:00:00"}, "to"),
+    ]:
+        for path in (url, "/v1/me/sessions"):
+            problem = assert_problem(await client.get(path, params=params, headers=graduate.headers), 400)
+            assert problem["errors"][0] == problem["errors"][0] | {"field": field, "source": "query"}
+    assert_problem(await client.get("/v1/groups", params={"near": "nan,nan"}, headers=graduate.headers), 400)
+    assert_problem(await client.get("/v1/groups", params={"weekday": "funday"}, headers=graduate.headers), 400)
+    assert_problem(
+        await client.get("/v1/groups", params={"near": "1,1", "radius_km": 0}, headers=graduate.headers), 400
+    )
+
+
+async def test_started_sessions_cannot_be_moved_and_archived_groups_are_closed_to_facilitators(
+    client, conn, hasher, staff
+):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    group, session = await group_now(client, staff, facilitator_ids=[facilitator.id])
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    body = {"starts_at": start.isoformat(), "ends_at": (start + dt.timedelta(hours=1)).isoformat(), "reason": "Later"}
+    assert_problem(
+        await client.post(f"/v1/sessions/{session['id']}/reschedule", json=body, headers=facilitator.headers), 409
+    )
+    await client.post(f"/v1/staff/groups/{group['id']}/archive", headers=staff.headers)
+    assert_problem(await client.get(f"/v1/sessions/{session['id']}/roster", headers=facilitator.headers), 404)
+    announce = {"title": "Hi", "body": "Still here?"}
+    assert_problem(
+        await client.post(f"/v1/groups/{group['id']}/announcements", json=announce, headers=facilitator.headers), 404
+    )
+    assert (await client.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)).status_code == 200
+
+
+async def test_adding_an_earlier_slot_keeps_rsvps_on_their_session(client, staff):
+    group = await create_group(client, staff)  # Tuesdays 19:00
+    graduate = await member(client, staff, group)
+    tuesday = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][1]
+    await client.put(f"/v1/sessions/{tuesday['id']}/rsvp", json={"status": "going"}, headers=graduate.headers)
+    two = [
+        {"weekday": "tuesday", "start": "08:00", "end": "09:00"},
+        {"weekday": "tuesday", "start": "19:00", "end": "20:30"},
+    ]
+    await client.patch(f"/v1/staff/groups/{group['id']}", json={"schedule": two}, headers=staff.headers)
+    listed = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    same_day = [s for s in listed if s["local_date"] == tuesday["local_date"]]
+    assert [(s["starts_at"] == tuesday["starts_at"], s["my_rsvp"]) for s in same_day] == [
+        (False, None),
+        (True, "going"),
+    ]

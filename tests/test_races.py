@@ -1,5 +1,7 @@
-"""Sign-in under truly concurrent requests (a real server, many requests in flight): the
-row locks in the SQL are what keeps these right, and each test fails without them."""
+"""Truly concurrent requests (a real server, many requests in flight). The row locks in
+the SQL keep these right: without them the login, reissue and join tests fail (checked by
+removing each lock). The leave test passes even without the group lock, because the seat
+count's own row update serialises leaves; it stays as a guard on the outcome."""
 
 import asyncio
 import uuid

@@ -80,8 +80,6 @@ def test_a_slot_in_the_spring_forward_gap():
     assert found.starts_at == at(2026, 3, 8, 8, 30) and found.ends_at == at(2026, 3, 8, 8, 30)
 
 
-
-
 def test_range_edges_are_overlap():
     slots = [rules.Slot(1, dt.time(10), dt.time(11))]
     monday = dt.date(2026, 1, 5)
@@ -97,11 +95,23 @@ def test_session_ids_parse_back_and_other_spellings_do_not():
     sid = rules.session_id(GROUP, dt.date(2026, 1, 5), 2)
     assert rules.parse_session_id(sid, today) == (GROUP, dt.date(2026, 1, 5), 2)
     spellings = [
-        f"{GROUP}.2026-01-05.02", f"{GROUP}.2026-01-05.+2", str(GROUP).upper() + ".2026-01-05.2",
-        GROUP.hex + ".2026-01-05.2", f"{GROUP}.20260105.2", f"{GROUP}.2026-01-05.\u0662",
+        f"{GROUP}.2026-01-05.02",
+        f"{GROUP}.2026-01-05.+2",
+        str(GROUP).upper() + ".2026-01-05.2",
+        GROUP.hex + ".2026-01-05.2",
+        f"{GROUP}.20260105.2",
+        f"{GROUP}.2026-01-05.\u0662",
     ]
-    junk = ["", "x", f"{GROUP}.2026-13-01.1", f"{GROUP}.2026-01-05.0", f"{GROUP}.2026-01-05.1.2", "a.b.c",
-            f"{GROUP}.9999-12-31.1", f"{GROUP}.0001-01-01.1"]
+    junk = [
+        "",
+        "x",
+        f"{GROUP}.2026-13-01.1",
+        f"{GROUP}.2026-01-05.0",
+        f"{GROUP}.2026-01-05.1.2",
+        "a.b.c",
+        f"{GROUP}.9999-12-31.1",
+        f"{GROUP}.0001-01-01.1",
+    ]
     for other in spellings + junk:
         assert rules.parse_session_id(other, today) is None, other
 

@@ -33,8 +33,8 @@ TYPE_TOPICS = {code: topic for topic, code in TOPIC_TYPES.items()}
 TOPIC_LABELS = {"relapse_prevention": "relapse prevention", "family": "family"}
 _LABEL_TOPICS = {label: topic for topic, label in TOPIC_LABELS.items()}
 _TOPICS_LINE = re.compile(r"(?:\n\n|^)Topics: ([^\n]*)$")
-_SLUG_PART = re.compile(r"^(.+)--(\d+)$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SLUG_PART = re.compile(r"^(.+)--([0-9]+)$")
+_CLOCK = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 @dataclass
@@ -92,6 +92,7 @@ def export_feed(groups: list[FeedGroup]) -> list[dict[str, Any]]:
                 meeting["updated"] = group.updated.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
             if group.format in ("in_person", "hybrid") and group.address:
                 meeting["formatted_address"] = group.address
+                meeting["approximate"] = "no"  # a place to go, even with no street number
                 if group.latitude is not None:
                     meeting["latitude"], meeting["longitude"] = group.latitude, group.longitude
             if group.format in ("online", "hybrid"):
@@ -219,7 +220,15 @@ def parse_feed(data: Any, default_timezone: str | None = None) -> tuple[list[Fee
             groups[parsed.slug] = parsed
     for base, part in parts:
         if base in groups:
-            groups[base].slots = sorted(set(groups[base].slots) | set(part.slots))
+            groups[base].slots = _one_per_start(groups[base].slots + part.slots)
         else:
             groups[part.slug] = part
     return list(groups.values()), skipped
+
+
+def _one_per_start(slots: list[tuple[int, dt.time, dt.time]]) -> list[tuple[int, dt.time, dt.time]]:
+    """A group has one session per weekday and start time: the first listed wins."""
+    kept: dict[tuple[int, dt.time], tuple[int, dt.time, dt.time]] = {}
+    for slot in slots:
+        kept.setdefault((slot[0], slot[1]), slot)
+    return sorted(kept.values())

@@ -40,20 +40,24 @@ def parse_point(near: str) -> tuple[float, float]:
     try:
         lat, lon = (float(part) for part in near.split(","))
     except ValueError:
-        raise invalid("near", "give it as latitude,longitude, e.g. 41.88,-87.63") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise invalid("near", "latitude must be within -90..90 and longitude within -180..180")
+        raise invalid("near", "give it as latitude,longitude, e.g. 41.88,-87.63", "query") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also refuses nan
+        raise invalid("near", "latitude must be within -90..90 and longitude within -180..180", "query")
     return lat, lon
 
 
 def session_range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     """The asked-for window (default: the next four weeks), at most a year long."""
-    start = start or dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise invalid(name, "times need an offset, like 2026-12-01T00:00:00Z", "query")
+        if value is not None and abs(value - now) > rules.SESSION_HORIZON:
+            raise invalid(name, "must be within two years of today", "query")
+    start = start or now
     end = end or start + dt.timedelta(days=28)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise invalid("from", "times need an offset, like 2026-12-01T00:00:00Z")
     if not dt.timedelta(0) < end - start <= MAX_RANGE:
-        raise invalid("to", "must be after `from`, and at most a year later")
+        raise invalid("to", "must be after `from`, and at most a year later", "query")
     return start, end
 
 
@@ -71,9 +75,7 @@ class GroupController(Controller):
         formats: Annotated[list[Format] | None, QueryParameter(name="format")] = None,
         topic: FromQuery[list[Topic] | None] = None,
         near: Annotated[str | None, QueryParameter(max_length=64, description="latitude,longitude")] = None,
-        radius_km: Annotated[
-            float, QueryParameter(gt=0, le=500, description="With `near`; default 100")
-        ] = DEFAULT_RADIUS_KM,
+        radius_km: Annotated[float | None, QueryParameter(gt=0, le=500, description="With `near`; default 100")] = None,
         open_seats: FromQuery[bool] = False,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Words in the name or description")] = None,
         cursor: Cursor = None,
@@ -83,8 +85,8 @@ class GroupController(Controller):
         With `near`, groups within `radius_km` (default 100) are sorted by distance; else all
         are sorted by name. Online groups have no place, so `near` leaves them out."""
         point = parse_point(near) if near else None
-        if radius_km != DEFAULT_RADIUS_KM and point is None:
-            raise invalid("radius_km", "needs `near`")
+        if radius_km is not None and point is None:
+            raise invalid("radius_km", "needs `near`", "query")
         after = None
         if cursor:
             after = decode_cursor(cursor, float if point else str, UUID)
@@ -96,7 +98,7 @@ class GroupController(Controller):
             formats=formats,
             topics=topic,
             near=point,
-            radius_km=radius_km if point else None,
+            radius_km=(radius_km or DEFAULT_RADIUS_KM) if point else None,
             open_seats=open_seats,
             text=q.strip() or None if q else None,
             after=after,
@@ -140,7 +142,8 @@ class GroupController(Controller):
                 raise problem(404, "not_found", "No such group.")
             if await groups_db.remove_member(conn, group_id, request.user.id) == "member":
                 await groups_db.promote_from_waitlist(conn, group_id)
-                # Telling the promoted person comes with push notifications (issue 5).
+            await sessions_db.drop_future_rsvps(conn, group_id, request.user.id, dt.datetime.now(dt.UTC))
+            # Telling the promoted person comes with push notifications (issue 5).
         return Membership(status="none")
 
     @get("/{group_id:uuid}/sessions", summary="A group's sessions")

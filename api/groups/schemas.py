@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -24,7 +25,9 @@ Topic = Literal[
     "spanish_speaking",
 ]
 MyStatus = Literal["member", "waitlisted", "none"]
-ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, 24-hour, local")]
+ClockTime = Annotated[
+    str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24-hour, local")
+]
 Url = Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://\S+$")]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=r"\S")]
@@ -78,6 +81,9 @@ class GroupCreate(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         check_timezone(self.timezone)
         check_schedule(self.schedule)
+        if self.slug is not None and re.search(r"--[0-9]+$", self.slug):
+            # The Meeting Guide feed names a group's second and later times `<slug>--N`.
+            raise ValueError("slug: must not end in -- and a number")
 
 
 class GroupUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -182,14 +188,22 @@ class AttendanceRecord(msgspec.Struct, forbid_unknown_fields=True):
 class AttendanceRequest(msgspec.Struct, forbid_unknown_fields=True):
     records: Annotated[list[AttendanceRecord], msgspec.Meta(min_length=1, max_length=500)]
 
+    def __post_init__(self) -> None:
+        seen = set()
+        for i, record in enumerate(self.records):
+            if record.participant_id in seen:
+                raise ValueError(f"records[{i}].participant_id: listed twice")
+            seen.add(record.participant_id)
+
 
 class CheckInRequest(msgspec.Struct, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$", description="The 6-digit code the facilitator shows")]
+    code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="The 6-digit code the facilitator shows")]
 
 
 class CheckedIn(msgspec.Struct):
     session_id: str
-    attendance: Literal["present"]
+    attendance: Literal["present", "absent", "excused"]
+    """What holds: a facilitator's earlier mark is not overwritten."""
 
 
 class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -77,10 +77,11 @@ async def visible_group(conn: asyncpg.Connection, group_id: UUID, viewer: Princi
 
 
 async def managed_group(conn: asyncpg.Connection, group_id: UUID, viewer: Principal) -> asyncpg.Record:
-    """The group, if the viewer facilitates it or is staff; anyone else gets a 404, whether
-    or not the group exists."""
+    """The group, if the viewer facilitates it (while it is active) or is staff; anyone else
+    gets a 404, whether or not the group exists."""
     row = await groups_db.get_group(conn, group_id, viewer.id)
-    if row is None or not (row["i_facilitate"] or viewer.has_any(STAFF, ADMIN)):
+    staff = viewer.has_any(STAFF, ADMIN)
+    if row is None or not (staff or (row["i_facilitate"] and row["archived_at"] is None)):
         found(None, "group")
     return row
 

@@ -32,6 +32,9 @@ from api.problems import invalid, problem
 from api.security import participants_only
 from db import sessions as sessions_db
 
+# Wrong self check-in codes a member may try per session (a code has a million values).
+MAX_CODE_TRIES = 5
+
 SessionId = Annotated[str, PathParameter(max_length=80, description="As listed, e.g. <group id>.2026-12-07.1")]
 
 
@@ -89,12 +92,19 @@ class SessionController(Controller):
                     opens_at=(session.starts_at - rules.CHECK_IN_MARGIN).isoformat(),
                     closes_at=(session.ends_at + rules.CHECK_IN_MARGIN).isoformat(),
                 )
-            expected = rules.check_in_code(runtime.settings.secret_key, session.id)
-            if not hmac.compare_digest(expected, data.code):
-                raise invalid("code", "that is not this session's code")
             await store_session(conn, session)
-            await sessions_db.set_attendance(conn, session.id, [(request.user.id, "present")], "self", request.user.id)
-        return CheckedIn(session_id=session.id, attendance="present")
+            if await sessions_db.check_in_failures(conn, session.id, request.user.id) >= MAX_CODE_TRIES:
+                outcome = problem(
+                    429, "too_many_tries", "Too many wrong codes: ask the facilitator to mark you present."
+                )
+            elif not hmac.compare_digest(rules.check_in_code(runtime.settings.secret_key, session.id), data.code):
+                await sessions_db.count_check_in_failure(conn, session.id, request.user.id)
+                outcome = invalid("code", "that is not this session's code")
+            else:
+                return CheckedIn(
+                    session_id=session.id, attendance=await sessions_db.self_check_in(conn, session.id, request.user.id)
+                )
+        raise outcome  # after the commit, so the wrong try is counted
 
     @put("/{session_id:str}/attendance", summary="Mark attendance (facilitators, staff)")
     async def attendance(
@@ -107,6 +117,10 @@ class SessionController(Controller):
     ) -> Roster:
         async with conn.transaction():
             session = await _managed_session(conn, request, session_id)
+            if session.status == "cancelled":
+                raise problem(409, "session_cancelled", "This session is cancelled.")
+            if session.starts_at - rules.CHECK_IN_MARGIN > _now():
+                raise problem(409, "session_not_started", "Attendance is taken from 30 minutes before the start.")
             members = {r["participant_id"] for r in await sessions_db.roster(conn, session.group_id, session.id)}
             for i, record in enumerate(data.records):
                 if record.participant_id not in members:
@@ -157,6 +171,8 @@ class SessionController(Controller):
             session = await _managed_session(conn, request, session_id)
             if session.status == "cancelled":
                 raise problem(409, "session_cancelled", "This session is cancelled.")
+            if session.starts_at <= _now():
+                raise problem(409, "session_started", "A session that has started cannot be moved.")
             await store_session(conn, session)
             await sessions_db.move(conn, session.id, data.starts_at, data.ends_at, data.reason)
             return await resolve_session(conn, session.id)
