@@ -71,3 +71,10 @@ def check_not_future(value: dt.date | None, field: str, *, slack_days: int = 1) 
     # A day of slack: "today" where the person is may be tomorrow in UTC.
     if value is not None and value > dt.date.today() + dt.timedelta(days=slack_days):
         raise ValueError(f"{field}: must not be in the future")
+
+
+class Patch(msgspec.Struct, forbid_unknown_fields=True):
+    """A PATCH body: fields left out stay as they are (msgspec.UNSET); `null` clears."""
+
+    def changes(self) -> dict[str, object]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}

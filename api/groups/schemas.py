@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from api.validation import Phone, Timezone, check_timezone
+from api.validation import Patch, Phone, Timezone, check_timezone
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Format = Literal["in_person", "online", "hybrid"]
@@ -86,7 +86,7 @@ class GroupCreate(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("slug: must not end in -- and a number")
 
 
-class GroupUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class GroupUpdate(Patch):
     """Only the fields sent change; `null` clears an optional one."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")] | msgspec.UnsetType = msgspec.UNSET
@@ -109,9 +109,6 @@ class GroupUpdate(msgspec.Struct, forbid_unknown_fields=True):
             check_timezone(self.timezone)
         if self.schedule is not msgspec.UNSET:
             check_schedule(self.schedule)
-
-    def changes(self) -> dict[str, object]:
-        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
 class SlotOut(msgspec.Struct):

@@ -5,7 +5,7 @@ from uuid import UUID
 
 import msgspec
 
-from api.validation import Alias, Timezone, check_not_future, check_timezone
+from api.validation import Alias, Patch, Timezone, check_not_future, check_timezone
 
 
 class Me(msgspec.Struct):
@@ -23,7 +23,7 @@ class Me(msgspec.Struct):
     created_at: dt.datetime
 
 
-class MeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class MeUpdate(Patch):
     alias: Alias | msgspec.UnsetType = msgspec.UNSET
     timezone: Timezone | msgspec.UnsetType = msgspec.UNSET
     sobriety_date: dt.date | None | msgspec.UnsetType = msgspec.UNSET
@@ -33,9 +33,6 @@ class MeUpdate(msgspec.Struct, forbid_unknown_fields=True):
             check_timezone(self.timezone)
         if self.sobriety_date not in (msgspec.UNSET, None):
             check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
-
-    def changes(self) -> dict[str, object]:
-        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
 class Deleted(msgspec.Struct):

@@ -9,6 +9,7 @@ import msgspec
 from api.validation import (
     Alias,
     Email,
+    Patch,
     Phone,
     Timezone,
     check_not_future,
@@ -33,7 +34,7 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
         check_not_future(self.sobriety_date, "sobriety_date")
 
 
-class ParticipantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class ParticipantUpdate(Patch):
     """Only the fields sent change; `null` clears an optional one."""
 
     alias: Alias | msgspec.UnsetType = msgspec.UNSET
@@ -51,9 +52,6 @@ class ParticipantUpdate(msgspec.Struct, forbid_unknown_fields=True):
             check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
         if self.sobriety_date not in (msgspec.UNSET, None):
             check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
-
-    def changes(self) -> dict[str, object]:
-        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
 
 
 class Participant(msgspec.Struct):
