@@ -47,12 +47,12 @@ select 'bench-' || n,
 from generate_series(1, {n}) as n;
 update groups set member_count = least(capacity, (random() * 30)::int) where capacity is not null;
 update groups set member_count = (random() * 30)::int where capacity is null;
-insert into group_schedule (group_id, weekday, starts, ends)
-select id, 1 + (abs(hashtext(id::text)) % 7), make_time(7 + abs(hashtext(slug)) % 13, 0, 0),
+insert into group_schedule (group_id, slot, weekday, starts, ends)
+select id, 1, 1 + (abs(hashtext(id::text)) % 7), make_time(7 + abs(hashtext(slug)) % 13, 0, 0),
        make_time(8 + abs(hashtext(slug)) % 13, 0, 0)
 from groups;
-insert into group_schedule (group_id, weekday, starts, ends)
-select id, 1 + ((abs(hashtext(id::text)) + 3) % 7), time '19:00', time '20:00'
+insert into group_schedule (group_id, slot, weekday, starts, ends)
+select id, 2, 1 + ((abs(hashtext(id::text)) + 3) % 7), time '19:00', time '20:00'
 from groups where abs(hashtext(slug)) % 2 = 0
 on conflict do nothing;
 insert into people (roles, name, timezone)
