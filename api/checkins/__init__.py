@@ -1,0 +1,1 @@
+"""Check-ins: plans and their slots, submissions, risk rules, missed check-ins and alerts."""
