@@ -16,6 +16,7 @@ from api.admin.routes import AccountController, AuditController
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
+from api.checkins.routes import CheckinController, crisis_resources
 from api.deps import DEPENDENCIES, Runtime
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MySessionsController,
             PublicFeedController,
             CalendarFeedController,
+            CheckinController,
+            crisis_resources,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

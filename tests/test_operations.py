@@ -25,6 +25,7 @@ PUBLIC = {
     "/v1/public/meeting-guide.json",
     "/v1/public/groups/{group_id}/calendar.ics",
     "/v1/calendar/{feed}",  # the secret URL is the key
+    "/v1/crisis-resources",
 }
 
 

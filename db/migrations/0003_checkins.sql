@@ -79,7 +79,9 @@ create table missed_checkins (
     slot_starts_on  date not null,
     slot_ends_on    date not null,
     recorded_at     timestamptz not null default now(),
-    -- A late (offline) check-in that lands in the slot before anyone was alerted about it.
+    -- Counted in an alert: from then on the miss stands, even if a late check-in arrives.
+    alerted         boolean not null default false,
+    -- A late (offline) check-in that landed in the slot before anyone was alerted about it.
     made_up_by      uuid references checkins (id) on delete set null,
     primary key (person_id, slot_starts_on)
 );

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from api.checkins.plan import CADENCES
+
+NeedSupport = Literal["no", "talk_soon", "crisis_now"]
+ScreenItem = Annotated[int, msgspec.Meta(ge=0, le=3)]
+Screen = Annotated[list[ScreenItem], msgspec.Meta(min_length=2, max_length=2, description="Two items, 0-3 each")]
+Cadence = Literal["daily", "three_weekly", "weekly", "none"]
+assert set(Cadence.__args__) == set(CADENCES)  # type: ignore[attr-defined]
+
+
+class CheckinRequest(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: UUID
+    """Made by the app; sending the same check-in again (after a lost answer) is safe."""
+    client_time: dt.datetime
+    """When the graduate checked in, with its offset (an offline phone sends it later)."""
+    mood: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    craving: Annotated[int, msgspec.Meta(ge=0, le=10)]
+    used: bool
+    sleep: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    need_support: NeedSupport
+    note: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    phq2: Screen | None = None
+    gad2: Screen | None = None
+
+    def __post_init__(self) -> None:
+        if self.client_time.tzinfo is None:
+            raise ValueError("client_time: needs an offset, like 2026-12-01T19:05:00-06:00")
+
+
+class RiskReason(msgspec.Struct):
+    code: str
+    kind: str
+    severity: Literal["low", "medium", "high", "critical"]
+    message: str
+
+
+class CrisisResource(msgspec.Struct):
+    name: str
+    phone: str | None
+    text: str | None
+    url: str | None
+
+
+class CrisisResources(msgspec.Struct):
+    items: list[CrisisResource]
+    note: str
+    next_cursor: None = None
+
+
+class Checkin(msgspec.Struct):
+    id: UUID
+    client_id: UUID
+    client_time: dt.datetime
+    received_at: dt.datetime
+    local_date: dt.date
+    mood: int
+    craving: int
+    used: bool
+    sleep: int
+    need_support: NeedSupport
+    note: str | None
+    phq2: list[int] | None
+    gad2: list[int] | None
+    risk_reasons: list[RiskReason]
+    crisis_resources: list[CrisisResource] | None = None
+    """With a `crisis_now` check-in: call or text these now."""
+    crisis_note: str | None = None
+
+
+class Slot(msgspec.Struct):
+    starts_on: dt.date
+    ends_on: dt.date
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    cadence: Cadence
+    done: bool
+
+
+class Due(msgspec.Struct):
+    current_slot: Slot | None
+    next_slot: Slot | None
+    streak: int
+    """Slots in a row with a check-in, up to now."""
+    days_sober: int | None
+
+
+class PlanRequest(msgspec.Struct, forbid_unknown_fields=True):
+    cadence: Cadence | Literal["default"]
+    """`default` removes the override: the stepped-down plan applies again."""
+    starts_on: dt.date | None = None
+    """Default: today where the graduate is."""
+    ends_on: dt.date | None = None
+    """Default: until changed."""
+
+    def __post_init__(self) -> None:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on: must not be before starts_on")
+
+
+class Plan(msgspec.Struct):
+    cadence: Cadence | Literal["default"]
+    starts_on: dt.date | None
+    ends_on: dt.date | None
+    current_slot: Slot | None

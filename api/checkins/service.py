@@ -1,0 +1,160 @@
+"""Check-in rules that touch the database: submitting, and what is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from api.checkins import plan, risk
+from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
+from api.me.routes import days_sober
+from api.problems import found, invalid
+from db import alerts as alerts_db
+from db import checkins as checkins_db
+
+FUTURE_SLACK = dt.timedelta(minutes=5)
+OLDEST = dt.timedelta(days=7)
+HISTORY_DAYS = 400
+
+
+def override_of(context: asyncpg.Record) -> plan.Override | None:
+    if context["o_cadence"] is None:
+        return None
+    return plan.Override(context["o_cadence"], context["o_from"], context["o_until"])
+
+
+def local_today(timezone: str, now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
+
+
+def to_checkin(row: asyncpg.Record) -> Checkin:
+    crisis = row["need_support"] == "crisis_now"
+    return Checkin(
+        id=row["id"],
+        client_id=row["client_id"],
+        client_time=row["client_time"],
+        received_at=row["received_at"],
+        local_date=row["local_date"],
+        mood=row["mood"],
+        craving=row["craving"],
+        used=row["used"],
+        sleep=row["sleep"],
+        need_support=row["need_support"],
+        note=row["note"],
+        phq2=row["phq2"],
+        gad2=row["gad2"],
+        risk_reasons=[RiskReason(**r) for r in row["risk_reasons"]],
+        crisis_resources=[CrisisResource(**c) for c in risk.CRISIS_RESOURCES] if crisis else None,
+        crisis_note=risk.NOT_WATCHED if crisis else None,
+    )
+
+
+def _answers(row) -> risk.Answers:
+    return risk.Answers(
+        mood=row["mood"],
+        craving=row["craving"],
+        used=row["used"],
+        need_support=row["need_support"],
+        phq2=tuple(row["phq2"]) if row["phq2"] else None,
+        gad2=tuple(row["gad2"]) if row["gad2"] else None,
+    )
+
+
+async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest) -> tuple[Checkin, bool]:
+    """Store a check-in and act on it; (the check-in, whether it is new). The same client id
+    sent again returns the first result and stores nothing, also when both arrive at once."""
+    now = dt.datetime.now(dt.UTC)
+    if data.client_time > now + FUTURE_SLACK:
+        raise invalid("client_time", "is in the future: check the phone's clock")
+    if data.client_time < now - OLDEST:
+        raise invalid("client_time", "is more than 7 days old, too late to count")
+    context = found(await checkins_db.plan_context(conn, person_id), "participant")
+    local_date = data.client_time.astimezone(ZoneInfo(context["timezone"])).date()
+    async with conn.transaction():
+        row = await checkins_db.insert(
+            conn,
+            person_id,
+            {
+                "client_id": data.client_id,
+                "client_time": data.client_time,
+                "local_date": local_date,
+                "mood": data.mood,
+                "craving": data.craving,
+                "used": data.used,
+                "sleep": data.sleep,
+                "need_support": data.need_support,
+                "note": data.note,
+                "phq2": data.phq2,
+                "gad2": data.gad2,
+            },
+        )
+        if row is None:
+            return to_checkin(await checkins_db.by_client_id(conn, person_id, data.client_id)), False
+        earlier = await checkins_db.earlier(conn, person_id, data.client_time, risk.CRAVING_HISTORY)
+        reasons = risk.assess(_answers(row), [_answers(e) for e in earlier])
+        stored = [
+            {"code": r.code, "kind": r.kind, "severity": risk.SEVERITY_NAMES[r.severity], "message": r.message}
+            for r in reasons
+        ]
+        await checkins_db.set_risk_reasons(conn, row["id"], stored)
+        for reason, entry in zip(reasons, stored, strict=True):
+            await alerts_db.raise_alert(
+                conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
+            )
+        await alerts_db.note_checkin(conn, person_id, row["id"])
+        # A late check-in fills its slot if the slot was recorded as missed but nobody was
+        # alerted about it yet; after an alert, the miss stands and the check-in shows on it.
+        slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))
+        if slot is not None:
+            await checkins_db.make_up_missed(conn, person_id, slot.starts_on, row["id"])
+        row = await checkins_db.by_client_id(conn, person_id, data.client_id)
+    return to_checkin(row), True
+
+
+def _slot_out(slot: plan.Slot, timezone: str, done: bool) -> Slot:
+    starts, ends = slot.window(timezone)
+    return Slot(
+        starts_on=slot.starts_on, ends_on=slot.ends_on, starts_at=starts, ends_at=ends, cadence=slot.cadence, done=done
+    )
+
+
+async def slot_states(
+    conn: asyncpg.Connection, person_id: UUID, context: asyncpg.Record, first: dt.date, last: dt.date
+) -> list[tuple[plan.Slot, bool]]:
+    """The person's slots touching [first, last] and whether each was satisfied, oldest first.
+    A miss that an alert counted stands, even if a late check-in arrived afterwards."""
+    slots = plan.slots_between(first, last, context["iop_completed_on"], override_of(context))
+    dates = await checkins_db.dates_between(conn, person_id, first - dt.timedelta(days=7), last)
+    missed = await checkins_db.missed_slots(conn, person_id, first - dt.timedelta(days=7), last)
+    states = []
+    for slot in slots:
+        record = missed.get(slot.starts_on)
+        if record is not None and record["alerted"] and record["made_up_by"] is None:
+            states.append((slot, False))
+            continue
+        done = any(slot.starts_on <= d <= slot.ends_on for d in dates)
+        states.append((slot, done))
+    return states
+
+
+async def due(conn: asyncpg.Connection, person_id: UUID) -> Due:
+    context = found(await checkins_db.plan_context(conn, person_id), "participant")
+    timezone = context["timezone"]
+    today = local_today(timezone)
+    states = await slot_states(conn, person_id, context, today - dt.timedelta(days=HISTORY_DAYS), today)
+    current = states[-1] if states and states[-1][0].starts_on <= today <= states[-1][0].ends_on else None
+    past = states[:-1] if current else states
+    # The current slot counts toward the streak once it is done; not yet done, it is open.
+    streak = plan.streak(list(reversed(past + ([current] if current and current[1] else []))))
+    upcoming = plan.next_slot(
+        current[0].ends_on if current else today, context["iop_completed_on"], override_of(context)
+    )
+    return Due(
+        current_slot=_slot_out(current[0], timezone, current[1]) if current else None,
+        next_slot=_slot_out(upcoming, timezone, False) if upcoming else None,
+        streak=streak,
+        days_sober=days_sober(context["sobriety_date"], timezone),
+    )

@@ -1,0 +1,177 @@
+"""Alerts and their timeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from db.sql import Params
+
+ALERT_COLUMNS = """
+    a.id, a.person_id, a.kind, a.severity, a.status, a.reasons, a.details, a.opened_at, a.updated_at,
+    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution_note
+"""
+
+
+async def raise_alert(
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    kind: str,
+    severity: int,
+    reason: dict[str, Any],
+    checkin_id: UUID | None,
+) -> int:
+    """Open an alert of this kind, or add the reason to the one already open (its severity
+    rises to the highest seen); record either on the timeline. Returns the alert id."""
+    row = await conn.fetchrow(
+        """
+        insert into alerts (person_id, kind, severity, reasons) values ($1, $2, $3, jsonb_build_array($4::jsonb))
+        on conflict (person_id, kind) where status <> 'resolved' do update
+            set severity = greatest(alerts.severity, excluded.severity),
+                reasons = alerts.reasons || excluded.reasons,
+                updated_at = now()
+        returning id, (xmax = 0) as opened
+        """,
+        person_id,
+        kind,
+        severity,
+        json.dumps(reason),
+    )
+    await conn.execute(
+        "insert into alert_events (alert_id, kind, checkin_id, details) values ($1, $2, $3, $4)",
+        row["id"],
+        "opened" if row["opened"] else "reason",
+        checkin_id,
+        reason,
+    )
+    return row["id"]
+
+
+async def note_checkin(conn: asyncpg.Connection, person_id: UUID, checkin_id: UUID) -> None:
+    """A check-in shows on every alert of the person still open (unless it opened it)."""
+    await conn.execute(
+        """
+        insert into alert_events (alert_id, kind, checkin_id)
+        select a.id, 'checkin', $2 from alerts a
+        where a.person_id = $1 and a.status <> 'resolved'
+          and not exists (select from alert_events e where e.alert_id = a.id and e.checkin_id = $2)
+        """,
+        person_id,
+        checkin_id,
+    )
+
+
+async def list_alerts(
+    conn: asyncpg.Connection,
+    *,
+    statuses: list[str] | None,
+    min_severity: int | None,
+    counselor_id: UUID | None,
+    person_id: UUID | None,
+    after: tuple[int, Any, int] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Most severe first, then oldest first (who has waited longest)."""
+    params = Params()
+    if statuses:
+        params.where("a.status = any({})", statuses)
+    if min_severity is not None:
+        params.where("a.severity >= {}", min_severity)
+    if counselor_id is not None:
+        params.where("pp.counselor_id = {}", counselor_id)
+    if person_id is not None:
+        params.where("a.person_id = {}", person_id)
+    if after is not None:
+        params.where("(-a.severity, a.opened_at, a.id) > ({}, {}, {})", -after[0], after[1], after[2])
+    return await conn.fetch(
+        f"""
+        select {ALERT_COLUMNS}, p.name as alias, pp.counselor_id
+        from alerts a
+        join people p on p.id = a.person_id
+        join participant_profiles pp on pp.person_id = a.person_id
+        where {params.clause()}
+        order by a.severity desc, a.opened_at, a.id
+        limit {params.add(limit)}
+        """,
+        *params.values,
+    )
+
+
+async def get(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""
+        select {ALERT_COLUMNS}, p.name as alias, pp.counselor_id
+        from alerts a
+        join people p on p.id = a.person_id
+        join participant_profiles pp on pp.person_id = a.person_id
+        where a.id = $1
+        """,
+        alert_id,
+    )
+
+
+async def lock(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("select id, person_id, status from alerts where id = $1 for update", alert_id)
+
+
+async def events(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        select id, at, actor_id, kind, checkin_id, channel, reached, note, details
+        from alert_events where alert_id = $1 order by id
+        """,
+        alert_id,
+    )
+
+
+async def acknowledge(conn: asyncpg.Connection, alert_id: int, actor_id: UUID) -> None:
+    await conn.execute(
+        """
+        update alerts set status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, updated_at = now()
+        where id = $1
+        """,
+        alert_id,
+        actor_id,
+    )
+    await conn.execute(
+        "insert into alert_events (alert_id, actor_id, kind) values ($1, $2, 'acknowledged')", alert_id, actor_id
+    )
+
+
+async def log_outreach(
+    conn: asyncpg.Connection, alert_id: int, actor_id: UUID, channel: str, reached: bool, note: str | None
+) -> None:
+    await conn.execute(
+        """
+        insert into alert_events (alert_id, actor_id, kind, channel, reached, note)
+        values ($1, $2, 'outreach', $3, $4, $5)
+        """,
+        alert_id,
+        actor_id,
+        channel,
+        reached,
+        note,
+    )
+    await conn.execute("update alerts set updated_at = now() where id = $1", alert_id)
+
+
+async def resolve(conn: asyncpg.Connection, alert_id: int, actor_id: UUID, note: str | None) -> None:
+    await conn.execute(
+        """
+        update alerts set status = 'resolved', resolved_at = now(), resolved_by = $2, resolution_note = $3,
+                          updated_at = now()
+        where id = $1
+        """,
+        alert_id,
+        actor_id,
+        note,
+    )
+    await conn.execute(
+        "insert into alert_events (alert_id, actor_id, kind, note) values ($1, $2, 'resolved', $3)",
+        alert_id,
+        actor_id,
+        note,
+    )

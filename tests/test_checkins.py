@@ -1,0 +1,121 @@
+"""Submitting check-ins: validation, idempotency, risk reasons and alerts, crisis help, and
+what is due."""
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from tests import helpers
+from tests.helpers import assert_problem
+
+
+def now(minutes=0):
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).isoformat()
+
+
+def body(**change):
+    return {"client_id": str(uuid.uuid4()), "client_time": now(), "mood": 4, "craving": 2, "used": False, "sleep": 3,
+            "need_support": "no"} | change
+
+
+async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
+    first = await client.post("/v1/checkins", json=body(), headers=graduate.headers)
+    assert first.status_code == 201, first.text
+    repeat = await client.post("/v1/checkins", json=body(client_id=first.json()["client_id"], mood=1), headers=graduate.headers)
+    assert repeat.status_code == 200 and repeat.json() == first.json()  # the original result, mood 4
+    assert await conn.fetchval("select count(*) from checkins") == 1
+    assert first.json()["risk_reasons"] == [] and first.json()["crisis_resources"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"client_time": now(6)}, "client_time"),
+        ({"client_time": now(-7 * 24 * 60 - 5)}, "client_time"),
+        ({"client_time": "2026-11-26T10:00:00"}, "client_time"),
+        ({"mood": 6}, "mood"),
+        ({"craving": -1}, "craving"),
+        ({"sleep": 0}, "sleep"),
+        ({"need_support": "maybe"}, "need_support"),
+        ({"phq2": [1, 2, 3]}, "phq2"),
+        ({"gad2": [4, 0]}, "gad2"),
+        ({"note": "x" * 1001}, "note"),
+        ({"client_id": "not-a-uuid"}, "client_id"),
+    ],
+)
+async def test_bad_check_ins_are_refused_and_nothing_is_stored(client, conn, graduate, change, field):
+    response = await client.post("/v1/checkins", json=body(**change), headers=graduate.headers)
+    problem = assert_problem(response, 400)
+    assert any(e["field"].startswith(field) for e in problem["errors"]), problem
+    assert await conn.fetchval("select count(*) from checkins") == 0
+
+
+async def test_time_bounds_edges_are_allowed(client, graduate):
+    for when in (now(4), now(-7 * 24 * 60 + 5)):
+        assert (await client.post("/v1/checkins", json=body(client_time=when), headers=graduate.headers)).status_code == 201
+
+
+async def test_only_graduates_check_in(client, conn, hasher, staff):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    for actor in (staff, facilitator):
+        assert_problem(await client.post("/v1/checkins", json=body(), headers=actor.headers), 403)
+    assert_problem(await client.post("/v1/checkins", json=body()), 401)
+
+
+async def test_crisis_gets_help_at_once_and_a_critical_alert(client, conn, graduate):
+    response = await client.post("/v1/checkins", json=body(need_support="crisis_now", used=True), headers=graduate.headers)
+    answer = response.json()
+    assert [(r["code"], r["severity"]) for r in answer["risk_reasons"]] == [("crisis_now", "critical"), ("reported_use", "high")]
+    phones = [r["phone"] for r in answer["crisis_resources"]]
+    assert phones == ["988", "911", "1-800-662-4357"] and answer["crisis_resources"][0]["text"] == "988"
+    assert "not watched around the clock" in answer["crisis_note"]
+    alerts = await conn.fetch("select kind, severity, status from alerts order by severity desc")
+    assert [(a["kind"], a["severity"], a["status"]) for a in alerts] == [("crisis", 4, "open"), ("reported_use", 3, "open")]
+
+
+async def test_crisis_resources_need_no_sign_in(client):
+    response = await client.get("/v1/crisis-resources")
+    assert response.status_code == 200
+    assert [i["phone"] for i in response.json()["items"]] == ["988", "911", "1-800-662-4357"]
+    assert "not watched around the clock" in response.json()["note"]
+
+
+async def test_reasons_join_the_open_alert_of_their_kind(client, conn, graduate):
+    for mood in (2, 1, 1):
+        await client.post("/v1/checkins", json=body(mood=mood), headers=graduate.headers)
+    [alert] = await conn.fetch("select id, kind, reasons from alerts")
+    assert alert["kind"] == "low_mood"
+    events = await conn.fetch("select kind from alert_events where alert_id = $1 order by id", alert["id"])
+    assert [e["kind"] for e in events] == ["opened", "reason"]
+
+
+async def test_a_check_in_after_an_alert_shows_on_it(client, conn, graduate):
+    await client.post("/v1/checkins", json=body(need_support="talk_soon"), headers=graduate.headers)
+    calm = (await client.post("/v1/checkins", json=body(), headers=graduate.headers)).json()
+    events = await conn.fetch("select kind, checkin_id from alert_events order by id")
+    assert [(e["kind"], str(e["checkin_id"])) for e in events][-1] == ("checkin", calm["id"])
+
+
+async def test_due_now_streak_and_days_sober(client, staff):
+    today = dt.date.today()
+    graduate = await helpers.graduate(client, staff, timezone="UTC", iop_completed_on=str(today - dt.timedelta(days=3)),
+                                      sobriety_date=str(today - dt.timedelta(days=40)))
+    due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
+    assert due["current_slot"]["cadence"] == "daily" and due["current_slot"]["done"] is False
+    assert due["current_slot"]["starts_on"] == str(today) and due["next_slot"]["starts_on"] == str(today + dt.timedelta(days=1))
+    assert due["streak"] == 0 and due["days_sober"] == 40
+    for days_ago in (2, 1, 0):
+        when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).isoformat()
+        await client.post("/v1/checkins", json=body(client_time=when), headers=graduate.headers)
+    due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
+    assert due["current_slot"]["done"] is True and due["streak"] == 3
+
+
+async def test_history_is_mine_only(client, staff, graduate):
+    other = await helpers.graduate(client, staff, alias="Other")
+    await client.post("/v1/checkins", json=body(note="mine"), headers=graduate.headers)
+    await client.post("/v1/checkins", json=body(note="theirs"), headers=other.headers)
+    items = (await client.get("/v1/checkins", headers=graduate.headers)).json()["items"]
+    assert [i["note"] for i in items] == ["mine"]
+    assert_problem(await client.get("/v1/checkins", params={"from": "2026-01-01", "to": "2025-01-01"}, headers=graduate.headers), 400)
