@@ -17,6 +17,7 @@ from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
 from api.checkins.routes import CheckinController, crisis_resources
+from api.checkins.staff_routes import AlertController, StaffCheckinController
 from api.deps import DEPENDENCIES, Runtime
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CalendarFeedController,
             CheckinController,
             crisis_resources,
+            StaffCheckinController,
+            AlertController,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

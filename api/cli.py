@@ -372,5 +372,49 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
     )
 
 
+@main.group()
+def jobs() -> None:
+    """Scheduled work (the worker runs these on a timer; run one by hand here)."""
+
+
+@jobs.command("sweep-missed")
+@click.option(
+    "--lookback-days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 60),
+    help="How far back to look for slots that ended without a check-in.",
+)
+def sweep_missed(lookback_days: int) -> None:
+    """Record missed check-ins and raise alerts (2 in a row, 4 in a row, under 50% in 14 days).
+
+    Safe to run twice or from two places at once: the second run changes nothing.
+    """
+    import datetime as dt
+
+    import asyncpg
+
+    from db.sweep import sweep
+
+    async def run() -> dict[str, int]:
+        conn = await asyncpg.connect(_database_url(announce=False))
+        try:
+            return await sweep(conn, dt.datetime.now(dt.UTC), lookback_days)
+        finally:
+            await conn.close()
+
+    started = time.monotonic()
+    try:
+        counts = asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    click.echo(
+        f"Sweep done in {time.monotonic() - started:.2f}s: {counts['missed_recorded']} missed check-ins recorded, "
+        f"{counts['misses_alerted']} counted in alerts, {counts['adherence_alerts']} low-adherence alerts opened."
+    )
+
+
 if __name__ == "__main__":
     main()

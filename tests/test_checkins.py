@@ -15,14 +15,23 @@ def now(minutes=0):
 
 
 def body(**change):
-    return {"client_id": str(uuid.uuid4()), "client_time": now(), "mood": 4, "craving": 2, "used": False, "sleep": 3,
-            "need_support": "no"} | change
+    return {
+        "client_id": str(uuid.uuid4()),
+        "client_time": now(),
+        "mood": 4,
+        "craving": 2,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    } | change
 
 
 async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
     first = await client.post("/v1/checkins", json=body(), headers=graduate.headers)
     assert first.status_code == 201, first.text
-    repeat = await client.post("/v1/checkins", json=body(client_id=first.json()["client_id"], mood=1), headers=graduate.headers)
+    repeat = await client.post(
+        "/v1/checkins", json=body(client_id=first.json()["client_id"], mood=1), headers=graduate.headers
+    )
     assert repeat.status_code == 200 and repeat.json() == first.json()  # the original result, mood 4
     assert await conn.fetchval("select count(*) from checkins") == 1
     assert first.json()["risk_reasons"] == [] and first.json()["crisis_resources"] is None
@@ -53,7 +62,9 @@ async def test_bad_check_ins_are_refused_and_nothing_is_stored(client, conn, gra
 
 async def test_time_bounds_edges_are_allowed(client, graduate):
     for when in (now(4), now(-7 * 24 * 60 + 5)):
-        assert (await client.post("/v1/checkins", json=body(client_time=when), headers=graduate.headers)).status_code == 201
+        assert (
+            await client.post("/v1/checkins", json=body(client_time=when), headers=graduate.headers)
+        ).status_code == 201
 
 
 async def test_only_graduates_check_in(client, conn, hasher, staff):
@@ -64,14 +75,22 @@ async def test_only_graduates_check_in(client, conn, hasher, staff):
 
 
 async def test_crisis_gets_help_at_once_and_a_critical_alert(client, conn, graduate):
-    response = await client.post("/v1/checkins", json=body(need_support="crisis_now", used=True), headers=graduate.headers)
+    response = await client.post(
+        "/v1/checkins", json=body(need_support="crisis_now", used=True), headers=graduate.headers
+    )
     answer = response.json()
-    assert [(r["code"], r["severity"]) for r in answer["risk_reasons"]] == [("crisis_now", "critical"), ("reported_use", "high")]
+    assert [(r["code"], r["severity"]) for r in answer["risk_reasons"]] == [
+        ("crisis_now", "critical"),
+        ("reported_use", "high"),
+    ]
     phones = [r["phone"] for r in answer["crisis_resources"]]
     assert phones == ["988", "911", "1-800-662-4357"] and answer["crisis_resources"][0]["text"] == "988"
     assert "not watched around the clock" in answer["crisis_note"]
     alerts = await conn.fetch("select kind, severity, status from alerts order by severity desc")
-    assert [(a["kind"], a["severity"], a["status"]) for a in alerts] == [("crisis", 4, "open"), ("reported_use", 3, "open")]
+    assert [(a["kind"], a["severity"], a["status"]) for a in alerts] == [
+        ("crisis", 4, "open"),
+        ("reported_use", 3, "open"),
+    ]
 
 
 async def test_crisis_resources_need_no_sign_in(client):
@@ -99,11 +118,18 @@ async def test_a_check_in_after_an_alert_shows_on_it(client, conn, graduate):
 
 async def test_due_now_streak_and_days_sober(client, staff):
     today = dt.date.today()
-    graduate = await helpers.graduate(client, staff, timezone="UTC", iop_completed_on=str(today - dt.timedelta(days=3)),
-                                      sobriety_date=str(today - dt.timedelta(days=40)))
+    graduate = await helpers.graduate(
+        client,
+        staff,
+        timezone="UTC",
+        iop_completed_on=str(today - dt.timedelta(days=3)),
+        sobriety_date=str(today - dt.timedelta(days=40)),
+    )
     due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
     assert due["current_slot"]["cadence"] == "daily" and due["current_slot"]["done"] is False
-    assert due["current_slot"]["starts_on"] == str(today) and due["next_slot"]["starts_on"] == str(today + dt.timedelta(days=1))
+    assert due["current_slot"]["starts_on"] == str(today) and due["next_slot"]["starts_on"] == str(
+        today + dt.timedelta(days=1)
+    )
     assert due["streak"] == 0 and due["days_sober"] == 40
     for days_ago in (2, 1, 0):
         when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)).isoformat()
@@ -118,4 +144,7 @@ async def test_history_is_mine_only(client, staff, graduate):
     await client.post("/v1/checkins", json=body(note="theirs"), headers=other.headers)
     items = (await client.get("/v1/checkins", headers=graduate.headers)).json()["items"]
     assert [i["note"] for i in items] == ["mine"]
-    assert_problem(await client.get("/v1/checkins", params={"from": "2026-01-01", "to": "2025-01-01"}, headers=graduate.headers), 400)
+    assert_problem(
+        await client.get("/v1/checkins", params={"from": "2026-01-01", "to": "2025-01-01"}, headers=graduate.headers),
+        400,
+    )

@@ -109,3 +109,45 @@ class Plan(msgspec.Struct):
     starts_on: dt.date | None
     ends_on: dt.date | None
     current_slot: Slot | None
+
+
+class AlertEvent(msgspec.Struct):
+    id: int
+    at: dt.datetime
+    actor_id: UUID | None
+    """Null: the system."""
+    kind: Literal["opened", "reason", "checkin", "acknowledged", "outreach", "resolved"]
+    checkin_id: UUID | None
+    channel: Literal["call", "text", "in_person", "other"] | None
+    reached: bool | None
+    note: str | None
+    details: dict
+
+
+class Alert(msgspec.Struct):
+    id: int
+    participant_id: UUID
+    alias: str
+    counselor_id: UUID | None
+    kind: str
+    severity: Literal["low", "medium", "high", "critical"]
+    status: Literal["open", "acknowledged", "resolved"]
+    reasons: list[dict]
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: UUID | None
+    resolved_at: dt.datetime | None
+    resolved_by: UUID | None
+    resolution_note: str | None
+    events: list[AlertEvent] | None = None
+
+
+class OutreachRequest(msgspec.Struct, forbid_unknown_fields=True):
+    channel: Literal["call", "text", "in_person", "other"]
+    reached: bool
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None

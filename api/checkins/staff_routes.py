@@ -1,0 +1,190 @@
+"""Staff side of check-ins: a graduate's plan and check-ins, and the alert workflow. Every
+read of participant data is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from api.audit import audit
+from api.checkins.risk import SEVERITY_NAMES, SEVERITY_VALUES
+from api.checkins.routes import date_range
+from api.checkins.schemas import Alert, AlertEvent, Checkin, OutreachRequest, Plan, PlanRequest, ResolveRequest
+from api.checkins.service import _slot_out, local_today, override_of, slot_states, to_checkin
+from api.deps import Conn
+from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from api.problems import found, problem
+from api.security import staff_only
+from db import alerts as alerts_db
+from db import checkins as checkins_db
+from db import people as people_db
+
+Severity = Literal["low", "medium", "high", "critical"]
+Status = Literal["open", "acknowledged", "resolved"]
+
+
+def to_alert(row: asyncpg.Record, events: list[asyncpg.Record] | None = None) -> Alert:
+    return Alert(
+        id=row["id"],
+        participant_id=row["person_id"],
+        alias=row["alias"],
+        counselor_id=row["counselor_id"],
+        kind=row["kind"],
+        severity=SEVERITY_NAMES[row["severity"]],  # type: ignore[arg-type]
+        status=row["status"],
+        reasons=list(row["reasons"]),
+        opened_at=row["opened_at"],
+        updated_at=row["updated_at"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"],
+        resolution_note=row["resolution_note"],
+        events=[AlertEvent(**dict(e)) for e in events] if events is not None else None,
+    )
+
+
+class StaffCheckinController(Controller):
+    path = "/v1/staff/participants"
+    guards = [staff_only]
+    tags = ["staff: check-ins"]
+
+    @put("/{participant_id:uuid}/plan", summary="Override a graduate's check-in plan")
+    async def set_plan(
+        self, participant_id: FromPath[UUID], data: JSONBody[PlanRequest], request: Request, conn: Conn
+    ) -> Plan:
+        """E.g. back to daily for two weeks after a lapse (`ends_on`), or open-ended. `default`
+        returns to the stepped-down plan."""
+        async with conn.transaction():
+            context = found(await checkins_db.plan_context(conn, participant_id), "participant")
+            starts_on = data.starts_on or local_today(context["timezone"])
+            if data.cadence == "default":
+                await checkins_db.clear_plan(conn, participant_id)
+            else:
+                await checkins_db.set_plan(conn, participant_id, data.cadence, starts_on, data.ends_on, request.user.id)
+            await audit(conn, request, "participant.plan.write", participant_id, {"cadence": data.cadence})
+            return await self._plan(conn, participant_id)
+
+    @get("/{participant_id:uuid}/plan", summary="A graduate's check-in plan")
+    async def get_plan(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Plan:
+        async with conn.transaction():
+            plan = await self._plan(conn, participant_id)
+            await audit(conn, request, "participant.plan.read", participant_id)
+            return plan
+
+    async def _plan(self, conn: asyncpg.Connection, participant_id: UUID) -> Plan:
+        context = found(await checkins_db.plan_context(conn, participant_id), "participant")
+        today = local_today(context["timezone"])
+        states = await slot_states(conn, participant_id, context, today, today)
+        current = next(((s, d) for s, d in states if s.starts_on <= today <= s.ends_on), None)
+        override = override_of(context)
+        return Plan(
+            cadence=override.cadence if override else "default",  # type: ignore[arg-type]
+            starts_on=override.starts_on if override else None,
+            ends_on=override.ends_on if override else None,
+            current_slot=_slot_out(current[0], context["timezone"], current[1]) if current else None,
+        )
+
+    @get("/{participant_id:uuid}/checkins", summary="A graduate's check-ins")
+    async def checkins(
+        self,
+        participant_id: FromPath[UUID],
+        request: Request,
+        conn: Conn,
+        first: Annotated[dt.date | None, QueryParameter(name="from")] = None,
+        last: Annotated[dt.date | None, QueryParameter(name="to")] = None,
+    ) -> Page[Checkin]:
+        async with conn.transaction():
+            participant = found(await people_db.get_participant(conn, participant_id), "participant")
+            first, last = date_range(first, last, local_today(participant["timezone"]))
+            rows = await checkins_db.history(conn, participant_id, first, last, 1000)
+            await audit(conn, request, "participant.checkins.read", participant_id)
+        return Page(items=[to_checkin(r) for r in rows], next_cursor=None)
+
+
+class AlertController(Controller):
+    path = "/v1/staff/alerts"
+    guards = [staff_only]
+    tags = ["staff: alerts"]
+
+    @get("/", summary="Alerts, most severe and longest waiting first")
+    async def list_alerts(
+        self,
+        request: Request,
+        conn: Conn,
+        status: FromQuery[list[Status] | None] = None,
+        severity: Annotated[Severity | None, QueryParameter(description="This severity or higher")] = None,
+        counselor_id: FromQuery[UUID | None] = None,
+        participant_id: FromQuery[UUID | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> Page[Alert]:
+        """Open and acknowledged ones by default."""
+        after = decode_cursor(cursor, int, dt.datetime, int) if cursor else None
+        async with conn.transaction():
+            rows = await alerts_db.list_alerts(
+                conn,
+                statuses=status or ["open", "acknowledged"],
+                min_severity=SEVERITY_VALUES[severity] if severity else None,
+                counselor_id=counselor_id,
+                person_id=participant_id,
+                after=after,  # type: ignore[arg-type]
+                limit=limit + 1,
+            )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            await audit(conn, request, "alert.list", sorted({r["person_id"] for r in rows}, key=str))
+        last = rows[-1] if more else None
+        return Page(
+            items=[to_alert(r) for r in rows],
+            next_cursor=encode_cursor(last["severity"], last["opened_at"], last["id"]) if last else None,
+        )
+
+    @get("/{alert_id:int}", summary="One alert with its timeline")
+    async def read(self, alert_id: FromPath[int], request: Request, conn: Conn) -> Alert:
+        async with conn.transaction():
+            row = found(await alerts_db.get(conn, alert_id), "alert")
+            events = await alerts_db.events(conn, alert_id)
+            await audit(conn, request, "alert.read", row["person_id"], {"alert_id": alert_id})
+        return to_alert(row, events)
+
+    @post("/{alert_id:int}/acknowledge", status_code=200, summary="I am on it")
+    async def acknowledge(self, alert_id: FromPath[int], request: Request, conn: Conn) -> Alert:
+        return await self._act(
+            conn, request, alert_id, "acknowledge", lambda: alerts_db.acknowledge(conn, alert_id, request.user.id)
+        )
+
+    @post("/{alert_id:int}/outreach", status_code=200, summary="Log an outreach attempt")
+    async def outreach(
+        self, alert_id: FromPath[int], data: JSONBody[OutreachRequest], request: Request, conn: Conn
+    ) -> Alert:
+        """A call, text or visit, whether the graduate was reached, and a note."""
+        return await self._act(
+            conn,
+            request,
+            alert_id,
+            "outreach",
+            lambda: alerts_db.log_outreach(conn, alert_id, request.user.id, data.channel, data.reached, data.note),
+        )
+
+    @post("/{alert_id:int}/resolve", status_code=200, summary="Resolve an alert")
+    async def resolve(
+        self, alert_id: FromPath[int], data: JSONBody[ResolveRequest], request: Request, conn: Conn
+    ) -> Alert:
+        return await self._act(
+            conn, request, alert_id, "resolve", lambda: alerts_db.resolve(conn, alert_id, request.user.id, data.note)
+        )
+
+    async def _act(self, conn: asyncpg.Connection, request: Request, alert_id: int, action: str, step) -> Alert:
+        async with conn.transaction():
+            alert = found(await alerts_db.lock(conn, alert_id), "alert")
+            if alert["status"] == "resolved":
+                raise problem(409, "alert_resolved", "This alert is resolved; a new one opens if needed.")
+            await step()
+            await audit(conn, request, f"alert.{action}", alert["person_id"], {"alert_id": alert_id})
+            return to_alert(await alerts_db.get(conn, alert_id), await alerts_db.events(conn, alert_id))

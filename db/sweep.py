@@ -1,0 +1,133 @@
+"""The missed-check-in sweep: set-based statements over every graduate at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+SWEEP_LOCK_KEY = 7_261_706_163_617_266
+
+# Every slot that ended (on its last local day) within the lookback, for each active
+# graduate since they activated, with no check-in dated inside it: recorded once.
+RECORD_MISSED = """
+with graduates as (
+    select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
+           ($1::timestamptz at time zone p.timezone)::date as today,
+           (pp.activated_at at time zone p.timezone)::date as activated_on
+    from people p
+    join participant_profiles pp on pp.person_id = p.id
+    left join checkin_plans o on o.person_id = p.id
+    where p.is_active and pp.activated_at is not null
+), ended as (
+    select g.id, s.starts_on, s.ends_on
+    from graduates g
+    cross join lateral generate_series(greatest(g.today - $2::int, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
+    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+)
+insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
+select e.id, e.starts_on, e.ends_on, $1
+from ended e
+where not exists (
+    select from checkins c where c.person_id = e.id and c.local_date between e.starts_on and e.ends_on
+)
+on conflict do nothing
+"""
+
+# Misses in a row (since the last check-in) that include one nobody was alerted about yet:
+# 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
+# as alerted, so a late check-in no longer erases them, and a second run finds nothing new.
+ALERT_CONSECUTIVE = """
+with recent as (
+    select m.person_id, m.slot_starts_on, m.alerted
+    from missed_checkins m
+    where m.made_up_by is null and m.slot_starts_on > $1::date - 120
+), last_checkin as (
+    select c.person_id, max(c.local_date) as last_date
+    from checkins c where c.person_id in (select person_id from recent)
+    group by c.person_id
+), streaks as (
+    select r.person_id, count(*)::int as misses, array_agg(r.slot_starts_on) as slots
+    from recent r left join last_checkin l on l.person_id = r.person_id
+    where r.slot_starts_on > coalesce(l.last_date, '-infinity'::date)
+    group by r.person_id
+    having count(*) >= 2 and bool_or(not r.alerted)
+), raised as (
+    insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
+    select person_id, 'missed_checkins', case when misses >= 4 then 3 else 2 end,
+           jsonb_build_array(jsonb_build_object(
+               'code', 'missed_in_a_row', 'kind', 'missed_checkins',
+               'severity', case when misses >= 4 then 'high' else 'medium' end,
+               'message', misses || ' check-ins missed in a row.', 'misses', misses)),
+           jsonb_build_object('consecutive_misses', misses), $2, $2
+    from streaks
+    on conflict (person_id, kind) where status <> 'resolved' do update
+        set severity = greatest(alerts.severity, excluded.severity),
+            reasons = alerts.reasons || excluded.reasons,
+            details = excluded.details,
+            updated_at = excluded.updated_at
+    returning id, (xmax = 0) as opened, reasons -> -1 as reason
+), logged as (
+    insert into alert_events (alert_id, at, kind, details)
+    select id, $2, case when opened then 'opened' else 'reason' end, reason from raised
+)
+update missed_checkins m set alerted = true
+from streaks s
+where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.alerted
+"""
+
+# Fewer than half of the last 14 days' slots checked in (with at least 4 due): a medium
+# alert, unless one is open, or one was resolved in the last week.
+ALERT_ADHERENCE = """
+with graduates as (
+    select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
+           ($1::timestamptz at time zone p.timezone)::date as today,
+           (pp.activated_at at time zone p.timezone)::date as activated_on
+    from people p
+    join participant_profiles pp on pp.person_id = p.id
+    left join checkin_plans o on o.person_id = p.id
+    where p.is_active and pp.activated_at is not null
+), due as (
+    select g.id, s.starts_on, s.ends_on,
+           exists (select from checkins c where c.person_id = g.id
+                   and c.local_date between s.starts_on and s.ends_on) as done
+    from graduates g
+    cross join lateral generate_series(greatest(g.today - 14, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
+    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+), adherence as (
+    select id, count(*)::int as due, count(*) filter (where done)::int as done
+    from due group by id
+    having count(*) >= 4 and count(*) filter (where done) * 2 < count(*)
+), raised as (
+    insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
+    select a.id, 'low_adherence', 2,
+           jsonb_build_array(jsonb_build_object(
+               'code', 'adherence_under_half', 'kind', 'low_adherence', 'severity', 'medium',
+               'message', a.done || ' of ' || a.due || ' check-ins in the last 14 days.')),
+           jsonb_build_object('due', a.due, 'done', a.done), $1, $1
+    from adherence a
+    where not exists (select from alerts x where x.person_id = a.id and x.kind = 'low_adherence'
+                      and (x.status <> 'resolved' or x.resolved_at > $1::timestamptz - interval '7 days'))
+    on conflict (person_id, kind) where status <> 'resolved' do nothing
+    returning id, reasons -> 0 as reason
+)
+insert into alert_events (alert_id, at, kind, details)
+select id, $1, 'opened', reason from raised
+"""
+
+
+async def sweep(conn: asyncpg.Connection, now: dt.datetime, lookback_days: int = 7) -> dict[str, int]:
+    """Record missed slots and raise alerts, for everyone, in one transaction. Two sweeps at
+    once take turns on an advisory lock; the second finds nothing left to do."""
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
+        missed = await conn.execute(RECORD_MISSED, now, lookback_days)
+        consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now)
+        adherence = await conn.execute(ALERT_ADHERENCE, now)
+    return {
+        "missed_recorded": int(missed.split()[-1]),
+        "misses_alerted": int(consecutive.split()[-1]),
+        "adherence_alerts": int(adherence.split()[-1]),
+    }

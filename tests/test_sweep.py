@@ -1,0 +1,145 @@
+"""The missed-check-in sweep: exactly once, also with two at once; alerts; late check-ins."""
+
+import asyncio
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from db.sweep import sweep
+from tests import helpers
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def day(offset: int) -> dt.date:
+    return TODAY + dt.timedelta(days=offset)
+
+
+async def graduate(client, conn, staff, *, iop_days_ago: int, checkin_days: list[int], activated=True, alias="G"):
+    """A graduate (time zone UTC) activated on their IOP date, with check-ins on the given days (offsets)."""
+    enrolled = await helpers.enroll(
+        client, staff, alias=alias, timezone="UTC", iop_completed_on=str(day(-iop_days_ago))
+    )
+    tokens = await helpers.activate(client, enrolled["activation_code"]) if activated else None
+    person = uuid.UUID(enrolled["id"])
+    if activated:
+        await conn.execute(
+            "update participant_profiles set activated_at = $2 where person_id = $1",
+            person,
+            dt.datetime.combine(day(-iop_days_ago), dt.time(9), tzinfo=dt.UTC),
+        )
+    for offset in checkin_days:
+        await conn.execute(
+            """
+            insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep, need_support)
+            values ($1, $2, $3, $4, 4, 2, false, 3, 'no')
+            """,
+            person,
+            uuid.uuid4(),
+            dt.datetime.combine(day(offset), dt.time(12), tzinfo=dt.UTC),
+            day(offset),
+        )
+    return person, (helpers.bearer(tokens) if tokens else None)
+
+
+async def test_sweep_records_misses_once_and_alerts(client, conn, staff, database_url):
+    four_missed, _ = await graduate(
+        client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -4)), alias="Four"
+    )
+    one_missed, _ = await graduate(client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -1)), alias="One")
+    await graduate(client, conn, staff, iop_days_ago=20, checkin_days=[], activated=False, alias="Never")
+    now = dt.datetime.now(dt.UTC)
+    first = await sweep(conn, now)
+    assert first == {"missed_recorded": 5, "misses_alerted": 4, "adherence_alerts": 0}
+    rows = await conn.fetch(
+        "select person_id, slot_starts_on, alerted from missed_checkins order by person_id, slot_starts_on"
+    )
+    assert sorted((r["person_id"] == four_missed, r["slot_starts_on"], r["alerted"]) for r in rows) == sorted(
+        [(True, day(d), True) for d in (-4, -3, -2, -1)] + [(False, day(-1), False)]
+    )
+    [alert] = await conn.fetch("select person_id, kind, severity, details from alerts")
+    assert (alert["person_id"], alert["kind"], alert["severity"]) == (four_missed, "missed_checkins", 3)
+    assert one_missed != four_missed
+    # Again, and twice at once: nothing changes.
+    assert await sweep(conn, now) == {"missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}
+    a, b = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        results = await asyncio.gather(sweep(a, now), sweep(b, now))
+    finally:
+        await a.close()
+        await b.close()
+    assert results == [{"missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}] * 2
+    assert await conn.fetchval("select count(*) from missed_checkins") == 5
+    assert await conn.fetchval("select count(*) from alert_events") == 1
+
+
+async def test_two_sweeps_at_once_on_fresh_misses_record_each_once(client, conn, staff, database_url):
+    for i in range(5):
+        await graduate(client, conn, staff, iop_days_ago=10, checkin_days=[-10, -9, -8], alias=f"P{i}")
+    a, b = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        results = await asyncio.gather(sweep(a, now), sweep(b, now))
+    finally:
+        await a.close()
+        await b.close()
+    assert sorted(r["missed_recorded"] for r in results) == [0, 5 * 7]
+    assert await conn.fetchval("select count(*) from missed_checkins") == 35
+    assert await conn.fetchval("select count(*) from alerts where kind = 'missed_checkins'") == 5
+
+
+async def test_two_misses_are_medium_and_grow_to_high(client, conn, staff):
+    person, _ = await graduate(client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -2)))
+    now = dt.datetime.now(dt.UTC)
+    await sweep(conn, now)
+    assert await conn.fetchval("select severity from alerts where person_id = $1", person) == 2
+    later = now + dt.timedelta(days=2)
+    await sweep(conn, later)
+    alert = await conn.fetchrow("select severity, reasons from alerts where person_id = $1", person)
+    assert alert["severity"] == 3 and len(alert["reasons"]) > 1  # the same alert, with a new reason
+
+
+async def test_low_adherence(client, conn, staff):
+    # Checked in on alternate days: never two misses in a row, but under half of 14 is not met.
+    person, _ = await graduate(client, conn, staff, iop_days_ago=20, checkin_days=[-14, -11, -8, -5, -2])
+    counts = await sweep(conn, dt.datetime.now(dt.UTC))
+    assert counts["adherence_alerts"] == 1
+    assert await conn.fetchval("select kind from alerts where person_id = $1 and kind = 'low_adherence'", person)
+
+
+async def test_late_check_in_fills_an_unalerted_miss_but_not_an_alerted_one(client, conn, staff):
+    one, one_headers = await graduate(
+        client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -1)), alias="One"
+    )
+    four, four_headers = await graduate(
+        client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -4)), alias="Four"
+    )
+    await sweep(conn, dt.datetime.now(dt.UTC))
+    yesterday = dt.datetime.combine(day(-1), dt.time(20), tzinfo=dt.UTC).isoformat()
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "client_time": yesterday,
+        "mood": 4,
+        "craving": 1,
+        "used": False,
+        "sleep": 4,
+        "need_support": "no",
+    }
+    assert (await client.post("/v1/checkins", json=body, headers=one_headers)).status_code == 201
+    assert await conn.fetchval("select made_up_by is not null from missed_checkins where person_id = $1", one)
+    due = (await client.get("/v1/checkins/due", headers=one_headers)).json()
+    assert due["streak"] >= 19  # yesterday counts again
+
+    late = dict(body, client_id=str(uuid.uuid4()))
+    checkin = (await client.post("/v1/checkins", json=late, headers=four_headers)).json()
+    assert await conn.fetchval(
+        "select made_up_by is null from missed_checkins where person_id = $1 and slot_starts_on = $2", four, day(-1)
+    )
+    events = await conn.fetch(
+        "select e.kind, e.checkin_id from alert_events e join alerts a on a.id = e.alert_id where a.person_id = $1 order by e.id",
+        four,
+    )
+    assert [(e["kind"], str(e["checkin_id"])) for e in events][-1] == ("checkin", checkin["id"])
+    due = (await client.get("/v1/checkins/due", headers=four_headers)).json()
+    assert due["streak"] == 0  # the alerted miss stands
