@@ -1,0 +1,102 @@
+"""The staff alert workflow and plan overrides, with their authorization and audit."""
+
+import datetime as dt
+import uuid
+
+from tests import helpers
+from tests.helpers import assert_problem
+
+
+def checkin(**change):
+    return {"client_id": str(uuid.uuid4()), "client_time": dt.datetime.now(dt.UTC).isoformat(), "mood": 4,
+            "craving": 2, "used": False, "sleep": 3, "need_support": "no"} | change
+
+
+async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):
+    await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=graduate.headers)
+    listed = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    assert [(a["kind"], a["severity"], a["status"], a["participant_id"]) for a in listed] == [
+        ("talk_soon", "high", "open", graduate.id)
+    ]
+    url = f"/v1/staff/alerts/{listed[0]['id']}"
+    ack = await client.post(f"{url}/acknowledge", headers=staff.headers)
+    assert ack.status_code == 200 and ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] == staff.id
+    call = {"channel": "call", "reached": False, "note": "Voicemail; will try at 6."}
+    assert (await client.post(f"{url}/outreach", json=call, headers=staff.headers)).status_code == 200
+    text = {"channel": "text", "reached": True, "note": "Talked; coming to group Tuesday."}
+    await client.post(f"{url}/outreach", json=text, headers=staff.headers)
+    await client.post("/v1/checkins", json=checkin(), headers=graduate.headers)  # shows on the alert
+    resolved = (await client.post(f"{url}/resolve", json={"note": "Safe, plan in place."}, headers=staff.headers)).json()
+    assert resolved["status"] == "resolved" and resolved["resolved_by"] == staff.id
+    timeline = [(e["kind"], e["actor_id"], e["channel"], e["reached"]) for e in resolved["events"]]
+    assert timeline == [
+        ("opened", None, None, None),
+        ("acknowledged", staff.id, None, None),
+        ("outreach", staff.id, "call", False),
+        ("outreach", staff.id, "text", True),
+        ("checkin", None, None, None),
+        ("resolved", staff.id, None, None),
+    ]
+    assert_problem(await client.post(f"{url}/acknowledge", headers=staff.headers), 409)
+    assert (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"] == []
+    done = (await client.get("/v1/staff/alerts", params={"status": "resolved"}, headers=staff.headers)).json()["items"]
+    assert [a["id"] for a in done] == [listed[0]["id"]]
+    actions = [r["action"] for r in await conn.fetch("select action from audit_log order by id")]
+    for action in ("alert.list", "alert.acknowledge", "alert.outreach", "alert.resolve"):
+        assert action in actions
+    # A new reason after resolving opens a new alert.
+    await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=graduate.headers)
+    assert len((await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]) == 1
+
+
+async def test_alert_order_and_filters(client, conn, hasher, staff):
+    mine = await helpers.graduate(client, staff, alias="Mine", counselor_id=staff.id)
+    other_counselor = await helpers.account(client, conn, hasher, ["staff"])
+    theirs = await helpers.graduate(client, staff, alias="Theirs", counselor_id=other_counselor.id)
+    await client.post("/v1/checkins", json=checkin(craving=9), headers=mine.headers)  # medium
+    await client.post("/v1/checkins", json=checkin(need_support="crisis_now"), headers=theirs.headers)  # critical
+    await client.post("/v1/checkins", json=checkin(used=True), headers=mine.headers)  # high
+    items = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    assert [a["severity"] for a in items] == ["critical", "high", "medium"]
+    mine_only = (await client.get("/v1/staff/alerts", params={"counselor_id": staff.id}, headers=staff.headers)).json()
+    assert {a["alias"] for a in mine_only["items"]} == {"Mine"}
+    high_up = (await client.get("/v1/staff/alerts", params={"severity": "high"}, headers=staff.headers)).json()
+    assert [a["severity"] for a in high_up["items"]] == ["critical", "high"]
+    page = (await client.get("/v1/staff/alerts", params={"limit": 2}, headers=staff.headers)).json()
+    rest = (await client.get("/v1/staff/alerts", params={"cursor": page["next_cursor"]}, headers=staff.headers)).json()
+    assert [a["id"] for a in page["items"] + rest["items"]] == [a["id"] for a in items]
+
+
+async def test_graduates_and_facilitators_reach_no_alerts_or_check_ins(client, conn, hasher, staff, graduate):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    other = await helpers.graduate(client, staff, alias="Other")
+    await client.post("/v1/checkins", json=checkin(need_support="talk_soon", note="private"), headers=other.headers)
+    alert_id = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"][0]["id"]
+    for actor in (graduate, facilitator):
+        assert_problem(await client.get("/v1/staff/alerts", headers=actor.headers), 403)
+        assert_problem(await client.get(f"/v1/staff/alerts/{alert_id}", headers=actor.headers), 403)
+        assert_problem(await client.get(f"/v1/staff/participants/{other.id}/checkins", headers=actor.headers), 403)
+    mine = (await client.get("/v1/checkins", headers=graduate.headers)).json()["items"]
+    assert mine == []
+    assert_problem(await client.get("/v1/staff/alerts/999999", headers=staff.headers), 404)
+    read = (await client.get(f"/v1/staff/participants/{other.id}/checkins", headers=staff.headers)).json()["items"]
+    assert [c["note"] for c in read] == ["private"]
+    assert await conn.fetchval("select count(*) from audit_log where action = 'participant.checkins.read'") == 1
+
+
+async def test_plan_override_back_to_daily(client, staff):
+    today = dt.date.today()
+    graduate = await helpers.graduate(client, staff, timezone="UTC", iop_completed_on=str(today - dt.timedelta(days=120)))
+    due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
+    assert due["current_slot"]["cadence"] == "weekly"
+    url = f"/v1/staff/participants/{graduate.id}/plan"
+    body = {"cadence": "daily", "ends_on": str(today + dt.timedelta(days=13))}
+    plan = (await client.put(url, json=body, headers=staff.headers)).json()
+    assert plan["cadence"] == "daily" and plan["starts_on"] == str(today) and plan["current_slot"]["cadence"] == "daily"
+    due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
+    assert due["current_slot"]["starts_on"] == due["current_slot"]["ends_on"] == str(today)
+    assert (await client.put(url, json={"cadence": "default"}, headers=staff.headers)).json()["cadence"] == "default"
+    bad = {"cadence": "daily", "starts_on": "2026-12-10", "ends_on": "2026-12-01"}
+    assert_problem(await client.put(url, json=bad, headers=staff.headers), 400)
+    assert_problem(await client.put(f"/v1/staff/participants/{uuid.uuid4()}/plan", json=body, headers=staff.headers), 404)
+    assert_problem(await client.put(url, json=body, headers=graduate.headers), 403)
