@@ -17,7 +17,7 @@ from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
 from api.checkins.routes import CheckinController, crisis_resources
-from api.checkins.staff_routes import AlertController, StaffCheckinController
+from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.deps import DEPENDENCIES, Runtime
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             crisis_resources,
             StaffCheckinController,
             AlertController,
+            WatchController,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -8,8 +8,15 @@ from tests.helpers import assert_problem
 
 
 def checkin(**change):
-    return {"client_id": str(uuid.uuid4()), "client_time": dt.datetime.now(dt.UTC).isoformat(), "mood": 4,
-            "craving": 2, "used": False, "sleep": 3, "need_support": "no"} | change
+    return {
+        "client_id": str(uuid.uuid4()),
+        "client_time": dt.datetime.now(dt.UTC).isoformat(),
+        "mood": 4,
+        "craving": 2,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    } | change
 
 
 async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):
@@ -20,13 +27,17 @@ async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):
     ]
     url = f"/v1/staff/alerts/{listed[0]['id']}"
     ack = await client.post(f"{url}/acknowledge", headers=staff.headers)
-    assert ack.status_code == 200 and ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] == staff.id
+    assert (
+        ack.status_code == 200 and ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] == staff.id
+    )
     call = {"channel": "call", "reached": False, "note": "Voicemail; will try at 6."}
     assert (await client.post(f"{url}/outreach", json=call, headers=staff.headers)).status_code == 200
     text = {"channel": "text", "reached": True, "note": "Talked; coming to group Tuesday."}
     await client.post(f"{url}/outreach", json=text, headers=staff.headers)
     await client.post("/v1/checkins", json=checkin(), headers=graduate.headers)  # shows on the alert
-    resolved = (await client.post(f"{url}/resolve", json={"note": "Safe, plan in place."}, headers=staff.headers)).json()
+    resolved = (
+        await client.post(f"{url}/resolve", json={"note": "Safe, plan in place."}, headers=staff.headers)
+    ).json()
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == staff.id
     timeline = [(e["kind"], e["actor_id"], e["channel"], e["reached"]) for e in resolved["events"]]
     assert timeline == [
@@ -86,7 +97,9 @@ async def test_graduates_and_facilitators_reach_no_alerts_or_check_ins(client, c
 
 async def test_plan_override_back_to_daily(client, staff):
     today = dt.date.today()
-    graduate = await helpers.graduate(client, staff, timezone="UTC", iop_completed_on=str(today - dt.timedelta(days=120)))
+    graduate = await helpers.graduate(
+        client, staff, timezone="UTC", iop_completed_on=str(today - dt.timedelta(days=120))
+    )
     due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
     assert due["current_slot"]["cadence"] == "weekly"
     url = f"/v1/staff/participants/{graduate.id}/plan"
@@ -98,5 +111,7 @@ async def test_plan_override_back_to_daily(client, staff):
     assert (await client.put(url, json={"cadence": "default"}, headers=staff.headers)).json()["cadence"] == "default"
     bad = {"cadence": "daily", "starts_on": "2026-12-10", "ends_on": "2026-12-01"}
     assert_problem(await client.put(url, json=bad, headers=staff.headers), 400)
-    assert_problem(await client.put(f"/v1/staff/participants/{uuid.uuid4()}/plan", json=body, headers=staff.headers), 404)
+    assert_problem(
+        await client.put(f"/v1/staff/participants/{uuid.uuid4()}/plan", json=body, headers=staff.headers), 404
+    )
     assert_problem(await client.put(url, json=body, headers=graduate.headers), 403)

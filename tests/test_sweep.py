@@ -143,3 +143,48 @@ async def test_late_check_in_fills_an_unalerted_miss_but_not_an_alerted_one(clie
     assert [(e["kind"], str(e["checkin_id"])) for e in events][-1] == ("checkin", checkin["id"])
     due = (await client.get("/v1/checkins/due", headers=four_headers)).json()
     assert due["streak"] == 0  # the alerted miss stands
+
+
+async def test_watchlist_and_metrics(client, conn, hasher, staff):
+    other = await helpers.account(client, conn, hasher, ["staff"])
+    steady, _ = await graduate(client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, 1)), alias="Steady")
+    slipping, _ = await graduate(
+        client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, -3)), alias="Slipping"
+    )
+    await conn.execute(
+        "update participant_profiles set counselor_id = $2 where person_id = $1",
+        slipping,
+        other_id := uuid.UUID(other.id),
+    )
+    alerted, headers = await graduate(
+        client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, 1)), alias="Alerted"
+    )
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "client_time": dt.datetime.now(dt.UTC).isoformat(),
+        "mood": 3,
+        "craving": 9,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    }
+    await client.post("/v1/checkins", json=body, headers=headers)
+
+    response = await client.get("/v1/staff/watchlist", headers=staff.headers)
+    assert response.status_code == 200, response.text
+    rows = {r["alias"]: r for r in response.json()["items"]}
+    assert set(rows) == {"Slipping", "Alerted"} and steady not in [r["participant_id"] for r in rows.values()]
+    assert rows["Slipping"]["overdue"] is True and rows["Slipping"]["consecutive_misses"] == 3
+    assert rows["Slipping"]["adherence_14d"] == round(11 / 14, 3) and rows["Slipping"]["counselor_id"] == str(other_id)
+    assert rows["Alerted"]["open_alerts"] == 1 and rows["Alerted"]["top_severity"] == "medium"
+    assert [r["alias"] for r in response.json()["items"]] == ["Alerted", "Slipping"]  # alerts first
+    mine = (await client.get("/v1/staff/watchlist", params={"counselor_id": other.id}, headers=staff.headers)).json()
+    assert [r["alias"] for r in mine["items"]] == ["Slipping"]
+    assert await conn.fetchval("select count(*) from audit_log where action = 'watchlist.read'") == 3
+
+    metrics = (await client.get("/v1/staff/metrics", headers=staff.headers)).json()
+    assert metrics["active_graduates"] == 3
+    assert metrics["open_alerts"] == {"low": 0, "medium": 1, "high": 0, "critical": 0}
+    assert 0.8 < metrics["adherence_30d"] < 1 and 0.8 < metrics["adherence_7d"] < 1
+    assert metrics["checkins_by_day"][-1]["day"] == str(TODAY) and metrics["checkins_by_day"][-1]["checkins"] == 3
+    assert alerted != steady

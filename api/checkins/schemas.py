@@ -151,3 +151,31 @@ class OutreachRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class WatchlistEntry(msgspec.Struct):
+    participant_id: UUID
+    alias: str
+    counselor_id: UUID | None
+    last_checkin_at: dt.datetime | None
+    consecutive_misses: int
+    adherence_14d: float | None
+    """Share of the last 14 days' slots with a check-in."""
+    overdue: bool
+    """The last slot that ended has no check-in."""
+    open_alerts: int
+    top_severity: Literal["low", "medium", "high", "critical"] | None
+
+
+class DayCount(msgspec.Struct):
+    day: dt.date
+    checkins: int
+
+
+class Metrics(msgspec.Struct):
+    active_graduates: int
+    adherence_7d: float | None
+    adherence_30d: float | None
+    open_alerts: dict[str, int]
+    """By severity."""
+    checkins_by_day: list[DayCount]

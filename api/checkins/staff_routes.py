@@ -14,7 +14,18 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from api.audit import audit
 from api.checkins.risk import SEVERITY_NAMES, SEVERITY_VALUES
 from api.checkins.routes import date_range
-from api.checkins.schemas import Alert, AlertEvent, Checkin, OutreachRequest, Plan, PlanRequest, ResolveRequest
+from api.checkins.schemas import (
+    Alert,
+    AlertEvent,
+    Checkin,
+    DayCount,
+    Metrics,
+    OutreachRequest,
+    Plan,
+    PlanRequest,
+    ResolveRequest,
+    WatchlistEntry,
+)
 from api.checkins.service import _slot_out, local_today, override_of, slot_states, to_checkin
 from api.deps import Conn
 from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -23,6 +34,7 @@ from api.security import staff_only
 from db import alerts as alerts_db
 from db import checkins as checkins_db
 from db import people as people_db
+from db import watch as watch_db
 
 Severity = Literal["low", "medium", "high", "critical"]
 Status = Literal["open", "acknowledged", "resolved"]
@@ -188,3 +200,36 @@ class AlertController(Controller):
             await step()
             await audit(conn, request, f"alert.{action}", alert["person_id"], {"alert_id": alert_id})
             return to_alert(await alerts_db.get(conn, alert_id), await alerts_db.events(conn, alert_id))
+
+
+class WatchController(Controller):
+    path = "/v1/staff"
+    guards = [staff_only]
+    tags = ["staff: watchlist"]
+
+    @get("/watchlist", summary="Who needs attention now")
+    async def watchlist(
+        self, request: Request, conn: Conn, counselor_id: FromQuery[UUID | None] = None, limit: Limit = 200
+    ) -> Page[WatchlistEntry]:
+        """Every graduate overdue now or with an open alert: most severe alert first, then
+        most misses in a row, then longest without a check-in."""
+        async with conn.transaction():
+            rows = await watch_db.watchlist(conn, dt.datetime.now(dt.UTC), counselor_id, limit)
+            await audit(conn, request, "watchlist.read", [r["participant_id"] for r in rows])
+        return Page(
+            items=[WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows],
+            next_cursor=None,
+        )
+
+    @get("/metrics", summary="Program metrics")
+    async def metrics(self, conn: Conn) -> Metrics:
+        """Active graduates, check-in adherence over 7 and 30 days, open alerts by severity,
+        and check-ins per day for the last 30 days. Counts only: nobody's data."""
+        data = await watch_db.metrics(conn, dt.datetime.now(dt.UTC))
+        return Metrics(
+            active_graduates=data["active_graduates"],
+            adherence_7d=data["adherence_7d"],
+            adherence_30d=data["adherence_30d"],
+            open_alerts={name: data["open_alerts"].get(value, 0) for value, name in SEVERITY_NAMES.items()},
+            checkins_by_day=[DayCount(**d) for d in data["checkins_by_day"]],
+        )

@@ -1,0 +1,108 @@
+"""The watchlist and program metrics: set-based, over every graduate at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+import asyncpg
+
+# Each active, activated graduate's slots that ended in the last `$days` local days (since
+# activation), and whether a check-in is dated inside each. $1 = now.
+_SLOTS = """
+graduates as (
+    select p.id, p.name as alias, pp.counselor_id, pp.iop_completed_on as iop,
+           o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
+           ($1::timestamptz at time zone p.timezone)::date as today,
+           (pp.activated_at at time zone p.timezone)::date as activated_on
+    from people p
+    join participant_profiles pp on pp.person_id = p.id
+    left join checkin_plans o on o.person_id = p.id
+    where p.is_active and pp.activated_at is not null {graduate_filter}
+), slots as (
+    select g.id, s.starts_on, s.ends_on, g.today,
+           exists (select from checkins c where c.person_id = g.id
+                   and c.local_date between s.starts_on and s.ends_on) as done
+    from graduates g
+    cross join lateral generate_series(greatest(g.today - {days}, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
+    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+)
+"""
+
+WATCHLIST = (
+    "with "
+    + _SLOTS.format(graduate_filter="and ($2::uuid is null or pp.counselor_id = $2)", days=14)
+    + """
+, per_person as (
+    select id, count(*)::int as due, count(*) filter (where done)::int as done,
+           (array_agg(done order by ends_on desc))[1] as last_done
+    from slots group by id
+), last_checkin as (
+    select c.person_id, max(c.client_time) as last_at, max(c.local_date) as last_date
+    from checkins c join graduates g on g.id = c.person_id
+    group by c.person_id
+), misses as (
+    select s.id, count(*)::int as consecutive
+    from slots s left join last_checkin l on l.person_id = s.id
+    where not s.done and s.starts_on > coalesce(l.last_date, '-infinity'::date)
+    group by s.id
+), open_alerts as (
+    select a.person_id, count(*)::int as open_alerts, max(a.severity) as top_severity
+    from alerts a join graduates g on g.id = a.person_id
+    where a.status <> 'resolved'
+    group by a.person_id
+)
+select g.id as participant_id, g.alias, g.counselor_id, l.last_at as last_checkin_at,
+       coalesce(m.consecutive, 0) as consecutive_misses,
+       case when pp.due > 0 then round(pp.done::numeric / pp.due, 3)::float8 end as adherence_14d,
+       coalesce(pp.last_done = false, false) as overdue,
+       coalesce(oa.open_alerts, 0) as open_alerts, oa.top_severity
+from graduates g
+left join per_person pp on pp.id = g.id
+left join last_checkin l on l.person_id = g.id
+left join misses m on m.id = g.id
+left join open_alerts oa on oa.person_id = g.id
+where pp.last_done = false or oa.open_alerts > 0
+order by oa.top_severity desc nulls last, coalesce(m.consecutive, 0) desc, l.last_at nulls first, g.id
+limit $3
+"""
+)
+
+
+async def watchlist(
+    conn: asyncpg.Connection, now: dt.datetime, counselor_id: UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    """Everyone overdue now (their last ended slot has no check-in) or with an open alert."""
+    return await conn.fetch(WATCHLIST, now, counselor_id, limit)
+
+
+METRICS = (
+    "with "
+    + _SLOTS.format(graduate_filter="", days=30)
+    + """
+select (select count(*) from graduates)::int as active_graduates,
+       (select round(avg(done::int), 3)::float8 from slots where ends_on >= today - 7) as adherence_7d,
+       (select round(avg(done::int), 3)::float8 from slots) as adherence_30d
+"""
+)
+
+
+async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
+    head = await conn.fetchrow(METRICS, now)
+    severities = await conn.fetch(
+        "select severity, count(*)::int as n from alerts where status <> 'resolved' group by severity"
+    )
+    per_day = await conn.fetch(
+        """
+        select local_date as day, count(*)::int as checkins from checkins
+        where local_date >= ($1::timestamptz at time zone 'UTC')::date - 29
+        group by local_date order by local_date
+        """,
+        now,
+    )
+    return {
+        **dict(head),
+        "open_alerts": {row["severity"]: row["n"] for row in severities},
+        "checkins_by_day": [dict(row) for row in per_day],
+    }
