@@ -44,6 +44,16 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'session_id', a.session_id, 'status', a.status, 'source', a.source,
                                       'marked_at', a.marked_at) order by a.session_id)
                                   from session_attendance a where a.person_id = $1), '[]'::jsonb),
+            'checkins', coalesce((select jsonb_agg(to_jsonb(c) - 'person_id' order by c.client_time)
+                                  from checkins c where c.person_id = $1), '[]'::jsonb),
+            'checkin_plan', (select to_jsonb(o) - 'person_id' from checkin_plans o where o.person_id = $1),
+            'missed_checkins', coalesce((select jsonb_agg(to_jsonb(m) - 'person_id' order by m.slot_starts_on)
+                                  from missed_checkins m where m.person_id = $1), '[]'::jsonb),
+            'alerts', coalesce((select jsonb_agg(to_jsonb(a) - 'person_id' || jsonb_build_object(
+                                      'events', (select coalesce(jsonb_agg(to_jsonb(e) - 'alert_id' order by e.id), '[]')
+                                                 from alert_events e where e.alert_id = a.id))
+                                      order by a.id)
+                                  from alerts a where a.person_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'action', a.action, 'participant_id', a.participant_id)
                                       order by a.id)
@@ -78,6 +88,12 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
             delete from session_attendance where person_id = $1 returning 1
         ), calendar as (
             delete from calendar_feeds where person_id = $1 returning 1
+        ), alert_rows as (
+            delete from alerts where person_id = $1 returning 1
+        ), missed as (
+            delete from missed_checkins where person_id = $1 returning 1
+        ), plan as (
+            delete from checkin_plans where person_id = $1 returning 1
         )
         select (select count(*) from tokens) as refresh_tokens,
                (select count(*) from sessions) as auth_sessions,
@@ -86,9 +102,14 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                (select count(*) from memberships) as group_members,
                (select count(*) from rsvps) as session_rsvps,
                (select count(*) from attendance) as session_attendance,
-               (select count(*) from calendar) as calendar_feeds
+               (select count(*) from calendar) as calendar_feeds,
+               (select count(*) from alert_rows) as alerts,
+               (select count(*) from missed) as missed_checkins,
+               (select count(*) from plan) as checkin_plans
         """,
         person_id,
     )
+    # Check-ins go after the alerts and misses that point at them (same transaction).
+    checkins = await conn.execute("delete from checkins where person_id = $1", person_id)
     people = await conn.execute("delete from people where id = $1", person_id)
-    return {**dict(counts), "people": int(people.split()[-1])}
+    return {**dict(counts), "checkins": int(checkins.split()[-1]), "people": int(people.split()[-1])}

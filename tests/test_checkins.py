@@ -148,3 +148,27 @@ async def test_history_is_mine_only(client, staff, graduate):
         await client.get("/v1/checkins", params={"from": "2026-01-01", "to": "2025-01-01"}, headers=graduate.headers),
         400,
     )
+
+
+async def test_slots_follow_a_time_zone_change(client, staff):
+    today = dt.date.today()
+    graduate = await helpers.graduate(
+        client, staff, timezone="Pacific/Auckland", iop_completed_on=str(today - dt.timedelta(days=3))
+    )
+    before = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()["current_slot"]
+    await client.patch("/v1/me", json={"timezone": "America/Los_Angeles"}, headers=graduate.headers)
+    after = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()["current_slot"]
+    # The slot is the local day where the graduate now is: midnight to midnight in Los Angeles.
+    starts = dt.datetime.fromisoformat(after["starts_at"])
+    assert starts.astimezone(__import__("zoneinfo").ZoneInfo("America/Los_Angeles")).hour == 0
+    assert before["starts_at"] != after["starts_at"]
+
+
+async def test_a_check_in_counts_on_the_local_date_it_was_made(client, conn, staff):
+    graduate = await helpers.graduate(client, staff, timezone="America/Chicago", iop_completed_on="2026-11-01")
+    # 03:00 UTC is still the previous evening in Chicago.
+    when = dt.datetime.now(dt.UTC).replace(hour=3, minute=0, second=0, microsecond=0)
+    if when > dt.datetime.now(dt.UTC):
+        when -= dt.timedelta(days=1)
+    response = await client.post("/v1/checkins", json=body(client_time=when.isoformat()), headers=graduate.headers)
+    assert response.json()["local_date"] == str((when - dt.timedelta(hours=6)).date())

@@ -87,3 +87,12 @@ def test_listing_plan_check_runs(server_url):
     )
     assert result.returncode in (0, 1), result.stderr  # 1: a plan read the whole (small) table
     assert "seeded 500 groups" in result.stdout and "6 listing queries explained" in result.stdout
+
+
+def test_sweep_job_from_the_command_line(fresh_db):
+    env = os.environ | {"DATABASE_URL": fresh_db}
+    assert aftercare("db", "upgrade", env=env).returncode == 0
+    first = aftercare("jobs", "sweep-missed", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "0 missed check-ins recorded" in first.stdout and first.stdout.startswith("Sweep done in")
+    assert aftercare("jobs", "sweep-missed", "--lookback-days", "0", env=env).returncode == 2

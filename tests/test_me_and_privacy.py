@@ -69,6 +69,10 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
         "session_rsvps": 0,
         "session_attendance": 0,
         "calendar_feeds": 0,
+        "alerts": 0,
+        "missed_checkins": 0,
+        "checkin_plans": 0,
+        "checkins": 0,
     }
     for table, column in [
         ("people", "id"),
@@ -157,3 +161,33 @@ async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, s
     assert (deleted["group_members"], deleted["session_rsvps"], deleted["calendar_feeds"]) == (1, 1, 1)
     detail = (await client.get(f"/v1/groups/{group['id']}", headers=waiting.headers)).json()
     assert detail["my_status"] == "member" and detail["member_count"] == 1
+
+
+async def test_export_and_deletion_cover_check_ins_and_alerts(client, conn, staff):
+    import datetime as dt
+
+    graduate = await helpers.graduate(client, staff)
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "client_time": dt.datetime.now(dt.UTC).isoformat(),
+        "mood": 2,
+        "craving": 9,
+        "used": True,
+        "sleep": 2,
+        "need_support": "talk_soon",
+        "note": "rough day",
+    }
+    await client.post("/v1/checkins", json=body, headers=graduate.headers)
+    alert_id = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"][0]["id"]
+    await client.post(
+        f"/v1/staff/alerts/{alert_id}/outreach", json={"channel": "call", "reached": True}, headers=staff.headers
+    )
+    data = (await client.get("/v1/me/export", headers=graduate.headers)).json()["data"]
+    assert [c["note"] for c in data["checkins"]] == ["rough day"]
+    assert {a["kind"] for a in data["alerts"]} == {"talk_soon", "reported_use", "craving"}
+    assert any(e["kind"] == "outreach" for a in data["alerts"] for e in a["events"])
+    deleted = (await client.delete("/v1/me", headers=graduate.headers)).json()["deleted"]
+    assert (deleted["checkins"], deleted["alerts"]) == (1, 3)
+    for table in ("checkins", "alerts"):
+        assert await conn.fetchval(f"select count(*) from {table} where person_id = $1", uuid.UUID(graduate.id)) == 0
+    assert await conn.fetchval("select count(*) from alert_events") == 0

@@ -104,3 +104,24 @@ async def test_many_joining_a_nearly_full_group_at_once(live, conn):
     assert statuses == ["member", "member", "waitlisted", "waitlisted", "waitlisted", "waitlisted"]
     positions = sorted(a.json()["waitlist_position"] for a in answers if a.json()["status"] == "waitlisted")
     assert positions == [1, 2, 3, 4]
+
+
+async def test_the_same_check_in_sent_many_times_at_once_is_stored_once(live, conn):
+    import datetime as dt
+
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    graduate = await helpers.graduate(live, staff)
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "client_time": dt.datetime.now(dt.UTC).isoformat(),
+        "mood": 3,
+        "craving": 9,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    }
+    answers = await asyncio.gather(*[live.post("/v1/checkins", json=body, headers=graduate.headers) for _ in range(8)])
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await conn.fetchval("select count(*) from checkins") == 1
+    assert await conn.fetchval("select count(*) from alerts") == 1  # one craving alert, not eight
