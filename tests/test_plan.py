@@ -99,3 +99,10 @@ async def test_the_sql_function_agrees_with_the_python_rules(conn):
         expected = plan.slot_for(day, iop, override)
         got = None if row["cadence"] is None else Slot(row["starts_on"], row["ends_on"], row["cadence"])
         assert got == expected, (day, iop, override)
+
+
+def test_slot_window_across_the_autumn_change():
+    # Berlin falls back on Sunday 25 October 2026: that Mon-Sun week lasts 169 hours.
+    start, end = Slot(D(2026, 10, 19), D(2026, 10, 25), "weekly").window("Europe/Berlin")
+    assert start == dt.datetime(2026, 10, 18, 22, tzinfo=dt.UTC) and end == dt.datetime(2026, 10, 25, 23, tzinfo=dt.UTC)
+    assert end - start == dt.timedelta(hours=169)
