@@ -148,7 +148,8 @@ EXCEPTION_HANDLERS = {
     asyncpg.CannotConnectNowError: database_unavailable_to_problem,
     asyncpg.TooManyConnectionsError: database_unavailable_to_problem,
     asyncpg.QueryCanceledError: database_unavailable_to_problem,
-    asyncpg.InterfaceError: database_unavailable_to_problem,
+    # A dropped connection; other InterfaceErrors are our bugs and stay 500s.
+    asyncpg.ConnectionDoesNotExistError: database_unavailable_to_problem,
     ConnectionError: database_unavailable_to_problem,
     TimeoutError: database_unavailable_to_problem,
     redis.exceptions.RedisError: rate_limiter_unavailable_to_problem,

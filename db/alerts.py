@@ -25,14 +25,19 @@ async def raise_alert(
     checkin_id: UUID | None,
 ) -> int:
     """Open an alert of this kind, or add the reason to the one already open (its severity
-    rises to the highest seen); record either on the timeline. Returns the alert id."""
+    rises to the highest seen, and an acknowledged alert opens again on worse, high or
+    critical news); record either on the timeline. Returns the alert id."""
     row = await conn.fetchrow(
         """
         insert into alerts (person_id, kind, severity, reasons) values ($1, $2, $3, jsonb_build_array($4::jsonb))
         on conflict (person_id, kind) where status <> 'resolved' do update
             set severity = greatest(alerts.severity, excluded.severity),
                 reasons = alerts.reasons || excluded.reasons,
-                updated_at = now()
+                updated_at = now(),
+                -- Worse news, or high or critical news, needs eyes again: back to open.
+                status = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then 'open' else alerts.status end,
+                acknowledged_at = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then null else alerts.acknowledged_at end,
+                acknowledged_by = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then null else alerts.acknowledged_by end
         returning id, (xmax = 0) as opened
         """,
         person_id,

@@ -131,6 +131,7 @@ async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) ->
             set is_active = $2,
                 deactivated_at = case when $2 then null else coalesce(deactivated_at, now()) end,
                 firebase_uid = case when $2 then firebase_uid end,
+                reactivated_at = case when $2 and not is_active then now() else reactivated_at end,
                 updated_at = now()
             where id = $1
             returning id

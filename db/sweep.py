@@ -14,7 +14,8 @@ RECORD_MISSED = """
 with graduates as (
     select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
-           (pp.activated_at at time zone p.timezone)::date as activated_on
+           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
+           (o.set_at at time zone p.timezone)::date as o_set_on
     from people p
     join participant_profiles pp on pp.person_id = p.id
     left join checkin_plans o on o.person_id = p.id
@@ -22,9 +23,11 @@ with graduates as (
 ), ended as (
     select g.id, s.starts_on, s.ends_on
     from graduates g
-    cross join lateral generate_series(greatest(g.today - $2::int, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
-    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+    cross join lateral generate_series(greatest(g.today - $2::int, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
+    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
+      -- A slot cut short by an override set while it ran was not owed in full: not a miss.
+      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
 )
 insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
 select e.id, e.starts_on, e.ends_on, $1
@@ -39,14 +42,18 @@ on conflict do nothing
 # 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
 # as alerted, so a late check-in no longer erases them, and a second run finds nothing new.
 ALERT_CONSECUTIVE = """
-with recent as (
+with candidates as (
+    select distinct person_id from missed_checkins where not alerted and made_up_by is null
+), recent as (
     select m.person_id, m.slot_starts_on, m.alerted
-    from missed_checkins m
+    from candidates k
+    join missed_checkins m on m.person_id = k.person_id
     where m.made_up_by is null and m.slot_starts_on > $1::date - 120
 ), last_checkin as (
-    select c.person_id, max(c.local_date) as last_date
-    from checkins c where c.person_id in (select person_id from recent)
-    group by c.person_id
+    select k.person_id, l.local_date as last_date
+    from candidates k
+    cross join lateral (select c.local_date from checkins c where c.person_id = k.person_id
+                        order by c.local_date desc limit 1) l
 ), streaks as (
     select r.person_id, count(*)::int as misses, array_agg(r.slot_starts_on) as slots
     from recent r left join last_checkin l on l.person_id = r.person_id
@@ -66,7 +73,10 @@ with recent as (
         set severity = greatest(alerts.severity, excluded.severity),
             reasons = alerts.reasons || excluded.reasons,
             details = excluded.details,
-            updated_at = excluded.updated_at
+            updated_at = excluded.updated_at,
+            status = case when excluded.severity > alerts.severity then 'open' else alerts.status end,
+            acknowledged_at = case when excluded.severity > alerts.severity then null else alerts.acknowledged_at end,
+            acknowledged_by = case when excluded.severity > alerts.severity then null else alerts.acknowledged_by end
     returning id, (xmax = 0) as opened, reasons -> -1 as reason
 ), logged as (
     insert into alert_events (alert_id, at, kind, details)
@@ -83,7 +93,8 @@ ALERT_ADHERENCE = """
 with graduates as (
     select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
-           (pp.activated_at at time zone p.timezone)::date as activated_on
+           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
+           (o.set_at at time zone p.timezone)::date as o_set_on
     from people p
     join participant_profiles pp on pp.person_id = p.id
     left join checkin_plans o on o.person_id = p.id
@@ -93,9 +104,10 @@ with graduates as (
            exists (select from checkins c where c.person_id = g.id
                    and c.local_date between s.starts_on and s.ends_on) as done
     from graduates g
-    cross join lateral generate_series(greatest(g.today - 14, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
-    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+    cross join lateral generate_series(greatest(g.today - 14, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
+    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
+      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
 ), adherence as (
     select id, count(*)::int as due, count(*) filter (where done)::int as done
     from due group by id

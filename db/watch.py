@@ -14,7 +14,8 @@ graduates as (
     select p.id, p.name as alias, pp.counselor_id, pp.iop_completed_on as iop,
            o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
-           (pp.activated_at at time zone p.timezone)::date as activated_on
+           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
+           (o.set_at at time zone p.timezone)::date as o_set_on
     from people p
     join participant_profiles pp on pp.person_id = p.id
     left join checkin_plans o on o.person_id = p.id
@@ -24,9 +25,10 @@ graduates as (
            exists (select from checkins c where c.person_id = g.id
                    and c.local_date between s.starts_on and s.ends_on) as done
     from graduates g
-    cross join lateral generate_series(greatest(g.today - {days}, g.iop, g.activated_on), g.today - 1, interval '1 day') as d(day)
-    cross join lateral checkin_slot(d.day::date, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = d.day::date and s.starts_on >= g.activated_on
+    cross join lateral generate_series(greatest(g.today - {days}, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
+    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
+    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
+      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
 )
 """
 
@@ -39,9 +41,10 @@ WATCHLIST = (
            (array_agg(done order by ends_on desc))[1] as last_done
     from slots group by id
 ), last_checkin as (
-    select c.person_id, max(c.client_time) as last_at, max(c.local_date) as last_date
-    from checkins c join graduates g on g.id = c.person_id
-    group by c.person_id
+    select g.id as person_id, l.client_time as last_at, l.local_date as last_date
+    from graduates g
+    cross join lateral (select c.client_time, c.local_date from checkins c where c.person_id = g.id
+                        order by c.local_date desc, c.client_time desc limit 1) l
 ), misses as (
     select s.id, count(*)::int as consecutive
     from slots s left join last_checkin l on l.person_id = s.id
@@ -65,16 +68,16 @@ left join misses m on m.id = g.id
 left join open_alerts oa on oa.person_id = g.id
 where pp.last_done = false or oa.open_alerts > 0
 order by oa.top_severity desc nulls last, coalesce(m.consecutive, 0) desc, l.last_at nulls first, g.id
-limit $3
+limit $3 offset $4
 """
 )
 
 
 async def watchlist(
-    conn: asyncpg.Connection, now: dt.datetime, counselor_id: UUID | None, limit: int
+    conn: asyncpg.Connection, now: dt.datetime, counselor_id: UUID | None, limit: int, offset: int
 ) -> list[asyncpg.Record]:
     """Everyone overdue now (their last ended slot has no check-in) or with an open alert."""
-    return await conn.fetch(WATCHLIST, now, counselor_id, limit)
+    return await conn.fetch(WATCHLIST, now, counselor_id, limit, offset)
 
 
 METRICS = (

@@ -115,3 +115,40 @@ async def test_plan_override_back_to_daily(client, staff):
         await client.put(f"/v1/staff/participants/{uuid.uuid4()}/plan", json=body, headers=staff.headers), 404
     )
     assert_problem(await client.put(url, json=body, headers=graduate.headers), 403)
+
+
+async def test_worse_news_reopens_an_acknowledged_alert(client, conn, staff, graduate):
+    await client.post("/v1/checkins", json=checkin(craving=9), headers=graduate.headers)  # medium
+    [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    await client.post(f"/v1/staff/alerts/{alert['id']}/acknowledge", headers=staff.headers)
+    await client.post("/v1/checkins", json=checkin(craving=8), headers=graduate.headers)  # same, medium
+    same = (await client.get(f"/v1/staff/alerts/{alert['id']}", headers=staff.headers)).json()
+    assert same["status"] == "acknowledged" and len(same["reasons"]) == 2
+    await client.post("/v1/checkins", json=checkin(need_support="crisis_now"), headers=graduate.headers)  # another kind
+    await client.post(f"/v1/staff/alerts/{alert['id']}/acknowledge", headers=staff.headers)
+    reopened = await conn.fetchrow("select status, acknowledged_at from alerts where id = $1", alert["id"])
+    assert reopened["status"] == "acknowledged"
+    crisis = [
+        a
+        for a in (await client.get("/v1/staff/alerts", params={"status": "open"}, headers=staff.headers)).json()[
+            "items"
+        ]
+    ]
+    assert [a["kind"] for a in crisis] == ["crisis"]
+    crisis_id = crisis[0]["id"]
+    await client.post(f"/v1/staff/alerts/{crisis_id}/acknowledge", headers=staff.headers)
+    await client.post("/v1/checkins", json=checkin(need_support="crisis_now"), headers=graduate.headers)
+    again = (await client.get(f"/v1/staff/alerts/{crisis_id}", headers=staff.headers)).json()
+    assert again["status"] == "open" and again["acknowledged_at"] is None  # a second crisis needs eyes again
+
+
+async def test_bad_plan_dates_and_ids_are_4xx(client, staff, graduate):
+    url = f"/v1/staff/participants/{graduate.id}/plan"
+    assert_problem(
+        await client.put(url, json={"cadence": "daily", "ends_on": "2020-01-01"}, headers=staff.headers), 400
+    )
+    assert_problem(
+        await client.put(url, json={"cadence": "daily", "starts_on": "2020-01-01"}, headers=staff.headers), 400
+    )
+    assert_problem(await client.get("/v1/staff/alerts/99999999999999999999", headers=staff.headers), 400)
+    assert_problem(await client.get("/v1/checkins", params={"to": "0001-01-05"}, headers=graduate.headers), 400)

@@ -40,8 +40,8 @@ async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"client_time": now(6)}, "client_time"),
-        ({"client_time": now(-7 * 24 * 60 - 5)}, "client_time"),
+        ({"client_time": 6}, "client_time"),  # minutes from now, made when the test runs
+        ({"client_time": -7 * 24 * 60 - 5}, "client_time"),
         ({"client_time": "2026-11-26T10:00:00"}, "client_time"),
         ({"mood": 6}, "mood"),
         ({"craving": -1}, "craving"),
@@ -54,6 +54,8 @@ async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
     ],
 )
 async def test_bad_check_ins_are_refused_and_nothing_is_stored(client, conn, graduate, change, field):
+    if isinstance(change.get("client_time"), int):
+        change = {"client_time": now(change["client_time"])}
     response = await client.post("/v1/checkins", json=body(**change), headers=graduate.headers)
     problem = assert_problem(response, 400)
     assert any(e["field"].startswith(field) for e in problem["errors"]), problem
@@ -172,3 +174,13 @@ async def test_a_check_in_counts_on_the_local_date_it_was_made(client, conn, sta
         when -= dt.timedelta(days=1)
     response = await client.post("/v1/checkins", json=body(client_time=when.isoformat()), headers=graduate.headers)
     assert response.json()["local_date"] == str((when - dt.timedelta(hours=6)).date())
+
+
+async def test_a_late_retry_of_a_stored_check_in_gets_its_answer(client, conn, graduate):
+    first = (await client.post("/v1/checkins", json=body(), headers=graduate.headers)).json()
+    await conn.execute("update checkins set client_time = client_time - interval '8 days'")
+    old = dt.datetime.fromisoformat(first["client_time"]) - dt.timedelta(days=8)
+    repeat = await client.post(
+        "/v1/checkins", json=body(client_id=first["client_id"], client_time=old.isoformat()), headers=graduate.headers
+    )
+    assert repeat.status_code == 200 and repeat.json()["id"] == first["id"]

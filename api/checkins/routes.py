@@ -21,6 +21,9 @@ MAX_HISTORY_DAYS = 366
 
 
 def date_range(first: dt.date | None, last: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
+    for name, value in (("from", first), ("to", last)):
+        if value is not None and abs((value - today).days) > 3660:
+            raise invalid(name, "must be within ten years of today", "query")
     last = last or today
     first = first or last - dt.timedelta(days=29)
     if first > last:

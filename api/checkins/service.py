@@ -66,6 +66,9 @@ def _answers(row) -> risk.Answers:
 async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest) -> tuple[Checkin, bool]:
     """Store a check-in and act on it; (the check-in, whether it is new). The same client id
     sent again returns the first result and stores nothing, also when both arrive at once."""
+    # A repeat is answered with the first result, however late the retry comes.
+    if (earlier_copy := await checkins_db.by_client_id(conn, person_id, data.client_id)) is not None:
+        return to_checkin(earlier_copy), False
     now = dt.datetime.now(dt.UTC)
     if data.client_time > now + FUTURE_SLACK:
         raise invalid("client_time", "is in the future: check the phone's clock")

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Request, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from api.audit import audit
 from api.checkins.risk import SEVERITY_NAMES, SEVERITY_VALUES
@@ -29,7 +29,7 @@ from api.checkins.schemas import (
 from api.checkins.service import _slot_out, local_today, override_of, slot_states, to_checkin
 from api.deps import Conn
 from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from api.problems import found, problem
+from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import alerts as alerts_db
 from db import checkins as checkins_db
@@ -37,6 +37,7 @@ from db import people as people_db
 from db import watch as watch_db
 
 Severity = Literal["low", "medium", "high", "critical"]
+AlertId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 Status = Literal["open", "acknowledged", "resolved"]
 
 
@@ -74,7 +75,12 @@ class StaffCheckinController(Controller):
         returns to the stepped-down plan."""
         async with conn.transaction():
             context = found(await checkins_db.plan_context(conn, participant_id), "participant")
-            starts_on = data.starts_on or local_today(context["timezone"])
+            today = local_today(context["timezone"])
+            starts_on = data.starts_on or today
+            if starts_on < today:
+                raise invalid("starts_on", "must be today or later: past slots stay as they were")
+            if data.ends_on is not None and data.ends_on < starts_on:
+                raise invalid("ends_on", f"must not be before the start ({starts_on})")
             if data.cadence == "default":
                 await checkins_db.clear_plan(conn, participant_id)
             else:
@@ -158,7 +164,7 @@ class AlertController(Controller):
         )
 
     @get("/{alert_id:int}", summary="One alert with its timeline")
-    async def read(self, alert_id: FromPath[int], request: Request, conn: Conn) -> Alert:
+    async def read(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
         async with conn.transaction():
             row = found(await alerts_db.get(conn, alert_id), "alert")
             events = await alerts_db.events(conn, alert_id)
@@ -166,15 +172,13 @@ class AlertController(Controller):
         return to_alert(row, events)
 
     @post("/{alert_id:int}/acknowledge", status_code=200, summary="I am on it")
-    async def acknowledge(self, alert_id: FromPath[int], request: Request, conn: Conn) -> Alert:
+    async def acknowledge(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
         return await self._act(
             conn, request, alert_id, "acknowledge", lambda: alerts_db.acknowledge(conn, alert_id, request.user.id)
         )
 
     @post("/{alert_id:int}/outreach", status_code=200, summary="Log an outreach attempt")
-    async def outreach(
-        self, alert_id: FromPath[int], data: JSONBody[OutreachRequest], request: Request, conn: Conn
-    ) -> Alert:
+    async def outreach(self, alert_id: AlertId, data: JSONBody[OutreachRequest], request: Request, conn: Conn) -> Alert:
         """A call, text or visit, whether the graduate was reached, and a note."""
         return await self._act(
             conn,
@@ -185,9 +189,7 @@ class AlertController(Controller):
         )
 
     @post("/{alert_id:int}/resolve", status_code=200, summary="Resolve an alert")
-    async def resolve(
-        self, alert_id: FromPath[int], data: JSONBody[ResolveRequest], request: Request, conn: Conn
-    ) -> Alert:
+    async def resolve(self, alert_id: AlertId, data: JSONBody[ResolveRequest], request: Request, conn: Conn) -> Alert:
         return await self._act(
             conn, request, alert_id, "resolve", lambda: alerts_db.resolve(conn, alert_id, request.user.id, data.note)
         )
@@ -209,16 +211,29 @@ class WatchController(Controller):
 
     @get("/watchlist", summary="Who needs attention now")
     async def watchlist(
-        self, request: Request, conn: Conn, counselor_id: FromQuery[UUID | None] = None, limit: Limit = 200
+        self,
+        request: Request,
+        conn: Conn,
+        counselor_id: FromQuery[UUID | None] = None,
+        cursor: Cursor = None,
+        limit: Limit = 200,
     ) -> Page[WatchlistEntry]:
         """Every graduate overdue now or with an open alert: most severe alert first, then
-        most misses in a row, then longest without a check-in."""
+        most misses in a row, then longest without a check-in. Page on with `next_cursor`:
+        nobody falls off the end."""
+        (offset,) = decode_cursor(cursor, int) if cursor else (0,)
+        if offset < 0:
+            raise invalid("cursor", "not a cursor from this list", "query")
         async with conn.transaction():
-            rows = await watch_db.watchlist(conn, dt.datetime.now(dt.UTC), counselor_id, limit)
+            rows = await watch_db.watchlist(conn, dt.datetime.now(dt.UTC), counselor_id, limit + 1, offset)
+            more = len(rows) > limit
+            rows = rows[:limit]
             await audit(conn, request, "watchlist.read", [r["participant_id"] for r in rows])
         return Page(
-            items=[WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows],
-            next_cursor=None,
+            items=[
+                WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows
+            ],
+            next_cursor=encode_cursor(offset + limit) if more else None,
         )
 
     @get("/metrics", summary="Program metrics")

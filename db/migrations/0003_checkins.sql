@@ -1,5 +1,8 @@
 -- Check-ins: plans, submissions, missed slots, alerts and their timeline.
 
+-- When a deactivated graduate was let back in: slots before it are not counted as missed.
+alter table people add column reactivated_at timestamptz;
+
 -- A staff override of the default plan for a stretch of dates (one per person).
 create table checkin_plans (
     person_id  uuid primary key references people (id) on delete cascade,
@@ -85,6 +88,9 @@ create table missed_checkins (
     made_up_by      uuid references checkins (id) on delete set null,
     primary key (person_id, slot_starts_on)
 );
+-- The sweep's "in a row" step starts from misses nobody was alerted about yet.
+create index missed_checkins_unalerted_idx on missed_checkins (person_id) where not alerted and made_up_by is null;
+create index missed_checkins_made_up_idx on missed_checkins (made_up_by) where made_up_by is not null;
 
 create table alerts (
     id               bigint generated always as identity primary key,
@@ -121,3 +127,4 @@ create table alert_events (
     details     jsonb not null default '{}'::jsonb
 );
 create index alert_events_alert_idx on alert_events (alert_id, id);
+create index alert_events_checkin_idx on alert_events (checkin_id) where checkin_id is not null;
