@@ -11,7 +11,7 @@ SWEEP_LOCK_KEY = 7_261_706_163_617_266
 # Every slot that ended (on its last local day) within the lookback, for each active
 # graduate since they activated, with no check-in dated inside it: recorded once.
 RECORD_MISSED = """
-with graduates as (
+with graduates as materialized (
     select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
            (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
@@ -90,7 +90,7 @@ where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.al
 # Fewer than half of the last 14 days' slots checked in (with at least 4 due): a medium
 # alert, unless one is open, or one was resolved in the last week.
 ALERT_ADHERENCE = """
-with graduates as (
+with graduates as materialized (
     select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
            (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,

@@ -10,7 +10,7 @@ import asyncpg
 # Each active, activated graduate's slots that ended in the last `$days` local days (since
 # activation), and whether a check-in is dated inside each. $1 = now.
 _SLOTS = """
-graduates as (
+graduates as materialized (
     select p.id, p.name as alias, pp.counselor_id, pp.iop_completed_on as iop,
            o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
