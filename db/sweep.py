@@ -42,14 +42,14 @@ on conflict do nothing
 # 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
 # as alerted, so a late check-in no longer erases them, and a second run finds nothing new.
 ALERT_CONSECUTIVE = """
-with candidates as (
+with candidates as materialized (
     select distinct person_id from missed_checkins where not alerted and made_up_by is null
 ), recent as (
     select m.person_id, m.slot_starts_on, m.alerted
     from candidates k
     join missed_checkins m on m.person_id = k.person_id
     where m.made_up_by is null and m.slot_starts_on > $1::date - 120
-), last_checkin as (
+), last_checkin as materialized (  -- once per candidate, not once per missed row
     select k.person_id, l.local_date as last_date
     from candidates k
     cross join lateral (select c.local_date from checkins c where c.person_id = k.person_id
