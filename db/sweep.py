@@ -6,37 +6,21 @@ import datetime as dt
 
 import asyncpg
 
+from db.slots_sql import ended_slots
+
 SWEEP_LOCK_KEY = 7_261_706_163_617_266
 
 # Every slot that ended (on its last local day) within the lookback, for each active
 # graduate since they activated, with no check-in dated inside it: recorded once.
-RECORD_MISSED = """
-with graduates as materialized (
-    select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
-           ($1::timestamptz at time zone p.timezone)::date as today,
-           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
-           (o.set_at at time zone p.timezone)::date as o_set_on
-    from people p
-    join participant_profiles pp on pp.person_id = p.id
-    left join checkin_plans o on o.person_id = p.id
-    where p.is_active and pp.activated_at is not null
-), ended as (
-    select g.id, s.starts_on, s.ends_on
-    from graduates g
-    cross join lateral generate_series(greatest(g.today - $2::int, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
-    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
-      -- A slot cut short by an override set while it ran was not owed in full: not a miss.
-      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
-)
+RECORD_MISSED = (
+    "with "
+    + ended_slots("$2::int")
+    + """
 insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
-select e.id, e.starts_on, e.ends_on, $1
-from ended e
-where not exists (
-    select from checkins c where c.person_id = e.id and c.local_date between e.starts_on and e.ends_on
-)
+select id, starts_on, ends_on, $1 from slots where not done
 on conflict do nothing
 """
+)
 
 # Misses in a row (since the last check-in) that include one nobody was alerted about yet:
 # 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
@@ -89,28 +73,13 @@ where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.al
 
 # Fewer than half of the last 14 days' slots checked in (with at least 4 due): a medium
 # alert, unless one is open, or one was resolved in the last week.
-ALERT_ADHERENCE = """
-with graduates as materialized (
-    select p.id, pp.iop_completed_on as iop, o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
-           ($1::timestamptz at time zone p.timezone)::date as today,
-           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
-           (o.set_at at time zone p.timezone)::date as o_set_on
-    from people p
-    join participant_profiles pp on pp.person_id = p.id
-    left join checkin_plans o on o.person_id = p.id
-    where p.is_active and pp.activated_at is not null
-), due as (
-    select g.id, s.starts_on, s.ends_on,
-           exists (select from checkins c where c.person_id = g.id
-                   and c.local_date between s.starts_on and s.ends_on) as done
-    from graduates g
-    cross join lateral generate_series(greatest(g.today - 14, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
-    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
-      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
-), adherence as (
+ALERT_ADHERENCE = (
+    "with "
+    + ended_slots("14")
+    + """
+, adherence as (
     select id, count(*)::int as due, count(*) filter (where done)::int as done
-    from due group by id
+    from slots group by id
     having count(*) >= 4 and count(*) filter (where done) * 2 < count(*)
 ), raised as (
     insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
@@ -128,6 +97,7 @@ with graduates as materialized (
 insert into alert_events (alert_id, at, kind, details)
 select id, $1, 'opened', reason from raised
 """
+)
 
 
 async def sweep(conn: asyncpg.Connection, now: dt.datetime, lookback_days: int = 7) -> dict[str, int]:

@@ -7,34 +7,11 @@ from uuid import UUID
 
 import asyncpg
 
-# Each active, activated graduate's slots that ended in the last `$days` local days (since
-# activation), and whether a check-in is dated inside each. $1 = now.
-_SLOTS = """
-graduates as materialized (
-    select p.id, p.name as alias, pp.counselor_id, pp.iop_completed_on as iop,
-           o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
-           ($1::timestamptz at time zone p.timezone)::date as today,
-           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
-           (o.set_at at time zone p.timezone)::date as o_set_on
-    from people p
-    join participant_profiles pp on pp.person_id = p.id
-    left join checkin_plans o on o.person_id = p.id
-    where p.is_active and pp.activated_at is not null {graduate_filter}
-), slots as (
-    select g.id, s.starts_on, s.ends_on, g.today,
-           exists (select from checkins c where c.person_id = g.id
-                   and c.local_date between s.starts_on and s.ends_on) as done
-    from graduates g
-    cross join lateral generate_series(greatest(g.today - {days}, g.iop, g.activated_on) - g.today, -1) as d(offset_days)
-    cross join lateral checkin_slot(g.today + d.offset_days, g.iop, g.o_cadence, g.o_from, g.o_until) s
-    where s.ends_on = g.today + d.offset_days and s.starts_on >= g.activated_on
-      and not (g.o_from is not null and s.ends_on = g.o_from - 1 and g.o_set_on > s.starts_on)
-)
-"""
+from db.slots_sql import ended_slots
 
 WATCHLIST = (
     "with "
-    + _SLOTS.format(graduate_filter="and ($2::uuid is null or pp.counselor_id = $2)", days=14)
+    + ended_slots("14", "and ($2::uuid is null or pp.counselor_id = $2)")
     + """
 , per_person as (
     select id, count(*)::int as due, count(*) filter (where done)::int as done,
@@ -82,7 +59,7 @@ async def watchlist(
 
 METRICS = (
     "with "
-    + _SLOTS.format(graduate_filter="", days=30)
+    + ended_slots("30")
     + """
 select (select count(*) from graduates)::int as active_graduates,
        (select round(avg(done::int), 3)::float8 from slots where ends_on >= today - 7) as adherence_7d,
