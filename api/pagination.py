@@ -20,6 +20,11 @@ from api.problems import problem
 T = TypeVar("T")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page (1-200).")]
+# `from` and `to` bound a listing in time (they are Python keywords, hence the names).
+FromDate = Annotated[dt.date | None, QueryParameter(name="from", description="First local date (YYYY-MM-DD)")]
+ToDate = Annotated[dt.date | None, QueryParameter(name="to", description="Last local date (YYYY-MM-DD)")]
+FromTime = Annotated[dt.datetime | None, QueryParameter(name="from", description="Start, with offset")]
+ToTime = Annotated[dt.datetime | None, QueryParameter(name="to", description="End, with offset")]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")]
 
 

@@ -87,3 +87,16 @@ async def create_group(client, staff: Actor, **fields) -> dict:
     response = await client.post("/v1/staff/groups", json=GROUP | fields, headers=staff.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def checkin_body(**change) -> dict:
+    """A calm check-in made now, with a fresh client id; `change` overrides any answer."""
+    return {
+        "client_id": str(uuid.uuid4()),
+        "client_time": dt.datetime.now(dt.UTC).isoformat(),
+        "mood": 4,
+        "craving": 2,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    } | change

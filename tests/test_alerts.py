@@ -6,17 +6,7 @@ import uuid
 from tests import helpers
 from tests.helpers import assert_problem
 
-
-def checkin(**change):
-    return {
-        "client_id": str(uuid.uuid4()),
-        "client_time": dt.datetime.now(dt.UTC).isoformat(),
-        "mood": 4,
-        "craving": 2,
-        "used": False,
-        "sleep": 3,
-        "need_support": "no",
-    } | change
+checkin = helpers.checkin_body
 
 
 async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):

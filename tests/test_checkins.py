@@ -2,7 +2,6 @@
 what is due."""
 
 import datetime as dt
-import uuid
 
 import pytest
 
@@ -14,16 +13,7 @@ def now(minutes=0):
     return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).isoformat()
 
 
-def body(**change):
-    return {
-        "client_id": str(uuid.uuid4()),
-        "client_time": now(),
-        "mood": 4,
-        "craving": 2,
-        "used": False,
-        "sleep": 3,
-        "need_support": "no",
-    } | change
+body = helpers.checkin_body
 
 
 async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):

@@ -33,7 +33,7 @@ async def test_profile_validation(client, graduate, staff):
 
 
 def test_days_sober_counts_in_the_persons_own_zone():
-    from api.me.routes import days_sober
+    from api.checkins.plan import days_sober
 
     # 03:00 UTC on 2 March is still 1 March in Chicago.
     now = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)
@@ -164,19 +164,9 @@ async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, s
 
 
 async def test_export_and_deletion_cover_check_ins_and_alerts(client, conn, staff):
-    import datetime as dt
 
     graduate = await helpers.graduate(client, staff)
-    body = {
-        "client_id": str(uuid.uuid4()),
-        "client_time": dt.datetime.now(dt.UTC).isoformat(),
-        "mood": 2,
-        "craving": 9,
-        "used": True,
-        "sleep": 2,
-        "need_support": "talk_soon",
-        "note": "rough day",
-    }
+    body = helpers.checkin_body(mood=2, craving=9, used=True, sleep=2, need_support="talk_soon", note="rough day")
     await client.post("/v1/checkins", json=body, headers=graduate.headers)
     alert_id = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"][0]["id"]
     await client.post(

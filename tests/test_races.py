@@ -107,19 +107,10 @@ async def test_many_joining_a_nearly_full_group_at_once(live, conn):
 
 
 async def test_the_same_check_in_sent_many_times_at_once_is_stored_once(live, conn):
-    import datetime as dt
 
     staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
     graduate = await helpers.graduate(live, staff)
-    body = {
-        "client_id": str(uuid.uuid4()),
-        "client_time": dt.datetime.now(dt.UTC).isoformat(),
-        "mood": 3,
-        "craving": 9,
-        "used": False,
-        "sleep": 3,
-        "need_support": "no",
-    }
+    body = helpers.checkin_body(mood=3, craving=9)
     answers = await asyncio.gather(*[live.post("/v1/checkins", json=body, headers=graduate.headers) for _ in range(8)])
     assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
     assert len({a.json()["id"] for a in answers}) == 1

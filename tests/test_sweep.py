@@ -157,15 +157,7 @@ async def test_late_check_in_fills_an_unalerted_miss_but_not_an_alerted_one(clie
     )
     await sweep(conn, dt.datetime.now(dt.UTC))
     yesterday = dt.datetime.combine(day(-1), dt.time(20), tzinfo=dt.UTC).isoformat()
-    body = {
-        "client_id": str(uuid.uuid4()),
-        "client_time": yesterday,
-        "mood": 4,
-        "craving": 1,
-        "used": False,
-        "sleep": 4,
-        "need_support": "no",
-    }
+    body = helpers.checkin_body(client_time=yesterday, craving=1, sleep=4)
     assert (await client.post("/v1/checkins", json=body, headers=one_headers)).status_code == 201
     assert await conn.fetchval("select made_up_by is not null from missed_checkins where person_id = $1", one)
     due = (await client.get("/v1/checkins/due", headers=one_headers)).json()
@@ -199,15 +191,7 @@ async def test_watchlist_and_metrics(client, conn, hasher, staff):
     alerted, headers = await graduate(
         client, conn, staff, iop_days_ago=20, checkin_days=list(range(-20, 1)), alias="Alerted"
     )
-    body = {
-        "client_id": str(uuid.uuid4()),
-        "client_time": dt.datetime.now(dt.UTC).isoformat(),
-        "mood": 3,
-        "craving": 9,
-        "used": False,
-        "sleep": 3,
-        "need_support": "no",
-    }
+    body = helpers.checkin_body(mood=3, craving=9)
     await client.post("/v1/checkins", json=body, headers=headers)
 
     response = await client.get("/v1/staff/watchlist", headers=staff.headers)

@@ -114,3 +114,10 @@ def streak(slots_newest_first: list[tuple[Slot, bool]]) -> int:
             break
         count += 1
     return count
+
+
+def days_sober(sobriety_date: dt.date | None, timezone: str, now: dt.datetime | None = None) -> int | None:
+    if sobriety_date is None:
+        return None
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
+    return max((today - sobriety_date).days, 0)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 
 from api.checkins import risk
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, CrisisResources, Due
 from api.checkins.service import due, local_today, submit, to_checkin
 from api.deps import Conn
-from api.pagination import Page
+from api.pagination import FromDate, Page, ToDate
 from api.problems import invalid
 from api.security import participants_only
 from db import checkins as checkins_db
@@ -57,8 +56,8 @@ class CheckinController(Controller):
         self,
         request: Request,
         conn: Conn,
-        first: Annotated[dt.date | None, QueryParameter(name="from")] = None,
-        last: Annotated[dt.date | None, QueryParameter(name="to")] = None,
+        first: FromDate = None,
+        last: ToDate = None,
     ) -> Page[Checkin]:
         """Newest first, by local date (default: the last 30 days; at most a year)."""
         first, last = date_range(first, last, local_today(request.user.timezone))

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.checkins import plan, risk
+from api.checkins.plan import days_sober
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
-from api.me.routes import days_sober
 from api.problems import found, invalid
 from db import alerts as alerts_db
 from db import checkins as checkins_db
@@ -117,7 +117,7 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
     return to_checkin(row), True
 
 
-def _slot_out(slot: plan.Slot, timezone: str, done: bool) -> Slot:
+def slot_out(slot: plan.Slot, timezone: str, done: bool) -> Slot:
     starts, ends = slot.window(timezone)
     return Slot(
         starts_on=slot.starts_on, ends_on=slot.ends_on, starts_at=starts, ends_at=ends, cadence=slot.cadence, done=done
@@ -156,8 +156,8 @@ async def due(conn: asyncpg.Connection, person_id: UUID) -> Due:
         current[0].ends_on if current else today, context["iop_completed_on"], override_of(context)
     )
     return Due(
-        current_slot=_slot_out(current[0], timezone, current[1]) if current else None,
-        next_slot=_slot_out(upcoming, timezone, False) if upcoming else None,
+        current_slot=slot_out(current[0], timezone, current[1]) if current else None,
+        next_slot=slot_out(upcoming, timezone, False) if upcoming else None,
         streak=streak,
         days_sober=days_sober(context["sobriety_date"], timezone),
     )

@@ -26,9 +26,9 @@ from api.checkins.schemas import (
     ResolveRequest,
     WatchlistEntry,
 )
-from api.checkins.service import _slot_out, local_today, override_of, slot_states, to_checkin
+from api.checkins.service import local_today, override_of, slot_out, slot_states, to_checkin
 from api.deps import Conn
-from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from api.pagination import Cursor, FromDate, Limit, Page, ToDate, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import alerts as alerts_db
@@ -105,7 +105,7 @@ class StaffCheckinController(Controller):
             cadence=override.cadence if override else "default",  # type: ignore[arg-type]
             starts_on=override.starts_on if override else None,
             ends_on=override.ends_on if override else None,
-            current_slot=_slot_out(current[0], context["timezone"], current[1]) if current else None,
+            current_slot=slot_out(current[0], context["timezone"], current[1]) if current else None,
         )
 
     @get("/{participant_id:uuid}/checkins", summary="A graduate's check-ins")
@@ -114,8 +114,8 @@ class StaffCheckinController(Controller):
         participant_id: FromPath[UUID],
         request: Request,
         conn: Conn,
-        first: Annotated[dt.date | None, QueryParameter(name="from")] = None,
-        last: Annotated[dt.date | None, QueryParameter(name="to")] = None,
+        first: FromDate = None,
+        last: ToDate = None,
     ) -> Page[Checkin]:
         async with conn.transaction():
             participant = found(await people_db.get_participant(conn, participant_id), "participant")
@@ -230,9 +230,7 @@ class WatchController(Controller):
             rows = rows[:limit]
             await audit(conn, request, "watchlist.read", [r["participant_id"] for r in rows])
         return Page(
-            items=[
-                WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows
-            ],
+            items=[WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows],
             next_cursor=encode_cursor(offset + limit) if more else None,
         )
 

@@ -25,7 +25,7 @@ from api.groups.schemas import (
     Weekday,
 )
 from api.groups.service import WEEKDAY_NUMBER, managed_group, sessions_between, to_group, visible_group
-from api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from api.pagination import Cursor, FromTime, Limit, Page, ToTime, decode_cursor, encode_cursor
 from api.problems import invalid, problem
 from api.security import ADMIN, STAFF, participants_only
 from db import groups as groups_db
@@ -152,8 +152,8 @@ class GroupController(Controller):
         group_id: FromPath[UUID],
         request: Request,
         conn: Conn,
-        start: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
-        end: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
+        start: FromTime = None,
+        end: ToTime = None,
     ) -> Page[Session]:
         """Dated sessions between `from` and `to` (default: the next four weeks; at most a
         year), with your RSVP. Cancelled ones are listed with their status."""

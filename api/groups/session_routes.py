@@ -8,7 +8,7 @@ import hmac
 from typing import Annotated
 
 from litestar import Controller, Request, get, post, put
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter
 
 from api.audit import audit
 from api.deps import Conn, RuntimeDep
@@ -27,7 +27,7 @@ from api.groups.schemas import (
     Session,
 )
 from api.groups.service import managed_group, resolve_session, sessions_between, store_session, visible_group
-from api.pagination import Page
+from api.pagination import FromTime, Page, ToTime
 from api.problems import invalid, problem
 from api.security import participants_only
 from db import sessions as sessions_db
@@ -187,8 +187,8 @@ class MySessionsController(Controller):
         self,
         request: Request,
         conn: Conn,
-        start: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
-        end: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
+        start: FromTime = None,
+        end: ToTime = None,
     ) -> Page[Session]:
         """Sessions of every group I am a member of, with my RSVP (default: the next four
         weeks)."""

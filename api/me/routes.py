@@ -3,11 +3,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, delete, get, patch
 from litestar.params import FromPath, JSONBody
 
+from api.checkins.plan import days_sober
 from api.deps import Conn
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.pagination import Page
@@ -17,13 +17,6 @@ from db import auth as auth_db
 from db import groups as groups_db
 from db import people as people_db
 from db import privacy as privacy_db
-
-
-def days_sober(sobriety_date: dt.date | None, timezone: str, now: dt.datetime | None = None) -> int | None:
-    if sobriety_date is None:
-        return None
-    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
-    return max((today - sobriety_date).days, 0)
 
 
 def to_me(row) -> Me:
