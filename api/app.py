@@ -27,6 +27,12 @@ from api.groups.staff_routes import StaffGroupController
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
+from api.notifications.routes import (
+    DeviceController,
+    InboxController,
+    PreferencesController,
+    StaffNotificationController,
+)
 from api.participants.routes import ParticipantController
 from api.security import build_jwt_auth
 from api.settings import Settings
@@ -85,6 +91,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StaffCheckinController,
             AlertController,
             WatchController,
+            DeviceController,
+            PreferencesController,
+            InboxController,
+            StaffNotificationController,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

@@ -106,11 +106,12 @@ def main() -> None:
     default=None,
     help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.",
 )
-def up(host: str, port: int, demo: bool | None) -> None:
+@click.option("--worker/--no-worker", default=True, show_default=True, help="Also run the background worker.")
+def up(host: str, port: int, demo: bool | None, worker: bool) -> None:
     """Start everything for development.
 
-    Database (embedded without DATABASE_URL), migrations, demo data and the API. Runs until
-    Ctrl-C or SIGTERM.
+    Database (embedded without DATABASE_URL), migrations, demo data, the worker (pushes,
+    reminders, the sweep) and the API. Runs until Ctrl-C or SIGTERM.
     """
     _check_port_free(host, port)
     embedded = not os.environ.get("DATABASE_URL")
@@ -119,12 +120,33 @@ def up(host: str, port: int, demo: bool | None) -> None:
     _run_upgrade(url)
     if demo if demo is not None else embedded:
         _load_demo(url)
+    if worker:
+        _start_worker()
     click.echo("")
     click.secho(f"API:      http://{host}:{port}", bold=True)
     click.echo(f"API docs: http://{host}:{port}/schema")
     click.echo(f"Health:   http://{host}:{port}/health/ready")
     click.echo("Press Ctrl-C to stop.")
     _serve(host, port, workers=1)
+
+
+def _start_worker() -> None:
+    """`aftercare worker` beside the API, stopped (before the database) when `up` exits."""
+    import atexit
+    import subprocess
+
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy())
+    click.echo(f"Worker:   started (pid {process.pid}); pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    atexit.register(stop)  # registered after the embedded database's hook, so it runs first
 
 
 def _load_demo(url: str) -> None:
@@ -372,6 +394,66 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
     )
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Run each job once (dispatch until nothing is due) and exit.")
+def worker(once: bool) -> None:
+    """Run the background jobs until Ctrl-C or SIGTERM.
+
+    Pushes due notifications (woken at once by new ones), writes check-in and session
+    reminders every minute, and runs the missed-check-in sweep every 10 minutes (see
+    README, "The worker"). Run as many as you like: they share the work through
+    PostgreSQL and never send a message twice. Without AFTERCARE_FCM_CREDENTIALS, pushes
+    are logged instead of sent.
+    """
+    import logging
+    import signal
+
+    import asyncpg
+
+    from api.logs import JsonFormatter
+    from api.worker import Worker, make_sender
+    from db.pool import create_pool
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per push otherwise
+    try:
+        settings = Settings.from_env(database_url=_database_url(announce=False), need_secret=False)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    async def run() -> None:
+        pool = await create_pool(
+            settings.database_url,
+            max_size=4,
+            statement_timeout_ms=max(settings.statement_timeout_ms, 60_000),  # the sweep is a big statement
+            application_name="aftercare-worker",
+        )
+        try:
+            background = Worker(settings, pool, make_sender(settings))
+            if once:
+                await background.run_once()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await background.run(stop)
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    except ValueError as exc:  # firebase-admin's word for an unreadable service-account file
+        _fail(f"AFTERCARE_FCM_CREDENTIALS: {exc}")
+    click.echo("Worker stopped.")
+
+
 @main.group()
 def jobs() -> None:
     """Scheduled work (the worker runs these on a timer; run one by hand here)."""
@@ -394,12 +476,12 @@ def sweep_missed(lookback_days: int) -> None:
 
     import asyncpg
 
-    from db.sweep import sweep
+    from notifications.reminders import sweep_and_nudge
 
     async def run() -> dict[str, int]:
         conn = await asyncpg.connect(_database_url(announce=False))
         try:
-            return await sweep(conn, dt.datetime.now(dt.UTC), lookback_days)
+            return await sweep_and_nudge(conn, dt.datetime.now(dt.UTC), lookback_days)
         finally:
             await conn.close()
 

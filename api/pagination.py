@@ -13,7 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from api.problems import problem
 
@@ -25,6 +25,8 @@ FromDate = Annotated[dt.date | None, QueryParameter(name="from", description="Fi
 ToDate = Annotated[dt.date | None, QueryParameter(name="to", description="Last local date (YYYY-MM-DD)")]
 FromTime = Annotated[dt.datetime | None, QueryParameter(name="from", description="Start, with offset")]
 ToTime = Annotated[dt.datetime | None, QueryParameter(name="to", description="End, with offset")]
+# A bigint row id in a path: out of range is a 400, not an error from the database.
+RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")]
 
 

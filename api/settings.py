@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +12,46 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _clock(name: str, default: dt.time) -> dt.time:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.time.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a time of day like 18:00, got {raw!r}") from None
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name) or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _credentials_file() -> str | None:
+    path = os.environ.get("AFTERCARE_FCM_CREDENTIALS")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"AFTERCARE_FCM_CREDENTIALS points at {path!r}, which is not a file: give the path of the "
+            "service-account JSON from the Firebase console (Project settings > Service accounts)"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -40,24 +73,38 @@ class Settings:
     db_pool_max: int = 10
     max_body_bytes: int = 1024 * 1024
     firebase_project_id: str | None = None
+    # Push (the worker). Without a service-account file, pushes are only logged.
+    fcm_credentials_file: str | None = None
+    checkin_reminder_at: dt.time = dt.time(18, 0)
+    session_reminder_minutes: int = 60
+    session_reminder_audience: str = "rsvp"  # or "members"
+    push_batch_size: int = 500
+    push_max_attempts: int = 5
+    # How often the worker runs each job, in seconds. Dispatch also wakes on every new
+    # notification (LISTEN/NOTIFY); its interval is the fallback and the retry clock.
+    dispatch_interval_s: int = 5
+    reminder_interval_s: int = 60
+    sweep_interval_s: int = 600
     # "default" (argon2-cffi's RFC 9106 low-memory profile) in production; the tests use
     # "cheapest" so that hashing does not dominate their run time. Not read from the env.
     password_profile: str = field(default="default")
 
     @classmethod
-    def from_env(cls, *, database_url: str | None = None, secret_key: str | None = None) -> Settings:
+    def from_env(
+        cls, *, database_url: str | None = None, secret_key: str | None = None, need_secret: bool = True
+    ) -> Settings:
         database_url = database_url or os.environ.get("DATABASE_URL")
         secret_key = secret_key or os.environ.get("AFTERCARE_SECRET_KEY")
         if not database_url:
             raise ConfigError("DATABASE_URL is not set (or use `aftercare up` for an embedded database)")
-        if not secret_key or len(secret_key) < 32:
+        if need_secret and (not secret_key or len(secret_key) < 32):
             raise ConfigError(
                 "AFTERCARE_SECRET_KEY must be set to at least 32 random characters, e.g. "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return cls(
             database_url=database_url,
-            secret_key=secret_key,
+            secret_key=secret_key or "",
             redis_url=os.environ.get("REDIS_URL") or None,
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
@@ -65,6 +112,17 @@ class Settings:
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,
+            fcm_credentials_file=_credentials_file(),
+            checkin_reminder_at=_clock("AFTERCARE_CHECKIN_REMINDER_AT", cls.checkin_reminder_at),
+            session_reminder_minutes=_int("AFTERCARE_SESSION_REMINDER_MINUTES", cls.session_reminder_minutes, 1),
+            session_reminder_audience=_choice(
+                "AFTERCARE_SESSION_REMINDER_AUDIENCE", cls.session_reminder_audience, ("rsvp", "members")
+            ),
+            push_batch_size=min(_int("AFTERCARE_PUSH_BATCH_SIZE", cls.push_batch_size, 1), 500),
+            push_max_attempts=_int("AFTERCARE_PUSH_MAX_ATTEMPTS", cls.push_max_attempts, 1),
+            dispatch_interval_s=_int("AFTERCARE_DISPATCH_INTERVAL_S", cls.dispatch_interval_s, 1),
+            reminder_interval_s=_int("AFTERCARE_REMINDER_INTERVAL_S", cls.reminder_interval_s, 1),
+            sweep_interval_s=_int("AFTERCARE_SWEEP_INTERVAL_S", cls.sweep_interval_s, 1),
         )
 
 

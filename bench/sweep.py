@@ -74,8 +74,15 @@ async def run(size: int, server: str, explain: bool) -> dict:
             started = time.monotonic()
             second = await sweep(conn, now)
             second_s = time.monotonic() - started
-            return {"graduates": size, "checkins": checkins, "seed_s": seeded, "sweep_s": first_s,
-                    "again_s": second_s, **first, "again_missed": second["missed_recorded"]}
+            return {
+                "graduates": size,
+                "checkins": checkins,
+                "seed_s": seeded,
+                "sweep_s": first_s,
+                "again_s": second_s,
+                **first,
+                "again_missed": second["missed_recorded"],
+            }
         finally:
             await conn.close()
     finally:
@@ -93,10 +100,14 @@ async def main(sizes: list[int], explain: bool) -> int:
     for size in sizes:
         print(f"{size} graduates:", flush=True)
         results.append(await run(size, server, explain))
-    print(f"\n{'graduates':>10} {'check-ins':>10} {'sweep s':>8} {'again s':>8} {'missed':>8} {'alerted':>8} {'low adh.':>8}")
+    print(
+        f"\n{'graduates':>10} {'check-ins':>10} {'sweep s':>8} {'again s':>8} {'missed':>8} {'alerted':>8} {'low adh.':>8}"
+    )
     for r in results:
-        print(f"{r['graduates']:>10} {r['checkins']:>10} {r['sweep_s']:>8.2f} {r['again_s']:>8.2f} "
-              f"{r['missed_recorded']:>8} {r['misses_alerted']:>8} {r['adherence_alerts']:>8}")
+        print(
+            f"{r['graduates']:>10} {r['checkins']:>10} {r['sweep_s']:>8.2f} {r['again_s']:>8.2f} "
+            f"{r['missed_recorded']:>8} {r['misses_alerted']:>8} {r['adherence_alerts']:>8}"
+        )
     ok = all(r["again_missed"] == 0 for r in results)
     print(f"\n{len(results)} sizes swept; second runs recorded {'nothing' if ok else 'something (a bug)'}.")
     return 0 if ok else 1

@@ -304,3 +304,13 @@ async def upsert_imported(conn: asyncpg.Connection, fields: dict[str, Any]) -> t
         "import",
     )
     return (row["id"], row["created"]) if row else None
+
+
+async def group_name(conn: asyncpg.Connection, group_id: UUID) -> str:
+    return await conn.fetchval("select name from groups where id = $1", group_id)
+
+
+async def groups_with_members(conn: asyncpg.Connection) -> list[UUID]:
+    """Active groups someone belongs to: the only ones with sessions to remind of."""
+    rows = await conn.fetch("select id from groups where archived_at is null and member_count > 0 order by id")
+    return [r["id"] for r in rows]

@@ -54,6 +54,18 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                                  from alert_events e where e.alert_id = a.id))
                                       order by a.id)
                                   from alerts a where a.person_id = $1), '[]'::jsonb),
+            -- Devices without their push tokens (secrets of the phone, not records about you).
+            'devices', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'id', d.id, 'platform', d.platform, 'app_version', d.app_version,
+                                      'created_at', d.created_at, 'refreshed_at', d.refreshed_at) order by d.id)
+                                  from devices d where d.person_id = $1), '[]'::jsonb),
+            'notification_preferences', (select to_jsonb(np) - 'person_id' from notification_preferences np
+                                         where np.person_id = $1),
+            'notifications', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'id', n.id, 'kind', n.kind, 'title', n.title, 'body', n.body, 'data', n.data,
+                                      'created_at', n.created_at, 'read_at', n.read_at, 'push_state', n.push_state,
+                                      'sent_at', n.sent_at) order by n.id)
+                                  from notifications n where n.person_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'action', a.action, 'participant_id', a.participant_id)
                                       order by a.id)
@@ -94,6 +106,12 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
             delete from missed_checkins where person_id = $1 returning 1
         ), plan as (
             delete from checkin_plans where person_id = $1 returning 1
+        ), device_rows as (
+            delete from devices where person_id = $1 returning 1
+        ), preferences as (
+            delete from notification_preferences where person_id = $1 returning 1
+        ), inbox as (
+            delete from notifications where person_id = $1 returning 1
         )
         select (select count(*) from tokens) as refresh_tokens,
                (select count(*) from sessions) as auth_sessions,
@@ -105,7 +123,10 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                (select count(*) from calendar) as calendar_feeds,
                (select count(*) from alert_rows) as alerts,
                (select count(*) from missed) as missed_checkins,
-               (select count(*) from plan) as checkin_plans
+               (select count(*) from plan) as checkin_plans,
+               (select count(*) from device_rows) as devices,
+               (select count(*) from preferences) as notification_preferences,
+               (select count(*) from inbox) as notifications
         """,
         person_id,
     )

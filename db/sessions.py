@@ -324,3 +324,14 @@ async def rsvped_sessions(
         start,
         end,
     )
+
+
+async def rsvps_by_session(conn: asyncpg.Connection, session_ids: list[str]) -> dict[str, dict[UUID, str]]:
+    """Everyone's RSVP to these sessions: {session id: {person id: status}}."""
+    rows = await conn.fetch(
+        "select session_id, person_id, status from session_rsvps where session_id = any($1::text[])", session_ids
+    )
+    answers: dict[str, dict[UUID, str]] = {}
+    for row in rows:
+        answers.setdefault(row["session_id"], {})[row["person_id"]] = row["status"]
+    return answers

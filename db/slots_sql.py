@@ -5,7 +5,7 @@ from __future__ import annotations
 
 _GRADUATES = """
 graduates as materialized (  -- materialized: each graduate's local date is computed once
-    select p.id, p.name as alias, pp.counselor_id, pp.iop_completed_on as iop,
+    select p.id, p.name as alias, p.timezone, pp.counselor_id, pp.iop_completed_on as iop,
            o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
            ($1::timestamptz at time zone p.timezone)::date as today,
            -- Slots count from the first sign-in, or from the return after a deactivation.
@@ -35,4 +35,9 @@ slots as (
 
 def ended_slots(days: str, graduate_filter: str = "") -> str:
     """The `graduates` and `slots` CTEs (without the leading `with`)."""
-    return _GRADUATES.format(graduate_filter=graduate_filter) + "," + _ENDED_SLOTS.format(days=days)
+    return graduates(graduate_filter) + "," + _ENDED_SLOTS.format(days=days)
+
+
+def graduates(graduate_filter: str = "") -> str:
+    """The `graduates` CTE alone (without the leading `with`)."""
+    return _GRADUATES.format(graduate_filter=graduate_filter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import asyncpg
 
@@ -39,10 +40,10 @@ with candidates as materialized (
     cross join lateral (select c.local_date from checkins c where c.person_id = k.person_id
                         order by c.local_date desc limit 1) l
 ), streaks as (
-    select r.person_id, count(*)::int as misses, array_agg(r.slot_starts_on) as slots
+    select r.person_id, l.last_date, count(*)::int as misses, array_agg(r.slot_starts_on) as slots
     from recent r left join last_checkin l on l.person_id = r.person_id
     where r.slot_starts_on > coalesce(l.last_date, '-infinity'::date)
-    group by r.person_id
+    group by r.person_id, l.last_date
     having count(*) >= 2 and bool_or(not r.alerted)
 ), raised as (
     insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
@@ -65,6 +66,17 @@ with candidates as materialized (
 ), logged as (
     insert into alert_events (alert_id, at, kind, details)
     select id, $2, case when opened then 'opened' else 'reason' end, reason from raised
+), nudged as (
+    -- A gentle note to the graduate when a streak reaches 2, and again at 4, written with
+    -- the alert. The dedup key names the streak by its last check-in (stable however long
+    -- it runs) and the step. Text from the caller ($3-$6).
+    insert into notifications (person_id, kind, dedup_key, title, body, push_title, push_body, data, not_before)
+    select person_id, 'missed_checkin',
+           'missed:' || coalesce(last_date::text, 'never') || ':' || case when misses >= 4 then 'high' else 'medium' end,
+           $3, $4, $5, $6, '{"kind": "missed_checkin"}'::jsonb, $2
+    from streaks
+    where $3::text is not null
+    on conflict (person_id, dedup_key) do nothing
 )
 update missed_checkins m set alerted = true
 from streaks s
@@ -100,15 +112,27 @@ select id, $1, 'opened', reason from raised
 )
 
 
-async def sweep(conn: asyncpg.Connection, now: dt.datetime, lookback_days: int = 7) -> dict[str, int]:
-    """Record missed slots and raise alerts, for everyone, in one transaction. Two sweeps at
-    once take turns on an advisory lock; the second finds nothing left to do."""
+class Nudge(NamedTuple):
+    """The text of the note to a graduate whose misses raised an alert."""
+
+    title: str
+    body: str
+    push_title: str
+    push_body: str
+
+
+async def sweep(
+    conn: asyncpg.Connection, now: dt.datetime, lookback_days: int = 7, nudge: Nudge | None = None
+) -> dict[str, int]:
+    """Record missed slots and raise alerts, for everyone, in one transaction (with a nudge
+    to each graduate alerted about, when its text is given). Two sweeps at once take turns
+    on an advisory lock; the second finds nothing left to do."""
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
         # JIT compiling these statements costs more than running them (measured: bench/sweep.py).
         await conn.execute("set local jit = off")
         missed = await conn.execute(RECORD_MISSED, now, lookback_days)
-        consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now)
+        consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
         adherence = await conn.execute(ALERT_ADHERENCE, now)
     return {
         "missed_recorded": int(missed.split()[-1]),

@@ -7,7 +7,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,7 +19,9 @@ from api.app import create_app
 from api.auth.credentials import Hasher
 from api.settings import Settings
 from db import migrate
+from notifications.sender import FirebaseSender
 from tests import helpers
+from tests.fake_fcm import FakeFcm
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -152,3 +154,41 @@ async def admin(client, conn, hasher) -> helpers.Actor:
 @pytest.fixture
 async def graduate(client, staff) -> helpers.Actor:
     return await helpers.graduate(client, staff)
+
+
+@pytest.fixture(scope="session")
+def fcm_server() -> Iterator[FakeFcm]:
+    """The fake Google endpoints, and firebase-admin's send URL pointed at them."""
+    from firebase_admin import messaging
+
+    server = FakeFcm().start()
+    real_url = messaging._MessagingService.FCM_URL
+    messaging._MessagingService.FCM_URL = server.fcm_url
+    yield server
+    messaging._MessagingService.FCM_URL = real_url
+    server.stop()
+
+
+@pytest.fixture
+def fcm(fcm_server: FakeFcm) -> FakeFcm:
+    """The fake, with nothing delivered or scripted from earlier tests."""
+    with fcm_server.lock:
+        fcm_server.delivered.clear()
+        fcm_server.attempts.clear()
+        fcm_server._scripts.clear()
+        fcm_server._always.clear()
+    return fcm_server
+
+
+@pytest.fixture(scope="session")
+def service_account(fcm_server: FakeFcm, tmp_path_factory) -> Path:
+    return fcm_server.service_account(tmp_path_factory.mktemp("firebase"))
+
+
+@pytest.fixture
+async def sender(fcm: FakeFcm, service_account: Path) -> AsyncIterator[FirebaseSender]:
+    """A real firebase-admin sender talking to the fake (a fresh app per test, closed on the
+    loop it ran on)."""
+    push_sender = FirebaseSender(str(service_account))
+    yield push_sender
+    await push_sender.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -60,6 +61,13 @@ async def graduate(client, staff: Actor, **fields) -> Actor:
     return Actor(id=enrolled["id"], headers=bearer(tokens), tokens=tokens, code=enrolled["activation_code"])
 
 
+async def second_device(client, staff: Actor, who: Actor) -> dict[str, str]:
+    """The same graduate signed in on a second device (a new code from staff): its headers."""
+    response = await client.post(f"/v1/staff/participants/{who.id}/activation-code", headers=staff.headers)
+    assert response.status_code in (200, 201), response.text
+    return bearer(await activate(client, response.json()["activation_code"]))
+
+
 def assert_problem(response, status: int, code: str | None = None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
@@ -100,3 +108,56 @@ def checkin_body(**change) -> dict:
         "sleep": 3,
         "need_support": "no",
     } | change
+
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+ZONES = ["UTC", "Asia/Tokyo", "America/New_York", "Asia/Kolkata", "America/Los_Angeles", "Pacific/Auckland"]
+
+
+def slot_starting_in(minutes: int, length: int = 60) -> tuple[str, dict]:
+    """A group time zone and a weekly slot whose session today starts `minutes` from now
+    (within the local day, whatever the hour the tests run at)."""
+    now = dt.datetime.now(dt.UTC)
+    for zone in ZONES:
+        local = now.astimezone(ZoneInfo(zone))
+        start = (local + dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+        end = start + dt.timedelta(minutes=length)
+        if start.date() == end.date() == local.date() and end.hour < 23:
+            return zone, {
+                "weekday": WEEKDAYS[start.weekday()],
+                "start": start.strftime("%H:%M"),
+                "end": end.strftime("%H:%M"),
+            }
+    raise AssertionError("no zone fits")
+
+
+async def graduate_with_history(
+    client, conn, staff: Actor, *, today: dt.date, iop_days_ago: int, checkin_days: list[int], activated=True, alias="G"
+) -> tuple[uuid.UUID, dict | None]:
+    """A graduate (time zone UTC) activated on their IOP date, with check-ins on the given
+    days (offsets from `today`): (their id, their headers, or None when not activated)."""
+
+    def day(offset: int) -> dt.date:
+        return today + dt.timedelta(days=offset)
+
+    enrolled = await enroll(client, staff, alias=alias, timezone="UTC", iop_completed_on=str(day(-iop_days_ago)))
+    tokens = await activate(client, enrolled["activation_code"]) if activated else None
+    person = uuid.UUID(enrolled["id"])
+    if activated:
+        await conn.execute(
+            "update participant_profiles set activated_at = $2 where person_id = $1",
+            person,
+            dt.datetime.combine(day(-iop_days_ago), dt.time(9), tzinfo=dt.UTC),
+        )
+    for offset in checkin_days:
+        await conn.execute(
+            """
+            insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep, need_support)
+            values ($1, $2, $3, $4, 4, 2, false, 3, 'no')
+            """,
+            person,
+            uuid.uuid4(),
+            dt.datetime.combine(day(offset), dt.time(12), tzinfo=dt.UTC),
+            day(offset),
+        )
+    return person, (bearer(tokens) if tokens else None)

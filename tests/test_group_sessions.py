@@ -9,28 +9,9 @@ import pytest
 from tests import helpers
 from tests.helpers import assert_problem, create_group
 
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-ZONES = ["UTC", "Asia/Tokyo", "America/New_York", "Asia/Kolkata", "America/Los_Angeles", "Pacific/Auckland"]
-
-
-def slot_around_now(minutes_from_now: int, length_minutes: int = 60) -> tuple[str, dict]:
-    """A time zone and a slot today starting `minutes_from_now` from now, within the day."""
-    now = dt.datetime.now(dt.UTC)
-    for zone in ZONES:
-        local = now.astimezone(ZoneInfo(zone))
-        start = (local + dt.timedelta(minutes=minutes_from_now)).replace(second=0, microsecond=0)
-        end = start + dt.timedelta(minutes=length_minutes)
-        if start.date() == end.date() == local.date() and end.hour < 23:
-            return zone, {
-                "weekday": WEEKDAYS[start.weekday()],
-                "start": start.strftime("%H:%M"),
-                "end": end.strftime("%H:%M"),
-            }
-    raise AssertionError("no zone fits")
-
 
 async def group_now(client, staff, minutes_from_now=-10, length=60, **fields):
-    zone, slot = slot_around_now(minutes_from_now, length)
+    zone, slot = helpers.slot_starting_in(minutes_from_now, length)
     group = await create_group(client, staff, timezone=zone, schedule=[slot], **fields)
     sessions = (
         await client.get(

@@ -73,6 +73,9 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
         "missed_checkins": 0,
         "checkin_plans": 0,
         "checkins": 0,
+        "devices": 0,
+        "notification_preferences": 0,
+        "notifications": 0,
     }
     for table, column in [
         ("people", "id"),

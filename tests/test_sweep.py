@@ -17,30 +17,16 @@ def day(offset: int) -> dt.date:
 
 
 async def graduate(client, conn, staff, *, iop_days_ago: int, checkin_days: list[int], activated=True, alias="G"):
-    """A graduate (time zone UTC) activated on their IOP date, with check-ins on the given days (offsets)."""
-    enrolled = await helpers.enroll(
-        client, staff, alias=alias, timezone="UTC", iop_completed_on=str(day(-iop_days_ago))
+    return await helpers.graduate_with_history(
+        client,
+        conn,
+        staff,
+        today=TODAY,
+        iop_days_ago=iop_days_ago,
+        checkin_days=checkin_days,
+        activated=activated,
+        alias=alias,
     )
-    tokens = await helpers.activate(client, enrolled["activation_code"]) if activated else None
-    person = uuid.UUID(enrolled["id"])
-    if activated:
-        await conn.execute(
-            "update participant_profiles set activated_at = $2 where person_id = $1",
-            person,
-            dt.datetime.combine(day(-iop_days_ago), dt.time(9), tzinfo=dt.UTC),
-        )
-    for offset in checkin_days:
-        await conn.execute(
-            """
-            insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep, need_support)
-            values ($1, $2, $3, $4, 4, 2, false, 3, 'no')
-            """,
-            person,
-            uuid.uuid4(),
-            dt.datetime.combine(day(offset), dt.time(12), tzinfo=dt.UTC),
-            day(offset),
-        )
-    return person, (helpers.bearer(tokens) if tokens else None)
 
 
 async def test_sweep_records_misses_once_and_alerts(client, conn, staff, database_url):

@@ -86,3 +86,12 @@ NOT_WATCHED = (
     "Check-ins are not watched around the clock. If you are in danger or thinking about "
     "harming yourself, call or text 988, or call 911 now."
 )
+
+
+def crisis_text() -> str:
+    """The resources as one paragraph, for the inbox."""
+    lines = []
+    for item in CRISIS_RESOURCES:
+        ways = [f"call {item['phone']}"] + ([f"text {item['text']}"] if item["text"] else [])
+        lines.append(f"{item['name']}: {' or '.join(ways)}.")
+    return " ".join(lines) + " " + NOT_WATCHED

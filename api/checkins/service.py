@@ -14,6 +14,8 @@ from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, R
 from api.problems import found, invalid
 from db import alerts as alerts_db
 from db import checkins as checkins_db
+from notifications import templates
+from notifications.outbox import notify
 
 FUTURE_SLACK = dt.timedelta(minutes=5)
 OLDEST = dt.timedelta(days=7)
@@ -108,6 +110,15 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
                 conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
             )
         await alerts_db.note_checkin(conn, person_id, row["id"])
+        if data.need_support == "crisis_now":
+            # The answer carries the resources at once; the inbox keeps them, on every device.
+            await notify(
+                conn,
+                [person_id],
+                templates.crisis_support(risk.crisis_text()),
+                dedup_key=f"crisis:{row['id']}",
+                urgent=True,
+            )
         # A late check-in fills its slot if the slot was recorded as missed but nobody was
         # alerted about it yet; after an alert, the miss stands and the check-in shows on it.
         slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Controller, Request, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.audit import audit
 from api.checkins.risk import SEVERITY_NAMES, SEVERITY_VALUES
@@ -28,7 +28,7 @@ from api.checkins.schemas import (
 )
 from api.checkins.service import local_today, override_of, slot_out, slot_states, to_checkin
 from api.deps import Conn
-from api.pagination import Cursor, FromDate, Limit, Page, ToDate, decode_cursor, encode_cursor
+from api.pagination import Cursor, FromDate, Limit, Page, RowId, ToDate, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import alerts as alerts_db
@@ -37,7 +37,7 @@ from db import people as people_db
 from db import watch as watch_db
 
 Severity = Literal["low", "medium", "high", "critical"]
-AlertId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
+AlertId = RowId
 Status = Literal["open", "acknowledged", "resolved"]
 
 

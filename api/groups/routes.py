@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.audit import audit
 from api.deps import Conn
+from api.groups import notices
 from api.groups import schedule as rules
 from api.groups.schemas import (
     Announcement,
@@ -141,9 +142,8 @@ class GroupController(Controller):
             if group is None:
                 raise problem(404, "not_found", "No such group.")
             if await groups_db.remove_member(conn, group_id, request.user.id) == "member":
-                await groups_db.promote_from_waitlist(conn, group_id)
+                await notices.seat_waitlist(conn, group_id)
             await sessions_db.drop_future_rsvps(conn, group_id, request.user.id, dt.datetime.now(dt.UTC))
-            # Telling the promoted person comes with push notifications (issue 5).
         return Membership(status="none")
 
     @get("/{group_id:uuid}/sessions", summary="A group's sessions")
@@ -175,10 +175,19 @@ class GroupController(Controller):
     async def announce(
         self, group_id: FromPath[UUID], data: JSONBody[AnnouncementCreate], request: Request, conn: Conn
     ) -> Announcement:
-        """Stored for the group's inbox (members read it in the app); push delivery comes with
-        notifications."""
+        """Each member gets it in their inbox, and a push that says only "New message from
+        your group"."""
         await managed_group(conn, group_id, request.user)
-        row = await sessions_db.add_announcement(conn, group_id, request.user.id, data.title, data.body)
+        async with conn.transaction():
+            row = await sessions_db.add_announcement(conn, group_id, request.user.id, data.title, data.body)
+            await notices.announced(
+                conn,
+                group_id=group_id,
+                announcement_id=row["id"],
+                title=data.title,
+                body=data.body,
+                author_id=request.user.id,
+            )
         return Announcement(**dict(row))
 
     @get("/{group_id:uuid}/announcements", summary="The group's announcements")

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.groups import notices
 from api.groups import schedule as rules
 from api.groups.schemas import Facilitator, Group, Session, SlotOut
 from api.problems import found
@@ -17,6 +18,7 @@ from api.security import ADMIN, STAFF, Principal
 from db import groups as groups_db
 from db import sessions as sessions_db
 
+SCHEDULE_CHANGED = "The group's schedule changed."
 WEEKDAY_NUMBER = {name: number for number, name in enumerate(rules.WEEKDAYS, start=1)}
 
 
@@ -129,7 +131,7 @@ def _session(source: rules.Occurrence | asyncpg.Record, group_id: UUID) -> Sessi
 
 
 async def sessions_between(
-    conn: asyncpg.Connection, group_ids: list[UUID], start: dt.datetime, end: dt.datetime, viewer_id: UUID
+    conn: asyncpg.Connection, group_ids: list[UUID], start: dt.datetime, end: dt.datetime, viewer_id: UUID | None
 ) -> list[Session]:
     """Sessions of these groups overlapping [start, end): computed from each schedule, with
     stored ones (moved, cancelled, referred to) in place of their computed twins. Three
@@ -142,7 +144,7 @@ async def sessions_between(
     for row in await sessions_db.stored_in_range(conn, group_ids, start, end):
         by_id[row["id"]] = _session(row, row["group_id"])
     sessions = [s for s in by_id.values() if s.starts_at < end and s.ends_at > start]
-    rsvps = await sessions_db.rsvps_of(conn, viewer_id, [s.id for s in sessions])
+    rsvps = await sessions_db.rsvps_of(conn, viewer_id, [s.id for s in sessions]) if viewer_id else {}
     for s in sessions:
         s.my_rsvp = rsvps.get(s.id)  # type: ignore[assignment]
     return sorted(sessions, key=lambda s: (s.starts_at, s.id))
@@ -184,12 +186,37 @@ async def apply_schedule_edit(conn: asyncpg.Connection, group_id: UUID, now: dt.
     Sessions moved by hand keep their times."""
     [row] = await sessions_db.schedules(conn, [group_id])
     group = _group_times(row)
-    retimed, orphaned = [], []
+    retimed, orphaned, retimed_rows = [], [], []
     for stored in await sessions_db.future_unmoved(conn, group_id, now):
         occurrence = rules.occurrence(group.id, group.slots, group.timezone, stored["local_date"], stored["slot"])
         if occurrence is None:
-            orphaned.append(stored["id"])
+            orphaned.append(stored)
         elif (occurrence.starts_at, occurrence.ends_at) != (stored["starts_at"], stored["ends_at"]):
             retimed.append((stored["id"], occurrence.starts_at, occurrence.ends_at))
+            retimed_rows.append((stored, occurrence.starts_at, occurrence.ends_at))
     await sessions_db.retime(conn, retimed)
-    await sessions_db.cancel_many(conn, orphaned, "The group's schedule changed.")
+    await sessions_db.cancel_many(conn, [s["id"] for s in orphaned], SCHEDULE_CHANGED)
+    # Stored sessions carry RSVPs: the members hear of each change.
+    for stored in orphaned:
+        if stored["status"] != "cancelled":
+            await notices.session_cancelled(
+                conn,
+                session_id=stored["id"],
+                group_id=group_id,
+                starts_at=stored["starts_at"],
+                reason=SCHEDULE_CHANGED,
+                now=now,
+            )
+    for stored, starts_at, ends_at in retimed_rows:
+        if stored["status"] == "cancelled":
+            continue
+        await notices.session_moved(
+            conn,
+            session_id=stored["id"],
+            group_id=group_id,
+            old_starts_at=stored["starts_at"],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=SCHEDULE_CHANGED,
+            now=now,
+        )

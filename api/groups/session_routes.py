@@ -12,6 +12,7 @@ from litestar.params import JSONBody, PathParameter
 
 from api.audit import audit
 from api.deps import Conn, RuntimeDep
+from api.groups import notices
 from api.groups import schedule as rules
 from api.groups.routes import session_range
 from api.groups.schemas import (
@@ -152,12 +153,21 @@ class SessionController(Controller):
     async def cancel(
         self, session_id: SessionId, data: JSONBody[CancelRequest], request: Request, conn: Conn
     ) -> Session:
-        """Members see it as cancelled, with the reason; telling them by push comes with
-        notifications."""
+        """Members see it as cancelled, with the reason, and are told (through quiet hours
+        when it was to start within two hours)."""
         async with conn.transaction():
             session = await _managed_session(conn, request, session_id)
             await store_session(conn, session)
             await sessions_db.cancel(conn, session.id, data.reason)
+            if session.status != "cancelled":
+                await notices.session_cancelled(
+                    conn,
+                    session_id=session.id,
+                    group_id=session.group_id,
+                    starts_at=session.starts_at,
+                    reason=data.reason,
+                    now=_now(),
+                )
             return await resolve_session(conn, session.id)
 
     @post("/{session_id:str}/reschedule", status_code=200, summary="Move a session (facilitators, staff)")
@@ -175,6 +185,16 @@ class SessionController(Controller):
                 raise problem(409, "session_started", "A session that has started cannot be moved.")
             await store_session(conn, session)
             await sessions_db.move(conn, session.id, data.starts_at, data.ends_at, data.reason)
+            await notices.session_moved(
+                conn,
+                session_id=session.id,
+                group_id=session.group_id,
+                old_starts_at=session.starts_at,
+                starts_at=data.starts_at,
+                ends_at=data.ends_at,
+                reason=data.reason,
+                now=_now(),
+            )
             return await resolve_session(conn, session.id)
 
 

@@ -13,6 +13,7 @@ from litestar import Controller, Request, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
+from api.groups import notices
 from api.groups.schemas import Group, GroupCreate, GroupUpdate
 from api.groups.service import apply_schedule_edit, set_schedule, slot_tuples, to_group, visible_group
 from api.problems import found, invalid
@@ -101,7 +102,7 @@ class StaffGroupController(Controller):
             elif "timezone" in changes:
                 await apply_schedule_edit(conn, group_id, dt.datetime.now(dt.UTC))
             if "capacity" in changes and current["archived_at"] is None:
-                await groups_db.promote_from_waitlist(conn, group_id)
+                await notices.seat_waitlist(conn, group_id)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/archive", status_code=200, summary="Archive a group")

@@ -9,6 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from api.checkins.plan import days_sober
 from api.deps import Conn
+from api.groups import notices
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.pagination import Page
 from api.problems import found, invalid
@@ -67,7 +68,7 @@ class MeController(Controller):
             for group_id in seats:
                 await groups_db.lock_group(conn, group_id)
                 await groups_db.remove_member(conn, group_id, request.user.id)
-                await groups_db.promote_from_waitlist(conn, group_id)
+                await notices.seat_waitlist(conn, group_id)
             counts = await privacy_db.delete_person(conn, request.user.id)
             counts["group_members"] += len(seats)
         return Deleted(deleted=counts)

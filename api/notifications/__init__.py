@@ -1,0 +1,1 @@
+"""Devices, notification preferences, the inbox, and staff messages."""

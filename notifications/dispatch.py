@@ -1,0 +1,204 @@
+"""Dispatch: claim due notifications, apply each person's preferences, push, record.
+
+At least once, never twice for a claim: rows are claimed with `FOR UPDATE SKIP LOCKED` and
+a lease, so two workers never hold the same row, and a worker that dies mid-batch leaves
+its rows to come due again when the lease ends (the phone folds a repeat by collapse key).
+The lease is renewed before each slice of pushes, and a slice goes out only for rows the
+claim still holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from db import notifications as notifications_db
+from notifications import kinds
+from notifications import sender as push
+from notifications.quiet import quiet_until
+
+log = logging.getLogger("aftercare.dispatch")
+
+# Pushes in flight at once: httpx pools 100 connections, and more requests waiting than that
+# slow its pool down sharply (measured with bench/dispatch.py: 374 against 215 msg/s).
+IN_FLIGHT = 100
+
+# FCM refusing us, not the message: the key, the project or the APNs setup is wrong.
+OPERATOR_ERRORS = {"ThirdPartyAuthError", "UnauthenticatedError", "PermissionDeniedError", "NotFoundError"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch_size: int = 500  # notifications claimed at once (each may go to several devices)
+    # Longer than one slice can take: 10 s per request (push.HTTP_TIMEOUT_S) through
+    # firebase-admin's own four retries of a 500/503 is under a minute.
+    lease_s: float = 120.0
+    max_attempts: int = 5  # claims that pushed (or died) before a notification is failed
+    retry_base_s: float = 30.0
+    retry_cap_s: float = 3600.0
+
+
+def retry_delay(attempt: int, policy: Policy, rand: float | None = None) -> dt.timedelta:
+    """Exponential backoff with jitter: after attempt n, between half and all of
+    base * 2^(n-1), capped; the jitter spreads a burst of failures apart."""
+    ceiling = min(policy.retry_cap_s, policy.retry_base_s * 2 ** max(attempt - 1, 0))
+    share = random.random() if rand is None else rand
+    return dt.timedelta(seconds=ceiling * (0.5 + share / 2))
+
+
+@dataclass
+class Report:
+    claimed: int = 0
+    pushes: int = 0
+    states: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    deferred: int = 0
+    dead_tokens: int = 0
+
+    def line(self) -> str:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
+        return (
+            f"{self.claimed} claimed, {self.pushes} pushes ({states or 'none'}), {self.deferred} deferred "
+            f"for quiet hours, {self.dead_tokens} dead tokens removed"
+        )
+
+
+async def dispatch_once(
+    conn: asyncpg.Connection, sender: push.Sender, now: dt.datetime, policy: Policy = Policy()
+) -> Report:
+    """One batch: claim, decide, push, record. Returns what happened (counts only)."""
+    claim_id = uuid.uuid4()
+    started = time.monotonic()
+    async with conn.transaction():
+        await notifications_db.fail_abandoned(conn, now, policy.max_attempts)
+        claimed = await notifications_db.claim(conn, now, policy.batch_size, policy.lease_s, claim_id)
+    report = Report(claimed=len(claimed))
+    if not claimed:
+        return report
+
+    finished: list[notifications_db.Finish] = []
+    to_send = []
+    for row in claimed:
+        decision = _decide(row, now)
+        if decision is None:
+            to_send.append(row)
+        else:
+            report.deferred += decision.state == "pending"
+            finished.append(decision)
+
+    pushes = await _pushes(conn, to_send)
+    report.pushes = len(pushes)
+    results: dict[int, push.Result] = {}  # by index in `pushes`
+    lost: set[int] = set()  # notifications this claim no longer holds
+    indexed = list(enumerate(pushes))
+    for start in range(0, len(pushes), IN_FLIGHT):
+        chunk = indexed[start : start + IN_FLIGHT]
+        if start:
+            until = now + dt.timedelta(seconds=time.monotonic() - started + policy.lease_s)
+            held = await notifications_db.extend_lease(conn, claim_id, until, {p.notification_id for _, p in chunk})
+            lost |= {p.notification_id for _, p in chunk if p.notification_id not in held}
+            chunk = [(i, p) for i, p in chunk if p.notification_id in held]
+        for (i, _), result in zip(chunk, await _send(sender, [p for _, p in chunk]), strict=True):
+            results[i] = result
+
+    by_notification = defaultdict(list)
+    for i, result in results.items():
+        by_notification[pushes[i].notification_id].append((pushes[i], result))
+    deliveries, dead = [], []
+    for row in to_send:
+        if row["id"] in lost:
+            continue  # another worker has it now, and records it
+        outcomes = by_notification[row["id"]]
+        deliveries += [
+            notifications_db.Delivery(row["id"], m.device_id, row["attempts"], r.outcome, r.error_code, r.message_id)
+            for m, r in outcomes
+        ]
+        dead += [m.device_id for m, r in outcomes if r.outcome == push.DEAD_TOKEN]
+        finished.append(_after_push(row, outcomes, now, policy))
+    if any(r.error_code in OPERATOR_ERRORS for r in results.values()):
+        log.error("FCM refused pushes for a configuration problem: check the service account, project and APNs key")
+
+    async with conn.transaction():
+        await notifications_db.finish(conn, claim_id, now, finished)
+        report.dead_tokens = await notifications_db.delete_devices(conn, dead)
+    await notifications_db.log_deliveries(conn, now, deliveries)
+    for row in finished:
+        report.states[row.state] += 1
+    return report
+
+
+def _decide(row, now: dt.datetime) -> notifications_db.Finish | None:
+    """How a claimed notification ends without a push, or None: push it."""
+    delivered = list(row["delivered_devices"])
+    if not row["is_active"] or (row["expires_at"] is not None and row["expires_at"] <= now):
+        return notifications_db.Finish(row["id"], "expired", None, False, delivered, None)
+    if row["kind"] in row["disabled_kinds"]:
+        return notifications_db.Finish(row["id"], "opted_out", None, False, delivered, None)  # inbox only
+    if not row["urgent"]:
+        until = quiet_until(now, row["timezone"], row["quiet_start"], row["quiet_end"])
+        if until and not kinds.too_late_after_quiet_hours(row["kind"], until, row["expires_at"]):
+            return notifications_db.Finish(row["id"], "pending", until, False, delivered, None)
+    return None
+
+
+async def _pushes(conn: asyncpg.Connection, rows: list) -> list[push.Push]:
+    """One push per device of each recipient, but not to devices that already have it."""
+    devices = defaultdict(list)
+    for device in await notifications_db.devices_of(conn, list({r["person_id"] for r in rows})):
+        devices[device["person_id"]].append(device)
+    pushes = []
+    for row in rows:
+        data = {k: str(v) for k, v in json.loads(row["data_json"]).items()}
+        for device in devices[row["person_id"]]:
+            if device["id"] not in row["delivered_devices"]:
+                pushes.append(
+                    push.Push(
+                        notification_id=row["id"],
+                        device_id=device["id"],
+                        token=device["token"],
+                        platform=device["platform"],
+                        kind=row["kind"],
+                        title=row["push_title"],
+                        body=row["push_body"],
+                        data=data,
+                        urgent=row["urgent"],
+                        expires_at=row["expires_at"],
+                    )
+                )
+    return pushes
+
+
+def _after_push(row, outcomes: list, now: dt.datetime, policy: Policy) -> notifications_db.Finish:
+    attempt = row["attempts"]  # this claim's, counted when it was claimed
+    delivered = list(row["delivered_devices"]) + [
+        m.device_id for m, r in outcomes if r.outcome in (push.SENT, push.LOGGED)
+    ]
+    errors = [r.error_code for _, r in outcomes if r.outcome in (push.RETRY, push.FAILED)]
+    if any(r.outcome == push.RETRY for _, r in outcomes):
+        if attempt >= policy.max_attempts:
+            return notifications_db.Finish(row["id"], "failed", None, True, delivered, errors[0])
+        later = now + retry_delay(attempt, policy)
+        return notifications_db.Finish(row["id"], "pending", later, True, delivered, errors[0])
+    if delivered:
+        return notifications_db.Finish(row["id"], "sent", None, bool(outcomes), delivered, None)
+    if errors:
+        return notifications_db.Finish(row["id"], "failed", None, True, delivered, errors[0])
+    # No device registered, or every token was dead.
+    return notifications_db.Finish(row["id"], "no_device", None, bool(outcomes), delivered, None)
+
+
+async def _send(sender: push.Sender, pushes: list[push.Push]) -> list[push.Result]:
+    if not pushes:
+        return []
+    try:
+        return await sender.send(pushes)
+    except Exception as exc:  # this slice failed as a whole (network down, token refresh failed): retry it
+        log.warning("push slice of %d failed as a whole: %s", len(pushes), type(exc).__name__)
+        return [push.Result(push.RETRY, f"slice:{type(exc).__name__}") for _ in pushes]

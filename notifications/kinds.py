@@ -1,0 +1,40 @@
+"""The kinds of notification, and the one rule about them that is not text: urgency."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+CHECKIN_REMINDER = "checkin_reminder"
+MISSED_CHECKIN = "missed_checkin"
+SESSION_REMINDER = "session_reminder"
+SESSION_CHANGED = "session_changed"
+WAITLIST_SEAT = "waitlist_seat"
+ANNOUNCEMENT = "announcement"
+STAFF_MESSAGE = "staff_message"
+CRISIS_SUPPORT = "crisis_support"
+
+# The order the app shows them in its settings.
+KINDS = (
+    CHECKIN_REMINDER,
+    MISSED_CHECKIN,
+    SESSION_REMINDER,
+    SESSION_CHANGED,
+    WAITLIST_SEAT,
+    ANNOUNCEMENT,
+    STAFF_MESSAGE,
+    CRISIS_SUPPORT,
+)
+
+# A cancellation this close to the start is news that cannot wait for the morning.
+CANCELLED_URGENT_WITHIN = dt.timedelta(hours=2)
+
+
+def cancellation_is_urgent(starts_at: dt.datetime, now: dt.datetime) -> bool:
+    return now <= starts_at <= now + CANCELLED_URGENT_WITHIN
+
+
+def too_late_after_quiet_hours(kind: str, quiet_until: dt.datetime, expires_at: dt.datetime | None) -> bool:
+    """A session change that quiet hours would hold until after the session starts comes
+    through them: cancelled at 11 PM for 7 AM, it is news before 7 AM or never. (A check-in
+    reminder held past its slot just lapses: that is what quiet hours are for.)"""
+    return kind == SESSION_CHANGED and expires_at is not None and quiet_until >= expires_at

@@ -1,0 +1,160 @@
+"""What each notification says: the full text for the in-app inbox, and a discreet text for
+the lock screen.
+
+The lock-screen text (`push_title`, `push_body`) is fixed per kind, with at most a time in
+it: it never names a condition, a group (its name can say what it is for), a topic, a mood,
+a craving, or anything a person answered. Anyone can see a lock screen. The inbox, behind
+the app's sign-in, holds the details. A test renders every kind with telling inputs and
+checks the lock-screen text for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from notifications import kinds
+
+
+@dataclass(frozen=True)
+class Content:
+    kind: str
+    title: str
+    body: str
+    push_title: str
+    push_body: str
+    # Ids and the kind only (strings, as FCM's data payload wants): the app fetches the rest.
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def clock(at: dt.datetime, timezone: str) -> str:
+    """ "7:00 PM" in the recipient's zone (no locale: the same on every server)."""
+    local = at.astimezone(ZoneInfo(timezone))
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def day(at: dt.datetime, timezone: str) -> str:
+    """ "Tue, Dec 8" in the recipient's zone."""
+    local = at.astimezone(ZoneInfo(timezone))
+    return f"{local:%a}, {local:%b} {local.day}"
+
+
+def checkin_reminder() -> Content:
+    return Content(
+        kind=kinds.CHECKIN_REMINDER,
+        title="Your check-in is still open",
+        body="Today is the last day for this check-in. It takes about a minute, and it helps your team support you.",
+        push_title="Time for your check-in",
+        push_body="It takes about a minute.",
+    )
+
+
+def missed_checkin() -> Content:
+    return Content(
+        kind=kinds.MISSED_CHECKIN,
+        title="We missed you",
+        body="A couple of check-ins went by without one. That happens. When you're ready, a quick "
+        "check-in lets your counselor know how you are. If you want to talk now, call or text 988.",
+        push_title="Thinking of you",
+        push_body="Open the app when you have a moment.",
+    )
+
+
+def crisis_support(resources: str) -> Content:
+    return Content(
+        kind=kinds.CRISIS_SUPPORT,
+        title="Help is available right now",
+        body=resources,
+        # Neutral: a lock screen must not tell anyone that a crisis was flagged.
+        push_title="New message",
+        push_body="Open the app to read it.",
+    )
+
+
+def session_reminder(
+    *,
+    session_id: str,
+    group_id: str,
+    group_name: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    timezone: str,
+    rsvped: bool,
+) -> Content:
+    start = clock(starts_at, timezone)
+    return Content(
+        kind=kinds.SESSION_REMINDER,
+        title=f"{group_name} starts at {start}",
+        body=f"{day(starts_at, timezone)}, {start} to {clock(ends_at, timezone)}. Details are on the group's page.",
+        push_title="Starting soon",
+        push_body=f"A session you RSVP'd starts at {start}." if rsvped else f"A session of yours starts at {start}.",
+        data={"session_id": session_id, "group_id": group_id},
+    )
+
+
+def session_cancelled(
+    *, session_id: str, group_id: str, group_name: str, starts_at: dt.datetime, timezone: str, reason: str | None
+) -> Content:
+    when = f"{day(starts_at, timezone)} at {clock(starts_at, timezone)}"
+    return Content(
+        kind=kinds.SESSION_CHANGED,
+        title=f"{group_name}: the session on {when} is cancelled",
+        body=f"The session on {when} will not take place." + (f" Reason: {reason}" if reason else ""),
+        push_title="A session was cancelled",
+        push_body=f"The session on {when} will not take place.",
+        data={"session_id": session_id, "group_id": group_id, "change": "cancelled"},
+    )
+
+
+def session_moved(
+    *,
+    session_id: str,
+    group_id: str,
+    group_name: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    timezone: str,
+    reason: str | None,
+) -> Content:
+    when = f"{day(starts_at, timezone)} at {clock(starts_at, timezone)}"
+    return Content(
+        kind=kinds.SESSION_CHANGED,
+        title=f"{group_name}: a session moved to {when}",
+        body=f"The session now runs {when} to {clock(ends_at, timezone)}." + (f" Reason: {reason}" if reason else ""),
+        push_title="A session was moved",
+        push_body=f"It now starts {when}.",
+        data={"session_id": session_id, "group_id": group_id, "change": "moved"},
+    )
+
+
+def waitlist_seat(*, group_id: str, group_name: str) -> Content:
+    return Content(
+        kind=kinds.WAITLIST_SEAT,
+        title=f"You have a seat in {group_name}",
+        body=f"A seat opened in {group_name} and it is yours: you are now a member. Its sessions are in the app.",
+        push_title="A seat opened for you",
+        push_body="Open the app for the details.",
+        data={"group_id": group_id},
+    )
+
+
+def announcement(*, group_id: str, announcement_id: int, title: str, body: str) -> Content:
+    return Content(
+        kind=kinds.ANNOUNCEMENT,
+        title=title,
+        body=body,
+        push_title="New message from your group",
+        push_body="Open the app to read it.",
+        data={"group_id": group_id, "announcement_id": str(announcement_id)},
+    )
+
+
+def staff_message(*, title: str, body: str) -> Content:
+    return Content(
+        kind=kinds.STAFF_MESSAGE,
+        title=title,
+        body=body,
+        push_title="New message",
+        push_body="Open the app to read it.",
+    )

@@ -1,0 +1,138 @@
+"""The worker: its jobs on a schedule, woken by new notifications, stopped cleanly by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+from api.worker import Worker
+from db.pool import create_pool
+from tests import helpers
+from tests.conftest import make_settings
+
+
+async def _device(client, who, token: str) -> None:
+    response = await client.post("/v1/me/devices", json={"token": token, "platform": "android"}, headers=who.headers)
+    assert response.status_code == 201, response.text
+
+
+async def test_one_round_reminds_and_pushes(client, conn, staff, database_url, fcm, sender):
+    """A graduate who has not checked in by 18:30 their time gets the reminder on their phone."""
+    who = await helpers.graduate(client, staff, timezone="America/Chicago")
+    await _device(client, who, "phone")
+    zone = ZoneInfo("America/Chicago")
+    today = dt.datetime.now(zone).date()
+    evening = dt.datetime.combine(today, dt.time(18, 30), tzinfo=zone).astimezone(dt.UTC)
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        await Worker(make_settings(database_url), pool, sender, clock=lambda: evening).run_once()
+    finally:
+        await pool.close()
+    [message] = fcm.delivered
+    assert message["notification"] == {"title": "Time for your check-in", "body": "It takes about a minute."}
+    assert await conn.fetchval("select kind from notifications where push_state = 'sent'") == "checkin_reminder"
+
+
+async def test_a_new_notification_wakes_the_worker(client, conn, staff, graduate, database_url, fcm, sender):
+    await _device(client, graduate, "phone")
+    # A long polling interval: only the wake-up (LISTEN/NOTIFY) can explain a quick push.
+    settings = make_settings(database_url, dispatch_interval_s=300, reminder_interval_s=300, sweep_interval_s=300)
+    pool = await create_pool(database_url, max_size=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(settings, pool, sender).run(stop))
+    try:
+        await asyncio.sleep(0.5)  # its first round finds nothing
+        response = await client.post(
+            "/v1/staff/notifications",
+            json={"participant_id": graduate.id, "title": "Hi", "body": "Checking in.", "urgent": True},
+            headers=staff.headers,
+        )
+        assert response.status_code == 201
+        deadline = time.monotonic() + 5
+        while not fcm.delivered and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(fcm.delivered) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await pool.close()
+
+
+def test_the_worker_command_sends_and_stops_on_sigterm(database_url):
+    """`aftercare worker` as a deployment runs it: no FCM credentials, so it says it only
+    logs; SIGTERM ends it with exit code 0."""
+    env = {k: v for k, v in os.environ.items() if k != "AFTERCARE_FCM_CREDENTIALS"} | {"DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "pushes are logged, not sent" in err and "worker started" in err and "worker stopped" in err
+    assert "Worker stopped." in out
+
+
+def test_the_worker_command_explains_a_bad_credentials_file(database_url, tmp_path):
+    bad = tmp_path / "sa.json"
+    bad.write_text("{}")
+    env = os.environ | {"DATABASE_URL": database_url, "AFTERCARE_FCM_CREDENTIALS": str(bad)}
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker", "--once"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: AFTERCARE_FCM_CREDENTIALS") and "Traceback" not in result.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker", "--once"],
+        env=env | {"AFTERCARE_FCM_CREDENTIALS": str(tmp_path / "nope.json")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and "is not a file" in missing.stderr
+
+
+async def test_the_worker_listens_again_after_losing_its_connection(
+    client, conn, staff, graduate, database_url, fcm, sender
+):
+    """A database restart drops the LISTEN connection; the next new notification must still
+    wake the worker (not wait for the slow poll)."""
+    await _device(client, graduate, "phone")
+    settings = make_settings(database_url, dispatch_interval_s=300, reminder_interval_s=300, sweep_interval_s=300)
+    pool = await create_pool(database_url, max_size=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Worker(settings, pool, sender).run(stop))
+    try:
+        await asyncio.sleep(0.5)
+        # What a restart does to it: the server ends the listening backend.
+        ended = await conn.fetchval(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where datname = current_database() and query ilike 'listen%'"
+        )
+        assert ended == 1
+        await asyncio.sleep(0.3)
+        response = await client.post(
+            "/v1/staff/notifications",
+            json={"participant_id": graduate.id, "title": "Hi", "body": "Checking in.", "urgent": True},
+            headers=staff.headers,
+        )
+        assert response.status_code == 201
+        deadline = time.monotonic() + 5
+        while not fcm.delivered and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(fcm.delivered) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await pool.close()
