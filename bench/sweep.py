@@ -5,7 +5,8 @@
 For each size: a scratch database on DATABASE_URL's server (or the embedded one), migrated,
 seeded with set-based SQL (graduates at every stage of their plan, 30 days of history with
 about 80% of check-ins made), then the sweep is run twice (the second finds nothing to do)
-and timed. Prints a table; --explain adds EXPLAIN ANALYZE of the statement that records
+and timed, and so is the check-in reminder job at an hour when everyone is due one. Prints
+a table; --explain adds EXPLAIN ANALYZE of the statement that records
 misses. The database is dropped afterwards.
 """
 
@@ -25,6 +26,7 @@ import asyncpg
 
 from db import migrate
 from db.sweep import RECORD_MISSED, sweep
+from notifications.reminders import checkin_reminders
 
 SEED = """
 select setseed(0.7);
@@ -74,6 +76,15 @@ async def run(size: int, server: str, explain: bool) -> dict:
             started = time.monotonic()
             second = await sweep(conn, now)
             second_s = time.monotonic() - started
+            # The worker writes check-in reminders every minute; at 23:00 UTC every seeded
+            # zone (UTC-5..-8) is past 18:00 local, so each graduate is considered.
+            evening = dt.datetime.combine(now.date(), dt.time(23), tzinfo=dt.UTC)
+            started = time.monotonic()
+            reminded = await checkin_reminders(conn, evening)
+            remind_s = time.monotonic() - started
+            started = time.monotonic()
+            await checkin_reminders(conn, evening)
+            remind_again_s = time.monotonic() - started
             return {
                 "graduates": size,
                 "checkins": checkins,
@@ -82,6 +93,9 @@ async def run(size: int, server: str, explain: bool) -> dict:
                 "again_s": second_s,
                 **first,
                 "again_missed": second["missed_recorded"],
+                "reminded": reminded,
+                "remind_s": remind_s,
+                "remind_again_s": remind_again_s,
             }
         finally:
             await conn.close()
@@ -102,11 +116,13 @@ async def main(sizes: list[int], explain: bool) -> int:
         results.append(await run(size, server, explain))
     print(
         f"\n{'graduates':>10} {'check-ins':>10} {'sweep s':>8} {'again s':>8} {'missed':>8} {'alerted':>8} {'low adh.':>8}"
+        f" {'remind s':>9} {'again s':>8} {'reminded':>9}"
     )
     for r in results:
         print(
             f"{r['graduates']:>10} {r['checkins']:>10} {r['sweep_s']:>8.2f} {r['again_s']:>8.2f} "
             f"{r['missed_recorded']:>8} {r['misses_alerted']:>8} {r['adherence_alerts']:>8}"
+            f" {r['remind_s']:>9.2f} {r['remind_again_s']:>8.2f} {r['reminded']:>9}"
         )
     ok = all(r["again_missed"] == 0 for r in results)
     print(f"\n{len(results)} sizes swept; second runs recorded {'nothing' if ok else 'something (a bug)'}.")
