@@ -12,7 +12,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
-from api.admin.routes import AccountController, AuditController
+from api.admin.routes import AccountController, AuditController, TeamController
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ParticipantController,
             AccountController,
             AuditController,
+            TeamController,
             GroupController,
             StaffGroupController,
             SessionController,

@@ -314,3 +314,8 @@ async def groups_with_members(conn: asyncpg.Connection) -> list[UUID]:
     """Active groups someone belongs to: the only ones with sessions to remind of."""
     rows = await conn.fetch("select id from groups where archived_at is null and member_count > 0 order by id")
     return [r["id"] for r in rows]
+
+
+async def active_group_ids(conn: asyncpg.Connection) -> list[UUID]:
+    rows = await conn.fetch("select id from groups where archived_at is null order by id")
+    return [r["id"] for r in rows]

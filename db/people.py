@@ -306,3 +306,14 @@ async def set_firebase_uid(conn: asyncpg.Connection, person_id: UUID, uid: str) 
 
 async def find_by_firebase_uid(conn: asyncpg.Connection, uid: str) -> asyncpg.Record | None:
     return await conn.fetchrow("select id, roles, is_active from people where firebase_uid = $1", uid)
+
+
+async def list_team(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Active staff and facilitators, by name: who can be a counselor or run a group."""
+    return await conn.fetch(
+        """
+        select id, name, roles from people
+        where is_active and roles && array['staff', 'admin', 'facilitator'] and email is not null
+        order by lower(name), id
+        """
+    )

@@ -81,8 +81,30 @@ async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
         """,
         now,
     )
+    adherence = await conn.fetch(ADHERENCE_BY_DAY, now)
+    attendance = await conn.fetchrow(
+        """
+        select count(*) filter (where a.status = 'present')::int as present, count(*)::int as marked
+        from session_attendance a join group_sessions s on s.id = a.session_id
+        where s.starts_at >= $1::timestamptz - interval '30 days' and s.starts_at < $1
+        """,
+        now,
+    )
     return {
         **dict(head),
         "open_alerts": {row["severity"]: row["n"] for row in severities},
         "checkins_by_day": [dict(row) for row in per_day],
+        "adherence_by_day": [dict(row) for row in adherence],
+        "attendance_rate_30d": round(attendance["present"] / attendance["marked"], 3) if attendance["marked"] else None,
     }
+
+
+# Of the slots that ended on each of the last 30 days, the share with a check-in.
+ADHERENCE_BY_DAY = (
+    "with "
+    + ended_slots("30")
+    + """
+select ends_on as day, round(avg(done::int), 3)::float8 as adherence, count(*)::int as slots
+from slots group by ends_on order by ends_on
+"""
+)

@@ -22,6 +22,7 @@ from db import migrate
 from notifications.sender import FirebaseSender
 from tests import helpers
 from tests.fake_fcm import FakeFcm
+from tests.live_server import LiveServer
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -192,3 +193,24 @@ async def sender(fcm: FakeFcm, service_account: Path) -> AsyncIterator[FirebaseS
     push_sender = FirebaseSender(str(service_account))
     yield push_sender
     await push_sender.close()
+
+
+@pytest.fixture
+def api_url(settings: Settings, conn: asyncpg.Connection) -> Iterator[str]:
+    """The real API served by uvicorn (in a thread) over the test database: what the
+    dashboard and the browser talk to."""
+    with LiveServer(settings) as server:
+        yield server.url
+
+
+@pytest.fixture
+def dashboard(api_url: str, monkeypatch):
+    """Make a Streamlit AppTest of the dashboard pointed at the live API."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AFTERCARE_API_URL", api_url)
+
+    def make() -> AppTest:
+        return AppTest.from_file(str(Path(__file__).parent.parent / "admin_dashboard" / "app.py"), default_timeout=30)
+
+    return make

@@ -1,10 +1,11 @@
-"""`/v1/staff/accounts` and `/v1/staff/audit`: admins only."""
+"""`/v1/staff/accounts` and `/v1/staff/audit` (admins only), and `/v1/staff/team` (staff)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -27,7 +28,7 @@ from api.pagination import (
     time_id_page,
 )
 from api.problems import found, problem
-from api.security import admin_only
+from api.security import admin_only, staff_only
 from db import audit as audit_db
 from db import people as people_db
 
@@ -114,4 +115,26 @@ class AuditController(Controller):
         return Page(
             items=[to_audit_entry(r) for r in rows],
             next_cursor=encode_cursor(rows[-1]["id"]) if more else None,
+        )
+
+
+class TeamMember(msgspec.Struct):
+    id: UUID
+    name: str
+    roles: list[str]
+
+
+class TeamController(Controller):
+    """Names of the people staff work with (counselors, facilitators): for filters and forms.
+    Staff may read it; managing accounts stays with admins."""
+
+    path = "/v1/staff/team"
+    guards = [staff_only]
+    tags = ["admin"]
+
+    @get("/", summary="Active staff and facilitators, by name")
+    async def team(self, conn: Conn) -> Page[TeamMember]:
+        rows = await people_db.list_team(conn)
+        return Page(
+            items=[TeamMember(id=r["id"], name=r["name"], roles=sorted(r["roles"])) for r in rows], next_cursor=None
         )

@@ -172,6 +172,13 @@ class DayCount(msgspec.Struct):
     checkins: int
 
 
+class DayAdherence(msgspec.Struct):
+    day: dt.date
+    adherence: float
+    """Share of the slots that ended that day with a check-in."""
+    slots: int
+
+
 class Metrics(msgspec.Struct):
     active_graduates: int
     adherence_7d: float | None
@@ -179,3 +186,8 @@ class Metrics(msgspec.Struct):
     open_alerts: dict[str, int]
     """By severity."""
     checkins_by_day: list[DayCount]
+    adherence_by_day: list[DayAdherence]
+    sessions_this_week: int
+    """Scheduled (not cancelled) sessions of active groups, Monday to Sunday (UTC)."""
+    attendance_rate_30d: float | None
+    """Present among attendance marks of the last 30 days' sessions."""

@@ -18,6 +18,7 @@ from api.checkins.schemas import (
     Alert,
     AlertEvent,
     Checkin,
+    DayAdherence,
     DayCount,
     Metrics,
     OutreachRequest,
@@ -28,11 +29,13 @@ from api.checkins.schemas import (
 )
 from api.checkins.service import local_today, override_of, slot_out, slot_states, to_checkin
 from api.deps import Conn
+from api.groups.service import sessions_between
 from api.pagination import Cursor, FromDate, Limit, Page, RowId, ToDate, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import alerts as alerts_db
 from db import checkins as checkins_db
+from db import groups as groups_db
 from db import people as people_db
 from db import watch as watch_db
 
@@ -238,8 +241,16 @@ class WatchController(Controller):
     async def metrics(self, conn: Conn) -> Metrics:
         """Active graduates, check-in adherence over 7 and 30 days, open alerts by severity,
         and check-ins per day for the last 30 days. Counts only: nobody's data."""
-        data = await watch_db.metrics(conn, dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        data = await watch_db.metrics(conn, now)
+        monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
+        week = await sessions_between(
+            conn, await groups_db.active_group_ids(conn), monday, monday + dt.timedelta(days=7), viewer_id=None
+        )
         return Metrics(
+            adherence_by_day=[DayAdherence(**d) for d in data["adherence_by_day"]],
+            sessions_this_week=sum(1 for s in week if s.status == "scheduled"),
+            attendance_rate_30d=data["attendance_rate_30d"],
             active_graduates=data["active_graduates"],
             adherence_7d=data["adherence_7d"],
             adherence_30d=data["adherence_30d"],

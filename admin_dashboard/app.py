@@ -1,0 +1,69 @@
+"""The staff dashboard: `streamlit run admin_dashboard/app.py` (or `aftercare dashboard`).
+
+Sign-in first; then the pages a role may use (st.navigation). Every number and name comes
+from the Aftercare API (admin_dashboard/client.py); this app never opens the database."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from admin_dashboard.client import ApiError, ApiUnavailable
+from admin_dashboard.state import api_down, client, signed_in
+
+st.set_page_config(page_title="Aftercare staff", page_icon=":material/favorite:", layout="wide")
+
+STAFF_PAGES = [
+    st.Page("views/watchlist.py", title="Watchlist", icon=":material/priority_high:", default=True),
+    st.Page("views/overview.py", title="Overview", icon=":material/monitoring:"),
+    st.Page("views/participants.py", title="Participants", icon=":material/group:"),
+    st.Page("views/enroll.py", title="Enroll a graduate", icon=":material/person_add:"),
+    st.Page("views/groups.py", title="Groups", icon=":material/diversity_3:"),
+    st.Page("views/messages.py", title="Messages", icon=":material/send:"),
+]
+ADMIN_PAGES = [
+    st.Page("views/accounts.py", title="Accounts", icon=":material/badge:"),
+    st.Page("views/audit.py", title="Audit log", icon=":material/policy:"),
+]
+
+
+def sign_in() -> None:
+    st.title("Aftercare staff dashboard")
+    if message := st.session_state.pop("signin_message", None):
+        st.info(message)
+    with st.form("sign_in"):
+        email = st.text_input("Email")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        return
+    api = client()
+    try:
+        me = api.login(email.strip(), password)
+    except ApiUnavailable as exc:
+        api_down(exc)
+        return
+    except ApiError as exc:
+        st.error(exc.detail if exc.status != 400 else "Enter your email and password.")
+        return
+    if not {"staff", "admin"} & set(me["roles"]):
+        api.logout()
+        st.error("This dashboard is for staff. Facilitators use the mobile app.")
+        return
+    st.rerun()
+
+
+if not signed_in():
+    st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")]).run()
+else:
+    api = client()
+    pages = {"Care": STAFF_PAGES}
+    if "admin" in api.roles:
+        pages["Admin"] = ADMIN_PAGES
+    navigation = st.navigation(pages)
+    with st.sidebar:
+        st.caption(f"Signed in as **{api.me['alias']}** ({', '.join(sorted(api.roles))})")
+        if st.button("Sign out", icon=":material/logout:"):
+            api.logout()
+            st.session_state.signin_message = "You have signed out."
+            st.rerun()
+    navigation.run()

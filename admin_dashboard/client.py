@@ -1,0 +1,127 @@
+"""The dashboard's only way to the data: the Aftercare API over HTTP (never the database).
+
+One `ApiClient` per signed-in browser session holds the tokens; a 401 refreshes the access
+token once and retries, and a refresh that fails means the session is over."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def api_url() -> str:
+    return os.environ.get("AFTERCARE_API_URL", DEFAULT_API_URL).rstrip("/")
+
+
+class ApiError(Exception):
+    """The API said no (a 4xx): `detail` is its own human sentence, `errors` the fields."""
+
+    def __init__(self, status: int, detail: str, code: str | None = None, errors: list | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.code, self.errors = status, detail, code, errors or []
+
+
+class ApiUnavailable(Exception):
+    """The API cannot be reached or is failing (connection refused, timeout, 5xx)."""
+
+
+class SessionExpired(Exception):
+    """Signed out, deactivated, or the refresh token no longer works: sign in again."""
+
+
+class ApiClient:
+    def __init__(self, base_url: str | None = None, *, timeout: float = 15.0) -> None:
+        self.base_url = base_url or api_url()
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.tokens: dict[str, Any] | None = None
+        self.me: dict[str, Any] | None = None
+
+    # --- sign-in -----------------------------------------------------------------------------
+
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        self.tokens = self._call("POST", "/v1/auth/login", json={"email": email, "password": password}, auth=False)
+        self.me = self.get("/v1/me")
+        return self.me
+
+    def logout(self) -> None:
+        if self.tokens:
+            try:
+                self._call("POST", "/v1/auth/logout", json={"refresh_token": self.tokens["refresh_token"]}, auth=False)
+            except (ApiError, ApiUnavailable, SessionExpired):
+                pass  # signing out locally is what matters
+        self.tokens = self.me = None
+
+    @property
+    def roles(self) -> set[str]:
+        return set(self.me["roles"]) if self.me else set()
+
+    # --- calls ---------------------------------------------------------------------------------
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self._call("POST", path, json=json)
+
+    def patch(self, path: str, json: Any) -> Any:
+        return self._call("PATCH", path, json=json)
+
+    def put(self, path: str, json: Any) -> Any:
+        return self._call("PUT", path, json=json)
+
+    def get_all(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list (following `next_cursor`)."""
+        items, cursor = [], None
+        while True:
+            page = self.get(path, **params, cursor=cursor)
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    def _call(self, method: str, path: str, *, auth: bool = True, retried: bool = False, **kwargs: Any) -> Any:
+        headers = {}
+        if auth:
+            if not self.tokens:
+                raise SessionExpired("Please sign in.")
+            headers["Authorization"] = f"Bearer {self.tokens['access_token']}"
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(
+                f"The Aftercare API at {self.base_url} cannot be reached ({type(exc).__name__})."
+            ) from None
+        if response.status_code == 401 and auth:
+            if not retried and self._refresh():
+                return self._call(method, path, auth=auth, retried=True, **kwargs)
+            self.tokens = self.me = None
+            raise SessionExpired("Your session has ended. Please sign in again.")
+        if response.status_code >= 500:
+            raise ApiUnavailable(f"The Aftercare API had a problem (HTTP {response.status_code}). Try again shortly.")
+        if response.status_code >= 400:
+            body = _json(response)
+            raise ApiError(
+                response.status_code, body.get("detail") or response.reason_phrase, body.get("code"), body.get("errors")
+            )
+        return _json(response) if response.content else None
+
+    def _refresh(self) -> bool:
+        try:
+            response = self._http.post("/v1/auth/refresh", json={"refresh_token": self.tokens["refresh_token"]})
+        except httpx.HTTPError:
+            return False
+        if response.status_code != 201 and response.status_code != 200:
+            return False
+        self.tokens = response.json()
+        return True
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {}

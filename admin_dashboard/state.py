@@ -1,0 +1,54 @@
+"""What every page shares: the signed-in API client in the browser session, and one way to
+turn the API's answers (session over, API down, a refusal) into plain messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, SessionExpired
+
+SEVERITIES = ["low", "medium", "high", "critical"]
+
+
+def client() -> ApiClient:
+    if "api" not in st.session_state:
+        st.session_state.api = ApiClient()
+    return st.session_state.api
+
+
+def signed_in() -> bool:
+    return client().tokens is not None
+
+
+def run_page(render: Callable[[ApiClient], None]) -> None:
+    """Render a page; the API's troubles become messages, never a stack trace."""
+    api = client()
+    try:
+        render(api)
+    except SessionExpired as exc:
+        api.tokens = api.me = None
+        st.session_state.signin_message = str(exc)
+        st.rerun()
+    except ApiUnavailable as exc:
+        api_down(exc)
+    except ApiError as exc:
+        st.error(exc.detail)
+
+
+def api_down(exc: Exception) -> None:
+    st.error(f"{exc} Check that the API is running, then retry.", icon=":material/cloud_off:")
+    st.button("Retry", key="retry", type="primary")  # any click reruns the page
+
+
+def refused(exc: ApiError) -> None:
+    """A form's refusal: the API's sentence, and each field it named."""
+    st.error(exc.detail)
+    for error in exc.errors:
+        st.caption(f"{error.get('field')}: {error.get('message')}")
+
+
+def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
+    """People with this role (staff: possible counselors; facilitator), id -> name."""
+    return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}

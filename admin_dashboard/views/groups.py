@@ -1,0 +1,12 @@
+"""Groups (to be built)."""
+
+import streamlit as st
+
+from admin_dashboard.state import run_page
+
+
+def render(api) -> None:
+    st.title("Groups")
+
+
+run_page(render)

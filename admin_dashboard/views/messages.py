@@ -1,0 +1,12 @@
+"""Messages (to be built)."""
+
+import streamlit as st
+
+from admin_dashboard.state import run_page
+
+
+def render(api) -> None:
+    st.title("Messages")
+
+
+run_page(render)

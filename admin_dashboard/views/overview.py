@@ -1,0 +1,45 @@
+"""Overview: the program at a glance. Counts only: nobody's data."""
+
+import pandas as pd
+import streamlit as st
+
+from admin_dashboard.state import SEVERITIES, run_page
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def render(api) -> None:
+    st.title("Overview")
+    metrics = api.get("/v1/staff/metrics")
+    first, second, third, fourth, fifth = st.columns(5)
+    first.metric("Active graduates", metrics["active_graduates"])
+    second.metric("Check-in adherence, 7 days", percent(metrics["adherence_7d"]))
+    third.metric("Adherence, 30 days", percent(metrics["adherence_30d"]))
+    fourth.metric("Sessions this week", metrics["sessions_this_week"])
+    fifth.metric("Attendance, 30 days", percent(metrics["attendance_rate_30d"]))
+
+    st.subheader("Open alerts")
+    columns = st.columns(4)
+    for column, severity in zip(columns, reversed(SEVERITIES), strict=True):
+        column.metric(severity.title(), metrics["open_alerts"].get(severity, 0))
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Check-ins per day")
+        per_day = pd.DataFrame(metrics["checkins_by_day"], columns=["day", "checkins"])
+        if per_day.empty:
+            st.caption("No check-ins in the last 30 days.")
+        else:
+            st.bar_chart(per_day.set_index("day")["checkins"], y_label="check-ins")
+    with right:
+        st.subheader("Adherence over time")
+        adherence = pd.DataFrame(metrics["adherence_by_day"], columns=["day", "adherence", "slots"])
+        if adherence.empty:
+            st.caption("No check-in slots ended in the last 30 days.")
+        else:
+            st.line_chart(adherence.set_index("day")["adherence"], y_label="share of slots with a check-in")
+
+
+run_page(render)

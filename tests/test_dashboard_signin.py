@@ -1,0 +1,72 @@
+"""The dashboard's front door: sign-in, pages by role, and what staff see when the session
+ends or the API is down. Streamlit's AppTest against the real API on a free port."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import helpers
+from tests.dashboard import open_page, sign_in, texts
+
+
+async def test_staff_sign_in_and_see_the_staff_pages_only(dashboard, client, conn, hasher):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    at = sign_in(dashboard(), counselor)
+    assert "Watchlist" in texts(at)
+    sidebar = " ".join(str(m.value) for m in at.sidebar.caption)
+    assert "Signed in as" in sidebar
+    # No admin pages for a counselor: st.navigation does not even register them.
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("views/audit.py")
+
+
+async def test_admins_get_the_admin_pages(dashboard, client, conn, hasher):
+    admin = await helpers.account(client, conn, hasher, ["admin", "staff"])
+    at = open_page(sign_in(dashboard(), admin), "views/audit.py")
+    assert "Audit log" in [t.value for t in at.title]
+
+
+async def test_a_wrong_password_says_so(dashboard, client, conn, hasher):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    at = sign_in(dashboard(), counselor, password="not the password at all")
+    assert at.error and "password" in at.error[0].value.lower()
+    assert at.text_input[0].label == "Email"  # still on the sign-in form
+
+
+async def test_facilitators_are_sent_to_the_app(dashboard, client, conn, hasher):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    at = sign_in(dashboard(), facilitator)
+    assert "This dashboard is for staff" in at.error[0].value
+
+
+async def test_an_ended_session_goes_back_to_sign_in_with_a_message(dashboard, client, conn, hasher, staff):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    at = sign_in(dashboard(), counselor)
+    # An admin deactivates the account meanwhile: every token stops working at once.
+    await conn.execute("update people set is_active = false where id = $1", helpers_uuid(counselor))
+    at.switch_page("views/overview.py").run()
+    assert not at.exception
+    assert "session has ended" in texts(at)
+    assert at.text_input[0].label == "Email"
+
+
+async def test_an_api_that_is_down_gets_a_clear_message_and_a_retry(dashboard, monkeypatch):
+    monkeypatch.setenv("AFTERCARE_API_URL", "http://127.0.0.1:9")  # nothing listens there
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import Path
+
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "admin_dashboard" / "app.py"), default_timeout=30)
+    at.run()
+    at.text_input[0].input("someone@example.org")
+    at.text_input[1].input("whatever password")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "cannot be reached" in at.error[0].value
+    assert any(b.label == "Retry" for b in at.button)
+
+
+def helpers_uuid(actor):
+    import uuid
+
+    return uuid.UUID(actor.id)
