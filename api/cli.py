@@ -14,6 +14,7 @@ import click
 from api.settings import ConfigError, Settings, data_dir
 
 DEFAULT_PORT = 8000
+DASHBOARD_PORT = 8501
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -107,13 +108,22 @@ def main() -> None:
     help="Load demo data. Default: yes with the embedded database, no with DATABASE_URL.",
 )
 @click.option("--worker/--no-worker", default=True, show_default=True, help="Also run the background worker.")
-def up(host: str, port: int, demo: bool | None, worker: bool) -> None:
+@click.option(
+    "--dashboard-port",
+    default=DASHBOARD_PORT,
+    type=click.IntRange(0, 65535),
+    show_default=True,
+    help="Port for the staff dashboard; 0: no dashboard.",
+)
+def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: int) -> None:
     """Start everything for development.
 
     Database (embedded without DATABASE_URL), migrations, demo data, the worker (pushes,
-    reminders, the sweep) and the API. Runs until Ctrl-C or SIGTERM.
+    reminders, the sweep), the staff dashboard and the API. Runs until Ctrl-C or SIGTERM.
     """
     _check_port_free(host, port)
+    if dashboard_port:
+        _check_port_free(host, dashboard_port)
     embedded = not os.environ.get("DATABASE_URL")
     url = _database_url()
     _dev_secret_key()
@@ -121,8 +131,15 @@ def up(host: str, port: int, demo: bool | None, worker: bool) -> None:
     if demo if demo is not None else embedded:
         _load_demo(url)
     if worker:
-        _start_worker()
+        _start_child("Worker", ["worker"])
+        click.echo("          pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
+    if dashboard_port:
+        _start_child(
+            "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=f"http://{host}:{port}"
+        )
     click.echo("")
+    if dashboard_port:
+        click.secho(f"Dashboard: http://{host}:{dashboard_port}  (sign in as the admin or the counselor)", bold=True)
     click.secho(f"API:      http://{host}:{port}", bold=True)
     click.echo(f"API docs: http://{host}:{port}/schema")
     click.echo(f"Health:   http://{host}:{port}/health/ready")
@@ -130,13 +147,15 @@ def up(host: str, port: int, demo: bool | None, worker: bool) -> None:
     _serve(host, port, workers=1)
 
 
-def _start_worker() -> None:
-    """`aftercare worker` beside the API, stopped (before the database) when `up` exits."""
+def _start_child(name: str, args: list[str], api_url: str | None = None) -> None:
+    """Another `aftercare` command beside the API (the worker, the dashboard), stopped
+    (before the database) when `up` exits."""
     import atexit
     import subprocess
 
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=os.environ.copy())
-    click.echo(f"Worker:   started (pid {process.pid}); pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
+    env = os.environ | ({"AFTERCARE_API_URL": api_url} if api_url else {})
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)
+    click.echo(f"{name + ':':<10}started (pid {process.pid})")
 
     def stop() -> None:
         if process.poll() is None:
@@ -452,6 +471,42 @@ def worker(once: bool) -> None:
     except ValueError as exc:  # firebase-admin's word for an unreadable service-account file
         _fail(f"AFTERCARE_FCM_CREDENTIALS: {exc}")
     click.echo("Worker stopped.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=DASHBOARD_PORT, type=click.IntRange(1, 65535), show_default=True, help="Port for the dashboard."
+)
+def dashboard(host: str, port: int) -> None:
+    """Run the staff dashboard (Streamlit).
+
+    It talks only to the API, at AFTERCARE_API_URL (default http://127.0.0.1:8000); staff
+    and admins sign in with their email and password.
+    """
+    from admin_dashboard.client import api_url
+
+    _check_port_free(host, port)
+    script = Path(__file__).resolve().parent.parent / "admin_dashboard" / "app.py"
+    click.echo(f"Dashboard: http://{host}:{port} (API: {api_url()})")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    os.execv(sys.executable, command)  # Streamlit handles SIGTERM and Ctrl-C itself
 
 
 @main.group()

@@ -29,7 +29,7 @@ async def raise_alert(
     critical news); record either on the timeline. Returns the alert id."""
     row = await conn.fetchrow(
         """
-        insert into alerts (person_id, kind, severity, reasons) values ($1, $2, $3, jsonb_build_array($4::jsonb))
+        insert into alerts (person_id, kind, severity, reasons) values ($1, $2, $3, jsonb_build_array($4::text::jsonb))
         on conflict (person_id, kind) where status <> 'resolved' do update
             set severity = greatest(alerts.severity, excluded.severity),
                 reasons = alerts.reasons || excluded.reasons,

@@ -142,3 +142,12 @@ async def test_bad_plan_dates_and_ids_are_4xx(client, staff, graduate):
     )
     assert_problem(await client.get("/v1/staff/alerts/99999999999999999999", headers=staff.headers), 400)
     assert_problem(await client.get("/v1/checkins", params={"to": "0001-01-05"}, headers=graduate.headers), 400)
+
+
+async def test_an_alerts_reasons_are_objects_through_the_api(client, staff, graduate):
+    """Each reason is a JSON object (code, kind, severity, message), not a string holding one."""
+    response = await client.post("/v1/checkins", json=helpers.checkin_body(used=True), headers=graduate.headers)
+    assert response.status_code == 201
+    [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    [reason] = alert["reasons"]
+    assert isinstance(reason, dict) and reason["code"] and reason["message"]

@@ -1,12 +1,182 @@
-"""Accounts (to be built)."""
+"""Accounts (admins): staff, admin and facilitator sign-ins. List them, create one,
+deactivate one (all its sessions end at once), unlock one after too many wrong passwords."""
 
+import datetime as dt
+from zoneinfo import available_timezones
+
+import pandas as pd
 import streamlit as st
 
-from admin_dashboard.state import run_page
+from admin_dashboard.client import ApiError
+from admin_dashboard.state import refused, run_page
+
+ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}
+PASSWORD_MIN = 12
+FIELDS = ("acct_email", "acct_name", "acct_roles", "acct_password", "acct_timezone")
+TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
+
+
+def accounts_frame(accounts: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        accounts,
+        columns=[
+            "id",
+            "name",
+            "email",
+            "roles",
+            "timezone",
+            "is_active",
+            "locked_until",
+            "created_at",
+            "deactivated_at",
+        ],
+    )
+    frame["roles"] = frame["roles"].map(lambda roles: ", ".join(sorted(roles)))
+    for column in ("locked_until", "created_at", "deactivated_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    now = pd.Timestamp(dt.datetime.now(dt.UTC))
+    frame["locked"] = frame["locked_until"].map(lambda at: pd.notna(at) and at > now)
+    return frame
 
 
 def render(api) -> None:
     st.title("Accounts")
+    if st.session_state.pop("acct_clear", False):
+        for key in FIELDS:  # before the widgets exist: an empty form after a success
+            st.session_state.pop(key, None)
+    if done := st.session_state.pop("acct_done", None):
+        st.success(done, icon=":material/check_circle:")
+
+    accounts = api.get_all("/v1/staff/accounts", limit=200)
+    frame = accounts_frame(accounts)
+    st.caption(f"{len(frame)} accounts, {int(frame['is_active'].sum())} active. Graduates are not listed here.")
+    shown = frame[["name", "email", "roles", "timezone", "is_active", "locked", "created_at", "deactivated_at"]]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="acct_table",
+        column_config={
+            "name": "Name",
+            "email": "Email",
+            "roles": "Roles",
+            "timezone": "Time zone",
+            "is_active": st.column_config.CheckboxColumn("Active"),
+            "locked": st.column_config.CheckboxColumn("Locked", help="Too many wrong passwords: unlock below"),
+            "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY"),
+            "deactivated_at": st.column_config.DatetimeColumn("Deactivated", format="MMM D, YYYY"),
+        },
+    )
+    st.download_button(
+        "Download CSV",
+        shown.to_csv(index=False),
+        file_name="accounts.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key="acct_csv",
+    )
+
+    create, manage = st.columns(2)
+    with create:
+        create_account(api)
+    with manage:
+        manage_account(api, frame)
+
+
+def create_account(api) -> None:
+    st.subheader("Create an account")
+    zone = api.me.get("timezone") or "UTC"
+    with st.form("acct_create"):
+        email = st.text_input("Email", key="acct_email")
+        name = st.text_input("Name", key="acct_name", help="Shown to colleagues, and to graduates for facilitators.")
+        roles = st.multiselect("Roles", list(ROLES), default=["staff"], format_func=ROLES.get, key="acct_roles")
+        password = st.text_input(
+            "Password",
+            type="password",
+            key="acct_password",
+            help=f"At least {PASSWORD_MIN} characters. Give it to the person by a safe channel.",
+        )
+        timezone = st.selectbox(
+            "Time zone", TIMEZONES, index=TIMEZONES.index(zone) if zone in TIMEZONES else None, key="acct_timezone"
+        )
+        submitted = st.form_submit_button(
+            "Create account", type="primary", icon=":material/person_add:", key="acct_submit"
+        )
+    if not submitted:
+        return
+    problems = []
+    if "@" not in email:
+        problems.append("Enter the person's email address.")
+    if not name.strip():
+        problems.append("Enter the person's name.")
+    if not roles:
+        problems.append("Choose at least one role.")
+    if len(password) < PASSWORD_MIN:
+        problems.append(f"The password needs at least {PASSWORD_MIN} characters.")
+    if not timezone:
+        problems.append("Choose a time zone.")
+    if problems:
+        for problem in problems:
+            st.error(problem)
+        return
+    try:
+        account = api.post(
+            "/v1/staff/accounts",
+            {"email": email.strip(), "name": name.strip(), "roles": roles, "password": password, "timezone": timezone},
+        )
+    except ApiError as exc:
+        refused(exc)
+        return
+    st.session_state.acct_done = f"Account created for {account['name']} ({account['email']}). They can sign in now."
+    st.session_state.acct_clear = True
+    st.rerun()
+
+
+def manage_account(api, frame: pd.DataFrame) -> None:
+    st.subheader("Deactivate or unlock")
+    labels = {
+        row.id: f"{row.name} ({row.email})"
+        + ("" if row.is_active else ", deactivated")
+        + (", locked" if row.locked else "")
+        for row in frame.itertuples()
+    }
+    chosen = st.selectbox(
+        "Account", list(labels), index=None, format_func=labels.get, placeholder="Choose an account", key="acct_chosen"
+    )
+    if chosen is None:
+        return
+    row = frame.set_index("id").loc[chosen]
+    myself = chosen == api.me["id"]
+    unlock, deactivate = st.columns(2)
+    try:
+        if unlock.button(
+            "Unlock",
+            key="acct_unlock",
+            icon=":material/lock_open:",
+            help="Clears the wrong-password count and any lock.",
+        ):
+            api.post(f"/v1/staff/accounts/{chosen}/unlock")
+            st.session_state.acct_done = f"{row['name']} can sign in again."
+            st.rerun()
+        if row["is_active"]:
+            confirm = deactivate.checkbox(
+                "I understand: this ends all their sessions at once", key="acct_confirm", disabled=myself
+            )
+            if deactivate.button(
+                "Deactivate",
+                key="acct_deactivate",
+                icon=":material/block:",
+                disabled=myself or not confirm,
+                help="You cannot deactivate your own account." if myself else "Tick the box above first.",
+            ):
+                api.post(f"/v1/staff/accounts/{chosen}/deactivate")
+                st.session_state.acct_done = f"{row['name']} is deactivated and signed out everywhere."
+                st.rerun()
+        else:
+            st.caption("This account is deactivated.")
+    except ApiError as exc:
+        refused(exc)
 
 
 run_page(render)

@@ -1,12 +1,410 @@
-"""Participants (to be built)."""
+"""Participants: the list of graduates (search, filters, CSV) and one graduate's page:
+profile, check-in plan (and its override), mood and craving over time, check-ins, groups,
+alerts with their outreach history, a new activation code, deactivation.
 
+`?participant=<id>` opens someone directly (the watchlist can link here)."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
 import streamlit as st
 
-from admin_dashboard.state import run_page
+from admin_dashboard.client import ApiError
+from admin_dashboard.state import refused, run_page, team
+
+HISTORY_DAYS = 90
+PICK_KEY = "participant_pick"
+NEW_CODE_KEY = "participant_new_code"  # {participant id: code}, shown on the next run only
+STATUSES = {"pending": "Not activated yet", "active": "Active", "deactivated": "Deactivated"}
+CADENCES = {
+    "default": "Default (steps down with time since IOP)",
+    "daily": "Daily",
+    "three_weekly": "Three times a week (Mon-Tue, Wed-Thu, Fri-Sun)",
+    "weekly": "Weekly",
+    "none": "None (no check-ins due)",
+}
+FORMATS = {"in_person": "In person", "online": "Online", "hybrid": "Hybrid"}
+CHANNELS = {"call": "Call", "text": "Text", "in_person": "In person", "other": "Other"}
+EVENTS = {
+    "opened": "Opened",
+    "reason": "New reason",
+    "checkin": "Checked in",
+    "acknowledged": "Acknowledged",
+    "outreach": "Outreach",
+    "resolved": "Resolved",
+}
+NEED_SUPPORT = {"no": "No", "talk_soon": "Talk soon", "crisis_now": "In crisis now"}
+TELL_THEM = "Open the Aftercare app and enter this code. It works once, within 7 days."
+
+
+def local_today(zone: str) -> dt.date:
+    return dt.datetime.now(ZoneInfo(zone)).date()
+
+
+def days_sober(person: dict) -> int | None:
+    if not person.get("sobriety_date"):
+        return None
+    return (local_today(person["timezone"]) - dt.date.fromisoformat(person["sobriety_date"])).days
+
+
+def when(value: str | None, zone: str) -> str:
+    if not value:
+        return "–"
+    return dt.datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).strftime("%b %-d, %Y %-I:%M %p")
+
+
+def participants_frame(people: list[dict], counselors: dict[str, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        people,
+        columns=[
+            "id",
+            "alias",
+            "status",
+            "counselor_id",
+            "timezone",
+            "iop_completed_on",
+            "email",
+            "phone",
+            "created_at",
+        ],
+    )
+    frame["counselor"] = frame["counselor_id"].map(lambda c: counselors.get(c, "–") if c else "–")
+    frame["status"] = frame["status"].map(lambda s: STATUSES.get(s, s))
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+# --- the list ------------------------------------------------------------------------------
 
 
 def render(api) -> None:
     st.title("Participants")
+    counselors = team(api)
+    people = choose_people(api, counselors)
+    person_id = pick(api, people)
+    if person_id:
+        st.divider()
+        participant_page(api, person_id, counselors)
+
+
+def choose_people(api, counselors: dict[str, str]) -> list[dict]:
+    search, status, counselor = st.columns([2, 1, 1])
+    query = search.text_input("Search by name", key="people_search", placeholder="Alias")
+    wanted_status = status.selectbox(
+        "Status", ["any", *STATUSES], format_func=lambda s: STATUSES.get(s, "Any status"), key="people_status"
+    )
+    me = api.me["id"]
+    choices = ["everyone", *(["mine"] if me in counselors else []), *counselors]
+    who = counselor.selectbox(
+        "Counselor",
+        choices,
+        format_func=lambda c: {"everyone": "Everyone", "mine": "My caseload"}.get(c) or counselors[c],
+        key="people_counselor",
+    )
+    counselor_id = me if who == "mine" else None if who == "everyone" else who
+    people = api.get_all(
+        "/v1/staff/participants",
+        counselor_id=counselor_id,
+        status=None if wanted_status == "any" else wanted_status,
+        limit=200,
+    )
+    if query.strip():
+        people = [p for p in people if query.strip().casefold() in p["alias"].casefold()]
+    frame = participants_frame(people, counselors)
+    shown = frame[["alias", "status", "counselor", "iop_completed_on", "timezone", "email", "phone", "created_at"]]
+    st.caption(f"{len(frame)} graduates")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "alias": "Name",
+            "status": "Status",
+            "counselor": "Counselor",
+            "iop_completed_on": st.column_config.DateColumn("IOP completed"),
+            "timezone": "Time zone",
+            "email": "Email",
+            "phone": "Phone",
+            "created_at": st.column_config.DatetimeColumn("Enrolled", format="MMM D, YYYY"),
+        },
+    )
+    st.download_button(
+        "Download CSV",
+        shown.to_csv(index=False),
+        file_name="participants.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+    return people
+
+
+def pick(api, people: list[dict]) -> str | None:
+    """The selectbox and `?participant=` agree: a link opens someone, a choice updates the link."""
+    names = {p["id"]: p["alias"] for p in people}
+    linked = st.query_params.get("participant")
+    if linked and linked != st.session_state.get(PICK_KEY):
+        st.session_state[PICK_KEY] = linked
+    chosen = st.session_state.get(PICK_KEY)
+    if chosen and chosen not in names:  # filtered out, or linked to: still theirs to see
+        try:
+            names[chosen] = api.get(f"/v1/staff/participants/{chosen}")["alias"]
+        except ApiError:
+            st.warning("That graduate was not found.")
+            st.session_state[PICK_KEY] = None
+            st.query_params.pop("participant", None)
+
+    def follow() -> None:
+        if st.session_state.get(PICK_KEY):
+            st.query_params["participant"] = st.session_state[PICK_KEY]
+        else:
+            st.query_params.pop("participant", None)
+
+    return st.selectbox(
+        "Open a graduate",
+        list(names),
+        format_func=names.get,
+        index=None,
+        placeholder="Choose a graduate",
+        key=PICK_KEY,
+        on_change=follow,
+    )
+
+
+# --- one graduate --------------------------------------------------------------------------
+
+
+def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
+    person = api.get(f"/v1/staff/participants/{person_id}")
+    zone = person["timezone"]
+    st.header(person["alias"])
+    profile(person, counselors)
+    actions(api, person)
+    plan_tab, checkins_tab, groups_tab, alerts_tab = st.tabs(["Plan", "Check-ins", "Groups", "Alerts"])
+    with plan_tab:
+        plan(api, person)
+    with checkins_tab:
+        checkins(api, person)
+    with groups_tab:
+        groups(api, person)
+    with alerts_tab:
+        alerts(api, person_id, zone, counselors)
+
+
+def profile(person: dict, counselors: dict[str, str]) -> None:
+    status, counselor, sober, iop = st.columns(4)
+    status.metric("Status", STATUSES.get(person["status"], person["status"]))
+    counselor.metric("Counselor", counselors.get(person["counselor_id"], "–") if person["counselor_id"] else "–")
+    days = days_sober(person)
+    sober.metric("Days sober", "–" if days is None else days)
+    iop.metric("IOP completed", person["iop_completed_on"])
+    contact = " · ".join(filter(None, [person.get("email"), person.get("phone")])) or "no contact details"
+    activated = when(person["activated_at"], person["timezone"]) if person["activated_at"] else "not yet"
+    st.caption(
+        f"Time zone {person['timezone']} · contact: {contact} · "
+        f"enrolled {when(person['created_at'], person['timezone'])} · app activated {activated}"
+        + (f" · deactivated {when(person['deactivated_at'], person['timezone'])}" if person["deactivated_at"] else "")
+    )
+
+
+def actions(api, person: dict) -> None:
+    key = person["id"]
+    codes = st.session_state.pop(NEW_CODE_KEY, {})  # shown on this run only
+    if key in codes:
+        issued = codes[key]
+        with st.container(border=True):
+            st.success(f"A new activation code for {person['alias']}: shown only this once. Any earlier code is void.")
+            st.markdown(f"# `{issued['activation_code']}`")
+            st.markdown(f"**Tell them:** “{TELL_THEM}”")
+            st.caption(f"Expires {when(issued['activation_expires_at'], person['timezone'])} (their time).")
+    reissue, switch, _ = st.columns([1, 1, 2])
+    try:
+        if person["status"] != "deactivated":
+            if reissue.button("New activation code", key=f"reissue_{key}", icon=":material/key:"):
+                issued = api.post(f"/v1/staff/participants/{key}/activation-code")
+                st.session_state[NEW_CODE_KEY] = {key: issued}
+                st.rerun()
+            confirming = st.session_state.get("confirm_deactivate") == key
+            if not confirming and switch.button("Deactivate…", key=f"deactivate_{key}", icon=":material/block:"):
+                st.session_state.confirm_deactivate = key
+                st.rerun()
+            if confirming:
+                with st.container(border=True):
+                    st.warning(
+                        f"Deactivate {person['alias']}? Every session of theirs ends at once: the app signs out "
+                        "and stops reminding them. Their data stays. You can reactivate them later."
+                    )
+                    yes, no, _ = st.columns([1, 1, 2])
+                    if yes.button("Yes, deactivate", key=f"deactivate_yes_{key}", type="primary"):
+                        st.session_state.pop("confirm_deactivate", None)
+                        api.post(f"/v1/staff/participants/{key}/deactivate")
+                        st.toast(f"{person['alias']} is deactivated")
+                        st.rerun()
+                    if no.button("Cancel", key=f"deactivate_no_{key}"):
+                        st.session_state.pop("confirm_deactivate", None)
+                        st.rerun()
+        elif switch.button("Reactivate", key=f"reactivate_{key}", icon=":material/restart_alt:"):
+            api.post(f"/v1/staff/participants/{key}/reactivate")
+            st.toast(f"{person['alias']} is active again: issue a new activation code for their app")
+            st.rerun()
+    except ApiError as exc:
+        refused(exc)
+
+
+def plan(api, person: dict) -> None:
+    key = person["id"]
+    current = api.get(f"/v1/staff/participants/{key}/plan")
+    if current["cadence"] == "default":
+        st.markdown("**Plan:** the default, stepping down with time since IOP completion.")
+    else:
+        until = f" until {current['ends_on']}" if current["ends_on"] else " until changed"
+        st.markdown(f"**Plan:** {CADENCES[current['cadence']]}, from {current['starts_on']}{until} (staff override).")
+    slot = current.get("current_slot")
+    if slot:
+        done = "done" if slot["done"] else "not yet"
+        st.caption(f"Current slot: {slot['starts_on']} to {slot['ends_on']} ({slot['cadence']}), check-in {done}.")
+    else:
+        st.caption("No check-in is due right now.")
+    today = local_today(person["timezone"])
+    with st.form(f"plan_{key}"):
+        st.markdown("**Override the plan**")
+        cadence = st.selectbox("Cadence", list(CADENCES), format_func=CADENCES.get, key=f"plan_cadence_{key}")
+        left, right = st.columns(2)
+        starts = left.date_input("From", value=today, format="YYYY-MM-DD", key=f"plan_from_{key}")
+        ends = right.date_input("Until (optional)", value=None, format="YYYY-MM-DD", key=f"plan_until_{key}")
+        st.caption("“Default” removes the override; the dates then do not matter.")
+        if st.form_submit_button("Save plan", type="primary"):
+            body = {"cadence": cadence}
+            if cadence != "default":
+                body |= {
+                    "starts_on": starts.isoformat() if starts else None,
+                    "ends_on": ends.isoformat() if ends else None,
+                }
+            try:
+                api.put(f"/v1/staff/participants/{key}/plan", body)
+            except ApiError as exc:
+                refused(exc)
+            else:
+                st.toast("Plan saved")
+                st.rerun()
+
+
+def checkins(api, person: dict) -> None:
+    today = local_today(person["timezone"])
+    first = today - dt.timedelta(days=HISTORY_DAYS - 1)
+    items = api.get(
+        f"/v1/staff/participants/{person['id']}/checkins", **{"from": first.isoformat(), "to": today.isoformat()}
+    )["items"]
+    if not items:
+        st.info(f"No check-ins in the last {HISTORY_DAYS} days.")
+        return
+    frame = pd.DataFrame(items)
+    frame["local_date"] = pd.to_datetime(frame["local_date"])
+    frame["risk"] = frame["risk_reasons"].map(lambda rs: "; ".join(r["message"] for r in rs))
+    frame["need_support"] = frame["need_support"].map(lambda n: NEED_SUPPORT.get(n, n))
+    by_day = frame.groupby("local_date")[["mood", "craving"]].mean()
+    st.caption(f"{len(frame)} check-ins in the last {HISTORY_DAYS} days (their local dates).")
+    mood, craving = st.columns(2)
+    with mood:
+        st.markdown("**Mood** (1-5)")
+        st.line_chart(by_day["mood"], y_label="mood")
+    with craving:
+        st.markdown("**Craving** (0-10)")
+        st.line_chart(by_day["craving"], y_label="craving")
+    table = frame.sort_values("client_time", ascending=False)[
+        ["local_date", "mood", "craving", "used", "sleep", "need_support", "risk", "note"]
+    ]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "local_date": st.column_config.DateColumn("Date"),
+            "mood": "Mood",
+            "craving": "Craving",
+            "used": "Used",
+            "sleep": "Sleep",
+            "need_support": "Needs support",
+            "risk": "Risk reasons",
+            "note": "Note",
+        },
+    )
+
+
+def groups(api, person: dict) -> None:
+    items = api.get(f"/v1/staff/participants/{person['id']}/groups")["items"]
+    if not items:
+        st.info(f"{person['alias']} is in no group yet.")
+        return
+    rows = [
+        {
+            "name": g["name"],
+            "status": "Member"
+            if g["status"] == "member"
+            else f"Waitlisted (#{g['waitlist_position']})"
+            if g["waitlist_position"]
+            else "Waitlisted",
+            "meets": ", ".join(f"{s['weekday'].title()} {s['start']}-{s['end']}" for s in g["schedule"])
+            + f" ({g['timezone']})",
+            "format": FORMATS.get(g["format"], g["format"]),
+            "since": g["since"][:10],
+            "archived": bool(g["archived_at"]),
+        }
+        for g in items
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": "Group",
+            "status": "Status",
+            "meets": "Meets",
+            "format": "Format",
+            "since": "Since",
+            "archived": "Archived",
+        },
+    )
+
+
+def alerts(api, person_id: str, zone: str, counselors: dict[str, str]) -> None:
+    items = api.get(
+        "/v1/staff/alerts", participant_id=person_id, status=["open", "acknowledged", "resolved"], limit=50
+    )["items"]
+    if not items:
+        st.info("No alerts.")
+        return
+    st.caption(f"Acknowledge, log outreach and resolve on the watchlist. Times are in their zone ({zone}).")
+    for alert in items:
+        title = (
+            f"{alert['severity'].title()} · {alert['kind'].replace('_', ' ')} · {alert['status']} · "
+            f"opened {when(alert['opened_at'], zone)}"
+        )
+        with st.expander(title, expanded=alert["status"] != "resolved"):
+            st.markdown("; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"]))
+            events = api.get(f"/v1/staff/alerts/{alert['id']}")["events"] or []
+            timeline(events, zone, counselors)
+
+
+def timeline(events: list[dict], zone: str, counselors: dict[str, str]) -> None:
+    rows = [
+        {
+            "when": when(e["at"], zone),
+            "what": EVENTS.get(e["kind"], e["kind"]),
+            "who": "System" if e["actor_id"] is None else counselors.get(e["actor_id"], "Staff member"),
+            "channel": CHANNELS.get(e["channel"], "") if e["channel"] else "",
+            "reached": {True: "Yes", False: "No"}.get(e["reached"], ""),
+            "note": e["note"] or (e.get("details") or {}).get("message") or "",
+        }
+        for e in events
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    outreach = [r for r in rows if r["what"] == "Outreach"]
+    st.caption(
+        f"Outreach: {len(outreach)} attempt(s), {sum(r['reached'] == 'Yes' for r in outreach)} reached."
+        if outreach
+        else "No outreach logged yet."
+    )
 
 
 run_page(render)

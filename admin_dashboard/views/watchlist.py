@@ -33,9 +33,10 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
             "top_severity",
         ],
     )
-    frame["counselor"] = frame["counselor_id"].map(lambda c: names.get(c, "–") if c else "–")
-    frame["severity_rank"] = frame["top_severity"].map(lambda s: SEVERITIES.index(s) + 1 if s else 0)
-    frame["last_checkin_at"] = pd.to_datetime(frame["last_checkin_at"], utc=True)
+    # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
+    frame["counselor"] = frame["counselor_id"].map(lambda c: names.get(c, "–") if isinstance(c, str) else "–")
+    frame["severity_rank"] = frame["top_severity"].map(lambda s: SEVERITIES.index(s) + 1 if isinstance(s, str) else 0)
+    frame["last_checkin_at"] = pd.to_datetime(frame["last_checkin_at"], utc=True, format="ISO8601")  # with or without fractions
     return frame
 
 
@@ -61,7 +62,8 @@ def render(api) -> None:
 @st.fragment(run_every=REFRESH_SECONDS)
 def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, str]) -> None:
     """Only this part reruns every minute: the forms below keep what is being typed."""
-    entries = api.get_all("/v1/staff/watchlist", counselor_id=counselor_id, limit=200)
+    entries = api.get_all("/v1/staff/watchlist", counselor_id=counselor_id, limit=1000)
+    st.session_state.watch_entries = entries  # the people to pick from below: one API call a render
     frame = watchlist_frame(entries, counselors)
     if least != "any":
         frame = frame[frame["severity_rank"] >= SEVERITIES.index(least) + 1]
@@ -109,8 +111,7 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
 @st.fragment
 def work_on_alerts(api, counselor_id) -> None:
     st.subheader("Work on an alert")
-    entries = api.get_all("/v1/staff/watchlist", counselor_id=counselor_id, limit=200)
-    people = {e["participant_id"]: e["alias"] for e in entries}
+    people = {e["participant_id"]: e["alias"] for e in st.session_state.get("watch_entries", [])}
     if not people:
         st.success("Nobody is overdue or alerted right now.")
         return

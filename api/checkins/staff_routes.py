@@ -219,7 +219,8 @@ class WatchController(Controller):
         conn: Conn,
         counselor_id: FromQuery[UUID | None] = None,
         cursor: Cursor = None,
-        limit: Limit = 200,
+        # Up to 1,000 a page: each page computes the whole list (measured: bench/dashboard.py).
+        limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Items per page (1-1000).")] = 200,
     ) -> Page[WatchlistEntry]:
         """Every graduate overdue now or with an open alert: most severe alert first, then
         most misses in a row, then longest without a check-in. Page on with `next_cursor`:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.audit import audit
 from api.auth.activation import issue_activation_code
 from api.deps import Conn, RuntimeDep
+from api.groups import schedule as rules
+from api.groups.schemas import SlotOut
 from api.pagination import Cursor, Limit, Page, time_id_after, time_id_page
 from api.participants.schemas import (
     ActivationCode,
@@ -23,12 +28,44 @@ from api.participants.schemas import (
 )
 from api.problems import found, invalid, problem
 from api.security import staff_only
+from db import participant_groups as participant_groups_db
 from db import people as people_db
 
 
 async def _check_counselor(conn: asyncpg.Connection, counselor_id: UUID | None) -> None:
     if counselor_id is not None and not await people_db.is_staff_member(conn, counselor_id):
         raise invalid("counselor_id", "is not an active staff member")
+
+
+class ParticipantGroup(msgspec.Struct):
+    """A group the graduate belongs to, or waits for a seat in."""
+
+    id: UUID
+    name: str
+    format: Literal["in_person", "online", "hybrid"]
+    timezone: str
+    schedule: list[SlotOut]
+    status: Literal["member", "waitlisted"]
+    since: dt.datetime
+    """Joined (members) or joined the waitlist."""
+    waitlist_position: int | None
+    archived_at: dt.datetime | None
+
+
+def to_participant_group(row: asyncpg.Record) -> ParticipantGroup:
+    return ParticipantGroup(
+        id=row["id"],
+        name=row["name"],
+        format=row["format"],
+        timezone=row["timezone"],
+        schedule=[
+            SlotOut(weekday=rules.WEEKDAYS[s["weekday"] - 1], start=s["start"], end=s["end"]) for s in row["schedule"]
+        ],
+        status=row["status"],
+        since=row["since"],
+        waitlist_position=row["waitlist_position"],
+        archived_at=row["archived_at"],
+    )
 
 
 class ParticipantController(Controller):
@@ -90,6 +127,15 @@ class ParticipantController(Controller):
             row = found(await people_db.get_participant(conn, participant_id), "participant")
             await audit(conn, request, "participant.read", participant_id)
         return to_participant(row)
+
+    @get("/{participant_id:uuid}/groups", summary="A graduate's groups")
+    async def groups(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Page[ParticipantGroup]:
+        """The groups they belong to or are waitlisted for (archived ones last)."""
+        async with conn.transaction():
+            found(await people_db.get_participant(conn, participant_id), "participant")
+            rows = await participant_groups_db.groups_of(conn, participant_id)
+            await audit(conn, request, "participant.groups.read", participant_id)
+        return Page(items=[to_participant_group(r) for r in rows], next_cursor=None)
 
     @patch("/{participant_id:uuid}", summary="Edit a graduate's profile")
     async def update(

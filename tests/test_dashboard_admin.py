@@ -1,0 +1,186 @@
+"""The dashboard's Messages, Accounts and Audit log pages: Streamlit's AppTest against the
+real API on a free port, over the test database."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests import helpers
+from tests.dashboard import open_page, sign_in, texts
+
+SECRET = "Call me about the relapse you told me about"
+
+
+def column_with(at, heading: str):
+    """The st.columns column whose captions include `heading`, as one text."""
+    for column in at.columns:
+        if any(heading in str(c.value) for c in column.caption):
+            return "\n".join(str(e.value) for kind in ("caption", "markdown", "text") for e in getattr(column, kind))
+    raise AssertionError(f"no column with {heading!r}")
+
+
+def write_message(at, title: str, body: str):
+    at.text_input(key="msg_title").input(title)
+    at.text_area(key="msg_body").input(body)
+    return at.run()
+
+
+async def test_the_preview_shows_the_discreet_lock_screen_and_the_inbox_text(dashboard, client, staff):
+    await helpers.graduate(client, staff, alias="Robin")
+    at = open_page(sign_in(dashboard(), staff), "views/messages.py")
+    at = write_message(at, "From your counselor", SECRET)
+    lock_screen = column_with(at, "Lock screen")
+    assert "New message" in lock_screen and "Open the app to read it." in lock_screen
+    assert "relapse" not in lock_screen and "From your counselor" not in lock_screen
+    inbox = column_with(at, "Inbox")
+    assert "From your counselor" in inbox and "relapse you told me about" in inbox
+    assert at.button(key="msg_send").disabled  # nobody chosen yet
+
+
+async def test_sending_to_a_graduate_writes_their_notification(dashboard, client, conn, staff):
+    robin = await helpers.graduate(client, staff, alias="Robin")
+    at = open_page(sign_in(dashboard(), staff), "views/messages.py")
+    at.selectbox(key="msg_graduate").select(robin.id)
+    at = write_message(at, "From your counselor", SECRET)
+    at.checkbox(key="msg_urgent").check()
+    at.button(key="msg_send").click().run()
+    assert not at.exception, at.exception
+    assert "Sent to 1 person." in [s.value for s in at.success]
+    rows = await conn.fetch("select person_id, title, body from notifications")
+    assert [(str(r["person_id"]), r["title"], r["body"]) for r in rows] == [(robin.id, "From your counselor", SECRET)]
+    assert at.text_input(key="msg_title").value == ""  # a fresh form: no sending it twice by accident
+    audit = await conn.fetchval("select count(*) from audit_log where action = 'notification.send'")
+    assert audit == 1
+
+
+async def test_sending_to_a_group_says_how_many_it_went_to(dashboard, client, conn, staff):
+    group = await helpers.create_group(client, staff)
+    for alias in ("Ana", "Ben"):
+        member = await helpers.graduate(client, staff, alias=alias)
+        response = await client.post(f"/v1/groups/{group['id']}/membership", headers=member.headers)
+        assert response.status_code in (200, 201), response.text
+    at = open_page(sign_in(dashboard(), staff), "views/messages.py")
+    at.radio(key="msg_to").set_value("group").run()
+    at.selectbox(key="msg_group").select(group["id"])
+    at = write_message(at, "Room change", "Tonight we meet in room 4.")
+    at.button(key="msg_send").click().run()
+    assert not at.exception, at.exception
+    assert "Sent to 2 people" in texts(at)
+    assert await conn.fetchval("select count(*) from notifications where title = 'Room change'") == 2
+
+
+async def test_an_admin_creates_an_account_from_the_page(dashboard, client, conn, admin):
+    email = f"casey-{uuid.uuid4().hex[:6]}@example.org"
+    at = open_page(sign_in(dashboard(), admin), "views/accounts.py")
+    at.text_input(key="acct_email").input(email)
+    at.text_input(key="acct_name").input("Casey Counselor")
+    at.multiselect(key="acct_roles").select("facilitator")
+    at.text_input(key="acct_password").input("a long enough password")
+    at.selectbox(key="acct_timezone").select("America/Chicago")
+    at.button(key="acct_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Account created for Casey Counselor" in texts(at)
+    row = await conn.fetchrow("select name, roles, timezone, is_active from people where email = $1", email)
+    assert dict(row) == {
+        "name": "Casey Counselor",
+        "roles": ["facilitator", "staff"],
+        "timezone": "America/Chicago",
+        "is_active": True,
+    }
+    assert email in at.dataframe[0].value["email"].tolist()
+    assert at.text_input(key="acct_email").value == ""
+    login = await client.post("/v1/auth/login", json={"email": email, "password": "a long enough password"})
+    assert login.status_code == 201, login.text
+
+    # The same email again: the API's own sentence, and the form keeps what was typed.
+    at.text_input(key="acct_email").input(email)
+    at.text_input(key="acct_name").input("Casey Again")
+    at.text_input(key="acct_password").input("another long password")
+    at.button(key="acct_submit").click().run()
+    assert at.error, texts(at)
+    assert at.text_input(key="acct_email").value == email
+
+
+async def test_a_short_password_is_refused_before_the_api(dashboard, conn, admin):
+    at = open_page(sign_in(dashboard(), admin), "views/accounts.py")
+    at.text_input(key="acct_email").input("short@example.org")
+    at.text_input(key="acct_name").input("Short")
+    at.text_input(key="acct_password").input("short")
+    at.button(key="acct_submit").click().run()
+    assert "at least 12 characters" in texts(at)
+    assert await conn.fetchval("select count(*) from people where email = 'short@example.org'") == 0
+
+
+async def test_an_admin_unlocks_and_deactivates_an_account(dashboard, client, conn, hasher, admin):
+    colleague = await helpers.account(client, conn, hasher, ["staff"])
+    await conn.execute(
+        "update people set failed_logins = 10, locked_until = now() + interval '1 hour' where id = $1",
+        uuid.UUID(colleague.id),
+    )
+    at = open_page(sign_in(dashboard(), admin), "views/accounts.py")
+    at.selectbox(key="acct_chosen").select(colleague.id).run()
+    assert "locked" in at.selectbox(key="acct_chosen").format_func(colleague.id)
+    at.button(key="acct_unlock").click().run()
+    assert not at.exception, at.exception
+    row = await conn.fetchrow("select failed_logins, locked_until from people where id = $1", uuid.UUID(colleague.id))
+    assert (row["failed_logins"], row["locked_until"]) == (0, None)
+
+    assert at.button(key="acct_deactivate").disabled  # not before the box is ticked
+    at.checkbox(key="acct_confirm").check().run()
+    at.button(key="acct_deactivate").click().run()
+    assert not at.exception, at.exception
+    assert "deactivated" in texts(at)
+    assert await conn.fetchval("select is_active from people where id = $1", uuid.UUID(colleague.id)) is False
+    refused = await client.get("/v1/me", headers=colleague.headers)
+    assert refused.status_code == 401
+
+
+async def test_the_audit_log_lists_a_staff_action_and_filters_by_action(dashboard, client, conn, staff, admin):
+    await helpers.enroll(client, staff, alias="Robin")
+    await client.get("/v1/staff/participants", headers=staff.headers)
+    at = open_page(sign_in(dashboard(), admin), "views/audit.py")
+    assert "Audit log" in [t.value for t in at.title]
+    table = at.dataframe[0].value
+    assert {"participant.create", "participant.list"} <= set(table["action"])
+    created = table[table["action"] == "participant.create"].iloc[0]
+    assert created["actor"].startswith("Staff (") and created["method"] == "POST"
+
+    at.selectbox(key="audit_action").select("participant.create").run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value["action"].tolist() == ["participant.create"]
+
+    at.selectbox(key="audit_action").select("account.unlock").run()
+    assert at.dataframe[0].value.empty
+    assert "0 entries" in texts(at)
+
+
+async def test_the_audit_log_filters_by_actor_and_participant(dashboard, client, conn, hasher, staff, admin):
+    robin = await helpers.enroll(client, staff, alias="Robin")
+    other = await helpers.account(client, conn, hasher, ["staff"])
+    await helpers.enroll(client, other, alias="Sky")
+    await client.get(f"/v1/staff/participants/{robin['id']}", headers=other.headers)
+    at = open_page(sign_in(dashboard(), admin), "views/audit.py")
+    at.text_input(key="audit_participant").input(robin["id"]).run()
+    assert sorted(at.dataframe[0].value["action"]) == ["participant.create", "participant.read"]
+    at.selectbox(key="audit_actor").select(other.id).run()
+    assert at.dataframe[0].value["action"].tolist() == ["participant.read"]
+    at.text_input(key="audit_participant").input("not an id").run()
+    assert "participant id" in at.error[0].value
+
+
+async def test_the_audit_log_loads_more_pages(dashboard, conn, staff, admin):
+    await conn.execute(
+        """
+        insert into audit_log (actor_id, actor_roles, action, method, path)
+        select $1, '{staff}', 'participant.list', 'GET', '/v1/staff/participants' from generate_series(1, 130)
+        """,
+        uuid.UUID(staff.id),
+    )
+    at = open_page(sign_in(dashboard(), admin), "views/audit.py")
+    assert len(at.dataframe[0].value) == 100
+    assert "more are older" in texts(at)
+    at.button(key="audit_more").click().run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 130
+    assert at.button(key="audit_more").disabled
+    assert at.download_button(key="audit_csv").label == "Download CSV"

@@ -1,0 +1,188 @@
+"""The dashboard's Groups page: create, refuse, edit, archive, the roster of a session and
+cancelling one. Streamlit's AppTest against the real API on a free port; what the page did
+is checked through the API."""
+
+from __future__ import annotations
+
+from tests import helpers
+from tests.dashboard import open_page, sign_in, texts
+
+PAGE = "views/groups.py"
+
+
+async def groups_page(dashboard, client, conn, hasher):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    return counselor, open_page(sign_in(dashboard(), counselor), PAGE)
+
+
+def pick(at, group_id: str, section: str):
+    """Pick a group below the listing and one of its sections."""
+    at.selectbox(key="group_pick").set_value(group_id)
+    at.radio(key="group_section").set_value(section)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def listing(at):
+    """The table of groups (the first table on the page)."""
+    return at.dataframe[0].value
+
+
+def schedule_rows(at, key: str, *rows: dict) -> None:
+    """Type rows into a schedule table (AppTest takes a data editor's edits as its state)."""
+    at.session_state[key] = {"edited_rows": {}, "added_rows": list(rows), "deleted_rows": []}
+
+
+async def test_staff_create_a_group_through_the_form(dashboard, client, conn, hasher):
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    counselor, at = await groups_page(dashboard, client, conn, hasher)
+    at.text_input(key="new_name").input("Thursday Newcomers")
+    at.text_area(key="new_description").input("For the first months after IOP.")
+    at.multiselect(key="new_topics").set_value(["newcomers", "family"])
+    at.selectbox(key="new_format").set_value("online")
+    at.selectbox(key="new_timezone").set_value("America/New_York")
+    at.number_input(key="new_capacity").set_value(12)
+    at.text_input(key="new_url").input("https://meet.example.org/newcomers")
+    at.multiselect(key="new_facilitators").set_value([facilitator.id])
+    schedule_rows(at, "new_schedule", {"weekday": "thursday", "start": "18:30", "end": "19:45"})
+    at.button(key="new_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Created Thursday Newcomers." in texts(at)
+
+    row = await conn.fetchrow("select * from groups where name = 'Thursday Newcomers'")
+    assert row is not None
+    group = (await client.get(f"/v1/groups/{row['id']}", headers=counselor.headers)).json()
+    assert group["format"] == "online" and group["timezone"] == "America/New_York"
+    assert group["capacity"] == 12 and sorted(group["topics"]) == ["family", "newcomers"]
+    assert group["schedule"] == [{"weekday": "thursday", "start": "18:30", "end": "19:45"}]
+    assert group["conference_url"] == "https://meet.example.org/newcomers"
+    assert [f["id"] for f in group["facilitators"]] == [facilitator.id]
+    # The listing shows it, and the group picked below is the new one.
+    assert "Thursday Newcomers" in list(listing(at)["name"])
+    assert at.selectbox(key="group_pick").value == str(row["id"])
+
+
+async def test_a_session_that_ends_before_it_starts_is_refused_with_a_message(dashboard, client, conn, hasher):
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    at.text_input(key="new_name").input("Backwards Group")
+    at.text_input(key="new_address").input("1 Elm St")
+    schedule_rows(at, "new_schedule", {"weekday": "monday", "start": "20:00", "end": "19:00"})
+    at.button(key="new_submit").click().run()
+    assert not at.exception, at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "must end after it starts" in message
+    assert await conn.fetchval("select count(*) from groups where name = 'Backwards Group'") == 0
+
+
+async def test_an_empty_name_is_refused_with_a_message(dashboard, client, conn, hasher):
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    at.text_input(key="new_address").input("1 Elm St")
+    schedule_rows(at, "new_schedule", {"weekday": "monday", "start": "18:00", "end": "19:00"})
+    at.button(key="new_submit").click().run()
+    assert not at.exception, at.exception
+    assert any(e.value.startswith("name:") for e in at.error), [e.value for e in at.error]
+
+
+async def test_editing_the_capacity_sends_only_the_capacity(dashboard, client, conn, hasher, staff):
+    group = await helpers.create_group(client, staff, name="Capacity Circle", capacity=5)
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Edit")
+    assert at.text_input(key=f"edit_{group['id']}_name").value == "Capacity Circle"  # prefilled
+    at.number_input(key=f"edit_{group['id']}_capacity").set_value(9)
+    at.button(key=f"edit_{group['id']}_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Saved Capacity Circle: capacity." in texts(at)
+    after = (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()
+    assert after["capacity"] == 9
+    assert after["schedule"] == group["schedule"] and after["latitude"] == group["latitude"]
+
+
+async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, hasher, staff):
+    group = await helpers.create_group(client, staff, name="Closing Circle")
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Edit")
+    at.button(key=f"archive_{group['id']}_submit").click().run()
+    assert "Tick the box to confirm" in texts(at)
+    assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is False
+
+    at.checkbox(key=f"archive_{group['id']}_confirm").check()
+    at.button(key=f"archive_{group['id']}_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Archived Closing Circle." in texts(at)
+    assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is True
+    assert "Closing Circle" not in list(listing(at)["name"])
+
+
+async def test_the_roster_shows_a_members_rsvp(dashboard, client, conn, hasher, staff):
+    group = await helpers.create_group(client, staff, name="Roster Circle")
+    sam = await helpers.graduate(client, staff, alias="Sam")
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=sam.headers)).status_code == 201
+    session = await next_session(client, staff, group["id"])
+    response = await client.put(f"/v1/sessions/{session['id']}/rsvp", json={"status": "going"}, headers=sam.headers)
+    assert response.status_code == 200, response.text
+
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Members")
+    assert list(at.dataframe[-1].value["alias"]) == ["Sam"]
+    pick(at, group["id"], "Sessions")
+    assert at.selectbox(key=f"session_{group['id']}").value == session["id"]  # the next one first
+    roster = at.data_editor(key=f"roster_{session['id']}").value
+    assert roster[["alias", "rsvp"]].to_dict("records") == [{"alias": "Sam", "rsvp": "going"}]
+    assert "Going 1" in texts(at)
+    assert any(b.label == "Download attendance CSV" for b in at.get("download_button"))
+
+
+async def test_staff_mark_attendance_on_the_roster(dashboard, client, conn, hasher, staff):
+    zone, slot = helpers.slot_starting_in(10)  # attendance opens 30 minutes before the start
+    group = await helpers.create_group(client, staff, name="Present Circle", timezone=zone, schedule=[slot])
+    sam = await helpers.graduate(client, staff, alias="Sam")
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=sam.headers)).status_code == 201
+    session = await next_session(client, staff, group["id"])
+
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Sessions")
+    key = f"roster_{session['id']}"
+    at.session_state[key] = {"edited_rows": {0: {"attendance": "present"}}, "added_rows": [], "deleted_rows": []}
+    at.button(key=f"attendance_{session['id']}_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Attendance saved for 1 people." in texts(at)
+    assert "Present 1" in texts(at)
+    roster = await client.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)
+    assert [(m["alias"], m["attendance"], m["attendance_source"]) for m in roster.json()["members"]] == [
+        ("Sam", "present", "facilitator")
+    ]
+
+
+async def test_staff_cancel_a_session_with_a_reason(dashboard, client, conn, hasher, staff):
+    group = await helpers.create_group(client, staff, name="Cancel Circle")
+    session = await next_session(client, staff, group["id"])
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Sessions")
+    at.text_input(key="cancel_reason").input("The room is flooded")
+    at.button(key="cancel_submit").click().run()
+    assert not at.exception, at.exception
+    assert "Members have been told" in texts(at)
+    assert "Cancelled: The room is flooded" in texts(at)
+
+    listed = await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)
+    [after] = [s for s in listed.json()["items"] if s["id"] == session["id"]]
+    assert after["status"] == "cancelled" and after["note"] == "The room is flooded"
+
+
+async def test_cancelling_without_a_reason_is_refused_with_a_message(dashboard, client, conn, hasher, staff):
+    group = await helpers.create_group(client, staff, name="Reasonless Circle")
+    session = await next_session(client, staff, group["id"])
+    _, at = await groups_page(dashboard, client, conn, hasher)
+    pick(at, group["id"], "Sessions")
+    at.button(key="cancel_submit").click().run()
+    assert not at.exception, at.exception
+    assert any("reason" in e.value for e in at.error), [e.value for e in at.error]
+    listed = await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)
+    assert {s["status"] for s in listed.json()["items"] if s["id"] == session["id"]} == {"scheduled"}
+
+
+async def next_session(client, staff, group_id: str) -> dict:
+    response = await client.get(f"/v1/groups/{group_id}/sessions", headers=staff.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["items"][0]

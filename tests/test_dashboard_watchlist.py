@@ -1,0 +1,107 @@
+"""The watchlist, the page staff live on, and the overview: AppTest against the real API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from db.sweep import sweep
+from tests import helpers
+from tests.dashboard import open_page, sign_in, texts
+
+
+async def crisis(client, staff, alias: str, **fields) -> helpers.Actor:
+    """A graduate whose check-in said "in crisis now": a critical alert, on the watchlist."""
+    who = await helpers.graduate(client, staff, alias=alias, **fields)
+    response = await client.post(
+        "/v1/checkins", json=helpers.checkin_body(need_support="crisis_now"), headers=who.headers
+    )
+    assert response.status_code == 201, response.text
+    return who
+
+
+async def test_acknowledge_log_outreach_and_resolve_from_the_watchlist(dashboard, client, conn, staff):
+    mine = await crisis(client, staff, "Robin", counselor_id=staff.id)
+    await crisis(client, staff, "Kim")  # no counselor: not in "my caseload"
+    at = sign_in(dashboard(), staff)
+
+    table = at.dataframe[0].value
+    assert list(table["alias"]) == ["Robin"]  # my caseload by default
+    assert list(table["top_severity"]) == ["critical"]
+    at.selectbox(key="watch_counselor").set_value("everyone").run()
+    assert sorted(at.dataframe[0].value["alias"]) == ["Kim", "Robin"]
+
+    at.selectbox(key="watch_person").set_value(mine.id).run()
+    alert_id = await conn.fetchval("select id from alerts where person_id = $1", uuid.UUID(mine.id))
+    at.button(key=f"ack_{alert_id}").click().run()
+    assert await conn.fetchval("select status from alerts where id = $1", alert_id) == "acknowledged"
+
+    # A form sends its fields together, on submit.
+    at.selectbox(key=f"channel_{alert_id}").set_value("call")
+    at.checkbox(key=f"reached_{alert_id}").check()
+    at.text_area(key=f"note_{alert_id}").input("Talked for 20 minutes; safe, seeing IOP friend tonight.")
+    [log_outreach] = [b for b in at.button if b.label == "Log outreach"]
+    log_outreach.click().run()
+    event = await conn.fetchrow("select channel, reached, note, actor_id from alert_events where kind = 'outreach'")
+    assert (event["channel"], event["reached"], str(event["actor_id"])) == ("call", True, staff.id)
+    assert event["note"].startswith("Talked for 20 minutes")
+
+    at.text_area(key=f"resolution_{alert_id}").input("Safety plan in place.")
+    [resolve] = [b for b in at.button if b.label == "Resolve"]
+    resolve.click().run()
+    assert not at.exception
+    row = await conn.fetchrow("select status, resolution_note, resolved_by from alerts where id = $1", alert_id)
+    assert (row["status"], row["resolution_note"], str(row["resolved_by"])) == (
+        "resolved",
+        "Safety plan in place.",
+        staff.id,
+    )
+    # Robin has nothing open now; Kim still does.
+    at.selectbox(key="watch_counselor").set_value("everyone").run()
+    assert list(at.dataframe[0].value["alias"]) == ["Kim"]
+
+
+async def test_severity_filter_and_csv(dashboard, client, conn, staff):
+    await crisis(client, staff, "Robin", counselor_id=staff.id)
+    talker = await helpers.graduate(client, staff, alias="Lee", counselor_id=staff.id)
+    response = await client.post(
+        "/v1/checkins", json=helpers.checkin_body(need_support="talk_soon"), headers=talker.headers
+    )
+    assert response.status_code == 201
+    at = sign_in(dashboard(), staff)
+    assert sorted(at.dataframe[0].value["alias"]) == ["Lee", "Robin"]
+    at.selectbox(key="watch_severity").set_value("critical").run()
+    assert list(at.dataframe[0].value["alias"]) == ["Robin"]
+    assert any(b.label == "Download CSV" for b in at.get("download_button"))
+
+
+async def test_nobody_on_the_watchlist(dashboard, staff):
+    at = sign_in(dashboard(), staff)
+    assert "Nobody is overdue or alerted right now." in texts(at)
+
+
+async def test_the_overview_shows_the_programs_numbers(dashboard, client, conn, staff):
+    await crisis(client, staff, "Robin")
+    await helpers.graduate(client, staff, alias="Sky")
+    at = open_page(sign_in(dashboard(), staff), "views/overview.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Active graduates"] == "2"
+    assert metrics["Critical"] == "1"
+    assert "Sessions this week" in metrics and "Attendance, 30 days" in metrics
+    assert "Check-ins per day" in texts(at)
+
+
+async def test_overdue_without_an_alert_is_listed_beside_the_alerted(dashboard, client, conn, staff):
+    """One miss is not an alert yet, but it is overdue: both kinds show, alerted first."""
+    await crisis(client, staff, "Robin")
+    today = dt.datetime.now(dt.UTC).date()
+    await helpers.graduate_with_history(
+        client, conn, staff, today=today, iop_days_ago=10, checkin_days=list(range(-10, -1)), alias="Quinn"
+    )
+    await sweep(conn, dt.datetime.now(dt.UTC))
+    at = sign_in(dashboard(), staff)
+    at.selectbox(key="watch_counselor").set_value("everyone").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    table = at.dataframe[0].value
+    assert list(table["alias"]) == ["Robin", "Quinn"]
+    assert not at.exception
