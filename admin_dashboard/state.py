@@ -43,10 +43,12 @@ def api_down(exc: Exception) -> None:
 
 
 def refused(exc: ApiError) -> None:
-    """A form's refusal: the API's sentence, and each field it named."""
+    """A form's refusal: the API's sentence (which names the field when there is one), and
+    each field when there are several."""
     st.error(exc.detail)
-    for error in exc.errors:
-        st.caption(f"{error.get('field')}: {error.get('message')}")
+    if len(exc.errors) > 1:
+        for error in exc.errors:
+            st.caption(f"{error.get('field')}: {error.get('message')}")
 
 
 def team(api: ApiClient, role: str = "staff") -> dict[str, str]:

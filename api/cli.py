@@ -132,14 +132,14 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
         _load_demo(url)
     if worker:
         _start_child("Worker", ["worker"])
-        click.echo("          pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
+        click.echo("           pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
     if dashboard_port:
         _start_child(
             "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=f"http://{host}:{port}"
         )
     click.echo("")
     if dashboard_port:
-        click.secho(f"Dashboard: http://{host}:{dashboard_port}  (sign in as the admin or the counselor)", bold=True)
+        click.secho(f"Dashboard: http://{host}:{dashboard_port} (sign in as the admin or the counselor)", bold=True)
     click.secho(f"API:      http://{host}:{port}", bold=True)
     click.echo(f"API docs: http://{host}:{port}/schema")
     click.echo(f"Health:   http://{host}:{port}/health/ready")
@@ -155,7 +155,7 @@ def _start_child(name: str, args: list[str], api_url: str | None = None) -> None
 
     env = os.environ | ({"AFTERCARE_API_URL": api_url} if api_url else {})
     process = subprocess.Popen([sys.executable, "-m", "api.cli", *args], env=env)
-    click.echo(f"{name + ':':<10}started (pid {process.pid})")
+    click.echo(f"{name + ':':<11}started (pid {process.pid})")
 
     def stop() -> None:
         if process.poll() is None:

@@ -38,11 +38,16 @@ _AT_PATH = re.compile(r"^(.*?) - at `\$\.?([^`]*)`$", re.S)
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
+_EMPTY = "Expected `str` of length >= 1"
+
+
 def plain_message(message: str) -> str:
-    """msgspec's wording, made plainer where it speaks of regexes."""
+    """msgspec's wording, made plainer where it speaks of regexes or lengths."""
     for pattern, meaning in _PATTERN_MEANINGS.items():
         if f"matching regex {pattern!r}" in message:
             return meaning
+    if message.startswith(_EMPTY) and message[len(_EMPTY) :].strip(" -") == "":
+        return "must not be empty"
     return message
 
 

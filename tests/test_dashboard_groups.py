@@ -146,7 +146,7 @@ async def test_staff_mark_attendance_on_the_roster(dashboard, client, conn, hash
     at.session_state[key] = {"edited_rows": {0: {"attendance": "present"}}, "added_rows": [], "deleted_rows": []}
     at.button(key=f"attendance_{session['id']}_submit").click().run()
     assert not at.exception, at.exception
-    assert "Attendance saved for 1 people." in texts(at)
+    assert "Attendance saved: 1 mark." in texts(at)
     assert "Present 1" in texts(at)
     roster = await client.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)
     assert [(m["alias"], m["attendance"], m["attendance_source"]) for m in roster.json()["members"]] == [

@@ -49,7 +49,11 @@ def render(api) -> None:
 
     accounts = api.get_all("/v1/staff/accounts", limit=200)
     frame = accounts_frame(accounts)
-    st.caption(f"{len(frame)} accounts, {int(frame['is_active'].sum())} active. Graduates are not listed here.")
+    count = len(frame)
+    st.caption(
+        f"{count} {'account' if count == 1 else 'accounts'}, {int(frame['is_active'].sum())} active. "
+        "Graduates are not listed here."
+    )
     shown = frame[["name", "email", "roles", "timezone", "is_active", "locked", "created_at", "deactivated_at"]]
     st.dataframe(
         shown,

@@ -52,6 +52,10 @@ def show_flash() -> None:
         st.success(message, icon=":material/check_circle:")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def schedule_summary(group: dict) -> str:
     slots = ", ".join(f"{s['weekday'][:3].title()} {s['start']}–{s['end']}" for s in group["schedule"])
     return f"{slots} ({group['timezone']})"
@@ -117,8 +121,7 @@ def groups_frame(groups: list[dict]) -> pd.DataFrame:
 
 def listing(groups: list[dict]) -> None:
     frame = groups_frame(groups)
-    count = f"{len(groups)} active group" + ("" if len(groups) == 1 else "s")
-    st.caption(f"{count}. Archived groups leave this list; their history stays.")
+    st.caption(f"{plural(len(groups), 'active group')}. Archived groups leave this list; their history stays.")
     st.dataframe(
         frame,
         hide_index=True,
@@ -191,9 +194,7 @@ def group_fields(prefix: str, group: dict, facilitators: dict[str, str]) -> dict
     conference_url = left.text_input(
         "Conference link", group.get("conference_url") or "", help="For online and hybrid groups", key=f"{prefix}_url"
     )
-    conference_phone = right.text_input(
-        "Conference phone", group.get("conference_phone") or "", key=f"{prefix}_phone"
-    )
+    conference_phone = right.text_input("Conference phone", group.get("conference_phone") or "", key=f"{prefix}_phone")
     # Current facilitators stay choosable even if their account is no longer a facilitator.
     chosen = {f["id"]: f["name"] for f in group.get("facilitators") or []}
     names = facilitators | chosen
@@ -230,7 +231,11 @@ def schedule_editor(prefix: str, schedule: list[dict]) -> list[dict] | None:
     st.markdown("**Weekly schedule** (in the group's time zone; add a row per meeting)")
     frame = pd.DataFrame(
         [
-            {"weekday": s["weekday"], "start": dt.time.fromisoformat(s["start"]), "end": dt.time.fromisoformat(s["end"])}
+            {
+                "weekday": s["weekday"],
+                "start": dt.time.fromisoformat(s["start"]),
+                "end": dt.time.fromisoformat(s["end"]),
+            }
             for s in schedule
         ],
         columns=["weekday", "start", "end"],
@@ -388,7 +393,10 @@ def members(api, group: dict) -> None:
             hide_index=True,
             width="stretch",
             key="members_table",
-            column_config={"alias": "Name", "since": st.column_config.DatetimeColumn("Member since", format="MMM D, YYYY")},
+            column_config={
+                "alias": "Name",
+                "since": st.column_config.DatetimeColumn("Member since", format="MMM D, YYYY"),
+            },
         )
     else:
         st.caption("Nobody has joined yet.")
@@ -506,7 +514,7 @@ def save_attendance(api, session: dict, before: pd.DataFrame, after: pd.DataFram
     except ApiError as exc:
         refused(exc)
         return
-    flash(f"Attendance saved for {len(records)} people.")
+    flash(f"Attendance saved: {plural(len(records), 'mark')}.")
     st.rerun()
 
 

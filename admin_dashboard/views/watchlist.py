@@ -36,7 +36,9 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
     # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
     frame["counselor"] = frame["counselor_id"].map(lambda c: names.get(c, "–") if isinstance(c, str) else "–")
     frame["severity_rank"] = frame["top_severity"].map(lambda s: SEVERITIES.index(s) + 1 if isinstance(s, str) else 0)
-    frame["last_checkin_at"] = pd.to_datetime(frame["last_checkin_at"], utc=True, format="ISO8601")  # with or without fractions
+    frame["last_checkin_at"] = pd.to_datetime(
+        frame["last_checkin_at"], utc=True, format="ISO8601"
+    )  # with or without fractions
     return frame
 
 
