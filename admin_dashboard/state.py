@@ -54,3 +54,17 @@ def refused(exc: ApiError) -> None:
 def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
     """People with this role (staff: possible counselors; facilitator), id -> name."""
     return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}
+
+
+def table_with_csv(frame, file_name: str, column_config: dict | None = None, key: str | None = None) -> None:
+    """A table, and the same rows as CSV (what staff take to a spreadsheet or a meeting)."""
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config)
+    st.download_button(
+        "Download CSV",
+        frame.to_csv(index=False),
+        file_name=file_name,
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",  # a download needs no rerun
+        key=key or f"csv_{file_name}",
+    )

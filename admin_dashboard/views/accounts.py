@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page
+from admin_dashboard.state import refused, run_page, table_with_csv
 
 ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}
 PASSWORD_MIN = 12
@@ -55,12 +55,10 @@ def render(api) -> None:
         "Graduates are not listed here."
     )
     shown = frame[["name", "email", "roles", "timezone", "is_active", "locked", "created_at", "deactivated_at"]]
-    st.dataframe(
+    table_with_csv(
         shown,
-        hide_index=True,
-        width="stretch",
-        key="acct_table",
-        column_config={
+        "accounts.csv",
+        {
             "name": "Name",
             "email": "Email",
             "roles": "Roles",
@@ -70,14 +68,6 @@ def render(api) -> None:
             "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY"),
             "deactivated_at": st.column_config.DatetimeColumn("Deactivated", format="MMM D, YYYY"),
         },
-    )
-    st.download_button(
-        "Download CSV",
-        shown.to_csv(index=False),
-        file_name="accounts.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
         key="acct_csv",
     )
 

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, team
+from admin_dashboard.state import refused, run_page, table_with_csv, team
 
 FORMATS = {"in_person": "In person", "online": "Online", "hybrid": "Hybrid"}
 TOPICS = {
@@ -122,12 +122,10 @@ def groups_frame(groups: list[dict]) -> pd.DataFrame:
 def listing(groups: list[dict]) -> None:
     frame = groups_frame(groups)
     st.caption(f"{plural(len(groups), 'active group')}. Archived groups leave this list; their history stays.")
-    st.dataframe(
+    table_with_csv(
         frame,
-        hide_index=True,
-        width="stretch",
-        key="groups_table",
-        column_config={
+        "groups.csv",
+        {
             "name": "Name",
             "format": "Format",
             "schedule": "Schedule",
@@ -136,13 +134,6 @@ def listing(groups: list[dict]) -> None:
             "public": "Public",
             "archived": "Archived",
         },
-    )
-    st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False),
-        file_name="groups.csv",
-        mime="text/csv",
-        icon=":material/download:",
         key="groups_csv",
     )
 

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, team
+from admin_dashboard.state import refused, run_page, table_with_csv, team
 
 HISTORY_DAYS = 90
 PICK_KEY = "participant_pick"
@@ -114,11 +114,10 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
     frame = participants_frame(people, counselors)
     shown = frame[["alias", "status", "counselor", "iop_completed_on", "timezone", "email", "phone", "created_at"]]
     st.caption(f"{len(frame)} graduates")
-    st.dataframe(
+    table_with_csv(
         shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
+        "participants.csv",
+        {
             "alias": "Name",
             "status": "Status",
             "counselor": "Counselor",
@@ -128,13 +127,6 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
             "phone": "Phone",
             "created_at": st.column_config.DatetimeColumn("Enrolled", format="MMM D, YYYY"),
         },
-    )
-    st.download_button(
-        "Download CSV",
-        shown.to_csv(index=False),
-        file_name="participants.csv",
-        mime="text/csv",
-        icon=":material/download:",
     )
     return people
 

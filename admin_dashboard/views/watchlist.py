@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import SEVERITIES, refused, run_page, team
+from admin_dashboard.state import SEVERITIES, refused, run_page, table_with_csv, team
 
 REFRESH_SECONDS = 60
 CHANNELS = {"call": "Call", "text": "Text", "in_person": "In person", "other": "Other"}
@@ -84,11 +84,10 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
         ]
     ]
     st.caption(f"{len(frame)} people need attention. Refreshes every minute.")
-    st.dataframe(
+    table_with_csv(
         shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
+        "watchlist.csv",
+        {
             "alias": "Name",
             "counselor": "Counselor",
             "top_severity": "Severity",
@@ -100,13 +99,6 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             "last_checkin_at": st.column_config.DatetimeColumn("Last check-in", format="MMM D, h:mm a"),
             "overdue": "Overdue",
         },
-    )
-    st.download_button(
-        "Download CSV",
-        shown.to_csv(index=False),
-        file_name="watchlist.csv",
-        mime="text/csv",
-        icon=":material/download:",
     )
 
 
