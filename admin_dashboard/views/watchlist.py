@@ -96,7 +96,9 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             "adherence_14d": st.column_config.ProgressColumn(
                 "Adherence, 14 days", min_value=0, max_value=1, format="percent"
             ),
-            "last_checkin_at": st.column_config.DatetimeColumn("Last check-in", format="MMM D, h:mm a"),
+            "last_checkin_at": st.column_config.DatetimeColumn(
+                "Last check-in", format="MMM D, h:mm a", timezone=api.me["timezone"], help="In your time zone"
+            ),
             "overdue": "Overdue",
         },
     )
