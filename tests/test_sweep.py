@@ -5,11 +5,20 @@ import datetime as dt
 import uuid
 
 import asyncpg
+import pytest
 
 from db.sweep import sweep
 from tests import helpers
 
 TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(autouse=True)
+def _today():
+    """The date each test starts on, not the date the module was imported on: a suite can
+    run across midnight."""
+    global TODAY
+    TODAY = dt.datetime.now(dt.UTC).date()
 
 
 def day(offset: int) -> dt.date:

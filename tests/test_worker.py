@@ -24,10 +24,10 @@ async def _device(client, who, token: str) -> None:
 
 async def test_one_round_reminds_and_pushes(client, conn, staff, database_url, fcm, sender):
     """A graduate who has not checked in by 18:30 their time gets the reminder on their phone."""
-    who = await helpers.graduate(client, staff, timezone="America/Chicago")
-    await _device(client, who, "phone")
     zone = ZoneInfo("America/Chicago")
-    today = dt.datetime.now(zone).date()
+    today = dt.datetime.now(zone).date()  # their date, which is not UTC's for six hours a night
+    who = await helpers.graduate(client, staff, timezone="America/Chicago", iop_completed_on=str(today))
+    await _device(client, who, "phone")
     evening = dt.datetime.combine(today, dt.time(18, 30), tzinfo=zone).astimezone(dt.UTC)
     pool = await create_pool(database_url, max_size=2)
     try:
