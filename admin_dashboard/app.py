@@ -10,7 +10,9 @@ import streamlit as st
 from admin_dashboard.client import ApiError, ApiUnavailable
 from admin_dashboard.state import api_down, client, signed_in
 
-st.set_page_config(page_title="Aftercare staff", page_icon=":material/favorite:", layout="wide")
+# No page_icon: Streamlit's own favicon is served by the dashboard itself, not fetched from
+# a font host by every staff browser.
+st.set_page_config(page_title="Aftercare staff", layout="wide")
 
 STAFF_PAGES = [
     st.Page("views/watchlist.py", title="Watchlist", icon=":material/priority_high:", default=True),

@@ -3,6 +3,8 @@ turn the API's answers (session over, API down, a refusal) into plain messages."
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 
 import streamlit as st
@@ -24,17 +26,45 @@ def signed_in() -> bool:
 
 def run_page(render: Callable[[ApiClient], None]) -> None:
     """Render a page; the API's troubles become messages, never a stack trace."""
-    api = client()
-    try:
-        render(api)
-    except SessionExpired as exc:
-        api.tokens = api.me = None
-        st.session_state.signin_message = str(exc)
-        st.rerun()
-    except ApiUnavailable as exc:
-        api_down(exc)
-    except ApiError as exc:
-        st.error(exc.detail)
+    guarded(render)(client())
+
+
+def guarded(part: Callable[..., None]) -> Callable[..., None]:
+    """The same care for a part of a page that reruns on its own (an `st.fragment`): a
+    session that ended goes back to sign-in, an API that is down says so."""
+
+    @functools.wraps(part)
+    def run(*args, **kwargs) -> None:
+        try:
+            part(*args, **kwargs)
+        except SessionExpired as exc:
+            api = client()
+            api.tokens = api.me = None
+            st.session_state.signin_message = str(exc)
+            st.rerun(scope="app")
+        except ApiUnavailable as exc:
+            api_down(exc)
+        except ApiError as exc:
+            st.error(exc.detail)
+
+    return run
+
+
+def recent(name: str, fetch: Callable[[], object], ttl_s: float = 120) -> object:
+    """`fetch()` kept in this browser session for `ttl_s`: lists whose every read is audited
+    (a row per graduate) are not read again on every click and keystroke."""
+    kept = st.session_state.get(f"recent_{name}")
+    if kept is not None and time.monotonic() - kept[0] < ttl_s:
+        return kept[1]
+    value = fetch()
+    st.session_state[f"recent_{name}"] = (time.monotonic(), value)
+    return value
+
+
+def forget_matching(prefix: str) -> None:
+    """Drop every kept list whose name starts with `prefix`."""
+    for key in [k for k in st.session_state if str(k).startswith(f"recent_{prefix}")]:
+        del st.session_state[key]
 
 
 def api_down(exc: Exception) -> None:

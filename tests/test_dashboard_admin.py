@@ -48,7 +48,10 @@ async def test_sending_to_a_graduate_writes_their_notification(dashboard, client
     assert "Sent to 1 person." in [s.value for s in at.success]
     rows = await conn.fetch("select person_id, title, body from notifications")
     assert [(str(r["person_id"]), r["title"], r["body"]) for r in rows] == [(robin.id, "From your counselor", SECRET)]
-    assert at.text_input(key="msg_title").value == ""  # a fresh form: no sending it twice by accident
+    # No form until asked for: no sending it twice by accident; then a fresh, empty one.
+    assert not [t for t in at.text_input if t.key == "msg_title"]
+    at.button(key="msg_another").click().run()
+    assert at.text_input(key="msg_title").value == ""
     audit = await conn.fetchval("select count(*) from audit_log where action = 'notification.send'")
     assert audit == 1
 

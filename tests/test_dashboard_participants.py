@@ -46,6 +46,9 @@ async def test_enrolment_shows_the_code_once_and_it_works(dashboard, client, sta
     page = texts(at)
     assert "Robin is enrolled" in page and "enter this code" in page and "within 7 days" in page
     assert "Expires" in page
+    # No form while the code is on screen: a second click cannot enrol Robin twice.
+    assert not [t for t in at.text_input if t.key == "enroll_alias"]
+    at.button(key="enroll_another").click().run()
     assert at.text_input(key="enroll_alias").value == ""  # a fresh form for the next graduate
 
     # Shown once: any rerun, a revisit, or the next submit no longer has it.

@@ -105,3 +105,50 @@ async def test_overdue_without_an_alert_is_listed_beside_the_alerted(dashboard, 
     table = at.dataframe[0].value
     assert list(table["alias"]) == ["Robin", "Quinn"]
     assert not at.exception
+
+
+async def test_a_session_that_ends_mid_alert_work_goes_back_to_sign_in(dashboard, client, conn, staff):
+    robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
+    at = sign_in(dashboard(), staff)
+    at.selectbox(key="watch_person").set_value(robin.id).run()
+    alert_id = await conn.fetchval("select id from alerts where person_id = $1", uuid.UUID(robin.id))
+    await conn.execute("update people set is_active = false where id = $1", uuid.UUID(staff.id))
+    at.button(key=f"ack_{alert_id}").click().run()
+    assert not at.exception, at.exception
+    assert "session has ended" in texts(at)
+    assert at.text_input[0].label == "Email"
+    assert await conn.fetchval("select status from alerts where id = $1", alert_id) == "open"
+
+
+async def test_an_empty_caseload_points_to_the_others(dashboard, client, staff):
+    await crisis(client, staff, "Kim")  # nobody's caseload
+    at = sign_in(dashboard(), staff)
+    assert "Nobody in your caseload needs attention; 1 other does" in texts(at)
+
+
+def test_parts_that_rerun_alone_turn_api_troubles_into_messages():
+    """The watchlist's table and alert section are fragments: in a browser they rerun on
+    their own (every minute, or on a click inside), outside the page's own guard. Each is
+    wrapped in `guarded`; this runs one the way a fragment would."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from admin_dashboard.client import ApiUnavailable, SessionExpired
+        from admin_dashboard.state import guarded
+
+        @st.fragment
+        @guarded
+        def part(trouble):
+            raise trouble
+
+        part(ApiUnavailable("The Aftercare API at http://api cannot be reached (ConnectError)."))
+        if not st.session_state.get("expired_once"):
+            st.session_state.expired_once = True
+            part(SessionExpired("Your session has ended. Please sign in again."))
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert "cannot be reached" in at.error[0].value and any(b.label == "Retry" for b in at.button)
+    assert at.session_state["signin_message"] == "Your session has ended. Please sign in again."

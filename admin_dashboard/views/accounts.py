@@ -65,8 +65,10 @@ def render(api) -> None:
             "timezone": "Time zone",
             "is_active": st.column_config.CheckboxColumn("Active"),
             "locked": st.column_config.CheckboxColumn("Locked", help="Too many wrong passwords: unlock below"),
-            "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY"),
-            "deactivated_at": st.column_config.DatetimeColumn("Deactivated", format="MMM D, YYYY"),
+            "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY", timezone=api.me["timezone"]),
+            "deactivated_at": st.column_config.DatetimeColumn(
+                "Deactivated", format="MMM D, YYYY", timezone=api.me["timezone"]
+            ),
         },
         key="acct_csv",
     )

@@ -28,6 +28,14 @@ FIELDS = [
 ]
 
 
+def local_today(api) -> dt.date:
+    """Today where the staff member is (at 9 pm in Chicago, UTC is already tomorrow)."""
+    try:
+        return dt.datetime.now(ZoneInfo(api.me.get("timezone") or "UTC")).date()
+    except (KeyError, ValueError):
+        return dt.date.today()
+
+
 def zones() -> list[str]:
     """IANA zone names people would pick (no Etc/, SystemV/ or bare legacy aliases)."""
     return sorted(
@@ -63,6 +71,10 @@ def render(api) -> None:
     fresh = st.session_state.pop(CODE_KEY, None)
     if fresh:
         show_code(fresh, fresh["timezone"])
+        # No form while the code is on screen: a second click cannot enrol the same person
+        # again, and the form comes back empty (its widgets were not drawn in between).
+        st.button("Enroll another graduate", key="enroll_another", type="primary")
+        return
 
     counselors = team(api)
     counselor_ids = [NO_COUNSELOR, *counselors]
@@ -81,7 +93,7 @@ def render(api) -> None:
             help="Where they live: check-ins and reminders follow their local time.",
         )
         completed = left.date_input(
-            "IOP completed on", value=dt.date.today(), format="YYYY-MM-DD", key="enroll_iop_date"
+            "IOP completed on", value=local_today(api), format="YYYY-MM-DD", key="enroll_iop_date"
         )
         sober = right.date_input(
             "Sobriety date (optional)", value=None, format="YYYY-MM-DD", key="enroll_sobriety_date"

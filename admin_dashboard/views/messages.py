@@ -49,6 +49,10 @@ def render(api) -> None:
     if sent := st.session_state.pop("msg_sent", None):
         count, text = sent
         (st.success if count else st.warning)(text)
+        # No form this run: the next one draws it anew, empty (a widget the browser saw
+        # filled would otherwise show the old text, and a second click would send it again).
+        st.button("Write another message", key="msg_another", type="primary")
+        return
     st.caption(
         "The message goes to the inbox in the app, behind its sign-in. The lock screen only says "
         "that a message came, so nobody who sees the phone learns anything from it."

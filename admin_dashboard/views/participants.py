@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, table_with_csv, team
+from admin_dashboard.state import forget_matching, recent, refused, run_page, table_with_csv, team
 
 HISTORY_DAYS = 90
 PICK_KEY = "participant_pick"
@@ -78,6 +78,11 @@ def participants_frame(people: list[dict], counselors: dict[str, str]) -> pd.Dat
 # --- the list ------------------------------------------------------------------------------
 
 
+def forget_lists() -> None:
+    """A status changed: the kept lists are out of date."""
+    forget_matching("participants:")
+
+
 def render(api) -> None:
     st.title("Participants")
     counselors = team(api)
@@ -103,11 +108,11 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
         key="people_counselor",
     )
     counselor_id = me if who == "mine" else None if who == "everyone" else who
-    people = api.get_all(
-        "/v1/staff/participants",
-        counselor_id=counselor_id,
-        status=None if wanted_status == "any" else wanted_status,
-        limit=200,
+    status = None if wanted_status == "any" else wanted_status
+    # Every read of the list is audited, a row per graduate: not again on each click or keystroke.
+    people = recent(
+        f"participants:{counselor_id}:{status}",
+        lambda: api.get_all("/v1/staff/participants", counselor_id=counselor_id, status=status, limit=200),
     )
     if query.strip():
         people = [p for p in people if query.strip().casefold() in p["alias"].casefold()]
@@ -125,7 +130,9 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
             "timezone": "Time zone",
             "email": "Email",
             "phone": "Phone",
-            "created_at": st.column_config.DatetimeColumn("Enrolled", format="MMM D, YYYY"),
+            "created_at": st.column_config.DatetimeColumn(
+                "Enrolled", format="MMM D, YYYY", timezone=api.me["timezone"]
+            ),
         },
     )
     return people
@@ -230,6 +237,7 @@ def actions(api, person: dict) -> None:
                     if yes.button("Yes, deactivate", key=f"deactivate_yes_{key}", type="primary"):
                         st.session_state.pop("confirm_deactivate", None)
                         api.post(f"/v1/staff/participants/{key}/deactivate")
+                        forget_lists()
                         st.toast(f"{person['alias']} is deactivated")
                         st.rerun()
                     if no.button("Cancel", key=f"deactivate_no_{key}"):
@@ -237,6 +245,7 @@ def actions(api, person: dict) -> None:
                         st.rerun()
         elif switch.button("Reactivate", key=f"reactivate_{key}", icon=":material/restart_alt:"):
             api.post(f"/v1/staff/participants/{key}/reactivate")
+            forget_lists()
             st.toast(f"{person['alias']} is active again: issue a new activation code for their app")
             st.rerun()
     except ApiError as exc:

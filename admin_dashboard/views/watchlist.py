@@ -2,11 +2,14 @@
 resolve) right there. The table refreshes itself every minute; the forms below it keep
 what is being typed."""
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import SEVERITIES, refused, run_page, table_with_csv, team
+from admin_dashboard.state import SEVERITIES, guarded, refused, run_page, table_with_csv, team
 
 REFRESH_SECONDS = 60
 CHANNELS = {"call": "Call", "text": "Text", "in_person": "In person", "other": "Other"}
@@ -16,6 +19,14 @@ SORTS = {
     "Longest without a check-in": (["last_checkin_at"], [True]),
     "Lowest adherence": (["adherence_14d"], [True]),
 }
+
+
+def local_time(iso: str, zone: str) -> str:
+    """ "Nov 27, 9:05 PM" where the reader is."""
+    moment = dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
+    return (
+        f"{moment:%b} {moment.day}, {moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+    )
 
 
 def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
@@ -36,6 +47,7 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
     # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
     frame["counselor"] = frame["counselor_id"].map(lambda c: names.get(c, "–") if isinstance(c, str) else "–")
     frame["severity_rank"] = frame["top_severity"].map(lambda s: SEVERITIES.index(s) + 1 if isinstance(s, str) else 0)
+    frame["profile"] = "participants?participant=" + frame["participant_id"].astype(str)
     frame["last_checkin_at"] = pd.to_datetime(
         frame["last_checkin_at"], utc=True, format="ISO8601"
     )  # with or without fractions
@@ -62,10 +74,16 @@ def render(api) -> None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
+@guarded
 def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, str]) -> None:
     """Only this part reruns every minute: the forms below keep what is being typed."""
     entries = api.get_all("/v1/staff/watchlist", counselor_id=counselor_id, limit=1000)
     st.session_state.watch_entries = entries  # the people to pick from below: one API call a render
+    if not entries and counselor_id == api.me["id"]:
+        others = len(api.get("/v1/staff/watchlist", limit=1000)["items"])
+        if others:
+            who = "1 other does" if others == 1 else f"{others} others do"
+            st.info(f"Nobody in your caseload needs attention; {who}: choose Everyone above.")
     frame = watchlist_frame(entries, counselors)
     if least != "any":
         frame = frame[frame["severity_rank"] >= SEVERITIES.index(least) + 1]
@@ -81,6 +99,7 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             "adherence_14d",
             "last_checkin_at",
             "overdue",
+            "profile",
         ]
     ]
     st.caption(f"{len(frame)} people need attention. Refreshes every minute.")
@@ -100,11 +119,13 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
                 "Last check-in", format="MMM D, h:mm a", timezone=api.me["timezone"], help="In your time zone"
             ),
             "overdue": "Overdue",
+            "profile": st.column_config.LinkColumn("Participant page", display_text="Open"),
         },
     )
 
 
 @st.fragment
+@guarded
 def work_on_alerts(api, counselor_id) -> None:
     st.subheader("Work on an alert")
     people = {e["participant_id"]: e["alias"] for e in st.session_state.get("watch_entries", [])}
@@ -119,7 +140,10 @@ def work_on_alerts(api, counselor_id) -> None:
     for alert in alerts:
         with st.container(border=True):
             reasons = "; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"][-3:])
-            st.markdown(f"**{alert['severity'].title()}** · {alert['kind'].replace('_', ' ')} · {alert['status']}")
+            opened = local_time(alert["opened_at"], api.me["timezone"])
+            st.markdown(
+                f"**{alert['severity'].title()}** · {alert['kind'].replace('_', ' ')} · {alert['status']} · opened {opened}"
+            )
             st.caption(reasons)
             alert_actions(api, alert)
 
