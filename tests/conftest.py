@@ -26,6 +26,15 @@ from tests.live_server import LiveServer
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
+# Files tests leave for people to look at (a browser screenshot): listed at the end of the run.
+ARTIFACTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in ARTIFACTS:
+        terminalreporter.write_line(line)
+
+
 _LOCAL = ("localhost", "127.0.0.1", "::1", "testserver", "testclient", None)
 
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests import helpers
+from tests.conftest import ARTIFACTS as SUMMARY
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parent.parent
@@ -142,3 +143,4 @@ def test_a_counselor_sees_the_seeded_alerts_on_the_watchlist_in_chromium(streaml
     kept = ARTIFACTS / "watchlist.png"
     shutil.copyfile(shot, kept)
     print(f"screenshot: {kept}")
+    SUMMARY.append(f"screenshot of the watchlist: {kept}")  # in pytest's summary, passed or not
