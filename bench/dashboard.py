@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import os
 import statistics
 import sys
@@ -78,6 +79,8 @@ def measure(url: str, runs: int) -> dict:
     settings = Settings(database_url=url, secret_key="bench-secret-key-" + "x" * 32, password_profile="cheapest")
     with LiveServer(settings) as server:
         os.environ["AFTERCARE_API_URL"] = server.url
+        for name in ("", "httpx", "uvicorn", "uvicorn.access", "uvicorn.error"):  # a line per request otherwise
+            logging.getLogger(name).setLevel(logging.WARNING)
         tokens = httpx.post(f"{server.url}/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         api_s = []
