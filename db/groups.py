@@ -87,6 +87,10 @@ async def unknown_facilitators(conn: asyncpg.Connection, person_ids: list[UUID])
     return [row["id"] for row in rows]
 
 
+async def unarchive_group(conn: asyncpg.Connection, group_id: UUID) -> None:
+    await conn.execute("update groups set archived_at = null, updated_at = now() where id = $1", group_id)
+
+
 async def archive_group(conn: asyncpg.Connection, group_id: UUID) -> None:
     await conn.execute(
         "update groups set archived_at = coalesce(archived_at, now()), updated_at = now() where id = $1", group_id
@@ -125,12 +129,13 @@ async def list_groups(
     text: str | None,
     after: tuple[Any, UUID] | None,
     limit: int,
+    archived: bool = False,
 ) -> list[asyncpg.Record]:
-    """One page of active groups. Ordered by distance when `near` is given, else by name;
+    """One page of active groups (or, for staff, archived ones). Ordered by distance when `near` is given, else by name;
     ties by id, so the order is stable and `after` (the last row's sort key) pages on."""
     params = Params()
     params.add(viewer_id)  # $1, as _GROUP_COLUMNS expects
-    params.where("g.archived_at is null")
+    params.where("g.archived_at is not null" if archived else "g.archived_at is null")
     if weekdays or start_between:
         day_filter = "s.weekday = any({})" if weekdays else "true"
         values: list[Any] = [weekdays] if weekdays else []

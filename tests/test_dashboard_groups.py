@@ -113,6 +113,12 @@ async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, ha
     assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is True
     assert "Closing Circle" not in list(listing(at)["name"])
 
+    # Archived by mistake: it comes back from the "Archived groups" list.
+    at.button(key=f"unarchive_{group['id']}").click().run()
+    assert not at.exception, at.exception
+    assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is False
+    assert "Closing Circle" in list(listing(at)["name"])
+
 
 async def test_the_roster_shows_a_members_rsvp(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Roster Circle")

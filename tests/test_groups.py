@@ -248,3 +248,22 @@ async def test_membership_needs_a_graduate_and_a_live_group(client, staff, gradu
     assert_problem(await client.post(f"/v1/groups/{group['id']}/membership", headers=staff.headers), 403)
     await client.post(f"/v1/staff/groups/{group['id']}/archive", headers=staff.headers)
     assert_problem(await client.post(f"/v1/groups/{group['id']}/membership", headers=graduate.headers), 404)
+
+
+async def test_staff_list_archived_groups_and_bring_one_back(client, staff, graduate):
+    kept = await create_group(client, staff, name="Kept")
+    closed = await create_group(client, staff, name="Closed")
+    assert (await client.post(f"/v1/staff/groups/{closed['id']}/archive", headers=staff.headers)).status_code == 200
+
+    active = (await client.get("/v1/groups", headers=staff.headers)).json()["items"]
+    archived = (await client.get("/v1/groups", params={"archived": "true"}, headers=staff.headers)).json()["items"]
+    assert [g["id"] for g in active] == [kept["id"]]
+    assert [(g["id"], g["archived"]) for g in archived] == [(closed["id"], True)]
+    assert_problem(await client.get("/v1/groups", params={"archived": "true"}, headers=graduate.headers), 403)
+    assert_problem(await client.post(f"/v1/staff/groups/{closed['id']}/unarchive", headers=graduate.headers), 403)
+    assert_problem(await client.post(f"/v1/staff/groups/{uuid.uuid4()}/unarchive", headers=staff.headers), 404)
+
+    response = await client.post(f"/v1/staff/groups/{closed['id']}/unarchive", headers=staff.headers)
+    assert response.status_code == 200 and response.json()["archived"] is False
+    listed = (await client.get("/v1/groups", headers=graduate.headers)).json()["items"]
+    assert sorted(g["name"] for g in listed) == ["Closed", "Kept"]

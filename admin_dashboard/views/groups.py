@@ -553,9 +553,13 @@ def render(api) -> None:
 
     st.subheader("A group")
     if not groups:
-        st.info("No groups yet: create one above.")
+        st.info("No active groups: create one above.")
+        archived_groups(api)
         return
     gid = pick_group(groups)
+    if gid is None:
+        archived_groups(api)
+        return
     section = st.radio("Show", SECTIONS, horizontal=True, key="group_section", label_visibility="collapsed")
     group = api.get(f"/v1/groups/{gid}")  # the full record: facilitators, conference link
     if section == "Edit":
@@ -564,6 +568,27 @@ def render(api) -> None:
         members(api, group)
     else:
         sessions(api, group)
+    archived_groups(api)
+
+
+def archived_groups(api) -> None:
+    """Archived groups stay on record; one archived by mistake can come back."""
+    with st.expander("Archived groups"):
+        archived = api.get_all("/v1/groups", archived="true", limit=200)
+        if not archived:
+            st.caption("None.")
+            return
+        for group in archived:
+            name, reopen = st.columns([3, 1])
+            name.markdown(f"**{group['name']}** · {group['member_count']} members")
+            if reopen.button("Reopen", key=f"unarchive_{group['id']}"):
+                try:
+                    api.post(f"/v1/staff/groups/{group['id']}/unarchive")
+                except ApiError as exc:
+                    refused(exc)
+                    return
+                flash(f"{group['name']} is back in the listing.")
+                st.rerun()
 
 
 run_page(render)

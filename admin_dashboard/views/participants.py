@@ -7,6 +7,7 @@ alerts with their outreach history, a new activation code, deactivation.
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -290,6 +291,21 @@ def plan(api, person: dict) -> None:
                 st.rerun()
 
 
+def day_chart(by_day: pd.DataFrame, answer: str, low: int, high: int) -> alt.Chart:
+    """One answer over the days, on its own fixed scale, with a point for each day (a single
+    check-in is a point, not an empty chart)."""
+    data = by_day.reset_index()
+    return (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("local_date:T", title="date"),
+            y=alt.Y(f"{answer}:Q", title=answer, scale=alt.Scale(domain=[low, high])),
+            tooltip=[alt.Tooltip("local_date:T", title="date"), alt.Tooltip(f"{answer}:Q", format=".1f")],
+        )
+    )
+
+
 def checkins(api, person: dict) -> None:
     today = local_today(person["timezone"])
     first = today - dt.timedelta(days=HISTORY_DAYS - 1)
@@ -308,10 +324,10 @@ def checkins(api, person: dict) -> None:
     mood, craving = st.columns(2)
     with mood:
         st.markdown("**Mood** (1-5)")
-        st.line_chart(by_day["mood"], y_label="mood")
+        st.altair_chart(day_chart(by_day, "mood", 1, 5), width="stretch")
     with craving:
         st.markdown("**Craving** (0-10)")
-        st.line_chart(by_day["craving"], y_label="craving")
+        st.altair_chart(day_chart(by_day, "craving", 0, 10), width="stretch")
     table = frame.sort_values("client_time", ascending=False)[
         ["local_date", "mood", "craving", "used", "sleep", "need_support", "risk", "note"]
     ]

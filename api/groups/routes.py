@@ -79,12 +79,15 @@ class GroupController(Controller):
         radius_km: Annotated[float | None, QueryParameter(gt=0, le=500, description="With `near`; default 100")] = None,
         open_seats: FromQuery[bool] = False,
         q: Annotated[str | None, QueryParameter(max_length=200, description="Words in the name or description")] = None,
+        archived: Annotated[bool, QueryParameter(description="Staff: archived groups instead of active ones")] = False,
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[Group]:
         """Active groups. Several `weekday`, `format` or `topic` values match any of them.
         With `near`, groups within `radius_km` (default 100) are sorted by distance; else all
         are sorted by name. Online groups have no place, so `near` leaves them out."""
+        if archived and not request.user.has_any(STAFF, ADMIN):
+            raise problem(403, "forbidden", "Only staff list archived groups.")
         point = parse_point(near) if near else None
         if radius_km is not None and point is None:
             raise invalid("radius_km", "needs `near`", "query")
@@ -104,6 +107,7 @@ class GroupController(Controller):
             text=q.strip() or None if q else None,
             after=after,
             limit=limit + 1,
+            archived=archived,
         )
         more = len(rows) > limit
         rows = rows[:limit]

@@ -105,6 +105,14 @@ class StaffGroupController(Controller):
                 await notices.seat_waitlist(conn, group_id)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
+    @post("/{group_id:uuid}/unarchive", status_code=200, summary="Bring an archived group back")
+    async def unarchive(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
+        """Back in the listing (and, if public, the feeds), with its members as they were."""
+        async with conn.transaction():
+            found(await groups_db.lock_group(conn, group_id), "group")
+            await groups_db.unarchive_group(conn, group_id)
+        return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
+
     @post("/{group_id:uuid}/archive", status_code=200, summary="Archive a group")
     async def archive(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
         """It leaves the listing and the public feeds; its history stays."""
