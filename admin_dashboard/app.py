@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from admin_dashboard.client import ApiError, ApiUnavailable
-from admin_dashboard.state import api_down, client, signed_in
+from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
+from admin_dashboard.state import api_down, client, sign_out, signed_in
 
 # No page_icon: Streamlit's own favicon is served by the dashboard itself, not fetched from
 # a font host by every staff browser.
@@ -44,6 +44,9 @@ def sign_in() -> None:
     except ApiUnavailable as exc:
         api_down(exc)
         return
+    except SessionExpired as exc:  # signed in, then refused at once (deactivated meanwhile)
+        st.error(str(exc))
+        return
     except ApiError as exc:
         st.error(exc.detail if exc.status != 400 else "Enter your email and password.")
         return
@@ -55,7 +58,10 @@ def sign_in() -> None:
 
 
 if not signed_in():
-    st.navigation([st.Page(sign_in, title="Sign in", icon=":material/login:")]).run()
+    # Every page's address is known (and none is shown), so a bookmarked or shared page
+    # opens where it points once its reader has signed in, instead of "page not found".
+    st.navigation(STAFF_PAGES + ADMIN_PAGES, position="hidden")
+    sign_in()
 else:
     api = client()
     pages = {"Care": STAFF_PAGES}
@@ -66,6 +72,6 @@ else:
         st.caption(f"Signed in as **{api.me['alias']}** ({', '.join(sorted(api.roles))})")
         if st.button("Sign out", icon=":material/logout:"):
             api.logout()
-            st.session_state.signin_message = "You have signed out."
+            sign_out("You have signed out.")
             st.rerun()
     navigation.run()

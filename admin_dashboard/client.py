@@ -43,8 +43,15 @@ class ApiClient:
     # --- sign-in -----------------------------------------------------------------------------
 
     def login(self, email: str, password: str) -> dict[str, Any]:
-        self.tokens = self._call("POST", "/v1/auth/login", json={"email": email, "password": password}, auth=False)
-        self.me = self.get("/v1/me")
+        """Signed in only once both the tokens and the profile are here: half a sign-in
+        (the profile call failed) leaves the client signed out."""
+        tokens = self._call("POST", "/v1/auth/login", json={"email": email, "password": password}, auth=False)
+        self.tokens = tokens
+        try:
+            self.me = self.get("/v1/me")
+        except BaseException:
+            self.tokens = self.me = None
+            raise
         return self.me
 
     def logout(self) -> None:

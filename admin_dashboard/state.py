@@ -21,7 +21,15 @@ def client() -> ApiClient:
 
 
 def signed_in() -> bool:
-    return client().tokens is not None
+    api = client()
+    return api.tokens is not None and api.me is not None
+
+
+def sign_out(message: str) -> None:
+    """Forget everything this browser session held (lists with names and contact details
+    included), keeping only the message for the sign-in page."""
+    st.session_state.clear()
+    st.session_state.signin_message = message
 
 
 def run_page(render: Callable[[ApiClient], None]) -> None:
@@ -38,12 +46,10 @@ def guarded(part: Callable[..., None]) -> Callable[..., None]:
         try:
             part(*args, **kwargs)
         except SessionExpired as exc:
-            api = client()
-            api.tokens = api.me = None
-            st.session_state.signin_message = str(exc)
+            sign_out(str(exc))
             st.rerun(scope="app")
         except ApiUnavailable as exc:
-            api_down(exc)
+            api_down(exc, key=f"retry_{part.__name__}")  # one Retry per part that failed
         except ApiError as exc:
             st.error(exc.detail)
 
@@ -67,9 +73,9 @@ def forget_matching(prefix: str) -> None:
         del st.session_state[key]
 
 
-def api_down(exc: Exception) -> None:
+def api_down(exc: Exception, key: str = "retry") -> None:
     st.error(f"{exc} Check that the API is running, then retry.", icon=":material/cloud_off:")
-    st.button("Retry", key="retry", type="primary")  # any click reruns the page
+    st.button("Retry", key=key, type="primary")  # any click reruns the page
 
 
 def refused(exc: ApiError) -> None:

@@ -122,6 +122,8 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     reminders, the sweep), the staff dashboard and the API. Runs until Ctrl-C or SIGTERM.
     """
     _check_port_free(host, port)
+    if dashboard_port == port:
+        _fail(f"--dashboard-port {dashboard_port} is the API's port too: choose another", 2)
     if dashboard_port:
         _check_port_free(host, dashboard_port)
     embedded = not os.environ.get("DATABASE_URL")
@@ -135,7 +137,7 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
         click.echo("           pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
     if dashboard_port:
         _start_child(
-            "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=f"http://{host}:{port}"
+            "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=_local_url(host, port)
         )
     click.echo("")
     if dashboard_port:
@@ -145,6 +147,14 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     click.echo(f"Health:   http://{host}:{port}/health/ready")
     click.echo("Press Ctrl-C to stop.")
     _serve(host, port, workers=1)
+
+
+def _local_url(host: str, port: int) -> str:
+    """How a process on this machine reaches a server listening on host:port (a wildcard
+    address is no address to connect to)."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _start_child(name: str, args: list[str], api_url: str | None = None) -> None:
@@ -484,8 +494,12 @@ def dashboard(host: str, port: int) -> None:
     It talks only to the API, at AFTERCARE_API_URL (default http://127.0.0.1:8000); staff
     and admins sign in with their email and password.
     """
+    from importlib.util import find_spec
+
     from admin_dashboard.client import api_url
 
+    if find_spec("streamlit") is None:
+        _fail("Streamlit is not installed here: run `pip install -e .` in the project first")
     _check_port_free(host, port)
     script = Path(__file__).resolve().parent.parent / "admin_dashboard" / "app.py"
     click.echo(f"Dashboard: http://{host}:{port} (API: {api_url()})")
@@ -505,6 +519,9 @@ def dashboard(host: str, port: int) -> None:
         "false",
         "--client.toolbarMode",
         "minimal",
+        # An error a page did not turn into a message shows without its stack trace.
+        "--client.showErrorDetails",
+        "none",
     ]
     os.execv(sys.executable, command)  # Streamlit handles SIGTERM and Ctrl-C itself
 

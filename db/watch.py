@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from db.slots_sql import ended_slots
+from db.slots_sql import ended_slots, graduates
 
 WATCHLIST = (
     "with "
@@ -57,23 +57,39 @@ async def watchlist(
     return await conn.fetch(WATCHLIST, now, counselor_id, limit, offset)
 
 
-METRICS = (
+ACTIVE_GRADUATES = "with " + graduates() + " select count(*)::int from graduates"
+
+# The last 30 days' ended slots, computed once: per day they ended, and whether that day is
+# within the last 7 days of the graduate's own calendar.
+ADHERENCE = (
     "with "
     + ended_slots("30")
     + """
-select (select count(*) from graduates)::int as active_graduates,
-       (select round(avg(done::int), 3)::float8 from slots where ends_on >= today - 7) as adherence_7d,
-       (select round(avg(done::int), 3)::float8 from slots) as adherence_30d
+select ends_on as day, (ends_on >= today - 7) as last_week,
+       count(*) filter (where done)::int as done, count(*)::int as due
+from slots group by ends_on, (ends_on >= today - 7) order by ends_on
 """
 )
 
 
+def _share(done: int, due: int) -> float | None:
+    return round(done / due, 3) if due else None
+
+
 async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
-    head = await conn.fetchrow(METRICS, now)
+    active = await conn.fetchval(ACTIVE_GRADUATES, now)
+    per_day = {}
+    week = [0, 0]
+    for row in await conn.fetch(ADHERENCE, now):
+        done, due = per_day.get(row["day"], (0, 0))
+        per_day[row["day"]] = (done + row["done"], due + row["due"])
+        if row["last_week"]:
+            week = [week[0] + row["done"], week[1] + row["due"]]
+    month = [sum(d for d, _ in per_day.values()), sum(n for _, n in per_day.values())]
     severities = await conn.fetch(
         "select severity, count(*)::int as n from alerts where status <> 'resolved' group by severity"
     )
-    per_day = await conn.fetch(
+    checkins_per_day = await conn.fetch(
         """
         select local_date as day, count(*)::int as checkins from checkins
         where local_date >= ($1::timestamptz at time zone 'UTC')::date - 29
@@ -81,30 +97,24 @@ async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
         """,
         now,
     )
-    adherence = await conn.fetch(ADHERENCE_BY_DAY, now)
     attendance = await conn.fetchrow(
         """
-        select count(*) filter (where a.status = 'present')::int as present, count(*)::int as marked
+        -- An excused absence is neither a presence nor a miss.
+        select count(*) filter (where a.status = 'present')::int as present,
+               count(*) filter (where a.status <> 'excused')::int as marked
         from session_attendance a join group_sessions s on s.id = a.session_id
         where s.starts_at >= $1::timestamptz - interval '30 days' and s.starts_at < $1
         """,
         now,
     )
     return {
-        **dict(head),
+        "active_graduates": active,
+        "adherence_7d": _share(*week),
+        "adherence_30d": _share(*month),
         "open_alerts": {row["severity"]: row["n"] for row in severities},
-        "checkins_by_day": [dict(row) for row in per_day],
-        "adherence_by_day": [dict(row) for row in adherence],
+        "checkins_by_day": [dict(row) for row in checkins_per_day],
+        "adherence_by_day": [
+            {"day": day, "adherence": _share(done, due), "slots": due} for day, (done, due) in sorted(per_day.items())
+        ],
         "attendance_rate_30d": round(attendance["present"] / attendance["marked"], 3) if attendance["marked"] else None,
     }
-
-
-# Of the slots that ended on each of the last 30 days, the share with a check-in.
-ADHERENCE_BY_DAY = (
-    "with "
-    + ended_slots("30")
-    + """
-select ends_on as day, round(avg(done::int), 3)::float8 as adherence, count(*)::int as slots
-from slots group by ends_on order by ends_on
-"""
-)

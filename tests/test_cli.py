@@ -96,3 +96,8 @@ def test_sweep_job_from_the_command_line(fresh_db):
     assert first.returncode == 0, first.stderr
     assert "0 missed check-ins recorded" in first.stdout and first.stdout.startswith("Sweep done in")
     assert aftercare("jobs", "sweep-missed", "--lookback-days", "0", env=env).returncode == 2
+
+
+def test_up_refuses_one_port_for_two_servers():
+    result = aftercare("up", "--port", "8123", "--dashboard-port", "8123")
+    assert result.returncode == 2 and "choose another" in result.stderr

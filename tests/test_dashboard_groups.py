@@ -114,6 +114,7 @@ async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, ha
     assert "Closing Circle" not in list(listing(at)["name"])
 
     # Archived by mistake: it comes back from the "Archived groups" list.
+    at.toggle(key="groups_show_archived").set_value(True).run()
     at.button(key=f"unarchive_{group['id']}").click().run()
     assert not at.exception, at.exception
     assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is False

@@ -70,3 +70,28 @@ def helpers_uuid(actor):
     import uuid
 
     return uuid.UUID(actor.id)
+
+
+async def test_a_bookmarked_page_opens_after_signing_in(dashboard, client, conn, hasher):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    at = dashboard()
+    at.switch_page("views/overview.py").run()  # known while signed out, but not shown
+    assert at.text_input[0].label == "Email"
+    at.text_input[0].input(counselor.email)
+    at.text_input[1].input(helpers.PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert "Overview" in [t.value for t in at.title]
+
+
+async def test_signing_out_forgets_what_the_session_held(dashboard, client, conn, hasher, staff):
+    await helpers.graduate(client, staff, alias="Robin", email="robin@example.org")
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    at = open_page(sign_in(dashboard(), counselor), "views/participants.py")
+    kept = "recent_participants:None:None"  # everyone, any status: the list, with contact details
+    assert kept in at.session_state
+    [sign_out] = [b for b in at.sidebar.button if b.label == "Sign out"]
+    sign_out.click().run()
+    assert not at.exception, at.exception
+    assert kept not in at.session_state
+    assert "You have signed out." in texts(at)

@@ -144,11 +144,23 @@ def test_parts_that_rerun_alone_turn_api_troubles_into_messages():
             raise trouble
 
         part(ApiUnavailable("The Aftercare API at http://api cannot be reached (ConnectError)."))
-        if not st.session_state.get("expired_once"):
-            st.session_state.expired_once = True
+        if "signin_message" not in st.session_state:  # the guard signs out and sets it
+            st.session_state.leftover = "a list with names"
             part(SessionExpired("Your session has ended. Please sign in again."))
 
     at = AppTest.from_function(page, default_timeout=30).run()
     assert not at.exception, at.exception
     assert "cannot be reached" in at.error[0].value and any(b.label == "Retry" for b in at.button)
     assert at.session_state["signin_message"] == "Your session has ended. Please sign in again."
+    assert "leftover" not in at.session_state  # nothing of the ended session stays in the browser
+
+
+async def test_from_the_watchlist_to_the_participant_page(dashboard, client, staff):
+    robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
+    at = sign_in(dashboard(), staff)
+    at.selectbox(key="watch_person").set_value(robin.id).run()
+    at.button(key="watch_open").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("participant") in (robin.id, [robin.id])
+    assert "Participants" in [t.value for t in at.title]
+    assert "Robin" in texts(at)

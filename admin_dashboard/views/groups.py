@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, table_with_csv, team
+from admin_dashboard.state import forget_matching, recent, refused, run_page, table_with_csv, team
 
 FORMATS = {"in_person": "In person", "online": "Online", "hybrid": "Hybrid"}
 TOPICS = {
@@ -43,8 +43,10 @@ DEFAULT_TIMEZONE = "America/Chicago"
 
 
 def flash(message: str) -> None:
-    """A success message that survives the rerun after a change."""
+    """A success message that survives the rerun after a change (the kept lists are out of
+    date now)."""
     st.session_state.groups_flash = message
+    forget_matching("groups")
 
 
 def show_flash() -> None:
@@ -546,7 +548,8 @@ def pick_group(groups: list[dict]) -> str | None:
 def render(api) -> None:
     st.title("Groups")
     show_flash()
-    groups = api.get_all("/v1/groups", limit=200)
+    # Kept a minute: a page with thousands of groups is not re-read on every click.
+    groups = recent("groups:active", lambda: api.get_all("/v1/groups", limit=200), ttl_s=60)
     facilitators = team(api, "facilitator")
     listing(groups)
     create_group(api, facilitators)
@@ -573,8 +576,9 @@ def render(api) -> None:
 
 def archived_groups(api) -> None:
     """Archived groups stay on record; one archived by mistake can come back."""
-    with st.expander("Archived groups"):
-        archived = api.get_all("/v1/groups", archived="true", limit=200)
+    # Read only when asked for (an expander runs its contents even when closed).
+    if st.toggle("Show archived groups", key="groups_show_archived"):
+        archived = recent("groups:archived", lambda: api.get_all("/v1/groups", archived="true", limit=200), ttl_s=60)
         if not archived:
             st.caption("None.")
             return

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from admin_dashboard.state import SEVERITIES, run_page
+from admin_dashboard.state import SEVERITIES, recent, run_page
 
 
 def percent(value: float | None) -> str:
@@ -12,7 +12,8 @@ def percent(value: float | None) -> str:
 
 def render(api) -> None:
     st.title("Overview")
-    metrics = api.get("/v1/staff/metrics")
+    # Program-wide numbers change slowly and cost the API a pass over everyone: a minute old is fine.
+    metrics = recent("metrics", lambda: api.get("/v1/staff/metrics"), ttl_s=60)
     first, second, third, fourth, fifth = st.columns(5)
     first.metric("Active graduates", metrics["active_graduates"])
     second.metric("Check-in adherence, 7 days", percent(metrics["adherence_7d"]))

@@ -47,7 +47,6 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
     # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
     frame["counselor"] = frame["counselor_id"].map(lambda c: names.get(c, "–") if isinstance(c, str) else "–")
     frame["severity_rank"] = frame["top_severity"].map(lambda s: SEVERITIES.index(s) + 1 if isinstance(s, str) else 0)
-    frame["profile"] = "participants?participant=" + frame["participant_id"].astype(str)
     frame["last_checkin_at"] = pd.to_datetime(
         frame["last_checkin_at"], utc=True, format="ISO8601"
     )  # with or without fractions
@@ -99,7 +98,6 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             "adherence_14d",
             "last_checkin_at",
             "overdue",
-            "profile",
         ]
     ]
     st.caption(f"{len(frame)} people need attention. Refreshes every minute.")
@@ -119,7 +117,6 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
                 "Last check-in", format="MMM D, h:mm a", timezone=api.me["timezone"], help="In your time zone"
             ),
             "overdue": "Overdue",
-            "profile": st.column_config.LinkColumn("Participant page", display_text="Open"),
         },
     )
 
@@ -133,6 +130,9 @@ def work_on_alerts(api, counselor_id) -> None:
         st.success("Nobody is overdue or alerted right now.")
         return
     person = st.selectbox("Person", list(people), format_func=people.get, key="watch_person")
+    # In this browser session (a link to a new tab would start a new one, signed out).
+    if st.button("Open their participant page", key="watch_open", icon=":material/person:"):
+        st.switch_page("views/participants.py", query_params={"participant": person})
     alerts = api.get("/v1/staff/alerts", participant_id=person, status=["open", "acknowledged"])["items"]
     if not alerts:
         st.info(f"{people[person]} is overdue, with no open alert yet: the sweep raises one after two misses in a row.")

@@ -243,11 +243,13 @@ class WatchController(Controller):
         """Active graduates, check-in adherence over 7 and 30 days, open alerts by severity,
         and check-ins per day for the last 30 days. Counts only: nobody's data."""
         now = dt.datetime.now(dt.UTC)
-        data = await watch_db.metrics(conn, now)
         monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
-        week = await sessions_between(
-            conn, await groups_db.active_group_ids(conn), monday, monday + dt.timedelta(days=7), viewer_id=None
-        )
+        # One snapshot: every number is from the same moment.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            data = await watch_db.metrics(conn, now)
+            week = await sessions_between(
+                conn, await groups_db.active_group_ids(conn), monday, monday + dt.timedelta(days=7), viewer_id=None
+            )
         return Metrics(
             adherence_by_day=[DayAdherence(**d) for d in data["adherence_by_day"]],
             sessions_this_week=sum(1 for s in week if s.status == "scheduled"),

@@ -111,6 +111,7 @@ class StaffGroupController(Controller):
         async with conn.transaction():
             found(await groups_db.lock_group(conn, group_id), "group")
             await groups_db.unarchive_group(conn, group_id)
+            await notices.seat_waitlist(conn, group_id)  # seats freed while it was archived
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/archive", status_code=200, summary="Archive a group")
