@@ -79,15 +79,13 @@ class Worker:
         checkins = await reminders.checkin_reminders(conn, now, self.settings.checkin_reminder_at)
         lead = dt.timedelta(minutes=self.settings.session_reminder_minutes)
         sessions = await session_reminders(conn, now, lead, self.settings.session_reminder_audience)  # type: ignore[arg-type]
-        if checkins or sessions:
-            self._wake.set()
+        if checkins or sessions:  # dispatch hears of them through NOTIFY (and runs next this round)
             return f"{checkins} check-in reminders, {sessions} session reminders written", False
         return "", False
 
     async def sweep(self, conn: asyncpg.Connection, now: dt.datetime) -> tuple[str, bool]:
         counts = await reminders.sweep_and_nudge(conn, now)
         if any(counts.values()):
-            self._wake.set()
             return ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()), False
         return "", False
 

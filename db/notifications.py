@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -268,9 +268,3 @@ async def mark_all_read(conn: asyncpg.Connection, person_id: UUID) -> int:
         "update notifications set read_at = now() where person_id = $1 and read_at is null", person_id
     )
     return int(status.split()[-1])
-
-
-async def outbox_counts(conn: asyncpg.Connection) -> dict[str, Any]:
-    """How many notifications are in each push state (for the worker's log and the bench)."""
-    rows = await conn.fetch("select push_state, count(*)::int as n from notifications group by push_state")
-    return {r["push_state"]: r["n"] for r in rows}

@@ -40,6 +40,15 @@ def day(at: dt.datetime, timezone: str) -> str:
     return f"{local:%a}, {local:%b} {local.day}"
 
 
+def when(at: dt.datetime, timezone: str) -> str:
+    """ "Tue, Dec 8 at 7:00 PM" in the recipient's zone."""
+    return f"{day(at, timezone)} at {clock(at, timezone)}"
+
+
+def _with_reason(text: str, reason: str | None) -> str:
+    return text + (f" Reason: {reason}" if reason else "")
+
+
 def checkin_reminder() -> Content:
     return Content(
         kind=kinds.CHECKIN_REMINDER,
@@ -96,13 +105,13 @@ def session_reminder(
 def session_cancelled(
     *, session_id: str, group_id: str, group_name: str, starts_at: dt.datetime, timezone: str, reason: str | None
 ) -> Content:
-    when = f"{day(starts_at, timezone)} at {clock(starts_at, timezone)}"
+    starts = when(starts_at, timezone)
     return Content(
         kind=kinds.SESSION_CHANGED,
-        title=f"{group_name}: the session on {when} is cancelled",
-        body=f"The session on {when} will not take place." + (f" Reason: {reason}" if reason else ""),
+        title=f"{group_name}: the session on {starts} is cancelled",
+        body=_with_reason(f"The session on {starts} will not take place.", reason),
         push_title="A session was cancelled",
-        push_body=f"The session on {when} will not take place.",
+        push_body=f"The session on {starts} will not take place.",
         data={"session_id": session_id, "group_id": group_id, "change": "cancelled"},
     )
 
@@ -117,13 +126,13 @@ def session_moved(
     timezone: str,
     reason: str | None,
 ) -> Content:
-    when = f"{day(starts_at, timezone)} at {clock(starts_at, timezone)}"
+    starts = when(starts_at, timezone)
     return Content(
         kind=kinds.SESSION_CHANGED,
-        title=f"{group_name}: a session moved to {when}",
-        body=f"The session now runs {when} to {clock(ends_at, timezone)}." + (f" Reason: {reason}" if reason else ""),
+        title=f"{group_name}: a session moved to {starts}",
+        body=_with_reason(f"The session now runs {starts} to {clock(ends_at, timezone)}.", reason),
         push_title="A session was moved",
-        push_body=f"It now starts {when}.",
+        push_body=f"It now starts {starts}.",
         data={"session_id": session_id, "group_id": group_id, "change": "moved"},
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 from api.worker import Worker
@@ -39,48 +41,73 @@ async def test_one_round_reminds_and_pushes(client, conn, staff, database_url, f
     assert await conn.fetchval("select kind from notifications where push_state = 'sent'") == "checkin_reminder"
 
 
-async def test_a_new_notification_wakes_the_worker(client, conn, staff, graduate, database_url, fcm, sender):
-    await _device(client, graduate, "phone")
-    # A long polling interval: only the wake-up (LISTEN/NOTIFY) can explain a quick push.
+@contextlib.asynccontextmanager
+async def idle_worker(database_url: str, sender) -> AsyncIterator[None]:
+    """A worker whose timers are five minutes apart: only a wake-up (LISTEN/NOTIFY) can
+    explain a quick push."""
     settings = make_settings(database_url, dispatch_interval_s=300, reminder_interval_s=300, sweep_interval_s=300)
     pool = await create_pool(database_url, max_size=3)
     stop = asyncio.Event()
     task = asyncio.create_task(Worker(settings, pool, sender).run(stop))
     try:
         await asyncio.sleep(0.5)  # its first round finds nothing
-        response = await client.post(
-            "/v1/staff/notifications",
-            json={"participant_id": graduate.id, "title": "Hi", "body": "Checking in.", "urgent": True},
-            headers=staff.headers,
-        )
-        assert response.status_code == 201
-        deadline = time.monotonic() + 5
-        while not fcm.delivered and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert len(fcm.delivered) == 1
+        yield
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
         await pool.close()
 
 
-def test_the_worker_command_sends_and_stops_on_sigterm(database_url):
-    """`aftercare worker` as a deployment runs it: no FCM credentials, so it says it only
-    logs; SIGTERM ends it with exit code 0."""
+async def message_arrives(client, staff, graduate, fcm, within_s: float = 5) -> None:
+    response = await client.post(
+        "/v1/staff/notifications",
+        json={"participant_id": graduate.id, "title": "Hi", "body": "Checking in.", "urgent": True},
+        headers=staff.headers,
+    )
+    assert response.status_code == 201
+    deadline = time.monotonic() + within_s
+    while not fcm.delivered and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(fcm.delivered) == 1
+
+
+async def test_a_new_notification_wakes_the_worker(client, conn, staff, graduate, database_url, fcm, sender):
+    await _device(client, graduate, "phone")
+    async with idle_worker(database_url, sender):
+        await message_arrives(client, staff, graduate, fcm)
+
+
+async def test_the_worker_command_sends_and_stops_on_sigterm(client, conn, staff, graduate, database_url):
+    """`aftercare worker` as a deployment runs it: without FCM credentials it says it only
+    logs, "sends" what is due through the log-only sender (ids, never text), and SIGTERM
+    ends it with exit code 0."""
+    await _device(client, graduate, "phone")
+    response = await client.post(
+        "/v1/staff/notifications",
+        json={"participant_id": graduate.id, "title": "About Thursday", "body": "Call me.", "urgent": True},
+        headers=staff.headers,
+    )
+    [notification_id] = response.json()["notification_ids"]
     env = {k: v for k, v in os.environ.items() if k != "AFTERCARE_FCM_CREDENTIALS"} | {"DATABASE_URL": database_url}
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        time.sleep(3)
-        assert process.poll() is None, process.communicate()
+        deadline = time.monotonic() + 20
+        state = None
+        while state != "sent" and time.monotonic() < deadline and process.poll() is None:
+            await asyncio.sleep(0.2)
+            state = await conn.fetchval("select push_state from notifications where id = $1", notification_id)
+        assert state == "sent"
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
+        out, err = await asyncio.to_thread(process.communicate, timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, err
     assert "pushes are logged, not sent" in err and "worker started" in err and "worker stopped" in err
+    assert f"push not sent (no FCM credentials): notification {notification_id}, kind staff_message" in err
+    assert "About Thursday" not in err and "Call me" not in err and "phone" not in err
     assert "Worker stopped." in out
 
 
@@ -109,12 +136,7 @@ async def test_the_worker_listens_again_after_losing_its_connection(
     """A database restart drops the LISTEN connection; the next new notification must still
     wake the worker (not wait for the slow poll)."""
     await _device(client, graduate, "phone")
-    settings = make_settings(database_url, dispatch_interval_s=300, reminder_interval_s=300, sweep_interval_s=300)
-    pool = await create_pool(database_url, max_size=3)
-    stop = asyncio.Event()
-    task = asyncio.create_task(Worker(settings, pool, sender).run(stop))
-    try:
-        await asyncio.sleep(0.5)
+    async with idle_worker(database_url, sender):
         # What a restart does to it: the server ends the listening backend.
         ended = await conn.fetchval(
             "select count(pg_terminate_backend(pid)) from pg_stat_activity "
@@ -122,17 +144,4 @@ async def test_the_worker_listens_again_after_losing_its_connection(
         )
         assert ended == 1
         await asyncio.sleep(0.3)
-        response = await client.post(
-            "/v1/staff/notifications",
-            json={"participant_id": graduate.id, "title": "Hi", "body": "Checking in.", "urgent": True},
-            headers=staff.headers,
-        )
-        assert response.status_code == 201
-        deadline = time.monotonic() + 5
-        while not fcm.delivered and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert len(fcm.delivered) == 1
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await pool.close()
+        await message_arrives(client, staff, graduate, fcm)

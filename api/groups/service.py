@@ -186,15 +186,14 @@ async def apply_schedule_edit(conn: asyncpg.Connection, group_id: UUID, now: dt.
     Sessions moved by hand keep their times."""
     [row] = await sessions_db.schedules(conn, [group_id])
     group = _group_times(row)
-    retimed, orphaned, retimed_rows = [], [], []
+    orphaned, retimed = [], []
     for stored in await sessions_db.future_unmoved(conn, group_id, now):
         occurrence = rules.occurrence(group.id, group.slots, group.timezone, stored["local_date"], stored["slot"])
         if occurrence is None:
             orphaned.append(stored)
         elif (occurrence.starts_at, occurrence.ends_at) != (stored["starts_at"], stored["ends_at"]):
-            retimed.append((stored["id"], occurrence.starts_at, occurrence.ends_at))
-            retimed_rows.append((stored, occurrence.starts_at, occurrence.ends_at))
-    await sessions_db.retime(conn, retimed)
+            retimed.append((stored, occurrence.starts_at, occurrence.ends_at))
+    await sessions_db.retime(conn, [(stored["id"], starts, ends) for stored, starts, ends in retimed])
     await sessions_db.cancel_many(conn, [s["id"] for s in orphaned], SCHEDULE_CHANGED)
     # Stored sessions carry RSVPs: the members hear of each change.
     for stored in orphaned:
@@ -207,7 +206,7 @@ async def apply_schedule_edit(conn: asyncpg.Connection, group_id: UUID, now: dt.
                 reason=SCHEDULE_CHANGED,
                 now=now,
             )
-    for stored, starts_at, ends_at in retimed_rows:
+    for stored, starts_at, ends_at in retimed:
         if stored["status"] == "cancelled":
             continue
         await notices.session_moved(
