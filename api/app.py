@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
             application_name="aftercare-api",
+            reset_session=False,
         )
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
         app.state.runtime = Runtime(

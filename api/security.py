@@ -82,7 +82,8 @@ def require_roles(*roles: str):
     """A guard admitting callers who hold any of `roles`."""
     needed = ", ".join(roles)
 
-    def guard(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar would run a plain function in its thread pool, a thread hop per request.
+    async def guard(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
         if not connection.user.has_any(*roles):
             raise problem(403, "forbidden", f"This needs one of these roles: {needed}.")
 

@@ -1,13 +1,20 @@
 """Dispatch throughput: one worker pushing a backlog to a local fake of FCM.
 
     python -m bench.dispatch [--messages 5000] [--batch-sizes 100 500] [--latency-ms 0 50]
+                             [--http1] [--log-only]
 
 For each batch size and simulated FCM latency: a scratch database (DATABASE_URL's server,
 or the embedded one), migrated and seeded with graduates (one device each) and a backlog of
 due notifications; then one worker's dispatch loop (the real code: claim, preferences, the
 real firebase-admin `send_each_async`, record) runs until nothing is due. The fake runs in
 its own process so it does not share the worker's interpreter. Needs the test extra
-(`pip install -e '.[test]'`) for the fake's key generation. Prints a table.
+(`pip install -e '.[test]'`) for the fake's key generation. Prints a table, with the CPU
+time the worker and the fake spent per message (on a small machine, both share its cores).
+
+By default the SDK reaches the fake as it reaches FCM: over TLS, where httpx speaks HTTP/2
+(one connection, up to 100 streams). `--http1` sends over plain HTTP instead, where httpx
+falls back to HTTP/1.1 with a pool of up to 100 connections, a path production never takes
+and which costs the worker about twice the CPU per message.
 """
 
 from __future__ import annotations
@@ -50,7 +57,7 @@ def _scratch(server: str, name: str) -> str:
     return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
 
 
-def _start_fake(latency_s: float) -> tuple[multiprocessing.Process, int]:
+def _start_fake(latency_s: float) -> tuple[multiprocessing.Process, dict]:
     from tests.fake_fcm import serve_in_process
 
     ports: multiprocessing.Queue = multiprocessing.Queue()
@@ -59,20 +66,31 @@ def _start_fake(latency_s: float) -> tuple[multiprocessing.Process, int]:
     return process, ports.get(timeout=30)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far; NaN where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _fake_stats(port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as response:
         return json.load(response)
 
 
-async def run(server: str, messages: int, batch: int, latency_ms: float, log_only: bool) -> dict:
+async def run(server: str, messages: int, batch: int, latency_ms: float, log_only: bool, http1: bool) -> dict:
     from firebase_admin import messaging
 
-    from tests.fake_fcm import FakeFcm
+    from tests.fake_fcm import write_service_account
 
     name = f"aftercare_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server)
     await admin.execute(f'create database "{name}"')
-    fake, port = (None, 0) if log_only else _start_fake(latency_ms / 1000)
+    fake, where = (None, {}) if log_only else _start_fake(latency_ms / 1000)
+    port = where.get("port", 0)
+    real_url, real_ca = messaging._MessagingService.FCM_URL, os.environ.get("SSL_CERT_FILE")
     try:
         conn = await asyncpg.connect(_scratch(server, name))
         try:
@@ -83,43 +101,59 @@ async def run(server: str, messages: int, batch: int, latency_ms: float, log_onl
             if log_only:
                 sender = LogSender()
             else:
-                stub = FakeFcm()  # only to write a service-account file pointing at the real fake's port
-                stub.port = port
-                messaging._MessagingService.FCM_URL = stub.fcm_url
-                stub.server.server_close()
                 folder = Path(tempfile.mkdtemp(prefix="aftercare-bench-"))
-                sender = FirebaseSender(str(stub.service_account(folder)))
+                if http1:
+                    messaging._MessagingService.FCM_URL = f"http://127.0.0.1:{port}/v1/projects/{{0}}/messages:send"
+                else:
+                    # httpx reads it when the SDK builds its client, at the first send.
+                    (folder / "fake-fcm-ca.pem").write_text(where["ca_pem"])
+                    os.environ["SSL_CERT_FILE"] = str(folder / "fake-fcm-ca.pem")
+                    messaging._MessagingService.FCM_URL = (
+                        f"https://127.0.0.1:{where['tls_port']}/v1/projects/{{0}}/messages:send"
+                    )
+                account = write_service_account(folder, f"http://127.0.0.1:{port}/token")
+                sender = FirebaseSender(str(account))
             now = dt.datetime.now(dt.UTC)
             policy = Policy(batch_size=batch)
-            started = time.monotonic()
+            fake_cpu = _cpu_s(fake.pid) if fake is not None else 0.0
+            cpu, started = time.process_time(), time.monotonic()
             rounds = 0
             while (await dispatch_once(conn, sender, now, policy)).claimed:
                 rounds += 1
                 print(f"\r  {rounds * batch:>7} / {total} claimed", end="", flush=True)
-            elapsed = time.monotonic() - started
+            elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+            fake_cpu = (_cpu_s(fake.pid) - fake_cpu) if fake is not None else 0.0
             print()
             await sender.close()
             sent = await conn.fetchval("select count(*) from notifications where push_state = 'sent'")
-            delivered = sent if log_only else _fake_stats(port)["delivered"]
+            stats = {"delivered": sent, "token_requests": 0} if log_only else _fake_stats(port)
             return {
                 "messages": total,
                 "batch": batch,
                 "latency_ms": latency_ms,
                 "seconds": elapsed,
+                "worker_cpu_s": cpu,
+                "fake_cpu_s": fake_cpu,
                 "sent": sent,
-                "delivered": delivered,
-                "sender": "log-only" if log_only else "firebase",
+                "delivered": stats["delivered"],
+                "token_requests": stats["token_requests"],
+                "sender": "log-only" if log_only else ("fb-http1" if http1 else "fb-http2"),
             }
         finally:
             await conn.close()
     finally:
+        messaging._MessagingService.FCM_URL = real_url
+        if real_ca is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = real_ca
         if fake is not None:
             fake.kill()
         await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
 
 
-async def main(messages: int, batches: list[int], latencies: list[float], log_only: bool) -> int:
+async def main(messages: int, batches: list[int], latencies: list[float], log_only: bool, http1: bool = False) -> int:
     server = os.environ.get("DATABASE_URL")
     if not server:
         from db.embedded import start_embedded
@@ -129,15 +163,21 @@ async def main(messages: int, batches: list[int], latencies: list[float], log_on
     for latency in latencies:
         for batch in batches:
             print(f"{messages} messages, batch {batch}, FCM latency {latency:g} ms:", flush=True)
-            results.append(await run(server, messages, batch, latency, log_only))
+            results.append(await run(server, messages, batch, latency, log_only, http1))
     print(
         f"\n{'sender':>9} {'latency ms':>10} {'batch':>6} {'messages':>9} {'seconds':>8} {'msg/s':>8} {'delivered':>9}"
+        f" {'worker CPU us/msg':>17} {'fake CPU us/msg':>15}"
     )
     for r in results:
         print(
             f"{r['sender']:>9} {r['latency_ms']:>10g} {r['batch']:>6} {r['messages']:>9} {r['seconds']:>8.2f} "
-            f"{r['messages'] / r['seconds']:>8.0f} {r['delivered']:>9}"
+            f"{r['messages'] / r['seconds']:>8.0f} {r['delivered']:>9} {1e6 * r['worker_cpu_s'] / r['messages']:>17.0f}"
+            f" {1e6 * r['fake_cpu_s'] / r['messages']:>15.0f}"
         )
+    # The worker's share of a CPU while it ran: near 100% means it is CPU-bound, far below
+    # means it waited (on FCM's latency, the database, or a machine busy with other work).
+    busy = ", ".join(f"{100 * r['worker_cpu_s'] / r['seconds']:.0f}%" for r in results)
+    print(f"\nworker busy: {busy}; OAuth token requests: {[r['token_requests'] for r in results]}")
     ok = all(r["sent"] == r["messages"] == r["delivered"] for r in results)
     print(
         f"\n{len(results)} runs; {'every message delivered exactly once' if ok else 'MISMATCH: some lost or doubled'}."
@@ -153,5 +193,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50], help="simulated FCM response time")
     parser.add_argument("--log-only", action="store_true", help="the log-only sender: the database side alone")
+    parser.add_argument(
+        "--http1", action="store_true", help="reach the fake over plain HTTP/1.1 (not as production reaches FCM)"
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.messages, args.batch_sizes, args.latency_ms, args.log_only)))
+    sys.exit(asyncio.run(main(args.messages, args.batch_sizes, args.latency_ms, args.log_only, args.http1)))

@@ -73,8 +73,11 @@ async def by_client_id(conn: asyncpg.Connection, person_id: UUID, client_id: UUI
     )
 
 
-async def set_risk_reasons(conn: asyncpg.Connection, checkin_id: UUID, reasons: list[dict]) -> None:
-    await conn.execute("update checkins set risk_reasons = $2 where id = $1", checkin_id, reasons)
+async def set_risk_reasons(conn: asyncpg.Connection, checkin_id: UUID, reasons: list[dict]) -> asyncpg.Record:
+    """The check-in, with its reasons."""
+    return await conn.fetchrow(
+        f"update checkins set risk_reasons = $2 where id = $1 returning {CHECKIN_COLUMNS}", checkin_id, reasons
+    )
 
 
 async def earlier(conn: asyncpg.Connection, person_id: UUID, before: dt.datetime, limit: int) -> list[asyncpg.Record]:

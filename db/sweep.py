@@ -11,17 +11,47 @@ from db.slots_sql import ended_slots
 
 SWEEP_LOCK_KEY = 7_261_706_163_617_266
 
-# Every slot that ended (on its last local day) within the lookback, for each active
-# graduate since they activated, with no check-in dated inside it: recorded once.
-RECORD_MISSED = (
+# The sweep's slots, worked out once for both statements that need them (and for everyone
+# at once): every slot that ended within the lookback or the last 14 days (the adherence
+# window), for each active graduate since they activated. `done` (is there a check-in
+# dated inside it) is looked up only where it is read: within the lookback (to record
+# misses) and for graduates whose schedule has 4 or more slots in 14 days (the only ones
+# the adherence rule can flag; a weekly graduate owes 2). Looked up in person order, so
+# consecutive lookups read neighbouring index pages.
+SWEEP_SLOTS_TABLE = """
+create temp table sweep_slots (
+    id uuid not null, starts_on date not null, ends_on date not null,
+    recent boolean not null,  -- ended within the lookback
+    in_14d boolean not null,  -- ended within the last 14 days
+    done boolean              -- null where nobody reads it
+) on commit drop
+"""
+
+SWEEP_SLOTS = (
     "with "
-    + ended_slots("$2::int")
+    + ended_slots("greatest($2::int, 14)")
     + """
-insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
-select id, starts_on, ends_on, $1 from slots where not done
-on conflict do nothing
+, ordered as (
+    select s.*, s.ends_on >= s.today - $2::int as recent, s.ends_on >= s.today - 14 as in_14d
+    from graduate_slots s
+    order by s.id
+)
+insert into sweep_slots (id, starts_on, ends_on, recent, in_14d, done)
+select id, starts_on, ends_on, recent, in_14d,
+       case when recent or (in_14d and due_14d >= 4) then
+           exists (select from checkins c where c.person_id = ordered.id
+                   and c.local_date between ordered.starts_on and ordered.ends_on)
+       end
+from ordered
 """
 )
+
+# Every slot that ended within the lookback with no check-in dated inside it: recorded once.
+RECORD_MISSED = """
+insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
+select id, starts_on, ends_on, $1 from sweep_slots where recent and not done
+on conflict do nothing
+"""
 
 # Misses in a row (since the last check-in) that include one nobody was alerted about yet:
 # 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
@@ -85,13 +115,10 @@ where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.al
 
 # Fewer than half of the last 14 days' slots checked in (with at least 4 due): a medium
 # alert, unless one is open, or one was resolved in the last week.
-ALERT_ADHERENCE = (
-    "with "
-    + ended_slots("14")
-    + """
-, adherence as (
+ALERT_ADHERENCE = """
+with adherence as (
     select id, count(*)::int as due, count(*) filter (where done)::int as done
-    from slots group by id
+    from sweep_slots where in_14d group by id
     having count(*) >= 4 and count(*) filter (where done) * 2 < count(*)
 ), raised as (
     insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
@@ -109,7 +136,6 @@ ALERT_ADHERENCE = (
 insert into alert_events (alert_id, at, kind, details)
 select id, $1, 'opened', reason from raised
 """
-)
 
 
 class Nudge(NamedTuple):
@@ -130,8 +156,13 @@ async def sweep(
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
         # JIT compiling these statements costs more than running them (measured: bench/sweep.py).
-        await conn.execute("set local jit = off")
-        missed = await conn.execute(RECORD_MISSED, now, lookback_days)
+        # The graduates and their slots (a few rows a graduate) are sorted and grouped in
+        # memory: with the default 4MB they spilled to temporary files at 100,000 graduates.
+        await conn.execute("set local jit = off; set local work_mem = '64MB'")
+        await conn.execute("drop table if exists pg_temp.sweep_slots")  # a sweep earlier in this transaction
+        await conn.execute(SWEEP_SLOTS_TABLE)
+        await conn.execute(SWEEP_SLOTS, now, lookback_days)
+        missed = await conn.execute(RECORD_MISSED, now)
         consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
         adherence = await conn.execute(ALERT_ADHERENCE, now)
     return {

@@ -7,45 +7,87 @@ from uuid import UUID
 
 import asyncpg
 
-from db.slots_sql import ended_slots, graduates
+from db.slots_sql import counted, ended_slots, graduates
 
+# Who is on the list is decided for everyone, but cheaply: an open alert, or no check-in in
+# the newest slot that ended (one index lookup, only for those without an alert). The
+# ordering keys are then worked out for those listed only: the last check-in (one lookup),
+# and the misses in a row, which are the slots that started after it (no check-in can be
+# dated inside those: no lookup). The rest (adherence, and overdue for those with an
+# alert) only for the page's rows. Lookups go in person order: neighbouring index pages.
 WATCHLIST = (
     "with "
     + ended_slots("14", "and ($2::uuid is null or pp.counselor_id = $2)")
     + """
-, per_person as (
-    select id, count(*)::int as due, count(*) filter (where done)::int as done,
-           (array_agg(done order by ends_on desc))[1] as last_done
-    from slots group by id
-), last_checkin as (
-    select g.id as person_id, l.client_time as last_at, l.local_date as last_date
-    from graduates g
-    cross join lateral (select c.client_time, c.local_date from checkins c where c.person_id = g.id
-                        order by c.local_date desc, c.client_time desc limit 1) l
-), misses as (
-    select s.id, count(*)::int as consecutive
-    from slots s left join last_checkin l on l.person_id = s.id
-    where not s.done and s.starts_on > coalesce(l.last_date, '-infinity'::date)
-    group by s.id
+, newest as (
+    -- With each graduate's newest slot that counts: the newest one, or the one before it if an
+    -- override cut the newest short (if a slot started before they activated, so did the earlier).
+    select g.*,
+           case when g.newest_counts then g.starts[g.n] when g.before_counts then g.starts[g.n - 1] end as last_starts_on,
+           case when g.newest_counts then g.ends[g.n] when g.before_counts then g.ends[g.n - 1] end as last_ends_on
+    from (select g.*, """
+    + counted("g.starts[g.n]", "g.ends[g.n]", "g")
+    + """ as newest_counts,
+                 """
+    + counted("g.starts[g.n - 1]", "g.ends[g.n - 1]", "g")
+    + """ as before_counts
+          from (select g.*, cardinality(g.starts) as n from graduate_schedules g) g) g
 ), open_alerts as (
-    select a.person_id, count(*)::int as open_alerts, max(a.severity) as top_severity
-    from alerts a join graduates g on g.id = a.person_id
-    where a.status <> 'resolved'
-    group by a.person_id
+    select person_id, count(*)::int as open_alerts, max(severity) as top_severity
+    from alerts where status <> 'resolved' group by person_id
+), overdue as (  -- those with no open alert whose newest slot has no check-in
+    select n.id
+    from (select n.id, n.last_starts_on, n.last_ends_on from newest n
+          where n.last_ends_on is not null and not exists (select from open_alerts oa where oa.person_id = n.id)
+          order by n.id) n
+    where not exists (select from checkins c where c.person_id = n.id
+                      and c.local_date between n.last_starts_on and n.last_ends_on)
+), listed as materialized (
+    select n.*, oa.open_alerts, oa.top_severity
+    from newest n
+    left join open_alerts oa on oa.person_id = n.id
+    where oa.person_id is not null or n.id in (select id from overdue)
+), keyed as materialized (
+    -- Misses in a row: none if the last check-in is in (or after) the newest slot.
+    select k.*, lc.client_time as last_at,
+           case when lc.local_date >= k.last_starts_on then 0
+                else (select count(*)::int from unnest(k.starts, k.ends) as s(starts_on, ends_on)
+                      where s.starts_on > coalesce(lc.local_date, '-infinity'::date) and """
+    + counted("s.starts_on", "s.ends_on", "k")
+    + """)
+           end as consecutive
+    from (select * from listed order by id) k
+    left join lateral (select c.client_time, c.local_date from checkins c where c.person_id = k.id
+                       order by c.local_date desc, c.client_time desc limit 1) lc on true
+), page as materialized (
+    select * from keyed
+    order by top_severity desc nulls last, consecutive desc, last_at nulls first, id
+    limit $3 offset $4
+), page_slots as materialized (
+    select p.id, s.ends_on = max(s.ends_on) over (partition by p.id) as last,
+           exists (select from checkins c where c.person_id = p.id
+                   and c.local_date between s.starts_on and s.ends_on) as done
+    from page p
+    cross join lateral unnest(p.starts, p.ends) as s(starts_on, ends_on)
+    where """
+    + counted("s.starts_on", "s.ends_on", "p")
+    + """
+), adherence as (
+    select id, count(*)::int as due, count(*) filter (where done)::int as done,
+           bool_or(done) filter (where last) as last_done
+    from page_slots group by id
 )
-select g.id as participant_id, g.alias, g.counselor_id, l.last_at as last_checkin_at,
-       coalesce(m.consecutive, 0) as consecutive_misses,
-       case when pp.due > 0 then round(pp.done::numeric / pp.due, 3)::float8 end as adherence_14d,
-       coalesce(pp.last_done = false, false) as overdue,
-       coalesce(oa.open_alerts, 0) as open_alerts, oa.top_severity
-from graduates g
-left join per_person pp on pp.id = g.id
-left join last_checkin l on l.person_id = g.id
-left join misses m on m.id = g.id
-left join open_alerts oa on oa.person_id = g.id
-where pp.last_done = false or oa.open_alerts > 0
-order by oa.top_severity desc nulls last, coalesce(m.consecutive, 0) desc, l.last_at nulls first, g.id
-limit $3 offset $4
+-- The alias and counselor for the page's rows only (as in `graduates`).
+select p.id as participant_id, pe.name as alias, pp.counselor_id, p.last_at as last_checkin_at,
+       p.consecutive as consecutive_misses,
+       case when a.due > 0 then round(a.done::numeric / a.due, 3)::float8 end as adherence_14d,
+       coalesce(a.last_done = false, false) as overdue,
+       coalesce(p.open_alerts, 0) as open_alerts, p.top_severity
+from page p
+join people pe on pe.id = p.id
+join participant_profiles pp on pp.person_id = p.id
+left join adherence a on a.id = p.id
+order by p.top_severity desc nulls last, p.consecutive desc, p.last_at nulls first, p.id
 """
 )
 

@@ -104,8 +104,10 @@ class FirebaseSender:
 
         results: list[Result] = []
         for start in range(0, len(pushes), MAX_BATCH):
-            chunk = pushes[start : start + MAX_BATCH]
-            batch = await messaging.send_each_async([_message(p) for p in chunk], app=self._app)
+            with warnings.catch_warnings():  # `token=` is deprecated in 7.5+ in favour of `fid=`, still served
+                warnings.simplefilter("ignore", DeprecationWarning)
+                messages = [_message(p) for p in pushes[start : start + MAX_BATCH]]
+            batch = await messaging.send_each_async(messages, app=self._app)
             for response in batch.responses:
                 if response.success:
                     results.append(Result(SENT, message_id=response.message_id))
@@ -136,23 +138,21 @@ def _message(push: Push):
     apns_headers = {"apns-collapse-id": push.kind, "apns-priority": "10" if push.urgent else "5"}
     if push.expires_at:
         apns_headers["apns-expiration"] = str(int(push.expires_at.timestamp()))
-    with warnings.catch_warnings():  # `token=` is deprecated in 7.5+ in favour of `fid=`, still served
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return messaging.Message(
-            token=push.token,
-            notification=messaging.Notification(title=push.title, body=push.body),
-            data={**push.data, "notification_id": str(push.notification_id)},
-            android=messaging.AndroidConfig(
-                collapse_key=push.kind,
-                priority="high" if push.urgent else "normal",
-                ttl=ttl,
-                notification=messaging.AndroidNotification(visibility="private", tag=push.kind),
-            ),
-            apns=messaging.APNSConfig(
-                headers=apns_headers,
-                payload=messaging.APNSPayload(aps=messaging.Aps(thread_id=push.kind)),
-            ),
-        )
+    return messaging.Message(  # the caller silences the DeprecationWarning of `token=`
+        token=push.token,
+        notification=messaging.Notification(title=push.title, body=push.body),
+        data={**push.data, "notification_id": str(push.notification_id)},
+        android=messaging.AndroidConfig(
+            collapse_key=push.kind,
+            priority="high" if push.urgent else "normal",
+            ttl=ttl,
+            notification=messaging.AndroidNotification(visibility="private", tag=push.kind),
+        ),
+        apns=messaging.APNSConfig(
+            headers=apns_headers,
+            payload=messaging.APNSPayload(aps=messaging.Aps(thread_id=push.kind)),
+        ),
+    )
 
 
 def classify(error: Exception | None) -> Result:

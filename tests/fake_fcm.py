@@ -1,23 +1,45 @@
 """A local stand-in for Google's OAuth token endpoint and the FCM v1 send endpoint, so that
 firebase-admin's real messaging code runs with no internet.
 
-It runs in its own thread (firebase-admin fetches OAuth tokens with a blocking call, even on
-its async path). It answers the real FCM v1 shapes: 200 `{"name": ...}`, and errors as
+It answers the real FCM v1 shapes: 200 `{"name": ...}`, and errors as
 `{"error": {code, message, status, details: [FcmError{errorCode}, ...]}}`, per token as the
-test scripts them. Used by the tests and by bench/dispatch.py."""
+test scripts them. Used by the tests and by bench/dispatch.py.
+
+It is an asyncio server on its own event loop: in its own thread (`start()`: firebase-admin
+fetches OAuth tokens with a blocking call, even on its async path, so the fake must not
+share the caller's loop), or as a whole process (`serve_in_process`, for the bench). It
+listens twice:
+
+- `port`: plain HTTP/1.1 (`fcm_url`, and the token URI of `service_account()`);
+- `tls_port`: TLS with ALPN `h2` and `http/1.1` (`fcm_tls_url`), as Google serves FCM. httpx
+  (firebase-admin's async path) speaks HTTP/2 only over TLS, so this is the port on which
+  the SDK behaves as it does against the real FCM: one connection, up to 100 streams at once
+  (`max_streams`, the limit Google's front ends and httpcore both apply). The client must
+  trust `ca_file` (the fake's self-signed certificate): httpx reads `SSL_CERT_FILE` when the
+  SDK builds its client.
+
+Simulated latency (`latency_s`) is an `asyncio.sleep` per send, so it costs the fake no
+thread and no CPU however many requests wait at once."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import http
+import ipaddress
 import json
 import re
+import socket
+import ssl
+import tempfile
 import threading
-import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 PROJECT = "aftercare-test"
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -35,6 +57,8 @@ ERRORS = {
     "PERMISSION_DENIED": (403, "PERMISSION_DENIED", None, None),
 }
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+_TOKEN = {"access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer"}
+_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
 class FakeFcm:
@@ -42,74 +66,65 @@ class FakeFcm:
     URI), script answers per token with `fail(token, "UNREGISTERED", times=1)`, read what
     arrived in `delivered`."""
 
-    def __init__(self, latency_s: float = 0.0) -> None:
+    def __init__(self, latency_s: float = 0.0, max_streams: int = 100) -> None:
         self.latency_s = latency_s
+        self.max_streams = max_streams
         self.lock = threading.Lock()
         self.delivered: list[dict] = []  # message bodies that got a 200
         self.attempts: dict[str, int] = defaultdict(int)  # per token
         self.token_requests = 0
+        self.protocols: dict[str, int] = defaultdict(int)  # sends by protocol: "http/1.1", "h2"
         self._scripts: dict[str, list[str]] = defaultdict(list)
         self._always: dict[str, str] = {}
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                if self.path == "/stats":  # for a fake in another process (bench/dispatch.py)
-                    with fake.lock:
-                        self._answer(200, {"delivered": len(fake.delivered), "attempts": sum(fake.attempts.values())})
-                else:
-                    self._answer(404, {})
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path == "/token":
-                    with fake.lock:
-                        fake.token_requests += 1
-                    self._answer(200, {"access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer"})
-                    return
-                match = _SEND_PATH.match(self.path)
-                if not match or self.headers.get("Authorization") != "Bearer fake-access-token":
-                    self._answer(404 if not match else 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
-                    return
-                if fake.latency_s:
-                    time.sleep(fake.latency_s)
-                message = json.loads(body)["message"]
-                status, answer = fake._answer_for(message)
-                self._answer(status, answer)
-
-            def _answer(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 1024  # a batch opens up to hundreds of connections at once
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-fcm", daemon=True)
+        # Bound and listening now, so the ports are known and connections queue until the
+        # loop accepts them.
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self._tls_socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.port = self._socket.getsockname()[1]
+        self.tls_port = self._tls_socket.getsockname()[1]
+        self._folder = tempfile.TemporaryDirectory(prefix="fake-fcm-")
+        self.ca_file = Path(self._folder.name) / "fake-fcm-ca.pem"
+        self._tls = _tls_context(self.ca_file)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: set[asyncio.Task] = set()
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=self.serve_forever, name="fake-fcm", daemon=True)
 
     @property
     def fcm_url(self) -> str:
-        """A value for firebase_admin.messaging._MessagingService.FCM_URL."""
+        """A value for firebase_admin.messaging._MessagingService.FCM_URL (plain HTTP/1.1)."""
         return f"http://127.0.0.1:{self.port}/v1/projects/{{0}}/messages:send"
 
+    @property
+    def fcm_tls_url(self) -> str:
+        """The same over TLS, where httpx speaks HTTP/2 as with the real FCM (trust `ca_file`)."""
+        return f"https://127.0.0.1:{self.tls_port}/v1/projects/{{0}}/messages:send"
+
     def start(self) -> FakeFcm:
+        """Serve in a thread of its own."""
         self.thread.start()
         return self
 
+    def serve_forever(self) -> None:
+        """Serve on this thread until `stop()`."""
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._listen())
+            loop.run_forever()
+            loop.run_until_complete(self._close())
+        finally:
+            loop.close()
+            self._stopped.set()
+
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        loop = self._loop
+        if loop is not None and not self._stopped.is_set():
+            loop.call_soon_threadsafe(loop.stop)
+            self._stopped.wait(10)
+        self._socket.close()
+        self._tls_socket.close()
+        self._folder.cleanup()
 
     def fail(self, token: str, error: str, times: int = 1) -> None:
         """The next `times` sends to `token` answer `error` (a key of ERRORS)."""
@@ -145,29 +160,226 @@ class FakeFcm:
 
     def service_account(self, folder: Path) -> Path:
         """A service-account JSON with a throwaway key whose token URI is this fake."""
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        path = folder / "service-account.json"
-        path.write_text(
-            json.dumps(
-                {
-                    "type": "service_account",
-                    "project_id": PROJECT,
-                    "private_key_id": "fake-key-1",
-                    "private_key": pem,
-                    "client_email": f"push@{PROJECT}.iam.gserviceaccount.com",
-                    "client_id": "1",
-                    "token_uri": f"http://127.0.0.1:{self.port}/token",
-                }
-            )
+        return write_service_account(folder, f"http://127.0.0.1:{self.port}/token")
+
+    # --- the HTTP side ---------------------------------------------------------------------
+
+    async def _handle(
+        self, protocol: str, method: str, path: str, authorization: str | None, body: bytes
+    ) -> tuple[int, dict]:
+        if method == "GET":
+            if path == "/stats":  # for a fake in another process (bench/dispatch.py)
+                with self.lock:
+                    return 200, {
+                        "delivered": len(self.delivered),
+                        "attempts": sum(self.attempts.values()),
+                        "token_requests": self.token_requests,
+                    }
+            return 404, {}
+        if path == "/token":
+            with self.lock:
+                self.token_requests += 1
+            return 200, _TOKEN
+        match = _SEND_PATH.match(path)
+        if not match or authorization != "Bearer fake-access-token":
+            return (404 if not match else 401), {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
+        with self.lock:
+            self.protocols[protocol] += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return self._answer_for(json.loads(body)["message"])
+
+    async def _listen(self) -> None:
+        self._servers = [
+            await asyncio.start_server(self._plain, sock=self._socket, limit=1 << 20),
+            await asyncio.start_server(self._secure, sock=self._tls_socket, ssl=self._tls, limit=1 << 20),
+        ]
+
+    async def _close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+
+    async def _plain(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._track()
+        await self._http1(reader, writer)
+
+    async def _secure(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._track()
+        tls = writer.get_extra_info("ssl_object")
+        if tls is not None and tls.selected_alpn_protocol() == "h2":
+            await self._http2(reader, writer)
+        else:
+            await self._http1(reader, writer)
+
+    async def _http1(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                    return
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                method, target, version = request_line.split(" ", 2)
+                headers = {}
+                for line in lines:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length") or 0)
+                body = await reader.readexactly(length) if length else b""
+                status, payload = await self._handle("http/1.1", method, target, headers.get("authorization"), body)
+                data = json.dumps(payload).encode()
+                close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+                writer.write(
+                    (
+                        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+                        f"Content-Type: {_CONTENT_TYPE}\r\nContent-Length: {len(data)}\r\n"
+                        + ("Connection: close\r\n" if close else "")
+                        + "\r\n"
+                    ).encode()
+                    + data
+                )
+                if close:
+                    await writer.drain()
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            return
+        finally:
+            writer.close()
+
+    async def _http2(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 65536,
+            },
         )
-        return path
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        streams: dict[int, tuple[dict, bytearray]] = {}
+        pending: set[asyncio.Task] = set()
+
+        def respond(stream_id: int, status: int, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                conn.send_headers(
+                    stream_id,
+                    [(":status", str(status)), ("content-type", _CONTENT_TYPE), ("content-length", str(len(data)))],
+                )
+                conn.send_data(stream_id, data, end_stream=True)
+            except h2.exceptions.StreamClosedError:  # the client gave up on it
+                return
+            writer.write(conn.data_to_send())
+
+        async def answer(stream_id: int, headers: dict, body: bytes) -> None:
+            status, payload = await self._handle(
+                "h2", headers.get(":method", ""), headers.get(":path", ""), headers.get("authorization"), body
+            )
+            respond(stream_id, status, payload)
+
+        try:
+            while True:
+                data = await reader.read(1 << 16)
+                if not data:
+                    return
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        streams[event.stream_id] = (dict(event.headers), bytearray())
+                    elif isinstance(event, h2.events.DataReceived):
+                        streams[event.stream_id][1].extend(event.data)
+                        conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        headers, body = streams.pop(event.stream_id)
+                        task = asyncio.ensure_future(answer(event.stream_id, headers, bytes(body)))
+                        pending.add(task)
+                        task.add_done_callback(pending.discard)
+                    elif isinstance(event, h2.events.StreamReset):
+                        streams.pop(event.stream_id, None)
+                    elif isinstance(event, h2.events.ConnectionTerminated):
+                        writer.write(conn.data_to_send())
+                        return
+                writer.write(conn.data_to_send())
+        except (ConnectionError, ssl.SSLError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            for task in pending:
+                task.cancel()
+            writer.close()
 
 
-def serve_in_process(ports, latency_s: float = 0.0) -> None:
-    """Run a fake in this process until killed, telling its port through `ports` (a queue)."""
-    fake = FakeFcm(latency_s)
-    ports.put(fake.port)
-    fake.server.serve_forever()
+def _tls_context(ca_file: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1, written to
+    `ca_file` for clients to trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-fcm")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    ca_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file = ca_file.with_suffix(".key")
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(ca_file, key_file)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+def write_service_account(folder: Path, token_uri: str) -> Path:
+    """A service-account JSON with a throwaway key whose token URI is `token_uri`."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path = folder / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": PROJECT,
+                "private_key_id": "fake-key-1",
+                "private_key": pem,
+                "client_email": f"push@{PROJECT}.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
+    return path
+
+
+def serve_in_process(ports, latency_s: float = 0.0, max_streams: int = 100) -> None:
+    """Run a fake in this process until killed, telling where it listens through `ports` (a
+    queue): {"port", "tls_port", "ca_pem"}."""
+    fake = FakeFcm(latency_s, max_streams)
+    ports.put({"port": fake.port, "tls_port": fake.tls_port, "ca_pem": fake.ca_file.read_text()})
+    fake._folder.cleanup()  # the certificate is loaded and sent: a killed process leaves nothing behind
+    fake.serve_forever()

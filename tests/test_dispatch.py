@@ -90,6 +90,31 @@ async def test_a_dead_token_is_removed_after_one_attempt(client, conn, staff, gr
     assert logged["outcome"] == "dead_token" and logged["error_code"].endswith("Error")
 
 
+async def test_over_tls_the_sdk_speaks_http2_and_reads_the_same_answers(
+    client, conn, staff, graduate, fcm, service_account, monkeypatch
+):
+    """As with the real FCM (and in bench/dispatch.py): TLS, so httpx negotiates HTTP/2; the
+    error shapes and what the dispatcher makes of them are the same as over HTTP/1.1."""
+    from firebase_admin import messaging
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(fcm.ca_file))  # read when the SDK builds its client
+    monkeypatch.setattr(messaging._MessagingService, "FCM_URL", fcm.fcm_tls_url)
+    await _device(client, graduate, "tls-live")
+    await _device(client, await helpers.second_device(client, staff, graduate), "tls-dead")
+    fcm.fail_always("tls-dead", "INVALID_TOKEN")
+    before = fcm.protocols["h2"]
+    await _message(client, staff, graduate)
+    sender = FirebaseSender(str(service_account))
+    try:
+        report = await dispatch_once(conn, sender, NOON_CHICAGO)
+    finally:
+        await sender.close()
+
+    assert (report.pushes, report.dead_tokens, dict(report.states)) == (2, 1, {"sent": 1})
+    assert len(fcm.delivered_to("tls-live")) == 1
+    assert fcm.protocols["h2"] - before == 2
+
+
 async def test_only_dead_tokens_means_no_device(client, conn, staff, graduate, fcm, sender):
     await _device(client, graduate, "gone")
     fcm.fail_always("gone", "UNREGISTERED")

@@ -84,7 +84,8 @@ def slot_for(day: dt.date, iop: dt.date, override: Override | None = None) -> Sl
 def slots_between(first: dt.date, last: dt.date, iop: dt.date, override: Override | None = None) -> list[Slot]:
     """The slots that touch [first, last], in order."""
     found: list[Slot] = []
-    day = first
+    # Nothing is due before the plan starts: skip straight there (the app asks for a year).
+    day = max(first, iop if override is None else min(iop, override.starts_on))
     while day <= last:
         slot = slot_for(day, iop, override)
         if slot is None:

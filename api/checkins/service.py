@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -104,7 +105,8 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
             {"code": r.code, "kind": r.kind, "severity": risk.SEVERITY_NAMES[r.severity], "message": r.message}
             for r in reasons
         ]
-        await checkins_db.set_risk_reasons(conn, row["id"], stored)
+        if stored:  # none is the column's default: most check-ins skip this round trip
+            row = await checkins_db.set_risk_reasons(conn, row["id"], stored)
         for reason, entry in zip(reasons, stored, strict=True):
             await alerts_db.raise_alert(
                 conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
@@ -124,7 +126,6 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
         slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))
         if slot is not None:
             await checkins_db.make_up_missed(conn, person_id, slot.starts_on, row["id"])
-        row = await checkins_db.by_client_id(conn, person_id, data.client_id)
     return to_checkin(row), True
 
 
@@ -143,14 +144,16 @@ async def slot_states(
     slots = plan.slots_between(first, last, context["iop_completed_on"], override_of(context))
     dates = await checkins_db.dates_between(conn, person_id, first - dt.timedelta(days=7), last)
     missed = await checkins_db.missed_slots(conn, person_id, first - dt.timedelta(days=7), last)
+    dates = sorted(dates)
     states = []
     for slot in slots:
         record = missed.get(slot.starts_on)
         if record is not None and record["alerted"] and record["made_up_by"] is None:
             states.append((slot, False))
             continue
-        done = any(slot.starts_on <= d <= slot.ends_on for d in dates)
-        states.append((slot, done))
+        # The first check-in on or after the slot's start, if it is within the slot.
+        at = bisect.bisect_left(dates, slot.starts_on)
+        states.append((slot, at < len(dates) and dates[at] <= slot.ends_on))
     return states
 
 

@@ -1,0 +1,185 @@
+"""Every benchmark in one run, with one results table printed and written to a file.
+
+    python -m bench [--quick] [--out bench/results/latest.md] [--skip http sweep dispatch]
+
+  http      the API under wrk, scenarios a-e and the memory soak (bench/http.py)
+  sweep     the missed-check-in sweep at 10,000 / 100,000 / 1,000,000 graduates (bench/sweep.py)
+  dispatch  one worker pushing to the local fake FCM at batch sizes 100 and 500 (bench/dispatch.py)
+
+`--quick` is a smoke run (small sizes, short runs; minutes instead of about half an hour):
+its numbers show that everything works, not how fast. Uses DATABASE_URL's server, or the
+embedded PostgreSQL. Needs the test extra (`pip install -e '.[test]'`) and wrk (installed
+with apt-get when missing and allowed). Exit code: 0 all ran without errors, 1 a run had
+errors, 2 a tool is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+from bench import dispatch, http, load, sweep
+from bench.scratch import database_server
+
+TARGETS = """Targets (this 2-core machine): a >= 40% of pgbench, p99 < 100 ms, no errors; b >= 25% of pgbench;
+d p50 < 300 ms at 50k; sweep 100k < 3 s, 1M < 30 s, linear; dispatch >= 2,000 msg/s; memory flat (< 10% growth)."""
+
+
+def machine(server: str) -> str:
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor() or platform.machine(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.machine()
+    )
+
+    async def version() -> str:
+        conn = await asyncpg.connect(server)
+        try:
+            return (await conn.fetchval("show server_version")).split()[0]
+        finally:
+            await conn.close()
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit {commit.stdout.strip() or '?'}; "
+        f"{psutil.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+        f"PostgreSQL {asyncio.run(version())}, Python {platform.python_version()}"
+    )
+
+
+def markdown(headings: list[str], rows: list[list[str]]) -> str:
+    """A table with the first column left-aligned and the numbers right-aligned."""
+    lines = ["| " + " | ".join(headings) + " |", "|---|" + "---:|" * (len(headings) - 1)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
+
+
+def sweep_table(results: list[dict]) -> str:
+    return markdown(
+        ["sweep: graduates", "check-ins", "sweep s", "per 100k s", "second run s", "check-in reminders s"],
+        [
+            [
+                f"{r['graduates']:,}",
+                f"{r['checkins']:,}",
+                f"{r['sweep_s']:.2f}",
+                f"{r['sweep_s'] / r['graduates'] * 1e5:.2f}",
+                f"{r['again_s']:.2f}",
+                f"{r['remind_s']:.2f}",
+            ]
+            for r in results
+        ],
+    )
+
+
+def dispatch_table(results: list[dict]) -> str:
+    return markdown(
+        ["dispatch: batch", "FCM latency ms", "messages", "seconds", "msg/s", "delivered"],
+        [
+            [
+                f"{r['batch']}",
+                f"{r['latency_ms']:g}",
+                f"{r['messages']:,}",
+                f"{r['seconds']:.2f}",
+                f"{r['messages'] / r['seconds']:,.0f}",
+                f"{r['delivered']:,}",
+            ]
+            for r in results
+        ],
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run: small sizes, 3-second runs, no soak")
+    p.add_argument("--out", type=Path, default=Path("bench/results/latest.md"), help="where to write the results")
+    p.add_argument("--skip", nargs="+", choices=["http", "sweep", "dispatch"], default=[], help="parts to leave out")
+    p.add_argument("--sweep-sizes", type=int, nargs="+", help="graduates per sweep run (default 10000 100000 1000000)")
+    args = p.parse_args()
+
+    server = database_server()
+    os.environ["DATABASE_URL"] = server  # the API's processes use the same server
+    started = time.monotonic()
+    sections = [f"# Benchmark results\n\n{machine(server)}\n\n{TARGETS}\n"]
+    failed = False
+    try:
+        if "http" not in args.skip:
+            http_args = (
+                [
+                    "--graduates",
+                    "1000",
+                    "--watchlist-graduates",
+                    "3000",
+                    "--groups",
+                    "1000",
+                    "--seconds",
+                    "3",
+                    "--soak",
+                    "0",
+                ]
+                if args.quick
+                else []
+            )
+            http_options = http.parser().parse_args(http_args)
+            print("== HTTP scenarios ==", flush=True)
+            rows = asyncio.run(http.run(http_options))
+            sections.append(
+                f"## API under load ({http_options.workers} uvicorn workers, wrk with {http_options.connections} "
+                f"connections, {http_options.seconds:.0f} s a scenario; a random graduate a request; "
+                f"{http_options.graduates:,} graduates and {http_options.groups:,} groups)\n\n" + http.table(rows)
+            )
+            failed |= any(r.result.errors for r in rows)
+        if "sweep" not in args.skip:
+            sizes = args.sweep_sizes or ([2000, 20000] if args.quick else [10_000, 100_000, 1_000_000])
+            print("== Missed-check-in sweep ==", flush=True)
+            results = []
+            for size in sizes:
+                print(f"{size:,} graduates:", flush=True)
+                results.append(asyncio.run(sweep.run(size, server, False)))
+            sections.append("## Batch: the missed-check-in sweep (30 days of history)\n\n" + sweep_table(results))
+        if "dispatch" not in args.skip:
+            print("== Push dispatch ==", flush=True)
+            results = []
+            for batch in (100, 500):
+                print(f"batch {batch}:", flush=True)
+                results.append(
+                    asyncio.run(
+                        dispatch.run(server, 1000 if args.quick else 10_000, batch, 0, log_only=False, http1=False)
+                    )
+                )
+            sections.append(
+                "## Batch: push dispatch, one worker, firebase-admin to the local fake FCM\n\n"
+                + dispatch_table(results)
+            )
+            failed |= any(r["delivered"] != r["messages"] for r in results)
+    except load.ToolMissing as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    report = "\n".join(sections)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print("\n" + report)
+    print(
+        f"Done in {(time.monotonic() - started) / 60:.1f} min; results written to {args.out}"
+        + ("; some runs had errors (see the table)." if failed else ".")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

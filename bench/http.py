@@ -1,0 +1,281 @@
+"""The API under load, as it runs in production, driven over HTTP by wrk.
+
+    python -m bench.http [--graduates 5000] [--watchlist-graduates 50000] [--groups 10000]
+                         [--seconds 20] [--connections 32] [--workers 2] [--soak 300]
+
+Seeds a scratch database (bench/seed.py), starts `aftercare serve --workers N` in its own
+processes and drives it from wrk (its own process; signed requests, a random graduate each):
+  a  POST /v1/checkins (a fresh client id each)       + pgbench running the same statements
+  b  GET /v1/groups with typical filters               + pgbench running the same statements
+  c  GET /v1/checkins/due
+  d  GET /v1/staff/watchlist (a counselor; --watchlist-connections at once), at --graduates
+     and at --watchlist-graduates
+  e  mixed mobile traffic (mostly reads, one in ten a check-in)
+  soak  e again for --soak seconds, the API's memory sampled throughout
+For each: requests per second, p50/p95/p99, errors, the API's peak memory (all its processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from api.security import build_jwt_auth
+from api.settings import Settings
+from bench import load, statements
+from bench.scratch import scratch_database
+from bench.seed import Program, add_graduates, seed_program
+from bench.server import ApiServer
+
+GROUP_FILTERS = [
+    "/v1/groups",
+    "/v1/groups?weekday=tuesday&weekday=thursday&time_of_day=evening&topic=women",
+    "/v1/groups?format=in_person&open_seats=true",
+    "/v1/groups?near=41.88,-87.63&radius_km=50",
+    "/v1/groups?q=meditation",
+]
+CHECKIN = (1, "POST", "/v1/checkins")
+MIXED = [
+    (30, "GET", "/v1/checkins/due"),
+    *[(4, "GET", path) for path in GROUP_FILTERS],
+    (15, "GET", "/v1/me/notifications"),
+    (10, "GET", "/v1/me/sessions"),
+    (10, "GET", "/v1/checkins"),
+    (5, "GET", "/v1/me"),
+    (10, "POST", "/v1/checkins"),
+]
+MAX_TOKENS = 5000
+
+
+@dataclass
+class Row:
+    scenario: str
+    result: load.Result
+    peak_mb: float | None = None
+    baseline: load.Result | None = None  # pgbench, same statements
+
+
+def progress(message: str) -> None:
+    print(message, flush=True)
+
+
+def mint_token(settings: Settings, person_id: UUID, session_id: UUID) -> str:
+    """An access token as the API issues them, valid long enough for any run."""
+    return build_jwt_auth(settings).create_token(
+        identifier=str(person_id),
+        token_expiration=dt.timedelta(hours=6),
+        token_issuer="aftercare",
+        token_unique_jwt_id=secrets.token_hex(16),
+        token_extras={"sid": str(session_id)},
+    )
+
+
+async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates: int) -> str:
+    """pgbench's version of scenario a: the statements of one real POST /v1/checkins."""
+    login = await statements.login_row(conn, 1)
+    client_id, client_time = UUID(int=secrets.randbits(122)), dt.datetime.now(dt.UTC).replace(microsecond=0)
+    body = {
+        "client_id": str(client_id),
+        "client_time": client_time.isoformat(),
+        "mood": 4,
+        "craving": 2,
+        "used": False,
+        "sleep": 3,
+        "need_support": "no",
+    }
+    headers = {"Authorization": f"Bearer {mint_token(settings, login['person_id'], login['session_id'])}"}
+
+    async def send(client):
+        response = await client.post("/v1/checkins", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    logged, created = await statements.capture(settings, send)
+    variables = {
+        login["person_id"]: "pid",
+        login["session_id"]: "sid",
+        client_id: "cid",
+        client_time: "ct",
+        UUID(created["id"]): "ins_id",
+    }
+    return statements.pgbench_script(logged, variables, graduates, {"insert into checkins": "ins_"})
+
+
+async def listing_scripts(conn: asyncpg.Connection, settings: Settings, graduates: int) -> list[str]:
+    """pgbench's version of scenario b: the statements of each typical GET /v1/groups."""
+    login = await statements.login_row(conn, 1)
+    headers = {"Authorization": f"Bearer {mint_token(settings, login['person_id'], login['session_id'])}"}
+    scripts = []
+    for path in GROUP_FILTERS:
+
+        async def send(client, path=path):
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 200, response.text
+
+        logged, _ = await statements.capture(settings, send)
+        variables = {login["person_id"]: "pid", login["session_id"]: "sid"}
+        scripts.append(statements.pgbench_script(logged, variables, graduates))
+    return scripts
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, database_url: str, program: Program) -> None:
+        self.args = args
+        self.database_url = database_url
+        self.program = program
+        self.settings = Settings(database_url=database_url, secret_key=secrets.token_urlsafe(48))
+        self.rows: list[Row] = []
+
+    def token(self, person_id: UUID, session_id: UUID) -> str:
+        return mint_token(self.settings, person_id, session_id)
+
+    async def graduate_tokens(self, conn: asyncpg.Connection) -> list[str]:
+        rows = await conn.fetch("select person_id, session_id from bench_logins order by random() limit $1", MAX_TOKENS)
+        return [self.token(r["person_id"], r["session_id"]) for r in rows]
+
+    def watchlist(self, server: ApiServer) -> Row:
+        """A few counselors at once (`--watchlist-connections`): staff, not the app's crowd."""
+        return self.drive(
+            server,
+            f"d  GET /v1/staff/watchlist ({self.program.graduates // 1000}k graduates, "
+            f"{self.args.watchlist_connections} connections)",
+            [(1, "GET", "/v1/staff/watchlist")],
+            [self.token(self.program.counselor_id, self.program.counselor_session_id)],
+            self.args.watchlist_connections,
+        )
+
+    def drive(self, server: ApiServer, name: str, plan, tokens: list[str], connections: int | None = None) -> Row:
+        seconds, connections = self.args.seconds, connections or self.args.connections
+        load.wrk(server.url, plan, tokens, connections, min(5, seconds))  # warm-up, not counted
+        started = time.monotonic()
+        result = load.wrk(server.url, plan, tokens, connections, seconds)
+        row = Row(name, result, server.memory.peak_since(started) / 2**20)
+        self.rows.append(row)
+        progress(
+            f"  {name}: {result.rate:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors {result.detail}"
+        )
+        return row
+
+    def baseline(self, row: Row, scripts: list[str], pgbench_path: str) -> None:
+        row.baseline = load.pgbench(pgbench_path, self.database_url, scripts, self.args.connections, self.args.seconds)
+        progress(f"  pgbench, same statements: {row.baseline.rate:,.0f} tx/s")
+
+
+async def run(args: argparse.Namespace) -> list[Row]:
+    _, pgbench_path = load.ensure_tools()
+    async with scratch_database() as database_url:
+        conn = await asyncpg.connect(database_url, command_timeout=3600)
+        try:
+            from db import migrate
+
+            await migrate.upgrade(conn)
+            progress(f"Seeding {args.graduates:,} graduates and {args.groups:,} groups:")
+            program = await seed_program(conn, args.graduates, args.groups, progress)
+            bench = Bench(args, database_url, program)
+            graduates = await bench.graduate_tokens(conn)
+            checkin_pgbench = await checkin_script(conn, bench.settings, program.graduates)
+            listing_pgbench = await listing_scripts(conn, bench.settings, program.graduates)
+            if args.show_scripts:
+                print(checkin_pgbench, *listing_pgbench, sep="\n")
+            progress(
+                f"Serving the API ({args.workers} workers), {args.connections} connections, {args.seconds:.0f} s each:"
+            )
+            with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
+                row = bench.drive(server, "a  POST /v1/checkins", [CHECKIN], graduates)
+                bench.baseline(row, [checkin_pgbench], pgbench_path)
+                row = bench.drive(
+                    server, "b  GET /v1/groups (5 filters)", [(1, "GET", p) for p in GROUP_FILTERS], graduates
+                )
+                bench.baseline(row, listing_pgbench, pgbench_path)
+                bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates)
+                bench.watchlist(server)
+                bench.drive(server, "e  mixed mobile traffic", MIXED, graduates)
+            if args.watchlist_graduates > program.graduates:
+                progress(f"Adding graduates up to {args.watchlist_graduates:,}:")
+                bench.program = await add_graduates(
+                    conn, program, args.watchlist_graduates - program.graduates, progress
+                )
+            with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
+                if args.watchlist_graduates > program.graduates:
+                    bench.watchlist(server)
+                if args.soak:
+                    soak(bench, server, graduates, args.soak)
+            return bench.rows
+        finally:
+            await conn.close()
+
+
+def soak(bench: Bench, server: ApiServer, tokens: list[str], seconds: float) -> None:
+    """Mixed traffic for `seconds`; memory from the end of the first minute (warm) to the end."""
+    progress(f"  soak: mixed traffic for {seconds:.0f} s...")
+    started = time.monotonic()
+    result = load.wrk(server.url, MIXED, tokens, bench.args.connections, seconds)
+    samples = [(at - started, rss) for at, rss in server.memory.samples if at >= started]
+    warm = [rss for at, rss in samples if at <= min(60, seconds / 5)]
+    end = [rss for at, rss in samples if at >= seconds - 10]
+    growth = (max(end) / max(warm) - 1) * 100 if warm and end else float("nan")
+    row = Row(
+        f"soak: e for {seconds / 60:.0f} min (memory {growth:+.1f}% after warm-up)",
+        result,
+        max(rss for _, rss in samples) / 2**20 if samples else None,
+    )
+    bench.rows.append(row)
+    progress(f"  {row.scenario}")
+
+
+def table(rows: list[Row]) -> str:
+    head = (
+        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | API peak MB | pgbench tx/s | ratio |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for row in rows:
+        r, b = row.result, row.baseline
+        ratio = f"{r.rate / b.rate:.0%}" if b else ""
+        errors = f"{r.errors}" + (f" ({r.detail})" if r.detail else "")
+        lines.append(
+            f"| {row.scenario} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {errors} | "
+            f"{row.peak_mb:.0f} | {f'{b.rate:,.0f}' if b else ''} | {ratio} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
+    p.add_argument("--graduates", type=int, default=5000, help="graduates for scenarios a-e (default 5000)")
+    p.add_argument("--watchlist-graduates", type=int, default=50000, help="graduates for the second watchlist run")
+    p.add_argument("--groups", type=int, default=10000, help="groups (default 10000)")
+    p.add_argument("--seconds", type=float, default=20, help="measured seconds per scenario (default 20)")
+    p.add_argument("--connections", type=int, default=32, help="open HTTP connections (default 32)")
+    p.add_argument(
+        "--watchlist-connections", type=int, default=4, help="counselors loading the watchlist at once (default 4)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="API worker processes (default 2, one per core)")
+    p.add_argument("--soak", type=float, default=300, help="seconds of the memory soak; 0 skips it (default 300)")
+    p.add_argument("--show-scripts", action="store_true", help="print the pgbench scripts")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        rows = asyncio.run(run(args))
+    except load.ToolMissing as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    print("\n" + table(rows))
+    errors = sum(r.result.errors for r in rows)
+    print(f"{len(rows)} runs, {sum(r.result.requests for r in rows):,} requests, {errors} errors.")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

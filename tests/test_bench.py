@@ -1,0 +1,83 @@
+"""The benchmark's own parts: that what it measures is what it says (timings live in bench/,
+never here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from bench import load, statements
+from bench.http import CHECKIN, checkin_script
+from bench.scratch import scratch_database
+from bench.seed import seed_program
+from db import migrate
+from tests.conftest import make_settings
+
+PERSON, SESSION = uuid4(), uuid4()
+
+
+def test_script_uses_variables_for_the_callers_values_and_literals_for_the_rest():
+    client_time = dt.datetime(2026, 11, 27, 19, 5, tzinfo=dt.UTC)
+    logged = [
+        ("select pg_advisory_unlock_all(); CLOSE ALL;", ()),  # the driver's, left out
+        ("select 1 from people where id = $1 and since > $2", (PERSON, client_time)),
+        (
+            "insert into t (a, b, c, d, e) values ($1, $2, $3, $4, $5) returning id",
+            (None, True, 4, dt.date(2026, 11, 27), ["x", "y"]),
+        ),
+        ("update t set reasons = $2 where id = $1", (SESSION, [{"code": "it's"}])),
+        ("select to_char(starts, 'HH24:MI') from s where starts >= $1", (dt.time(17, 0),)),
+    ]
+    script = statements.pgbench_script(
+        logged, {PERSON: "pid", client_time: "ct", SESSION: "ins_id"}, 500, {"insert into t": "ins_"}
+    )
+    lines = script.splitlines()
+    assert lines[0] == "\\set n random(1, 500)"
+    assert "pg_advisory_unlock_all" not in script
+    assert "select 1 from people where id = :pid and since > :ct;" in lines
+    assert (
+        "insert into t (a, b, c, d, e) values (null, true, 4, '2026-11-27', '{\"x\",\"y\"}') returning id \\gset ins_"
+        in lines
+    )
+    assert "update t set reasons = '[{\"code\": \"it''s\"}]' where id = :ins_id;" in lines
+    # pgbench would read ':MI' and ':00' as variables, even inside quotes.
+    assert "select to_char(starts, 'HH24:' || 'MI') from s where starts >= '17:' || '00:' || '00';" in lines
+
+
+async def test_the_checkin_statements_run_under_pgbench(server_url):
+    """Seed a small program, capture what POST /v1/checkins runs, and run it in pgbench:
+    every transaction succeeds and each stores a check-in."""
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        pytest.skip("pgbench is not installed")
+    async with scratch_database(server_url) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate.upgrade(conn)
+            program = await seed_program(conn, 30, 20, lambda _: None)
+            assert await conn.fetchval("select count(*) from bench_logins") == 30
+            assert await conn.fetchval("select count(*) from group_members") > 0
+            script = await checkin_script(conn, make_settings(url), program.graduates)
+            assert ":pid" in script and ":cid" in script and "\\gset ins_" in script
+            before = await conn.fetchval("select count(*) from checkins")
+            result = load.pgbench(pgbench, url, [script], connections=2, seconds=1, threads=1)
+            assert result.errors == 0 and result.requests > 0
+            # Each transaction stored one check-in (plus the one captured from the API).
+            assert await conn.fetchval("select count(*) from checkins") == before + result.requests
+        finally:
+            await conn.close()
+
+
+async def test_wrk_sends_fresh_checkins_the_api_accepts(api_url, graduate, conn):
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    token = graduate.headers["Authorization"].removeprefix("Bearer ")
+    result = load.wrk(api_url, [CHECKIN], [token], connections=2, seconds=1, threads=1)
+    assert result.requests > 0 and result.errors == 0, result.detail
+    stored = await conn.fetchval("select count(*) from checkins where person_id = $1", UUID(graduate.id))
+    # A new client id every time: none is a repeat. (wrk leaves out what was in flight at the end.)
+    assert result.requests <= stored <= result.requests + 2
