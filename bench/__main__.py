@@ -116,29 +116,22 @@ def main() -> int:
     os.environ["DATABASE_URL"] = server  # the API's processes use the same server
     started = time.monotonic()
     sections = [f"# Benchmark results\n\n{machine(server)}\n\n{TARGETS}\n"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def keep(section: str) -> None:
+        """Each part's table goes to the file as soon as it is measured: a stopped run keeps them."""
+        sections.append(section)
+        args.out.write_text("\n".join(sections))
+
     failed = False
     try:
         if "http" not in args.skip:
-            http_args = (
-                [
-                    "--graduates",
-                    "1000",
-                    "--watchlist-graduates",
-                    "3000",
-                    "--groups",
-                    "1000",
-                    "--seconds",
-                    "3",
-                    "--soak",
-                    "0",
-                ]
-                if args.quick
-                else []
-            )
+            quick = "--graduates 1000 --watchlist-graduates 3000 --groups 1000 --seconds 3 --soak 0"
+            http_args = quick.split() if args.quick else []
             http_options = http.parser().parse_args(http_args)
             print("== HTTP scenarios ==", flush=True)
             rows = asyncio.run(http.run(http_options))
-            sections.append(
+            keep(
                 f"## API under load ({http_options.workers} uvicorn workers, wrk with {http_options.connections} "
                 f"connections, {http_options.seconds:.0f} s a scenario; a random graduate a request; "
                 f"{http_options.graduates:,} graduates and {http_options.groups:,} groups)\n\n" + http.table(rows)
@@ -151,7 +144,9 @@ def main() -> int:
             for size in sizes:
                 print(f"{size:,} graduates:", flush=True)
                 results.append(asyncio.run(sweep.run(size, server, False)))
-            sections.append("## Batch: the missed-check-in sweep (30 days of history)\n\n" + sweep_table(results))
+                if len(results) > 1:
+                    sections.pop()  # the table so far, kept in case the next size never ends
+                keep("## Batch: the missed-check-in sweep (30 days of history)\n\n" + sweep_table(results))
         if "dispatch" not in args.skip:
             print("== Push dispatch ==", flush=True)
             results = []
@@ -162,7 +157,7 @@ def main() -> int:
                         dispatch.run(server, 1000 if args.quick else 10_000, batch, 0, log_only=False, http1=False)
                     )
                 )
-            sections.append(
+            keep(
                 "## Batch: push dispatch, one worker, firebase-admin to the local fake FCM\n\n"
                 + dispatch_table(results)
             )
@@ -170,10 +165,7 @@ def main() -> int:
     except load.ToolMissing as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    report = "\n".join(sections)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print("\n" + report)
+    print("\n" + "\n".join(sections))
     print(
         f"Done in {(time.monotonic() - started) / 60:.1f} min; results written to {args.out}"
         + ("; some runs had errors (see the table)." if failed else ".")
