@@ -23,15 +23,14 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 from api.auth.credentials import Hasher
 from api.settings import Settings
+from bench.scratch import create_scratch, drop_scratch
 from bench.sweep import SEED
 from db import migrate
 from db import people as people_db
@@ -132,27 +131,13 @@ def measure(url: str, runs: int, limit: int, api_only: bool) -> dict:
 
 
 def main(size: int, runs: int, alerted: float, limit: int, api_only: bool) -> int:
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        from db.embedded import start_embedded
-
-        server = start_embedded(Path(".aftercare/bench-pgdata"))
-    name = f"aftercare_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(server)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'create database "{name}"'))
-    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    # The page is rendered synchronously (AppTest runs its own loop): one loop per step.
+    url = asyncio.run(create_scratch())
     try:
         alerts = asyncio.run(seed(url, size, alerted))
         result = measure(url, runs, limit, api_only)
     finally:
-        asyncio.run(admin(f'drop database if exists "{name}" with (force)'))
+        asyncio.run(drop_scratch(url))
     print(
         f"\n{'graduates':>10} {'open alerts':>11} {'watchlist':>9} {'shown':>6} {'API s':>7} {'calls':>6}"
         f" {'first ms':>9} {'call ms':>8} {'render s':>9}"

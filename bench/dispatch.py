@@ -29,12 +29,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.scratch import database_server, scratch_database
 from db import migrate
 from notifications.dispatch import Policy, dispatch_once
 from notifications.sender import FirebaseSender, LogSender
@@ -51,10 +50,6 @@ select p.id, 'staff_message', 'Note', 'Body', 'New message', 'Open the app to re
 from people p cross join generate_series(1, $2);
 analyze;
 """
-
-
-def _scratch(server: str, name: str) -> str:
-    return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
 
 
 def _start_fake(latency_s: float) -> tuple[multiprocessing.Process, dict]:
@@ -81,18 +76,21 @@ def _fake_stats(port: int) -> dict:
 
 
 async def run(server: str, messages: int, batch: int, latency_ms: float, log_only: bool, http1: bool) -> dict:
+
+    async with scratch_database(server) as url:
+        return await _run(url, messages, batch, latency_ms, log_only, http1)
+
+
+async def _run(url: str, messages: int, batch: int, latency_ms: float, log_only: bool, http1: bool) -> dict:
     from firebase_admin import messaging
 
     from tests.fake_fcm import write_service_account
 
-    name = f"aftercare_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'create database "{name}"')
     fake, where = (None, {}) if log_only else _start_fake(latency_ms / 1000)
     port = where.get("port", 0)
     real_url, real_ca = messaging._MessagingService.FCM_URL, os.environ.get("SSL_CERT_FILE")
     try:
-        conn = await asyncpg.connect(_scratch(server, name))
+        conn = await asyncpg.connect(url)
         try:
             await migrate.upgrade(conn)
             people = max(1, messages // 10)
@@ -149,16 +147,10 @@ async def run(server: str, messages: int, batch: int, latency_ms: float, log_onl
             os.environ["SSL_CERT_FILE"] = real_ca
         if fake is not None:
             fake.kill()
-        await admin.execute(f'drop database if exists "{name}" with (force)')
-        await admin.close()
 
 
 async def main(messages: int, batches: list[int], latencies: list[float], log_only: bool, http1: bool = False) -> int:
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        from db.embedded import start_embedded
-
-        server = start_embedded(Path(".aftercare/bench-pgdata"))
+    server = database_server()
     results = []
     for latency in latencies:
         for batch in batches:

@@ -26,17 +26,32 @@ def on_server(server: str, name: str) -> str:
     return urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
 
 
+async def _admin(server: str, sql: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def create_scratch(server: str | None = None) -> str:
+    """The URL of a new, empty database on `server` (default: `database_server()`)."""
+    server = server or database_server()
+    name = f"aftercare_bench_{uuid.uuid4().hex[:8]}"
+    await _admin(server, f'create database "{name}"')
+    return on_server(server, name)
+
+
+async def drop_scratch(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    await _admin(on_server(url, "postgres"), f'drop database if exists "{name}" with (force)')
+
+
 @asynccontextmanager
 async def scratch_database(server: str | None = None) -> AsyncIterator[str]:
     """The URL of a new, empty database, dropped afterwards (also after a failure)."""
-    server = server or database_server()
-    name = f"aftercare_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
+    url = await create_scratch(server)
     try:
-        await admin.execute(f'create database "{name}"')
-        try:
-            yield on_server(server, name)
-        finally:
-            await admin.execute(f'drop database if exists "{name}" with (force)')
+        yield url
     finally:
-        await admin.close()
+        await drop_scratch(url)

@@ -91,13 +91,19 @@ class ApiServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
                     # Every worker must be up, or the first seconds measure start-up.
-                    if response.status == 200 and len(psutil.Process(self.process.pid).children()) >= workers:
+                    if response.status == 200 and self._workers_started() >= workers:
                         time.sleep(1)
                         return
             except OSError:
                 pass
             time.sleep(0.2)
         raise RuntimeError("the API did not become ready within 60 s")
+
+    def _workers_started(self) -> int:
+        """uvicorn's worker processes (multiprocessing's resource tracker is a child too)."""
+        return sum(
+            "resource_tracker" not in " ".join(child.cmdline()) for child in psutil.Process(self.process.pid).children()
+        )
 
     def close(self) -> None:
         self.memory.stop()
