@@ -9,13 +9,13 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
-from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
 from api.admin.routes import AccountController, AuditController, TeamController
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.auth.routes import auth_router
+from api.body import json_body_request
 from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.deps import DEPENDENCIES, Runtime
@@ -24,6 +24,7 @@ from api.groups.feeds import CalendarFeedController, PublicFeedController
 from api.groups.routes import GroupController
 from api.groups.session_routes import MySessionsController, SessionController
 from api.groups.staff_routes import StaffGroupController
+from api.headers import cors_config, security_headers
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
@@ -33,19 +34,19 @@ from api.notifications.routes import (
     PreferencesController,
     StaffNotificationController,
 )
+from api.openapi import StrictStructSchemaPlugin, document_problems
 from api.participants.routes import ParticipantController
+from api.rate_store import rate_limit_store
 from api.security import build_jwt_auth
 from api.settings import Settings
 from db.pool import create_pool
 
+DOCS_PATH = "/schema"
+
 
 def _stores(settings: Settings) -> StoreRegistry:
     # Rate-limit counters must be shared when several API replicas run: Redis then.
-    if settings.redis_url:
-        from litestar.stores.redis import RedisStore
-
-        return StoreRegistry({"rate_limit": RedisStore.with_client(url=settings.redis_url, namespace="aftercare")})
-    return StoreRegistry({"rate_limit": MemoryStore()})
+    return StoreRegistry({"rate_limit": rate_limit_store(settings)})
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 firebase.close()
             await app.state.pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             live,
             ready,
@@ -101,19 +102,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,
         on_app_init=[jwt_auth.on_app_init],
-        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False))],
+        plugins=[
+            ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
+            StrictStructSchemaPlugin(),
+        ],
         # Our handlers turn every other exception into problem+json as well (api/errors.py).
         exception_handlers=EXCEPTION_HANDLERS,
         stores=_stores(settings),
         request_max_body_size=settings.max_body_bytes,
-        cors_config=None,
+        # JSON bodies only, arriving in time; an unreadable one is a 400 (api/body.py).
+        request_class=json_body_request(settings.body_timeout_s),
+        # Closed unless AFTERCARE_CORS_ORIGINS lists web apps (api/headers.py).
+        cors_config=cors_config(settings.cors_origins),
+        before_send=[security_headers(DOCS_PATH)],
         logging_config=logging_config(),
         openapi_config=OpenAPIConfig(
             title="Aftercare API",
             version="0.1.0",
             description="Backend for addiction-recovery aftercare: graduates, groups, check-ins, staff.",
-            path="/schema",
+            path=DOCS_PATH,
             render_plugins=[ScalarRenderPlugin()],
         ),
         debug=False,
     )
+    document_problems(app)
+    return app

@@ -131,6 +131,19 @@ rate_limiter_unavailable_to_problem = _unavailable(
 )
 
 
+def _session_lost(exc: Exception) -> bool:
+    """asyncpg's words for a connection the server ended under us (a restart): "connection
+    is closed" on the next use, or, when the server's goodbye arrived mid-conversation, an
+    InternalClientError from its protocol state. Any other InterfaceError is our bug."""
+    return isinstance(exc, asyncpg.InternalClientError) or "connection is closed" in str(exc)
+
+
+def lost_connection_to_problem(request: Request, exc: Exception) -> Response:
+    if _session_lost(exc):
+        return database_unavailable_to_problem(request, exc)
+    return internal_error_to_problem(request, exc)
+
+
 def internal_error_to_problem(request: Request, exc: Exception) -> Response:
     # The exception's message can carry participant data (e.g. a database detail), so the
     # log gets its type and where it was raised, not its text.
@@ -148,8 +161,13 @@ EXCEPTION_HANDLERS = {
     asyncpg.CannotConnectNowError: database_unavailable_to_problem,
     asyncpg.TooManyConnectionsError: database_unavailable_to_problem,
     asyncpg.QueryCanceledError: database_unavailable_to_problem,
+    # The server shutting down or restarting (a fast shutdown ends every session).
+    asyncpg.AdminShutdownError: database_unavailable_to_problem,
+    asyncpg.CrashShutdownError: database_unavailable_to_problem,
     # A dropped connection; other InterfaceErrors are our bugs and stay 500s.
     asyncpg.ConnectionDoesNotExistError: database_unavailable_to_problem,
+    asyncpg.InterfaceError: lost_connection_to_problem,
+    asyncpg.InternalClientError: lost_connection_to_problem,
     ConnectionError: database_unavailable_to_problem,
     TimeoutError: database_unavailable_to_problem,
     redis.exceptions.RedisError: rate_limiter_unavailable_to_problem,

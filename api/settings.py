@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(Exception):
@@ -42,6 +43,47 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def _origin(name: str, raw: str) -> str:
+    """One exact web origin, `scheme://host[:port]`, lowercased as browsers send it."""
+    if "*" in raw:
+        # Litestar reads "*" anywhere in an origin as a wildcard. Nothing we ship needs one
+        # (the phone apps and the dashboard are not web pages, so CORS does not apply to
+        # them), and it would let any site use the API from its visitors' browsers, e.g. to
+        # spread sign-in guesses over many addresses. Bearer tokens do not change that.
+        raise ConfigError(
+            f"{name} must list exact origins, not {raw!r}: a wildcard lets any web site call the API "
+            "from its visitors' browsers. List each web app that needs it, e.g. https://app.example.org"
+        )
+    origin = raw.lower()
+    if not _is_origin(origin):
+        raise ConfigError(
+            f"{name}: {raw!r} is not an origin; write scheme://host[:port] with no path or trailing slash, "
+            "e.g. https://app.example.org"
+        )
+    return origin
+
+
+def _is_origin(text: str) -> bool:
+    # A path or a trailing slash never equals a browser's Origin header: it would allow nothing.
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and text == f"{parts.scheme}://{parts.netloc}"
+    )
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """Web origins allowed to call the API from a browser (comma-separated); none if unset."""
+    raw = os.environ.get(name) or ""
+    return tuple(_origin(name, part.strip()) for part in raw.split(",") if part.strip())
+
+
 def _credentials_file() -> str | None:
     path = os.environ.get("AFTERCARE_FCM_CREDENTIALS")
     if not path:
@@ -69,9 +111,18 @@ class Settings:
     login_lock_minutes: int = 15
     # Sign-in and code redemption requests per client address per minute.
     auth_rate_limit_per_minute: int = 10
+    # How long one Redis connect or reply may take before sign-in answers 503: redis-py
+    # waits 5 s by default, and a Redis that accepts but never answers would hold every
+    # sign-in that long.
+    redis_timeout_ms: int = 500
+    # Web origins allowed to call the API from a browser (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
     statement_timeout_ms: int = 5000
     db_pool_max: int = 10
     max_body_bytes: int = 1024 * 1024
+    # How long a request body may take to arrive (a stalled upload would otherwise hold its
+    # request forever). Not read from the env: the proxy in front usually has its own.
+    body_timeout_s: float = 30.0
     firebase_project_id: str | None = None
     # Push (the worker). Without a service-account file, pushes are only logged.
     fcm_credentials_file: str | None = None
@@ -109,6 +160,8 @@ class Settings:
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
+            redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
+            cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,

@@ -39,6 +39,9 @@ _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 _EMPTY = "Expected `str` of length >= 1"
+# msgspec quotes the value it refused ("Invalid enum value 'x'"); an answer never repeats
+# what was sent (it may be personal data, or markup meant for whoever reads the answer).
+_BAD_ENUM = "Invalid enum value"
 
 
 def plain_message(message: str) -> str:
@@ -48,6 +51,8 @@ def plain_message(message: str) -> str:
             return meaning
     if message.startswith(_EMPTY) and message[len(_EMPTY) :].strip(" -") == "":
         return "must not be empty"
+    if message.startswith(_BAD_ENUM):
+        return "is not one of the allowed values (see the API schema)"
     return message
 
 
@@ -69,7 +74,7 @@ def _zones() -> frozenset[str]:
 
 def check_timezone(value: str | None, field: str = "timezone") -> None:
     if value is not None and value not in _zones():
-        raise ValueError(f"{field}: {value!r} is not an IANA time zone name (like America/Chicago)")
+        raise ValueError(f"{field}: is not an IANA time zone name (like America/Chicago)")
 
 
 def check_not_future(value: dt.date | None, field: str, *, slack_days: int = 1) -> None:

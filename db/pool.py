@@ -23,6 +23,7 @@ async def create_pool(
     statement_timeout_ms: int = 5000,
     application_name: str = "aftercare",
     reset_session: bool = True,
+    connect_timeout_s: float = 5.0,
 ) -> asyncpg.Pool:
     """A pool whose every statement is cut off by the server after `statement_timeout_ms`,
     so that one slow query cannot hold a connection (and a request) forever.
@@ -30,7 +31,11 @@ async def create_pool(
     `reset_session=False` is for code that keeps no session state on a connection (no
     LISTEN, advisory locks, cursors or SET outside a transaction), like the API's handlers:
     the pool then skips the statement that resets a connection as it is handed back, a
-    round trip on every request (two: the sign-in check has a connection of its own)."""
+    round trip on every request (two: the sign-in check has a connection of its own).
+
+    `connect_timeout_s` bounds each new connection (asyncpg waits 60 s by default): while
+    the server is unreachable, a request answers 503 within seconds instead of hanging
+    past its client's patience."""
     return await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -38,6 +43,7 @@ async def create_pool(
         init=_init_connection,
         reset=None if reset_session else _nothing_to_reset,
         command_timeout=statement_timeout_ms / 1000 + 5,
+        timeout=connect_timeout_s,
         server_settings={
             "statement_timeout": str(statement_timeout_ms),
             "application_name": application_name,

@@ -88,12 +88,16 @@ class FirebaseSender:
 
     name = "firebase"
 
-    def __init__(self, credentials_file: str, project_id: str | None = None) -> None:
+    def __init__(
+        self, credentials_file: str, project_id: str | None = None, http_timeout_s: float = HTTP_TIMEOUT_S
+    ) -> None:
         import firebase_admin
         from firebase_admin import credentials
 
         self._closed = False
-        options: dict = {"httpTimeout": HTTP_TIMEOUT_S} | ({"projectId": project_id} if project_id else {})
+        # `http_timeout_s` applies to each HTTP request (each of the SDK's own retries too);
+        # tests shorten it to meet a hanging fake quickly.
+        options: dict = {"httpTimeout": http_timeout_s} | ({"projectId": project_id} if project_id else {})
         # A private app (unique name), so several senders can live in one process (tests).
         self._app = firebase_admin.initialize_app(
             credentials.Certificate(credentials_file), options, name=f"aftercare-push-{uuid.uuid4().hex}"

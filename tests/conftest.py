@@ -26,8 +26,14 @@ from tests.live_server import LiveServer
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
-# Files tests leave for people to look at (a browser screenshot): listed at the end of the run.
+# Files tests leave for people to look at (a browser screenshot) and what they measured (a
+# fault's recovery time, attempts before a lock-out): listed at the end of the run.
 ARTIFACTS: list[str] = []
+
+
+def report(line: str) -> None:
+    """A measurement worth seeing in CI's output, listed at the end of the run."""
+    ARTIFACTS.append(line)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -187,6 +193,10 @@ def fcm(fcm_server: FakeFcm) -> FakeFcm:
         fcm_server.attempts.clear()
         fcm_server._scripts.clear()
         fcm_server._always.clear()
+        fcm_server.sends.clear()
+        fcm_server.faults_seen.clear()
+        fcm_server.faults = None
+        fcm_server.on_delivered = None
     return fcm_server
 
 

@@ -19,21 +19,27 @@ listens twice:
   SDK builds its client.
 
 Simulated latency (`latency_s`) is an `asyncio.sleep` per send, so it costs the fake no
-thread and no CPU however many requests wait at once."""
+thread and no CPU however many requests wait at once. `faults` (a `Faults`) adds seeded
+503s, hangs and jittered latency for fault tests; `on_delivered` is called with each
+message the fake accepts (a test can kill a worker at an exact point)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import http
 import ipaddress
 import json
+import random
 import re
 import socket
 import ssl
 import tempfile
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -61,6 +67,36 @@ _TOKEN = {"access_token": "fake-access-token", "expires_in": 3600, "token_type":
 _CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Seeded trouble on every send. Each request's fate is drawn from (seed, token,
+    notification id, how many times that pair was sent before), not from one shared random
+    stream, so a run meets the same faults whatever order concurrent requests arrive in."""
+
+    seed: int = 0
+    unavailable: float = 0.0  # share of sends answered 503 UNAVAILABLE
+    # Share of sends held for `hang_s` and then answered 503 (never delivered): a client
+    # whose timeout is shorter has given up by then, as against a stalled front end.
+    hang: float = 0.0
+    hang_s: float = 2.0
+    latency_s: tuple[float, float] = (0.0, 0.0)  # each other send takes between these
+
+    def draw(self, key: str, nth: int) -> tuple[str | None, float]:
+        """(what goes wrong: "hang", "UNAVAILABLE" or None, and how long the answer takes)."""
+        rng = random.Random(f"{self.seed}:{key}:{nth}")
+        roll, latency = rng.random(), rng.uniform(*self.latency_s)
+        if roll < self.hang:
+            return "hang", self.hang_s
+        if roll < self.hang + self.unavailable:
+            return "UNAVAILABLE", latency
+        return None, latency
+
+
+def push_key(message: dict) -> str:
+    """One push: a notification to one device token."""
+    return f"{message.get('token', '')}:{message.get('data', {}).get('notification_id', '')}"
+
+
 class FakeFcm:
     """Start it, point firebase-admin at it (`fcm_url`, and `service_account()` for the token
     URI), script answers per token with `fail(token, "UNREGISTERED", times=1)`, read what
@@ -76,6 +112,10 @@ class FakeFcm:
         self.protocols: dict[str, int] = defaultdict(int)  # sends by protocol: "http/1.1", "h2"
         self._scripts: dict[str, list[str]] = defaultdict(list)
         self._always: dict[str, str] = {}
+        self.faults: Faults | None = None
+        self.sends: dict[str, int] = defaultdict(int)  # per push_key(), every request
+        self.faults_seen: Counter[str] = Counter()  # "hang", "UNAVAILABLE"
+        self.on_delivered: Callable[[dict], None] | None = None  # on the fake's thread
         # Bound and listening now, so the ports are known and connections queue until the
         # loop accepts them.
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
@@ -135,14 +175,31 @@ class FakeFcm:
         with self.lock:
             self._always[token] = error
 
-    def _answer_for(self, message: dict) -> tuple[int, dict]:
+    def _draw_fault(self, message: dict) -> tuple[str | None, float]:
+        key = push_key(message)
+        with self.lock:
+            nth = self.sends[key]
+            self.sends[key] += 1
+            if self.faults is None:
+                return None, 0.0
+            fault, delay = self.faults.draw(key, nth)
+            if fault:
+                self.faults_seen[fault] += 1
+            return fault, delay
+
+    def _answer_for(self, message: dict, fault: str | None = None) -> tuple[int, dict]:
         token = message.get("token", "")
         with self.lock:
             self.attempts[token] += 1
-            error = self._scripts[token].pop(0) if self._scripts[token] else self._always.get(token)
+            scripted = self._scripts[token].pop(0) if self._scripts[token] else self._always.get(token)
+            error = "UNAVAILABLE" if fault == "hang" else fault or scripted
             if error is None:
                 self.delivered.append(message)
-                return 200, {"name": f"projects/{PROJECT}/messages/{len(self.delivered)}"}
+                name = f"projects/{PROJECT}/messages/{len(self.delivered)}"
+        if error is None:
+            if self.on_delivered is not None:
+                self.on_delivered(message)
+            return 200, {"name": name}
         status, rpc_status, code, field = ERRORS[error]
         details: list[dict] = [{"@type": _FCM_ERROR, "errorCode": code}] if code else []
         if field:
@@ -185,9 +242,11 @@ class FakeFcm:
             return (404 if not match else 401), {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
         with self.lock:
             self.protocols[protocol] += 1
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        return self._answer_for(json.loads(body)["message"])
+        message = json.loads(body)["message"]
+        fault, delay = self._draw_fault(message)
+        if self.latency_s or delay:
+            await asyncio.sleep(self.latency_s + delay)
+        return self._answer_for(message, fault)
 
     async def _listen(self) -> None:
         self._servers = [
@@ -208,17 +267,22 @@ class FakeFcm:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
 
+    # Connections still open at stop() (a request held by `Faults.hang`) are cancelled; they
+    # end quietly, since Python 3.11's asyncio logs a cancelled connection task as an error.
+
     async def _plain(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()
-        await self._http1(reader, writer)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._http1(reader, writer)
 
     async def _secure(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()
         tls = writer.get_extra_info("ssl_object")
-        if tls is not None and tls.selected_alpn_protocol() == "h2":
-            await self._http2(reader, writer)
-        else:
-            await self._http1(reader, writer)
+        with contextlib.suppress(asyncio.CancelledError):
+            if tls is not None and tls.selected_alpn_protocol() == "h2":
+                await self._http2(reader, writer)
+            else:
+                await self._http1(reader, writer)
 
     async def _http1(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.auth.credentials import Hasher  # noqa: F401 (tests use helpers.Hasher)
+from db import notifications as notifications_db
 from db import people as people_db
 
 PASSWORD = "correct horse battery staple"
@@ -161,3 +163,27 @@ async def graduate_with_history(
             day(offset),
         )
     return person, (bearer(tokens) if tokens else None)
+
+
+async def outbox_backlog(
+    conn: asyncpg.Connection, people: list[str], per_person: int, *, due: dt.datetime, urgent: bool = False
+) -> list[int]:
+    """Staff messages straight into the outbox, as a busy evening would leave them: their ids."""
+    rows = [
+        notifications_db.NewNotification(
+            uuid.UUID(person),
+            "staff_message",
+            None,
+            f"Note {i}",
+            "Body",
+            "New message",
+            "Open the app to read it.",
+            json.dumps({"kind": "staff_message"}),
+            urgent,
+            due,
+            None,
+        )
+        for person in people
+        for i in range(per_person)
+    ]
+    return [r["id"] for r in await notifications_db.insert_many(conn, rows)]

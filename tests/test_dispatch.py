@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import uuid
 
 import asyncpg
@@ -251,35 +250,13 @@ async def test_an_expired_reminder_is_not_pushed(client, conn, staff, graduate, 
     assert fcm.delivered == []
 
 
-async def _backlog(conn, people: list[str], per_person: int) -> list[int]:
-    """Notifications straight into the outbox, as a busy evening would leave them."""
-    rows = [
-        notifications_db.NewNotification(
-            uuid.UUID(person),
-            "staff_message",
-            None,
-            f"Note {i}",
-            "Body",
-            "New message",
-            "Open the app to read it.",
-            json.dumps({"kind": "staff_message"}),
-            False,
-            NOON_CHICAGO - dt.timedelta(minutes=5),
-            None,
-        )
-        for person in people
-        for i in range(per_person)
-    ]
-    return [r["id"] for r in await notifications_db.insert_many(conn, rows)]
-
-
 async def test_two_workers_send_a_backlog_exactly_once(client, conn, staff, fcm, service_account, database_url):
     people = []
     for i in range(3):
         who = await helpers.graduate(client, staff)
         await _device(client, who, f"token-{i}")
         people.append(who.id)
-    ids = await _backlog(conn, people, 100)
+    ids = await helpers.outbox_backlog(conn, people, 100, due=NOON_CHICAGO - dt.timedelta(minutes=5))
 
     async def worker() -> int:
         sender = FirebaseSender(str(service_account))
@@ -406,7 +383,9 @@ async def _graduates_with_backlog(client, conn, staff, people: int, per_person: 
         who = await helpers.graduate(client, staff, alias=f"P{i}")
         await _device(client, who, f"token-{i}")
         actors.append(who)
-    return actors, await _backlog(conn, [a.id for a in actors], per_person)
+    return actors, await helpers.outbox_backlog(
+        conn, [a.id for a in actors], per_person, due=NOON_CHICAGO - dt.timedelta(minutes=5)
+    )
 
 
 async def test_an_account_deleted_mid_send_costs_the_others_nothing(client, conn, staff, fcm, sender):

@@ -1,17 +1,24 @@
 """Health, the OpenAPI document, logs, and the Redis rate-limit store."""
 
+import asyncio
 import json
 import logging
 import os
 import socket
+import time
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.logs import JsonFormatter
-from tests.conftest import make_settings
+from api.rate_store import PAUSE_AFTER_FAILURE_S
+from api.settings import Settings
+from tests.conftest import make_settings, report
 from tests.helpers import assert_problem
+from tests.live_server import LiveServer
+from tests.tcp_proxy import TcpProxy
 
 # Every operation a caller may use without a bearer token. A new one must be added here.
 PUBLIC = {
@@ -76,6 +83,10 @@ async def test_unexpected_errors_are_a_500_problem_without_details(client, staff
     assert "RuntimeError" in caplog.text and "secret participant detail" not in caplog.text
 
 
+REDIS_DB_URL = "redis://127.0.0.1:6379/14"  # the Redis database these tests may empty
+LOGIN = {"email": "a@b.c", "password": "x"}
+
+
 def _redis_up() -> bool:
     try:
         socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
@@ -84,30 +95,85 @@ def _redis_up() -> bool:
         return False
 
 
-async def test_rate_limits_shared_through_redis(database_url, conn):
+@pytest.fixture
+def redis_db():
+    """Redis database 14, emptied before and after; the test is skipped without Redis."""
     if not _redis_up():
         if os.environ.get("CI"):
             pytest.fail("CI must have Redis at 127.0.0.1:6379 (.ci/run starts it)")
         pytest.skip("no Redis at 127.0.0.1:6379: start one to run this test")
     import redis
 
-    redis.Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
-    settings = make_settings(database_url, auth_rate_limit_per_minute=2, redis_url="redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(REDIS_DB_URL)
+    client.flushdb()
+    yield REDIS_DB_URL
+    client.flushdb()
+    client.close()
+
+
+async def test_rate_limits_shared_through_redis(database_url, conn, redis_db):
+    settings = make_settings(database_url, auth_rate_limit_per_minute=2, redis_url=redis_db)
     # Two app instances stand for two API replicas: the second sees the first one's count.
     first, second = create_app(settings), create_app(settings)
     async with AsyncTestClient(app=first) as a, AsyncTestClient(app=second) as b:
-        body = {"email": "a@b.c", "password": "x"}
-        assert (await a.post("/v1/auth/login", json=body)).status_code == 401
-        assert (await b.post("/v1/auth/login", json=body)).status_code == 401
-        assert_problem(await a.post("/v1/auth/login", json=body), 429)
-        assert_problem(await b.post("/v1/auth/login", json=body), 429)
-    redis.Redis.from_url("redis://127.0.0.1:6379/15").flushdb()
+        assert (await a.post("/v1/auth/login", json=LOGIN)).status_code == 401
+        assert (await b.post("/v1/auth/login", json=LOGIN)).status_code == 401
+        assert_problem(await a.post("/v1/auth/login", json=LOGIN), 429)
+        assert_problem(await b.post("/v1/auth/login", json=LOGIN), 429)
 
 
 async def test_sign_in_fails_closed_when_redis_is_down(database_url, conn):
     # Nothing listens on port 1: the limiter cannot count, so sign-in is refused, clearly.
     settings = make_settings(database_url, redis_url="redis://127.0.0.1:1/0")
     async with AsyncTestClient(app=create_app(settings)) as client:
-        response = await client.post("/v1/auth/login", json={"email": "a@b.c", "password": "x"})
+        response = await client.post("/v1/auth/login", json=LOGIN)
         assert_problem(response, 503, "rate_limiter_unavailable")
         assert (await client.get("/health/live")).status_code == 200
+
+
+async def _timed_login(client) -> tuple[int, float]:
+    started = time.monotonic()
+    response = await client.post("/v1/auth/login", json=LOGIN)
+    if response.status_code == 503:
+        assert_problem(response, 503, "rate_limiter_unavailable")
+    return response.status_code, time.monotonic() - started
+
+
+async def test_sign_in_fails_fast_when_redis_hangs_and_comes_back_by_itself(database_url, conn, redis_db):
+    """A Redis that accepts connections but never answers, or answers too late, must not hold
+    sign-in: a 503 within about the Redis timeout (0.5 s by default), then normal service
+    again once Redis answers, with nothing restarted."""
+    timeout_s = Settings.redis_timeout_ms / 1000
+    with TcpProxy(6379) as proxy:
+        settings = make_settings(database_url, redis_url=f"redis://127.0.0.1:{proxy.port}/14")
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            seen = {}
+            for label, mode, delay_s, expected in [
+                ("healthy", "pass", 0, 401),
+                ("dead (never answers)", "blackhole", 0, 503),
+                ("slow, 2 s a reply", "delay", 2.0, 503),
+                ("slow, 0.1 s a reply", "delay", 0.1, 401),
+                ("back to normal", "pass", 0, 401),
+            ]:
+                proxy.set(mode, delay_s)
+                time.sleep(PAUSE_AFTER_FAILURE_S)  # past the pause an earlier failure began
+                status, took = await _timed_login(client)
+                seen[label] = (status, round(took, 2))
+                assert status == expected, (label, status)
+                assert took < timeout_s + 1.0, (label, took)
+    report(f"sign-in through a Redis that is ... (status, seconds): {seen}")
+
+
+async def test_many_sign_ins_fail_fast_together_when_redis_hangs(database_url, conn, redis_db):
+    """Litestar's rate limiter holds one lock across its Redis calls, so requests queue behind
+    one that waits on Redis; without the pause after a failure the tenth of ten would wait
+    ten timeouts. Needs a real server: requests in flight at the same time."""
+    with TcpProxy(6379) as proxy:
+        settings = make_settings(database_url, redis_url=f"redis://127.0.0.1:{proxy.port}/14")
+        with LiveServer(settings) as server:
+            proxy.set("blackhole")
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                answers = await asyncio.gather(*[_timed_login(http) for _ in range(10)])
+    report(f"ten sign-ins at once through a dead Redis (status, seconds): {[(s, round(t, 2)) for s, t in answers]}")
+    assert {status for status, _ in answers} == {503}
+    assert max(took for _, took in answers) < Settings.redis_timeout_ms / 1000 + 1.0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.admin.schemas import (
     Account,
@@ -18,6 +19,7 @@ from api.admin.schemas import (
 )
 from api.audit import audit
 from api.deps import Conn, RuntimeDep
+from api.openapi import may_answer
 from api.pagination import (
     Cursor,
     Limit,
@@ -38,7 +40,7 @@ class AccountController(Controller):
     guards = [admin_only]
     tags = ["admin"]
 
-    @post("/", summary="Create a staff, admin or facilitator account")
+    @post("/", responses=may_answer(409), summary="Create a staff, admin or facilitator account")
     async def create(self, data: JSONBody[AccountCreate], request: Request, conn: Conn, runtime: RuntimeDep) -> Account:
         """Signs in with email and password. An email already in use answers 409."""
         password_hash = await runtime.hasher.hash(data.password)
@@ -59,7 +61,7 @@ class AccountController(Controller):
         rows = await people_db.list_accounts(conn, after=time_id_after(cursor), limit=limit + 1)
         return time_id_page(rows, limit, to_account)
 
-    @post("/{account_id:uuid}/deactivate", status_code=200, summary="Deactivate an account")
+    @post("/{account_id:uuid}/deactivate", status_code=200, responses=may_answer(409), summary="Deactivate an account")
     async def deactivate(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:
         """Ends all of the account's sessions at once."""
         if account_id == request.user.id:
@@ -91,7 +93,9 @@ class AuditController(Controller):
         conn: Conn,
         actor_id: FromQuery[UUID | None] = None,
         participant_id: FromQuery[UUID | None] = None,
-        action: FromQuery[str | None] = None,
+        action: Annotated[
+            str | None, QueryParameter(max_length=100, description="An action name, e.g. participant.read")
+        ] = None,
         since: FromQuery[dt.datetime | None] = None,
         until: FromQuery[dt.datetime | None] = None,
         cursor: Cursor = None,

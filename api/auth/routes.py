@@ -21,6 +21,7 @@ from api.auth.schemas import (
     TokenPair,
 )
 from api.deps import Conn, Runtime, RuntimeDep
+from api.openapi import may_answer
 from api.problems import problem
 from api.security import issue_access_token
 from api.settings import Settings
@@ -136,7 +137,11 @@ class SignInController(Controller):
     opt = {"public": True}
     security = [{}]  # no sign-in needed (OpenAPI: an empty requirement)
 
-    @post("/activate", summary="Redeem an activation code for a device session")
+    @post(
+        "/activate",
+        responses=may_answer(401, 403, 423, 429, 501),
+        summary="Redeem an activation code for a device session",
+    )
     async def activate(self, data: JSONBody[ActivateRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """A graduate's first sign-in, with the one-time code from their counselor. Codes are
         single use and expire after 7 days; too many wrong tries lock the code."""
@@ -147,7 +152,9 @@ class SignInController(Controller):
             raise outcome
         return outcome
 
-    @post("/login", summary="Sign in with email and password (staff, facilitators)")
+    @post(
+        "/login", responses=may_answer(401, 403, 429), summary="Sign in with email and password (staff, facilitators)"
+    )
     async def login(self, data: JSONBody[LoginRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """Wrong passwords are counted per account: after 10 in a row the account is locked
         for 15 minutes (an admin can unlock it sooner). Unknown email, wrong password and
@@ -189,7 +196,11 @@ class SignInController(Controller):
             raise outcome
         return outcome
 
-    @post("/firebase", summary="Exchange a Firebase ID token for a device session")
+    @post(
+        "/firebase",
+        responses=may_answer(401, 403, 429, 501),
+        summary="Exchange a Firebase ID token for a device session",
+    )
     async def firebase(self, data: JSONBody[FirebaseRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """For apps that use Firebase Auth: the Firebase user must have been linked to the
         graduate at activation (`firebase_id_token` on /v1/auth/activate)."""
@@ -213,7 +224,7 @@ class SessionController(Controller):
     opt = {"public": True}
     security = [{}]  # no sign-in needed (OpenAPI: an empty requirement)
 
-    @post("/refresh", summary="Rotate a refresh token")
+    @post("/refresh", responses=may_answer(401, 403), summary="Rotate a refresh token")
     async def refresh(self, data: JSONBody[RefreshRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """Each refresh token works once and is replaced by a new one. Presenting a used one
         again means it was copied: the whole session is revoked."""

@@ -11,6 +11,7 @@ from api.checkins import risk
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, CrisisResources, Due
 from api.checkins.service import due, local_today, submit, to_checkin
 from api.deps import Conn
+from api.openapi import repeat_answers
 from api.pagination import FromDate, Page, ToDate
 from api.problems import invalid
 from api.security import participants_only
@@ -43,7 +44,7 @@ class CheckinController(Controller):
         streak of slots with a check-in, and days since the sobriety date."""
         return await due(conn, request.user.id)
 
-    @post("/", summary="Check in")
+    @post("/", responses=repeat_answers(Checkin), summary="Check in")
     async def submit(self, data: JSONBody[CheckinRequest], request: Request, conn: Conn) -> Response[Checkin]:
         """201 for a new check-in, 200 with the original result for a repeat of the same
         `client_id`. `risk_reasons` say what staff will see; with `need_support: crisis_now`

@@ -30,6 +30,7 @@ from api.checkins.schemas import (
 from api.checkins.service import local_today, override_of, slot_out, slot_states, to_checkin
 from api.deps import Conn
 from api.groups.service import sessions_between
+from api.openapi import may_answer
 from api.pagination import Cursor, FromDate, Limit, Page, RowId, ToDate, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
 from api.security import staff_only
@@ -174,13 +175,13 @@ class AlertController(Controller):
             await audit(conn, request, "alert.read", row["person_id"], {"alert_id": alert_id})
         return to_alert(row, events)
 
-    @post("/{alert_id:int}/acknowledge", status_code=200, summary="I am on it")
+    @post("/{alert_id:int}/acknowledge", status_code=200, responses=may_answer(409), summary="I am on it")
     async def acknowledge(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
         return await self._act(
             conn, request, alert_id, "acknowledge", lambda: alerts_db.acknowledge(conn, alert_id, request.user.id)
         )
 
-    @post("/{alert_id:int}/outreach", status_code=200, summary="Log an outreach attempt")
+    @post("/{alert_id:int}/outreach", status_code=200, responses=may_answer(409), summary="Log an outreach attempt")
     async def outreach(self, alert_id: AlertId, data: JSONBody[OutreachRequest], request: Request, conn: Conn) -> Alert:
         """A call, text or visit, whether the graduate was reached, and a note."""
         return await self._act(
@@ -191,7 +192,7 @@ class AlertController(Controller):
             lambda: alerts_db.log_outreach(conn, alert_id, request.user.id, data.channel, data.reached, data.note),
         )
 
-    @post("/{alert_id:int}/resolve", status_code=200, summary="Resolve an alert")
+    @post("/{alert_id:int}/resolve", status_code=200, responses=may_answer(409), summary="Resolve an alert")
     async def resolve(self, alert_id: AlertId, data: JSONBody[ResolveRequest], request: Request, conn: Conn) -> Alert:
         return await self._act(
             conn, request, alert_id, "resolve", lambda: alerts_db.resolve(conn, alert_id, request.user.id, data.note)

@@ -23,7 +23,8 @@ from db import groups as groups_db
 from db import sessions as sessions_db
 
 NOBODY = UUID(int=0)
-ICS = "text/calendar; charset=utf-8"
+# Litestar adds "; charset=utf-8" to text/* types itself.
+ICS = "text/calendar"
 
 
 def feed_group(row: asyncpg.Record) -> FeedGroup:
@@ -84,7 +85,7 @@ class PublicFeedController(Controller):
         joinable by anyone)."""
         return export_feed([feed_group(row) for row in await groups_db.public_groups(conn)])
 
-    @get("/groups/{group_id:uuid}/calendar.ics", summary="A public group's sessions (iCalendar)")
+    @get("/groups/{group_id:uuid}/calendar.ics", media_type=ICS, summary="A public group's sessions (iCalendar)")
     async def group_calendar(self, group_id: FromPath[UUID], conn: Conn) -> Response[bytes]:
         """Subscribe in a phone's calendar: the coming six months, cancellations included."""
         row = await groups_db.get_group(conn, group_id, NOBODY)
@@ -118,7 +119,13 @@ class CalendarFeedController(Controller):
     async def revoke(self, request: Request, conn: Conn) -> None:
         await sessions_db.delete_calendar_feed(conn, request.user.id)
 
-    @get("/calendar/{feed:str}", opt={"public": True}, security=[{}], summary="My RSVP'd sessions (iCalendar)")
+    @get(
+        "/calendar/{feed:str}",
+        media_type=ICS,
+        opt={"public": True},
+        security=[{}],
+        summary="My RSVP'd sessions (iCalendar)",
+    )
     async def feed(self, feed: FromPath[str], conn: Conn) -> Response[bytes]:
         """The secret URL itself is the key, so a phone can subscribe without signing in.
         Entries are discreet ("Group session"); details stay in the app."""

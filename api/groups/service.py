@@ -159,7 +159,7 @@ async def resolve_session(conn: asyncpg.Connection, session_id: str) -> Session:
     if stored is not None:
         return _session(stored, stored["group_id"])
     rows = await sessions_db.schedules(conn, [group_id])
-    found(rows, "session")
+    found(rows or None, "session")  # no such group: an empty list, not None
     group = _group_times(rows[0])
     occurrence = found(rules.occurrence(group.id, group.slots, group.timezone, local_date, slot), "session")
     return _session(occurrence, group.id)

@@ -28,6 +28,7 @@ from api.groups.schemas import (
     Session,
 )
 from api.groups.service import managed_group, resolve_session, sessions_between, store_session, visible_group
+from api.openapi import may_answer
 from api.pagination import FromTime, Page, ToTime
 from api.problems import invalid, problem
 from api.security import participants_only
@@ -63,7 +64,12 @@ class SessionController(Controller):
     path = "/v1/sessions"
     tags = ["sessions"]
 
-    @put("/{session_id:str}/rsvp", guards=[participants_only], summary="Say whether you are going")
+    @put(
+        "/{session_id:str}/rsvp",
+        guards=[participants_only],
+        responses=may_answer(409),
+        summary="Say whether you are going",
+    )
     async def rsvp(self, session_id: SessionId, data: JSONBody[RsvpRequest], request: Request, conn: Conn) -> Rsvp:
         async with conn.transaction():
             session = await _member_session(conn, request, session_id)
@@ -75,7 +81,13 @@ class SessionController(Controller):
             await sessions_db.set_rsvp(conn, session.id, request.user.id, data.status)
         return Rsvp(session_id=session.id, status=data.status)
 
-    @post("/{session_id:str}/check-in", status_code=200, guards=[participants_only], summary="Check yourself in")
+    @post(
+        "/{session_id:str}/check-in",
+        status_code=200,
+        guards=[participants_only],
+        responses=may_answer(409),
+        summary="Check yourself in",
+    )
     async def check_in(
         self, session_id: SessionId, data: JSONBody[CheckInRequest], request: Request, conn: Conn, runtime: RuntimeDep
     ) -> CheckedIn:
@@ -107,7 +119,7 @@ class SessionController(Controller):
                 )
         raise outcome  # after the commit, so the wrong try is counted
 
-    @put("/{session_id:str}/attendance", summary="Mark attendance (facilitators, staff)")
+    @put("/{session_id:str}/attendance", responses=may_answer(409), summary="Mark attendance (facilitators, staff)")
     async def attendance(
         self,
         session_id: SessionId,
@@ -149,7 +161,12 @@ class SessionController(Controller):
             members=[RosterEntry(**dict(r)) for r in rows],
         )
 
-    @post("/{session_id:str}/cancel", status_code=200, summary="Cancel a session (facilitators, staff)")
+    @post(
+        "/{session_id:str}/cancel",
+        status_code=200,
+        responses=may_answer(409),
+        summary="Cancel a session (facilitators, staff)",
+    )
     async def cancel(
         self, session_id: SessionId, data: JSONBody[CancelRequest], request: Request, conn: Conn
     ) -> Session:
@@ -170,7 +187,12 @@ class SessionController(Controller):
                 )
             return await resolve_session(conn, session.id)
 
-    @post("/{session_id:str}/reschedule", status_code=200, summary="Move a session (facilitators, staff)")
+    @post(
+        "/{session_id:str}/reschedule",
+        status_code=200,
+        responses=may_answer(409),
+        summary="Move a session (facilitators, staff)",
+    )
     async def reschedule(
         self, session_id: SessionId, data: JSONBody[RescheduleRequest], request: Request, conn: Conn
     ) -> Session:

@@ -23,6 +23,7 @@ from api.notifications.schemas import (
     ReadAll,
     StaffMessage,
 )
+from api.openapi import may_answer, repeat_answers
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
 from api.problems import found, problem
 from api.security import staff_only
@@ -45,7 +46,7 @@ class DeviceController(Controller):
     path = "/v1/me/devices"
     tags = ["notifications"]
 
-    @post("/", summary="Register this device for push (or refresh its token)")
+    @post("/", responses=repeat_answers(Device), summary="Register this device for push (or refresh its token)")
     async def register(self, data: JSONBody[DeviceRegistration], request: Request, conn: Conn) -> Response[Device]:
         """201 for a new token, 200 for one already registered (refreshed). A token registered
         by someone else before moves to you. Signing out of this session removes it."""
@@ -146,7 +147,7 @@ class StaffNotificationController(Controller):
     tags = ["notifications"]
     guards = [staff_only]
 
-    @post("/", summary="Message a graduate or a group")
+    @post("/", responses=may_answer(404, 409), summary="Message a graduate or a group")
     async def send(self, data: JSONBody[StaffMessage], request: Request, conn: Conn) -> MessageSent:
         """The text goes to the inbox; the push says only "New message". `urgent` comes
         through the recipients' quiet hours: keep it for outreach that cannot wait."""

@@ -16,6 +16,7 @@ from api.auth.activation import issue_activation_code
 from api.deps import Conn, RuntimeDep
 from api.groups import schedule as rules
 from api.groups.schemas import SlotOut
+from api.openapi import may_answer
 from api.pagination import Cursor, Limit, Page, time_id_after, time_id_page
 from api.participants.schemas import (
     ActivationCode,
@@ -169,7 +170,7 @@ class ParticipantController(Controller):
             row = await people_db.get_participant(conn, participant_id)
         return to_participant(row)
 
-    @post("/{participant_id:uuid}/activation-code", summary="Issue a new activation code")
+    @post("/{participant_id:uuid}/activation-code", responses=may_answer(409), summary="Issue a new activation code")
     async def reissue_code(
         self, participant_id: FromPath[UUID], request: Request, conn: Conn, runtime: RuntimeDep
     ) -> ActivationCode:

@@ -1,0 +1,112 @@
+"""The error answers of every operation, written into the OpenAPI document.
+
+Litestar documents a handler's success answer by itself; the problems (RFC 9457) it can
+answer come from rules every handler shares, so they are added here, in one place, from
+what each handler is: a body or parameters can be invalid (400), a signed-in operation can
+be refused (401, 403), an id in the path can name nothing the caller may see (404), a body
+can be too large, late or not JSON (413, 408, 415), and the database can be away (503). What only some operations
+answer (a conflict, a lock-out, a rate limit) they declare on their own decorator with
+`may_answer(...)`. The fuzzing test (tests/test_fuzz.py) holds the document to the truth.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Litestar
+
+# Litestar's own schema for msgspec Structs, extended below (it has no public name).
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    source: str
+    message: str
+
+
+class Problem(msgspec.Struct):
+    """An RFC 9457 problem, with our stable `code` for the app to act on."""
+
+    status: int
+    title: str
+    detail: str
+    code: str
+    errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+
+
+_WHEN = {
+    400: "The request is malformed or a value is invalid; `errors` names each field.",
+    401: "Not signed in, or the session has ended.",
+    403: "Signed in, but this needs another role or membership.",
+    404: "Nothing with this id that you may see (someone else's looks the same as none).",
+    408: "The request body did not arrive in time.",
+    409: "The request conflicts with the current state; `code` says how.",
+    413: "The request body is larger than this API accepts.",
+    415: "The body is not sent as JSON (`Content-Type: application/json`).",
+    423: "Locked after too many wrong attempts.",
+    429: "Too many attempts from this address: wait and retry (see Retry-After).",
+    501: "Not enabled on this server.",
+    503: "A service this needs (the database, the rate limiter) is unreachable: retry shortly.",
+}
+
+# Names Litestar fills in itself: never a client's parameter.
+_RESERVED = {"request", "socket", "state", "scope", "headers", "cookies", "query", "body", "data"}
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Our request bodies refuse fields they do not know (`forbid_unknown_fields`): the
+    document says so (`additionalProperties: false`), so clients and fuzzers know it too."""
+
+    def to_openapi_schema(self, field_definition, schema_creator):
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        if msgspec.inspect.type_info(field_definition.type_).forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
+
+
+def problem_response(status: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, media_type=PROBLEM_JSON, description=_WHEN[status], generate_examples=False
+    )
+
+
+def may_answer(*statuses: int) -> dict[int, ResponseSpec]:
+    """For a handler's `responses=`: problems only this operation answers."""
+    return {status: problem_response(status) for status in statuses}
+
+
+def repeat_answers(model: type) -> dict[int, ResponseSpec]:
+    """For an idempotent create: the 200 that answers a repeat with what was stored."""
+    return {200: ResponseSpec(data_container=model, description="Already stored: what the first request made.")}
+
+
+def _statuses(route: HTTPRoute, handler: HTTPRouteHandler) -> set[int]:
+    parameters = set(handler.parsed_fn_signature.parameters) - set(handler.resolve_dependencies()) - _RESERVED
+    has_body = "data" in handler.parsed_fn_signature.parameters
+    statuses = {503}
+    if has_body:
+        statuses |= {400, 408, 413, 415}
+    if parameters:
+        statuses.add(400)
+    if route.path_parameters:
+        statuses.add(404)
+    if not handler.opt.get("public"):
+        statuses |= {401, 403}
+    return statuses
+
+
+def document_problems(app: Litestar) -> None:
+    """Give every operation the problems it can answer (its own declarations win)."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            shared = {status: problem_response(status) for status in _statuses(route, handler)}
+            handler.responses = shared | dict(handler.responses or {})

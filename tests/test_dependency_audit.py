@@ -1,0 +1,72 @@
+"""The dependency audit (.ci/audit_dependencies.py) against a local stand-in for PyPI's
+JSON API: it finds a vulnerability, honours an explanation, and fails closed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "audit_dependencies.py"
+VULN = {"id": "PYSEC-2099-1", "aliases": ["CVE-2099-0001"], "fixed_in": ["1.1"], "withdrawn": None}
+# What the stand-in serves: per-release pages for "oldlib", only project pages for the
+# rest (as this machine's mirror does).
+PAGES = {
+    "/pypi/oldlib/1.0/json": {"info": {"version": "1.0"}, "vulnerabilities": [VULN]},
+    "/pypi/latestlib/json": {"info": {"version": "2.0"}, "vulnerabilities": []},
+    "/pypi/stalelib/json": {"info": {"version": "3.1"}, "vulnerabilities": []},
+}
+
+
+class _PyPI(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        page = PAGES.get(self.path)
+        body = json.dumps(page).encode() if page else b"{}"
+        self.send_response(200 if page else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def index():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PyPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _audit(tmp_path: Path, index: str, lock: str, ignore: str = "") -> subprocess.CompletedProcess:
+    (tmp_path / "lock.txt").write_text(lock)
+    (tmp_path / "ignore.txt").write_text(ignore)
+    command = [sys.executable, str(SCRIPT), "--index", index, "--lock", str(tmp_path / "lock.txt")]
+    command += ["--ignore", str(tmp_path / "ignore.txt")]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_a_known_vulnerability_fails_until_explained(tmp_path, index):
+    lock = "oldlib==1.0\n    # via us\nlatestlib==2.0\nstalelib==3.0\n"
+    result = _audit(tmp_path, index, lock)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "oldlib 1.0: PYSEC-2099-1, CVE-2099-0001 (fixed in 1.1) UNEXPLAINED" in result.stdout
+    assert "unchecked: stalelib 3.0 (latest is 3.1)" in result.stdout
+    assert "3 packages: 1 with known vulnerabilities, 1 unexplained, 1 unchecked" in result.stdout
+
+    explained = _audit(tmp_path, index, lock, ignore="CVE-2099-0001 only in a code path we never call\n")
+    assert explained.returncode == 0, explained.stdout
+    assert "explained: only in a code path we never call" in explained.stdout
+
+
+def test_an_audit_that_cannot_run_is_not_a_pass(tmp_path):
+    result = _audit(tmp_path, "http://127.0.0.1:1", "oldlib==1.0\n")
+    assert result.returncode == 2
+    assert "did not run" in result.stderr
+    assert _audit(tmp_path, "http://127.0.0.1:1", "# nothing pinned\n").returncode == 2

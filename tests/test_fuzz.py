@@ -1,0 +1,194 @@
+"""Schemathesis fuzzes every operation of the app's own OpenAPI document, through real
+HTTP to the real app on real PostgreSQL, signed in as a drawn role for each request.
+
+What must hold for every generated request (schemathesis's own checks):
+- no 5xx;
+- the answer matches the document: a documented status code, content type, headers and
+  body (problem+json errors included, see api/openapi.py);
+- a request the document forbids (negative mode: wrong types, missing or unknown fields,
+  values out of range...) is not accepted;
+- an operation that needs a sign-in refuses a request without one.
+Left out: "every request the document allows is accepted". Some rules cannot be written in
+JSON Schema (a cursor must be one we issued, a range must end after it starts, dates within
+two years): those answer a documented 400 problem, which the checks above still hold to.
+
+Bounded and deterministic: at most `MAX_EXAMPLES` per operation, a fixed seed, no shrinking,
+no example database. Each operation gets a fresh world (accounts for every role, a group
+with sessions, a check-in and its alert, a device, a message, a calendar feed), and its
+requests use those real ids as well as random ones, so they reach past "not found"."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+
+import asyncpg
+import httpx
+import pytest
+import schemathesis
+from firebase_admin import _token_gen
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis import strategies as st
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from api.app import create_app
+from api.auth.credentials import Hasher
+from tests import helpers
+from tests.conftest import make_settings, report
+from tests.fake_google import FakeCertificateServer, SigningKey
+from tests.live_server import LiveServer
+
+# Per operation. CI's default keeps the run near a minute; set AFTERCARE_FUZZ_EXAMPLES
+# higher for a deeper search (the seed stays fixed, so a failure reproduces).
+MAX_EXAMPLES = int(os.environ.get("AFTERCARE_FUZZ_EXAMPLES", "50"))
+SEED = 20261127
+ROLES = ("anonymous", "graduate", "facilitator", "staff", "admin")
+# Requests sent, by (operation, generation mode): summed up at the end of the run.
+REQUESTS: Counter[tuple[str, str]] = Counter()
+
+
+async def _build_world(url: str, database_url: str) -> dict:
+    """Accounts for every role, a group the graduate joined, a check-in and an alert."""
+    conn = await asyncpg.connect(database_url)
+    hasher = Hasher("cheapest")
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            admin = await helpers.account(client, conn, hasher, ["admin", "staff"])
+            staff = await helpers.account(client, conn, hasher, ["staff"])
+            facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+            graduate = await helpers.graduate(client, staff)
+            group = await helpers.create_group(client, staff, facilitator_ids=[facilitator.id], public=True)
+            joined = await client.post(f"/v1/groups/{group['id']}/membership", headers=graduate.headers)
+            assert joined.status_code == 201, joined.text
+            response = await client.post(
+                "/v1/checkins", json=helpers.checkin_body(mood=1, need_support="talk_soon"), headers=graduate.headers
+            )
+            assert response.status_code == 201, response.text
+            sessions = await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)
+            alerts = await client.get("/v1/staff/alerts", headers=staff.headers)
+            device = await client.post(
+                "/v1/me/devices", json={"token": "fuzz-device-token", "platform": "ios"}, headers=graduate.headers
+            )
+            sent = await client.post(
+                "/v1/staff/notifications",
+                json={"participant_id": graduate.id, "title": "Hello", "body": "Checking in on you."},
+                headers=staff.headers,
+            )
+            feed = await client.post("/v1/me/calendar-feed", headers=graduate.headers)
+            sign_ins = await client.get("/v1/me/sign-ins", headers=graduate.headers)
+    finally:
+        await conn.close()
+    return {
+        "headers": {
+            "anonymous": {},
+            "graduate": graduate.headers,
+            "facilitator": facilitator.headers,
+            "staff": staff.headers,
+            "admin": admin.headers,
+        },
+        "ids": {
+            "participant_id": [graduate.id],
+            "account_id": [staff.id, facilitator.id],
+            "group_id": [group["id"]],
+            "session_id": [s["id"] for s in sessions.json()["items"][:2]],
+            "alert_id": [a["id"] for a in alerts.json()["items"][:1]],
+            "device_id": [device.json()["id"]],
+            "notification_id": sent.json()["notification_ids"],
+            "feed": [feed.json()["url"].rsplit("/", 1)[1]],
+            "sign_in_id": [s["id"] for s in sign_ins.json()["items"]],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def live_api(database_url):
+    # Firebase sign-in on, against a local fake of Google's certificates: fuzzed ID tokens
+    # go through firebase-admin's real verification (and are refused), not a 501.
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        FakeCertificateServer([SigningKey("fuzz-key")]) as certificates,
+    ):
+        patch.setattr(_token_gen, "ID_TOKEN_CERT_URI", certificates.url)
+        with LiveServer(make_settings(database_url, firebase_project_id="aftercare-fuzz")) as server:
+            yield server
+    asyncio.run(_empty(database_url))
+    if REQUESTS:
+        operations = len({operation for operation, _ in REQUESTS})
+        modes = Counter()
+        for (_, mode), count in REQUESTS.items():
+            modes[mode] += count
+        report(
+            f"schemathesis: {operations} operations, {sum(modes.values())} requests "
+            f"({', '.join(f'{n} {mode}' for mode, n in sorted(modes.items()))}), "
+            f"at most {MAX_EXAMPLES} examples per operation, seed {SEED}"
+        )
+
+
+@pytest.fixture
+def world(live_api, database_url) -> dict:
+    """A fresh world for each operation: what one operation's examples delete (the
+    graduate's account, a session, a device...) does not starve the next one."""
+    asyncio.run(_empty(database_url))
+    return asyncio.run(_build_world(live_api.url, database_url))
+
+
+async def _empty(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = await conn.fetch(
+            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
+        )
+        await conn.execute("set session_replication_role = replica")
+        await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " cascade")
+    finally:
+        await conn.close()
+
+
+def _load_schema():
+    # The document the app serves at /schema/openapi.json, built without a database, so
+    # that pytest can make one test per operation at collection time.
+    app = create_app(make_settings("postgresql://unused/unused"))
+    loaded = schemathesis.openapi.from_dict(app.openapi_schema.to_schema())
+    loaded.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=MAX_EXAMPLES,
+        deterministic=True,
+        no_shrink=True,
+        # The test signs in as each role itself (below); no made-up Authorization headers.
+        with_security_parameters=False,
+    )
+    return loaded
+
+
+schema = _load_schema()
+
+
+@schema.parametrize()
+# `data` draws the caller's role and, for path ids, real ones from the world.
+@schema.given(data=st.data())
+@seed(SEED)
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_survives_fuzzing(case, data, live_api, world):
+    role = data.draw(st.sampled_from(ROLES), label="role")
+    # Real ids as well as random ones, so operations reach past "not found" (only where
+    # the path is meant to be valid: a negative case keeps its broken path).
+    negative_path = case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH)
+    for name in [] if negative_path else list(case.path_parameters or {}):
+        known = world["ids"].get(name)
+        if known and data.draw(st.booleans(), label=f"real {name}"):
+            case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
+    mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
+    REQUESTS[(case.operation.label, mode)] += 1
+    case.call_and_validate(
+        base_url=live_api.url, headers=world["headers"][role], excluded_checks=[positive_data_acceptance]
+    )
