@@ -11,9 +11,10 @@ the lock pins the latest release. A pin older than the latest cannot be checked 
 it is listed as "unchecked" (refresh the lock, see README "Dependencies").
 
 A vulnerability fails the run unless .ci/audit-ignore.txt explains it (one line each:
-`<id> <why it does not affect us>`).
+`<id> <why it does not affect us>`), and so does a pin that could not be checked, unless a
+line `unchecked:<package> <why it stays behind>` explains that.
 
-Exit codes: 0 nothing unexplained, 1 unexplained vulnerabilities, 2 PyPI unreachable or
+Exit codes: 0 nothing unexplained, 1 something unexplained, 2 PyPI unreachable or
 the lock unreadable (fails closed: an audit that could not run is not a pass).
 """
 
@@ -120,11 +121,14 @@ def main() -> int:
             print(f"{finding.name} {finding.version}: {', '.join(aliases)} (fixed in {fixed}) {state}")
     unchecked = [f for f in findings if f.unchecked_because]
     for finding in unchecked:
-        print(f"unchecked: {finding.name} {finding.version} ({finding.unchecked_because})")
+        why = reasons.get(f"unchecked:{finding.name}")
+        unexplained += why is None
+        state = f"explained: {why}" if why else "UNEXPLAINED: refresh the lock, or say why it stays"
+        print(f"unchecked: {finding.name} {finding.version} ({finding.unchecked_because}) {state}")
     vulnerable = sum(bool(f.vulnerabilities) for f in findings)
     print(
-        f"{len(findings)} packages: {vulnerable} with known vulnerabilities, {unexplained} unexplained, "
-        f"{len(unchecked)} unchecked"
+        f"{len(findings)} packages: {vulnerable} with known vulnerabilities, {len(unchecked)} unchecked, "
+        f"{unexplained} unexplained"
     )
     return 1 if unexplained else 0
 

@@ -34,7 +34,7 @@ from api.notifications.routes import (
     PreferencesController,
     StaffNotificationController,
 )
-from api.openapi import StrictStructSchemaPlugin, document_problems
+from api.openapi import document_problems, strict_struct_schemas
 from api.participants.routes import ParticipantController
 from api.rate_store import rate_limit_store
 from api.security import build_jwt_auth
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_app_init=[jwt_auth.on_app_init],
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
-            StrictStructSchemaPlugin(),
+            *strict_struct_schemas(),
         ],
         # Our handlers turn every other exception into problem+json as well (api/errors.py).
         exception_handlers=EXCEPTION_HANDLERS,

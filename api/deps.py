@@ -12,6 +12,7 @@ from litestar.security.jwt import JWTAuth
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.settings import Settings
+from db.pool import ACQUIRE_TIMEOUT_S
 
 
 class Runtime:
@@ -31,7 +32,7 @@ class Runtime:
 
 async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
     """One pooled connection per request; handlers open transactions where they write."""
-    async with state.pool.acquire() as conn:
+    async with state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         yield conn
 
 

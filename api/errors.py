@@ -139,9 +139,14 @@ def _session_lost(exc: Exception) -> bool:
 
 
 def lost_connection_to_problem(request: Request, exc: Exception) -> Response:
-    if _session_lost(exc):
-        return database_unavailable_to_problem(request, exc)
-    return internal_error_to_problem(request, exc)
+    if not _session_lost(exc):
+        return internal_error_to_problem(request, exc)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # Most likely a restart's goodbye mid-conversation, but it could be a driver bug:
+        # keep where it was raised, so that a recurring one can be told apart.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        logger.warning("asyncpg internal error taken as a lost connection on %s\n%s", request.url.path, frames)
+    return database_unavailable_to_problem(request, exc)
 
 
 def internal_error_to_problem(request: Request, exc: Exception) -> Response:

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Litestar
-
-# Litestar's own schema for msgspec Structs, extended below (it has no public name).
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
@@ -58,15 +55,25 @@ _WHEN = {
 _RESERVED = {"request", "socket", "state", "scope", "headers", "cookies", "query", "body", "data"}
 
 
-class StrictStructSchemaPlugin(StructSchemaPlugin):
-    """Our request bodies refuse fields they do not know (`forbid_unknown_fields`): the
-    document says so (`additionalProperties: false`), so clients and fuzzers know it too."""
+def strict_struct_schemas() -> list:
+    """A schema plugin saying what our request bodies do: refuse fields they do not know
+    (`forbid_unknown_fields`) with `additionalProperties: false`, so that clients and
+    fuzzers know it too. It extends Litestar's own plugin for msgspec Structs, which has no
+    public name: should a Litestar release move it, the API still starts (the document is
+    then merely less strict) and tests/test_fuzz.py fails, saying so."""
+    try:
+        from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+    except ImportError:
+        return []
 
-    def to_openapi_schema(self, field_definition, schema_creator):
-        schema = super().to_openapi_schema(field_definition, schema_creator)
-        if msgspec.inspect.type_info(field_definition.type_).forbid_unknown_fields:
-            schema.additional_properties = False
-        return schema
+    class StrictStructSchemaPlugin(StructSchemaPlugin):
+        def to_openapi_schema(self, field_definition, schema_creator):
+            schema = super().to_openapi_schema(field_definition, schema_creator)
+            if msgspec.inspect.type_info(field_definition.type_).forbid_unknown_fields:
+                schema.additional_properties = False
+            return schema
+
+    return [StrictStructSchemaPlugin()]
 
 
 def problem_response(status: int) -> ResponseSpec:

@@ -25,6 +25,7 @@ from litestar.security.jwt import JWTAuth, Token
 from api.problems import problem
 from api.settings import Settings
 from db import auth as auth_db
+from db.pool import ACQUIRE_TIMEOUT_S
 
 PARTICIPANT = "participant"
 FACILITATOR = "facilitator"
@@ -50,7 +51,7 @@ async def _load_principal(token: Token, connection: ASGIConnection[Any, Any, Any
         person_id, session_id = UUID(token.sub), UUID(str(token.extras["sid"]))
     except (KeyError, ValueError):
         return None
-    async with connection.app.state.pool.acquire() as conn:
+    async with connection.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         row = await auth_db.get_principal(conn, person_id, session_id)
     if row is None:
         raise NotAuthorizedException("This session has ended. Sign in again.")

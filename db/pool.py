@@ -6,6 +6,11 @@ import json
 
 import asyncpg
 
+# How long a request waits for a pooled connection (a free one, or a new one connecting)
+# before it answers 503: under a flood or with the server away, requests fail quickly
+# instead of queueing without end.
+ACQUIRE_TIMEOUT_S = 5.0
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

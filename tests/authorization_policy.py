@@ -1,5 +1,5 @@
-"""Who may call what: the one declared authorization policy of the API, and the small "world"
-each route is checked in (tests/test_authorization.py).
+"""Who may call what: the one declared authorization policy of the API, checked route by
+route in tests/test_authorization.py (in the small world of tests/authorization_world.py).
 
 POLICY is keyed by (method, path template as the app's route table spells it). Each entry
 says, for every caller, what the answer must be:
@@ -11,14 +11,16 @@ says, for every caller, what the answer must be:
 - 404: the object in the path is not one this caller may see: a foreign id looks exactly
   like an unknown one (PRODUCT.md section 7);
 - ALLOWED: the request got past authorization and the object-level check, and the handler
-  did its work: a 2xx, or a 409 (a state rule: "already resolved", "deactivated"...), which
-  only comes after the object was found for this caller, for example when the next allowed
-  caller repeats a destructive call in the same world. A 400 never counts: every mutation has
-  a valid sample body, so a 400 means the sample is wrong and would hide a 404. A few routes
-  list more statuses that prove the handler ran (`also_allowed`, e.g. 501 for Firebase sign-in
-  on a server without Firebase).
+  did its work: a 2xx. A later allowed caller may also get a 409 (a state rule: "already
+  resolved", "deactivated"...), which only comes after the object was found for this caller,
+  when it repeats a destructive call an earlier caller made in the same world; the first
+  allowed caller, in the world as built, may not. A 400 never counts: every mutation has a
+  valid sample body, so a 400 means the sample is wrong and would hide a 404. A few routes
+  list more statuses that prove the handler ran (`also_allowed`, e.g. 501 for Firebase
+  sign-in on a server without Firebase).
 
-The callers (CALLERS), in a world built afresh for every route (build_world):
+The callers (CALLERS), in a world built afresh for every route (build_world, in
+tests/authorization_world.py):
 - anonymous: no token;
 - owner: the graduate who owns the objects in the path: the participant in /staff/
   participants/{id}, the alert's graduate, the holder of the device, sign-in, notification and
@@ -32,9 +34,10 @@ real ids of the wrong kind where WRONG_KIND or `wrong_kind` name some (a staff m
 a participant's, a private group's on the public calendar). Both must answer `foreign` (404).
 No caller outside PRIVILEGED may ever be shown the owner's check-in note or contact details.
 
-Every route under /v1/staff/ declares whether staff calls are audited (`audit`): an
-`Audited(action)` is checked by calling the route as staff (admin for admin-only routes),
-a `NotAudited(why)` says why a staff call reads or writes no participant's data.
+Every route that lets staff (or admins) in but not everyone signed in declares whether
+staff calls are audited (`audit`): an `Audited(action)` is checked by calling the route as
+staff (admin for admin-only routes), a `NotAudited(why)` says why a staff call reads or
+writes no participant's data.
 
 For the inert-text test, entries list the text fields that refuse any text (`strict_text`:
 a 400 naming the field) and the credentials (`secret_text`: never stored or returned as
@@ -45,18 +48,15 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import re
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
-
-from api.auth.credentials import Hasher
-from api.groups import schedule as rules
 from tests import helpers
+
+if TYPE_CHECKING:
+    from tests.authorization_world import World
 
 ALLOWED = "allowed"
 Outcome = int | str  # 401, 403, 404 or ALLOWED
@@ -243,7 +243,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/groups/{group_id:uuid}/sessions"): Rule(SIGNED_IN),
     ("POST", "/v1/groups/{group_id:uuid}/membership"): Rule(GRADUATES),
     ("DELETE", "/v1/groups/{group_id:uuid}/membership"): Rule(GRADUATES),
-    ("GET", "/v1/groups/{group_id:uuid}/announcements"): Rule(GROUP_READERS),
+    ("GET", "/v1/groups/{group_id:uuid}/announcements"): Rule(
+        GROUP_READERS, audit=NotAudited("group news, written for its members; no participant's data is read")
+    ),
     ("POST", "/v1/groups/{group_id:uuid}/announcements"): Rule(
         GROUP_MANAGERS,
         body={"title": "Parking", "body": "Use the side entrance tonight."},
@@ -370,184 +372,3 @@ async def request_body(rule: Rule, world: World) -> dict[str, Any] | None:
     if inspect.isawaitable(body):
         body = await body
     return dict(body)  # type: ignore[arg-type]
-
-
-# --- the world ---------------------------------------------------------------------------------
-
-_PARAM = re.compile(r"\{(\w+):\w+\}")
-
-
-def path_params(template: str) -> list[str]:
-    return _PARAM.findall(template)
-
-
-def fill_path(template: str, values: dict[str, Any]) -> str:
-    return _PARAM.sub(lambda match: str(values[match.group(1)]), template)
-
-
-def foreign_ids() -> dict[str, str]:
-    """Well-formed ids of nothing that exists, one for each kind of path parameter."""
-    return {
-        "participant_id": str(uuid.uuid4()),
-        "account_id": str(uuid.uuid4()),
-        "group_id": str(uuid.uuid4()),
-        "sign_in_id": str(uuid.uuid4()),
-        "session_id": rules.session_id(uuid.uuid4(), dt.date.today(), 1),
-        "device_id": str(2**62),
-        "notification_id": str(2**62),
-        "alert_id": str(2**62),
-        "feed": f"{secrets.token_urlsafe(32)}.ics",
-    }
-
-
-@dataclass
-class World:
-    """Accounts, two groups (one with a session going on now), memberships, an RSVP, a check-in
-    with an open alert, a device, a notification, a second sign-in and a calendar feed: enough
-    for every route to have something to act on."""
-
-    client: Any
-    people: dict[str, helpers.Actor]
-    """Signed-in callers by name (CALLERS but anonymous), and `spare`: an account for the
-    account routes and for fresh sign-ins (so no caller's own session is used up)."""
-    ids: dict[str, str]
-    """Path parameter name -> the owner's object of that kind."""
-    sessions: dict[str, dict[str, Any]]
-    """`now` (started 10 minutes ago) and `next` (a week later) of the owner's group."""
-    check_in_code: str
-    secrets: list[str]
-    """Texts only PRIVILEGED callers may ever be shown."""
-    pending_participant: str
-    """Enrolled, never activated: where fresh activation codes come from."""
-
-    @property
-    def owner(self) -> helpers.Actor:
-        return self.people["owner"]
-
-    @property
-    def spare(self) -> helpers.Actor:
-        return self.people["spare"]
-
-    def headers(self, caller: str) -> dict[str, str]:
-        return {} if caller == "anonymous" else self.people[caller].headers
-
-    async def fresh_activation_code(self) -> str:
-        response = await self.client.post(
-            f"/v1/staff/participants/{self.pending_participant}/activation-code", headers=self.people["staff"].headers
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["activation_code"]
-
-    async def fresh_refresh_token(self) -> str:
-        response = await self.client.post(
-            "/v1/auth/login", json={"email": self.spare.email, "password": helpers.PASSWORD}
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["refresh_token"]
-
-
-async def empty_database(conn: asyncpg.Connection) -> None:
-    """Every table emptied (the audit log too: `replica` mode skips its append-only trigger,
-    as the `conn` fixture does)."""
-    tables = await conn.fetch(
-        "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
-    )
-    await conn.execute("set session_replication_role = replica")
-    await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " cascade")
-    await conn.execute("set session_replication_role = origin")
-
-
-def _ok(response, *statuses: int) -> Any:
-    assert response.status_code in (statuses or (200, 201)), response.text
-    return response.json() if response.content else None
-
-
-async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_key: str) -> World:
-    """An empty database, then the world, through the API where the API can do it."""
-    await empty_database(conn)
-    people: dict[str, helpers.Actor] = {}
-    for name, roles in (
-        ("staff", ["staff"]),
-        ("admin", ["admin", "staff"]),
-        ("facilitator", ["facilitator"]),
-        ("other_facilitator", ["facilitator"]),
-        ("spare", ["facilitator"]),
-    ):
-        people[name] = await helpers.account(client, conn, hasher, roles)
-    staff = people["staff"]
-    marker = uuid.uuid4().hex[:8]
-    owner_email, owner_phone = f"owner-{marker}@example.org", f"+1 555 {secrets.randbelow(10**7):07d}"
-    people["owner"] = owner = await helpers.graduate(
-        client, staff, alias="Owner", email=owner_email, phone=owner_phone, counselor_id=staff.id
-    )
-    people["other_graduate"] = other = await helpers.graduate(client, staff, alias="Other")
-    pending = await helpers.enroll(client, staff, alias="Pending")
-
-    # The owner's group has a session that started 10 minutes ago (weekly, so the next is
-    # a week later); it is public, for the public calendar.
-    zone, slot = helpers.slot_starting_in(-10, 60)
-    group = await helpers.create_group(
-        client, staff, timezone=zone, schedule=[slot], facilitator_ids=[people["facilitator"].id], public=True
-    )
-    other_group = await helpers.create_group(
-        client, staff, name="Another Circle", facilitator_ids=[people["other_facilitator"].id]
-    )
-    _ok(await client.post(f"/v1/groups/{group['id']}/membership", headers=owner.headers))
-    _ok(await client.post(f"/v1/groups/{other_group['id']}/membership", headers=other.headers))
-    now = dt.datetime.now(dt.UTC)
-    listed = _ok(
-        await client.get(
-            f"/v1/groups/{group['id']}/sessions",
-            params={"from": (now - dt.timedelta(hours=2)).isoformat(), "to": (now + dt.timedelta(days=8)).isoformat()},
-            headers=owner.headers,
-        )
-    )
-    session_now, session_next = listed["items"][:2]
-    _ok(await client.put(f"/v1/sessions/{session_now['id']}/rsvp", json={"status": "going"}, headers=owner.headers))
-
-    # A second sign-in of the owner (a lost phone to sign out), their device, a check-in whose
-    # note only they and staff may see (it opens an alert), a message, a calendar feed.
-    await helpers.second_device(client, staff, owner)
-    sign_ins = _ok(await client.get("/v1/me/sign-ins", headers=owner.headers))
-    second_sign_in = next(s["id"] for s in sign_ins["items"] if not s["current"])
-    device = _ok(
-        await client.post("/v1/me/devices", json={"token": f"fcm-{marker}", "platform": "ios"}, headers=owner.headers)
-    )
-    note = f"private note {marker}: hard week"
-    _ok(
-        await client.post(
-            "/v1/checkins", json=helpers.checkin_body(need_support="talk_soon", note=note), headers=owner.headers
-        )
-    )
-    alert_id = await conn.fetchval("select id from alerts where person_id = $1", uuid.UUID(owner.id))
-    sent = _ok(await client.post("/v1/staff/notifications", json=_staff_message_to(owner), headers=staff.headers))
-    feed = _ok(await client.post("/v1/me/calendar-feed", headers=owner.headers))
-
-    return World(
-        client=client,
-        people=people,
-        ids={
-            "participant_id": owner.id,
-            "account_id": people["spare"].id,
-            "group_id": group["id"],
-            "session_id": session_now["id"],
-            "next_session_id": session_next["id"],
-            "sign_in_id": second_sign_in,
-            "device_id": str(device["id"]),
-            "notification_id": str(sent["notification_ids"][0]),
-            "alert_id": str(alert_id),
-            "feed": feed["url"].rsplit("/", 1)[1],
-            # Real objects of the wrong kind (WRONG_KIND).
-            "staff_person_id": staff.id,
-            "graduate_person_id": owner.id,
-            "private_group_id": other_group["id"],
-        },
-        sessions={"now": session_now, "next": session_next},
-        check_in_code=rules.check_in_code(secret_key, session_now["id"]),
-        secrets=[note, owner_email, owner_phone],
-        pending_participant=pending["id"],
-    )
-
-
-def _staff_message_to(owner: helpers.Actor) -> dict[str, Any]:
-    return {"participant_id": owner.id, "title": "Welcome", "body": "Your counselor will call on Monday."}

@@ -15,6 +15,8 @@ from db import notifications as notifications_db
 from db import people as people_db
 
 PASSWORD = "correct horse battery staple"
+LOGIN = "/v1/auth/login"
+ENROL = "/v1/staff/participants"
 
 
 @dataclass
@@ -24,6 +26,10 @@ class Actor:
     tokens: dict = field(default_factory=dict)
     email: str | None = None
     code: str | None = None
+
+
+def login_body(email: str, password: str) -> dict:
+    return {"email": email, "password": password}
 
 
 def bearer(tokens: dict) -> dict[str, str]:

@@ -57,12 +57,17 @@ def test_a_known_vulnerability_fails_until_explained(tmp_path, index):
     result = _audit(tmp_path, index, lock)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "oldlib 1.0: PYSEC-2099-1, CVE-2099-0001 (fixed in 1.1) UNEXPLAINED" in result.stdout
-    assert "unchecked: stalelib 3.0 (latest is 3.1)" in result.stdout
-    assert "3 packages: 1 with known vulnerabilities, 1 unexplained, 1 unchecked" in result.stdout
+    assert "unchecked: stalelib 3.0 (latest is 3.1) UNEXPLAINED" in result.stdout
+    assert "3 packages: 1 with known vulnerabilities, 1 unchecked, 2 unexplained" in result.stdout
 
-    explained = _audit(tmp_path, index, lock, ignore="CVE-2099-0001 only in a code path we never call\n")
+    only_one = _audit(tmp_path, index, lock, ignore="CVE-2099-0001 only in a code path we never call\n")
+    assert only_one.returncode == 1, only_one.stdout  # the unchecked pin is still unexplained
+    assert "explained: only in a code path we never call" in only_one.stdout
+
+    ignore = "CVE-2099-0001 only in a code path we never call\nunchecked:stalelib 3.1 needs Python 3.12\n"
+    explained = _audit(tmp_path, index, lock, ignore=ignore)
     assert explained.returncode == 0, explained.stdout
-    assert "explained: only in a code path we never call" in explained.stdout
+    assert "(latest is 3.1) explained: 3.1 needs Python 3.12" in explained.stdout
 
 
 def test_an_audit_that_cannot_run_is_not_a_pass(tmp_path):

@@ -236,7 +236,9 @@ async def test_group_calendar_parses_back(client, staff):
     sessions = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)).json()["items"]
     await client.post(f"/v1/sessions/{sessions[0]['id']}/cancel", json={"reason": "Holiday"}, headers=staff.headers)
     response = await client.get(f"/v1/public/groups/{group['id']}/calendar.ics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/calendar")
+    assert response.headers["content-type"] == "text/calendar; charset=utf-8"
+    # Public data that calendar apps poll: caches may keep it a while.
+    assert response.headers["cache-control"] == "max-age=300, public"
     calendar = icalendar.Calendar.from_ical(response.content)
     events = {str(e["uid"]).removesuffix("@aftercare"): e for e in calendar.walk("VEVENT")}
     assert len(events) >= 26  # six months of Tuesdays
@@ -265,6 +267,7 @@ async def test_personal_calendar_feed(client, staff):
     path = "/" + url.split("/", 3)[3]
     response = await client.get(path)  # no bearer token: the URL is the key
     assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"  # someone's own sessions: no cache keeps them
     events = list(icalendar.Calendar.from_ical(response.content).walk("VEVENT"))
     assert [(str(e["uid"]).removesuffix("@aftercare"), str(e["status"])) for e in events] == [
         (first["id"], "CONFIRMED"),

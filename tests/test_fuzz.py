@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections import Counter
 
 import asyncpg
@@ -37,6 +38,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from api.auth.credentials import Hasher
 from tests import helpers
+from tests.authorization_policy import ALLOWED, POLICY
 from tests.conftest import make_settings, report
 from tests.fake_google import FakeCertificateServer, SigningKey
 from tests.live_server import LiveServer
@@ -166,6 +168,22 @@ def _load_schema():
 schema = _load_schema()
 
 
+# The policy's callers as the fuzzer's roles ("graduate": the one who owns the world's objects).
+_POLICY_CALLER = {role: "owner" if role == "graduate" else role for role in ROLES}
+_POLICY = {(method, re.sub(r"\{(\w+):\w+\}", r"{\1}", path)): rule for (method, path), rule in POLICY.items()}
+
+
+def _allowed_roles(method: str, path: str) -> list[str]:
+    rule = _POLICY.get((method.upper(), path))
+    return [role for role in ROLES if rule and rule.access[_POLICY_CALLER[role]] == ALLOWED]
+
+
+def test_request_bodies_refuse_unknown_fields_in_the_document():
+    # What the fuzzer's "unknown field" cases rely on (api/openapi.py, strict_struct_schemas).
+    components = schema.raw_schema["components"]["schemas"]
+    assert components["LoginRequest"]["additionalProperties"] is False
+
+
 @schema.parametrize()
 # `data` draws the caller's role and, for path ids, real ones from the world.
 @schema.given(data=st.data())
@@ -179,7 +197,10 @@ schema = _load_schema()
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_survives_fuzzing(case, data, live_api, world):
-    role = data.draw(st.sampled_from(ROLES), label="role")
+    # Half the time a role the operation lets in (tests/authorization_policy.py), so that
+    # bodies and parameters get past "not allowed" and into validation and the handler.
+    welcome = _allowed_roles(case.operation.method, case.operation.path) or list(ROLES)
+    role = data.draw(st.sampled_from(welcome) | st.sampled_from(ROLES), label="role")
     # Real ids as well as random ones, so operations reach past "not found" (only where
     # the path is meant to be valid: a negative case keeps its broken path).
     negative_path = case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH)

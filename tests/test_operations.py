@@ -156,7 +156,7 @@ async def test_sign_in_fails_fast_when_redis_hangs_and_comes_back_by_itself(data
                 ("back to normal", "pass", 0, 401),
             ]:
                 proxy.set(mode, delay_s)
-                time.sleep(PAUSE_AFTER_FAILURE_S)  # past the pause an earlier failure began
+                await asyncio.sleep(PAUSE_AFTER_FAILURE_S)  # past the pause an earlier failure began
                 status, took = await _timed_login(client)
                 seen[label] = (status, round(took, 2))
                 assert status == expected, (label, status)

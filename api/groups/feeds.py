@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from icalendar import Calendar, Event
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
 from api.deps import Conn
@@ -25,6 +26,9 @@ from db import sessions as sessions_db
 NOBODY = UUID(int=0)
 # Litestar adds "; charset=utf-8" to text/* types itself.
 ICS = "text/calendar"
+# The public feeds hold no participant data and are polled by Meeting Guide apps and
+# calendar clients: caches may keep them a few minutes (everything else is no-store).
+PUBLIC_FEED_CACHE = CacheControlHeader(public=True, max_age=300)
 
 
 def feed_group(row: asyncpg.Record) -> FeedGroup:
@@ -78,14 +82,19 @@ class PublicFeedController(Controller):
     opt = {"public": True}
     security = [{}]
 
-    @get("/meeting-guide.json", summary="Public groups as a Meeting Guide feed")
+    @get("/meeting-guide.json", cache_control=PUBLIC_FEED_CACHE, summary="Public groups as a Meeting Guide feed")
     async def meeting_guide(self, conn: Conn) -> list[dict]:
         """Active groups marked public, in the code4recovery Meeting Guide format. No member
         data; online groups carry their conference link (publishing a group makes it
         joinable by anyone)."""
         return export_feed([feed_group(row) for row in await groups_db.public_groups(conn)])
 
-    @get("/groups/{group_id:uuid}/calendar.ics", media_type=ICS, summary="A public group's sessions (iCalendar)")
+    @get(
+        "/groups/{group_id:uuid}/calendar.ics",
+        media_type=ICS,
+        cache_control=PUBLIC_FEED_CACHE,
+        summary="A public group's sessions (iCalendar)",
+    )
     async def group_calendar(self, group_id: FromPath[UUID], conn: Conn) -> Response[bytes]:
         """Subscribe in a phone's calendar: the coming six months, cancellations included."""
         row = await groups_db.get_group(conn, group_id, NOBODY)

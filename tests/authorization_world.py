@@ -1,0 +1,196 @@
+"""The small world each route of tests/authorization_policy.py is checked in
+(tests/test_authorization.py): built afresh for every route, through the API where the API
+can do it; and the ids that go into a route's path, the world's own or foreign ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from api.auth.credentials import Hasher
+from api.groups import schedule as rules
+from tests import helpers
+
+_PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+def path_params(template: str) -> list[str]:
+    return _PARAM.findall(template)
+
+
+def fill_path(template: str, values: dict[str, Any]) -> str:
+    return _PARAM.sub(lambda match: str(values[match.group(1)]), template)
+
+
+def foreign_ids() -> dict[str, str]:
+    """Well-formed ids of nothing that exists, one for each kind of path parameter."""
+    return {
+        "participant_id": str(uuid.uuid4()),
+        "account_id": str(uuid.uuid4()),
+        "group_id": str(uuid.uuid4()),
+        "sign_in_id": str(uuid.uuid4()),
+        "session_id": rules.session_id(uuid.uuid4(), dt.date.today(), 1),
+        "device_id": str(2**62),
+        "notification_id": str(2**62),
+        "alert_id": str(2**62),
+        "feed": f"{secrets.token_urlsafe(32)}.ics",
+    }
+
+
+@dataclass
+class World:
+    """Accounts, two groups (one with a session going on now), memberships, an RSVP, a check-in
+    with an open alert, a device, a notification, a second sign-in and a calendar feed: enough
+    for every route to have something to act on."""
+
+    client: Any
+    people: dict[str, helpers.Actor]
+    """Signed-in callers by name (CALLERS but anonymous), and `spare`: an account for the
+    account routes and for fresh sign-ins (so no caller's own session is used up)."""
+    ids: dict[str, str]
+    """Path parameter name -> the owner's object of that kind."""
+    sessions: dict[str, dict[str, Any]]
+    """`now` (started 10 minutes ago) and `next` (a week later) of the owner's group."""
+    check_in_code: str
+    secrets: list[str]
+    """Texts only PRIVILEGED callers may ever be shown."""
+    pending_participant: str
+    """Enrolled, never activated: where fresh activation codes come from."""
+
+    @property
+    def owner(self) -> helpers.Actor:
+        return self.people["owner"]
+
+    @property
+    def spare(self) -> helpers.Actor:
+        return self.people["spare"]
+
+    def headers(self, caller: str) -> dict[str, str]:
+        return {} if caller == "anonymous" else self.people[caller].headers
+
+    async def fresh_activation_code(self) -> str:
+        response = await self.client.post(
+            f"/v1/staff/participants/{self.pending_participant}/activation-code", headers=self.people["staff"].headers
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["activation_code"]
+
+    async def fresh_refresh_token(self) -> str:
+        response = await self.client.post(
+            "/v1/auth/login", json={"email": self.spare.email, "password": helpers.PASSWORD}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["refresh_token"]
+
+
+async def empty_database(conn: asyncpg.Connection) -> None:
+    """Every table emptied (the audit log too: `replica` mode skips its append-only trigger,
+    as the `conn` fixture does)."""
+    tables = await conn.fetch(
+        "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
+    )
+    await conn.execute("set session_replication_role = replica")
+    await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " cascade")
+    await conn.execute("set session_replication_role = origin")
+
+
+def _ok(response, *statuses: int) -> Any:
+    assert response.status_code in (statuses or (200, 201)), response.text
+    return response.json() if response.content else None
+
+
+async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_key: str) -> World:
+    """An empty database, then the world, through the API where the API can do it."""
+    await empty_database(conn)
+    people: dict[str, helpers.Actor] = {}
+    for name, roles in (
+        ("staff", ["staff"]),
+        ("admin", ["admin", "staff"]),
+        ("facilitator", ["facilitator"]),
+        ("other_facilitator", ["facilitator"]),
+        ("spare", ["facilitator"]),
+    ):
+        people[name] = await helpers.account(client, conn, hasher, roles)
+    staff = people["staff"]
+    marker = uuid.uuid4().hex[:8]
+    owner_email, owner_phone = f"owner-{marker}@example.org", f"+1 555 {secrets.randbelow(10**7):07d}"
+    people["owner"] = owner = await helpers.graduate(
+        client, staff, alias="Owner", email=owner_email, phone=owner_phone, counselor_id=staff.id
+    )
+    people["other_graduate"] = other = await helpers.graduate(client, staff, alias="Other")
+    pending = await helpers.enroll(client, staff, alias="Pending")
+
+    # The owner's group has a session that started 10 minutes ago (weekly, so the next is
+    # a week later); it is public, for the public calendar.
+    zone, slot = helpers.slot_starting_in(-10, 60)
+    group = await helpers.create_group(
+        client, staff, timezone=zone, schedule=[slot], facilitator_ids=[people["facilitator"].id], public=True
+    )
+    other_group = await helpers.create_group(
+        client, staff, name="Another Circle", facilitator_ids=[people["other_facilitator"].id]
+    )
+    _ok(await client.post(f"/v1/groups/{group['id']}/membership", headers=owner.headers))
+    _ok(await client.post(f"/v1/groups/{other_group['id']}/membership", headers=other.headers))
+    now = dt.datetime.now(dt.UTC)
+    listed = _ok(
+        await client.get(
+            f"/v1/groups/{group['id']}/sessions",
+            params={"from": (now - dt.timedelta(hours=2)).isoformat(), "to": (now + dt.timedelta(days=8)).isoformat()},
+            headers=owner.headers,
+        )
+    )
+    session_now, session_next = listed["items"][:2]
+    _ok(await client.put(f"/v1/sessions/{session_now['id']}/rsvp", json={"status": "going"}, headers=owner.headers))
+
+    # A second sign-in of the owner (a lost phone to sign out), their device, a check-in whose
+    # note only they and staff may see (it opens an alert), a message, a calendar feed.
+    await helpers.second_device(client, staff, owner)
+    sign_ins = _ok(await client.get("/v1/me/sign-ins", headers=owner.headers))
+    second_sign_in = next(s["id"] for s in sign_ins["items"] if not s["current"])
+    device = _ok(
+        await client.post("/v1/me/devices", json={"token": f"fcm-{marker}", "platform": "ios"}, headers=owner.headers)
+    )
+    note = f"private note {marker}: hard week"
+    _ok(
+        await client.post(
+            "/v1/checkins", json=helpers.checkin_body(need_support="talk_soon", note=note), headers=owner.headers
+        )
+    )
+    alert_id = await conn.fetchval("select id from alerts where person_id = $1", uuid.UUID(owner.id))
+    sent = _ok(await client.post("/v1/staff/notifications", json=_staff_message_to(owner), headers=staff.headers))
+    feed = _ok(await client.post("/v1/me/calendar-feed", headers=owner.headers))
+
+    return World(
+        client=client,
+        people=people,
+        ids={
+            "participant_id": owner.id,
+            "account_id": people["spare"].id,
+            "group_id": group["id"],
+            "session_id": session_now["id"],
+            "next_session_id": session_next["id"],
+            "sign_in_id": second_sign_in,
+            "device_id": str(device["id"]),
+            "notification_id": str(sent["notification_ids"][0]),
+            "alert_id": str(alert_id),
+            "feed": feed["url"].rsplit("/", 1)[1],
+            # Real objects of the wrong kind (WRONG_KIND).
+            "staff_person_id": staff.id,
+            "graduate_person_id": owner.id,
+            "private_group_id": other_group["id"],
+        },
+        sessions={"now": session_now, "next": session_next},
+        check_in_code=rules.check_in_code(secret_key, session_now["id"]),
+        secrets=[note, owner_email, owner_phone],
+        pending_participant=pending["id"],
+    )
+
+
+def _staff_message_to(owner: helpers.Actor) -> dict[str, Any]:
+    return {"participant_id": owner.id, "title": "Welcome", "body": "Your counselor will call on Monday."}
