@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -193,3 +194,9 @@ async def outbox_backlog(
         for i in range(per_person)
     ]
     return [r["id"] for r in await notifications_db.insert_many(conn, rows)]
+
+
+def ical_text(value: str) -> str:
+    """An iCalendar TEXT value as a calendar app shows it (RFC 5545 3.3.11 escapes undone):
+    icalendar leaves X- properties such as X-WR-CALNAME as they are on the wire."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], value)

@@ -15,6 +15,7 @@ import asyncpg
 import icalendar
 
 from api.app import create_app
+from tests import helpers
 from tests.authorization_policy import (
     ALLOWED,
     CALLERS,
@@ -295,7 +296,13 @@ def strings_shown(response) -> list[str]:
     """The texts of a JSON or iCalendar answer (iCalendar values unescaped, as a phone reads them)."""
     if response.headers["content-type"].startswith("text/calendar"):
         calendar = icalendar.Calendar.from_ical(response.content)
-        return [str(value) for part in calendar.walk() for _, value in part.property_items() if isinstance(value, str)]
+        # X- properties (the calendar's name) come back escaped, as on the wire: undo that too.
+        return [
+            helpers.ical_text(str(value)) if name.startswith("X-") else str(value)
+            for part in calendar.walk()
+            for name, value in part.property_items()
+            if isinstance(value, str)
+        ]
     return strings_in(response.json())
 
 

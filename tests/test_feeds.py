@@ -252,6 +252,14 @@ async def test_group_calendar_parses_back(client, staff):
     assert_problem(await client.get(f"/v1/public/groups/{private['id']}/calendar.ics"), 404)
 
 
+async def test_a_group_name_cannot_write_lines_into_a_calendar(client, staff):
+    name = "Circle; Tue, 7\\8\nX-INJECTED:1"
+    group = await create_group(client, staff, name=name, public=True)
+    response = await client.get(f"/v1/public/groups/{group['id']}/calendar.ics")
+    assert not any(line.startswith("X-INJECTED") for line in response.text.splitlines())
+    assert helpers.ical_text(str(icalendar.Calendar.from_ical(response.content)["x-wr-calname"])) == name
+
+
 async def test_personal_calendar_feed(client, staff):
     group = await create_group(client, staff, name="Women's Circle", topics=["women"])
     graduate = await helpers.graduate(client, staff)

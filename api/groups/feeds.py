@@ -10,7 +10,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vText
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
@@ -55,7 +55,9 @@ def _calendar(name: str) -> Calendar:
     calendar = Calendar()
     calendar.add("prodid", "-//Aftercare//Group sessions//EN")
     calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", name)
+    # vText escapes ; , \ and line breaks: icalendar leaves an unknown X- property raw, and a
+    # group name with a line break would otherwise write lines of its own into the feed.
+    calendar.add("x-wr-calname", vText(name))
     return calendar
 
 
