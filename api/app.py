@@ -44,11 +44,6 @@ from db.pool import create_pool
 DOCS_PATH = "/schema"
 
 
-def _stores(settings: Settings) -> StoreRegistry:
-    # Rate-limit counters must be shared when several API replicas run: Redis then.
-    return StoreRegistry({"rate_limit": rate_limit_store(settings)})
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     jwt_auth = build_jwt_auth(settings)
@@ -108,7 +103,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         # Our handlers turn every other exception into problem+json as well (api/errors.py).
         exception_handlers=EXCEPTION_HANDLERS,
-        stores=_stores(settings),
+        # Rate-limit counters: in memory, or in Redis when replicas share them (api/rate_store.py).
+        stores=StoreRegistry({"rate_limit": rate_limit_store(settings)}),
         request_max_body_size=settings.max_body_bytes,
         # JSON bodies only, arriving in time; an unreadable one is a 400 (api/body.py).
         request_class=json_body_request(settings.body_timeout_s),

@@ -21,7 +21,8 @@ from typing import Any
 
 from litestar import Request
 from litestar.exceptions import SerializationException
-from litestar.plugins.problem_details import ProblemDetailsException
+
+from api.problems import problem
 
 
 def json_body_request(body_timeout_s: float) -> type[Request]:
@@ -40,9 +41,8 @@ class JsonBodyRequest(Request):
                 return await super().body()
         except TimeoutError:
             # Not left to propagate: a bare TimeoutError means "database unavailable" (api/errors.py).
-            raise _problem(
+            raise problem(
                 408,
-                "Request timeout",
                 "body_timeout",
                 f"The request body did not arrive within {self.body_timeout_s:g} seconds.",
             ) from None
@@ -50,9 +50,8 @@ class JsonBodyRequest(Request):
     async def json(self) -> Any:
         # Called only for a handler that takes a body, and only when one was sent.
         if not is_json(self.content_type[0]):
-            raise _problem(
+            raise problem(
                 415,
-                "Unsupported media type",
                 "unsupported_media_type",
                 "Send the body as JSON, with the header `Content-Type: application/json`.",
             )
@@ -69,8 +68,3 @@ def is_json(media_type: str) -> bool:
     """application/json, or a JSON-based type such as application/merge-patch+json."""
     kind, _, subtype = media_type.lower().partition("/")
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
-
-
-def _problem(status: int, title: str, code: str, detail: str) -> ProblemDetailsException:
-    # api.problems has no titles for these two statuses, which only this module answers.
-    return ProblemDetailsException(status_code=status, title=title, detail=detail, extra={"code": code})

@@ -32,6 +32,7 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 from bench.scratch import database_server, scratch_database
 from db import migrate
@@ -62,12 +63,9 @@ def _start_fake(latency_s: float) -> tuple[multiprocessing.Process, dict]:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) another process has used so far; NaN where /proc is absent."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) another process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _fake_stats(port: int) -> dict:

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 
-from api.security import build_jwt_auth
+from api.security import build_jwt_auth, issue_access_token
 from api.settings import Settings
 from bench import load, statements
 from bench.scratch import scratch_database
@@ -67,15 +69,10 @@ def progress(message: str) -> None:
     print(message, flush=True)
 
 
-def mint_token(settings: Settings, person_id: UUID, session_id: UUID) -> str:
-    """An access token as the API issues them, valid long enough for any run."""
-    return build_jwt_auth(settings).create_token(
-        identifier=str(person_id),
-        token_expiration=dt.timedelta(hours=6),
-        token_issuer="aftercare",
-        token_unique_jwt_id=secrets.token_hex(16),
-        token_extras={"sid": str(session_id)},
-    )
+def token_minter(settings: Settings) -> Callable[[UUID, UUID], str]:
+    """Access tokens as the API issues them (api.security), valid long enough for any run."""
+    jwt_auth = build_jwt_auth(dataclasses.replace(settings, access_token_ttl_s=6 * 3600))
+    return lambda person_id, session_id: issue_access_token(jwt_auth, person_id, session_id)
 
 
 async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates: int) -> str:
@@ -91,7 +88,7 @@ async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates
         "sleep": 3,
         "need_support": "no",
     }
-    headers = {"Authorization": f"Bearer {mint_token(settings, login['person_id'], login['session_id'])}"}
+    headers = {"Authorization": f"Bearer {token_minter(settings)(login['person_id'], login['session_id'])}"}
 
     async def send(client):
         response = await client.post("/v1/checkins", json=body, headers=headers)
@@ -112,7 +109,7 @@ async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates
 async def listing_scripts(conn: asyncpg.Connection, settings: Settings, graduates: int) -> list[str]:
     """pgbench's version of scenario b: the statements of each typical GET /v1/groups."""
     login = await statements.login_row(conn, 1)
-    headers = {"Authorization": f"Bearer {mint_token(settings, login['person_id'], login['session_id'])}"}
+    headers = {"Authorization": f"Bearer {token_minter(settings)(login['person_id'], login['session_id'])}"}
     scripts = []
     for path in GROUP_FILTERS:
 
@@ -132,10 +129,8 @@ class Bench:
         self.database_url = database_url
         self.program = program
         self.settings = Settings(database_url=database_url, secret_key=secrets.token_urlsafe(48))
+        self.token = token_minter(self.settings)
         self.rows: list[Row] = []
-
-    def token(self, person_id: UUID, session_id: UUID) -> str:
-        return mint_token(self.settings, person_id, session_id)
 
     async def graduate_tokens(self, conn: asyncpg.Connection) -> list[str]:
         rows = await conn.fetch("select person_id, session_id from bench_logins order by random() limit $1", MAX_TOKENS)

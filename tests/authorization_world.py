@@ -89,17 +89,6 @@ class World:
         return response.json()["refresh_token"]
 
 
-async def empty_database(conn: asyncpg.Connection) -> None:
-    """Every table emptied (the audit log too: `replica` mode skips its append-only trigger,
-    as the `conn` fixture does)."""
-    tables = await conn.fetch(
-        "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
-    )
-    await conn.execute("set session_replication_role = replica")
-    await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " cascade")
-    await conn.execute("set session_replication_role = origin")
-
-
 def _ok(response, *statuses: int) -> Any:
     assert response.status_code in (statuses or (200, 201)), response.text
     return response.json() if response.content else None
@@ -107,7 +96,7 @@ def _ok(response, *statuses: int) -> Any:
 
 async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_key: str) -> World:
     """An empty database, then the world, through the API where the API can do it."""
-    await empty_database(conn)
+    await helpers.empty_database(conn)
     people: dict[str, helpers.Actor] = {}
     for name, roles in (
         ("staff", ["staff"]),

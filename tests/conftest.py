@@ -114,19 +114,12 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A direct connection for arranging and checking data. Tables are emptied afterwards
-    (the audit log too: `replica` mode skips its append-only trigger, for tests only)."""
+    """A direct connection for arranging and checking data. Tables are emptied afterwards."""
     connection = await asyncpg.connect(database_url)
     try:
         yield connection
     finally:
-        tables = await connection.fetch(
-            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
-        )
-        await connection.execute("set session_replication_role = replica")
-        await connection.execute(
-            "truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " restart identity cascade"
-        )
+        await helpers.empty_database(connection)
         await connection.close()
 
 

@@ -200,3 +200,14 @@ def ical_text(value: str) -> str:
     """An iCalendar TEXT value as a calendar app shows it (RFC 5545 3.3.11 escapes undone):
     icalendar leaves X- properties such as X-WR-CALNAME as they are on the wire."""
     return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], value)
+
+
+async def empty_database(conn: asyncpg.Connection) -> None:
+    """Every table emptied (the audit log too: `replica` mode skips its append-only trigger;
+    for tests only)."""
+    tables = await conn.fetch(
+        "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
+    )
+    await conn.execute("set session_replication_role = replica")
+    await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " restart identity cascade")
+    await conn.execute("set session_replication_role = origin")

@@ -1,23 +1,11 @@
 """The statements as they were before the speed-up (commit ec8f6cf): every graduate's every
 day asked of checkin_slot. Slow, but plainly the rules; the faster statements must give the
-same answers (tests/test_slots_sql.py)."""
+same answers (tests/test_slots_sql.py). Who counts as a graduate is not what changed: that
+part is the live one (db.slots_sql.graduates)."""
 
 # ruff: noqa: E501
 
-_GRADUATES = """
-graduates as materialized (  -- materialized: each graduate's local date is computed once
-    select p.id, p.name as alias, p.timezone, pp.counselor_id, pp.iop_completed_on as iop,
-           o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until,
-           ($1::timestamptz at time zone p.timezone)::date as today,
-           -- Slots count from the first sign-in, or from the return after a deactivation.
-           (greatest(pp.activated_at, p.reactivated_at) at time zone p.timezone)::date as activated_on,
-           (o.set_at at time zone p.timezone)::date as o_set_on
-    from people p
-    join participant_profiles pp on pp.person_id = p.id
-    left join checkin_plans o on o.person_id = p.id
-    where p.is_active and pp.activated_at is not null {graduate_filter}
-)"""
-
+from db.slots_sql import graduates
 
 _ENDED_SLOTS = """
 slots as (
@@ -34,7 +22,7 @@ slots as (
 
 
 def ended_slots(days: str, graduate_filter: str = "") -> str:
-    return _GRADUATES.format(graduate_filter=graduate_filter) + "," + _ENDED_SLOTS.format(days=days)
+    return graduates(graduate_filter) + "," + _ENDED_SLOTS.format(days=days)
 
 
 WATCHLIST = (

@@ -140,7 +140,10 @@ def _read_answer(sock: socket.socket, timeout_s: float) -> tuple[int, dict[str, 
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
     while len(body) < int(headers.get("content-length", 0)):
-        body += sock.recv(65536)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed in the middle of the body: {body!r}")
+        body += chunk
     return int(status_line.split()[1]), headers, body
 
 

@@ -244,10 +244,10 @@ async def test_a_postgres_restart_costs_503s_and_no_check_in(own_postgres: OwnPo
     report(
         f"[fault a] outage {up_at - down_at:.2f} s (stop, {DOWN_S:.0f} s down, start); recovery {recovery:.2f} s "
         f"from the server taking connections to the first 2xx; {len(unavailable)} answers 503 "
-        f"(the last at {max(a.at for a in unavailable) - up_at:+.2f} s from it taking connections); posted {len(tally.posted)}, "
+        f"(the last at {max((a.at for a in unavailable), default=float('nan')) - up_at:+.2f} s from it taking connections); posted {len(tally.posted)}, "
         f"acknowledged {len(tally.acknowledged)} ({sum(1 for s in tally.acknowledged.values() if s == 200)} "
         f"as a repeat), stored {sum(stored.values())}, lost {len(lost)}, duplicated {len(duplicated)}; "
-        f"slowest answer {max(a.seconds for a in tally.answers):.2f} s"
+        f"slowest answer {max((a.seconds for a in tally.answers), default=float('nan')):.2f} s"
     )
     assert not tally.failures, Counter(tally.failures)  # no hang, no dropped connection
     assert not other_errors, Counter((a.status, a.content_type) for a in other_errors)

@@ -39,7 +39,8 @@ from api.app import create_app
 from api.auth.credentials import Hasher
 from tests import helpers
 from tests.authorization_policy import ALLOWED, POLICY
-from tests.conftest import make_settings, report
+from tests.authorization_world import World, build_world
+from tests.conftest import TEST_SECRET, make_settings, report
 from tests.fake_google import FakeCertificateServer, SigningKey
 from tests.live_server import LiveServer
 
@@ -50,59 +51,6 @@ SEED = 20261127
 ROLES = ("anonymous", "graduate", "facilitator", "staff", "admin")
 # Requests sent, by (operation, generation mode): summed up at the end of the run.
 REQUESTS: Counter[tuple[str, str]] = Counter()
-
-
-async def _build_world(url: str, database_url: str) -> dict:
-    """Accounts for every role, a group the graduate joined, a check-in and an alert."""
-    conn = await asyncpg.connect(database_url)
-    hasher = Hasher("cheapest")
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            admin = await helpers.account(client, conn, hasher, ["admin", "staff"])
-            staff = await helpers.account(client, conn, hasher, ["staff"])
-            facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
-            graduate = await helpers.graduate(client, staff)
-            group = await helpers.create_group(client, staff, facilitator_ids=[facilitator.id], public=True)
-            joined = await client.post(f"/v1/groups/{group['id']}/membership", headers=graduate.headers)
-            assert joined.status_code == 201, joined.text
-            response = await client.post(
-                "/v1/checkins", json=helpers.checkin_body(mood=1, need_support="talk_soon"), headers=graduate.headers
-            )
-            assert response.status_code == 201, response.text
-            sessions = await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)
-            alerts = await client.get("/v1/staff/alerts", headers=staff.headers)
-            device = await client.post(
-                "/v1/me/devices", json={"token": "fuzz-device-token", "platform": "ios"}, headers=graduate.headers
-            )
-            sent = await client.post(
-                "/v1/staff/notifications",
-                json={"participant_id": graduate.id, "title": "Hello", "body": "Checking in on you."},
-                headers=staff.headers,
-            )
-            feed = await client.post("/v1/me/calendar-feed", headers=graduate.headers)
-            sign_ins = await client.get("/v1/me/sign-ins", headers=graduate.headers)
-    finally:
-        await conn.close()
-    return {
-        "headers": {
-            "anonymous": {},
-            "graduate": graduate.headers,
-            "facilitator": facilitator.headers,
-            "staff": staff.headers,
-            "admin": admin.headers,
-        },
-        "ids": {
-            "participant_id": [graduate.id],
-            "account_id": [staff.id, facilitator.id],
-            "group_id": [group["id"]],
-            "session_id": [s["id"] for s in sessions.json()["items"][:2]],
-            "alert_id": [a["id"] for a in alerts.json()["items"][:1]],
-            "device_id": [device.json()["id"]],
-            "notification_id": sent.json()["notification_ids"],
-            "feed": [feed.json()["url"].rsplit("/", 1)[1]],
-            "sign_in_id": [s["id"] for s in sign_ins.json()["items"]],
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +64,7 @@ def live_api(database_url):
         patch.setattr(_token_gen, "ID_TOKEN_CERT_URI", certificates.url)
         with LiveServer(make_settings(database_url, firebase_project_id="aftercare-fuzz")) as server:
             yield server
-    asyncio.run(_empty(database_url))
+    asyncio.run(_with_connection(database_url, helpers.empty_database))
     if REQUESTS:
         operations = len({operation for operation, _ in REQUESTS})
         modes = Counter()
@@ -131,20 +79,25 @@ def live_api(database_url):
 
 @pytest.fixture
 def world(live_api, database_url) -> dict:
-    """A fresh world for each operation: what one operation's examples delete (the
-    graduate's account, a session, a device...) does not starve the next one."""
-    asyncio.run(_empty(database_url))
-    return asyncio.run(_build_world(live_api.url, database_url))
+    """A fresh world for each operation (the authorization matrix's: tests/authorization_world.py),
+    so that what one operation's examples delete (the graduate's account, a session, a
+    device...) does not starve the next one: each role's headers, and the real ids by kind."""
+
+    async def build(conn: asyncpg.Connection) -> World:
+        async with httpx.AsyncClient(base_url=live_api.url) as client:
+            return await build_world(client, conn, Hasher("cheapest"), TEST_SECRET)
+
+    built = asyncio.run(_with_connection(database_url, build))
+    return {
+        "headers": {role: built.headers(_POLICY_CALLER[role]) for role in ROLES},
+        "ids": {name: [value] for name, value in built.ids.items()},
+    }
 
 
-async def _empty(database_url: str) -> None:
+async def _with_connection(database_url: str, work):
     conn = await asyncpg.connect(database_url)
     try:
-        tables = await conn.fetch(
-            "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations'"
-        )
-        await conn.execute("set session_replication_role = replica")
-        await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " cascade")
+        return await work(conn)
     finally:
         await conn.close()
 
@@ -174,14 +127,21 @@ _POLICY = {(method, re.sub(r"\{(\w+):\w+\}", r"{\1}", path)): rule for (method, 
 
 
 def _allowed_roles(method: str, path: str) -> list[str]:
-    rule = _POLICY.get((method.upper(), path))
-    return [role for role in ROLES if rule and rule.access[_POLICY_CALLER[role]] == ALLOWED]
+    rule = _POLICY[(method.upper(), path)]  # every operation has one (tests/test_authorization.py)
+    return [role for role in ROLES if rule.access[_POLICY_CALLER[role]] == ALLOWED]
 
 
 def test_request_bodies_refuse_unknown_fields_in_the_document():
     # What the fuzzer's "unknown field" cases rely on (api/openapi.py, strict_struct_schemas).
     components = schema.raw_schema["components"]["schemas"]
-    assert components["LoginRequest"]["additionalProperties"] is False
+    bodies = [
+        content["schema"]["$ref"].rsplit("/", 1)[1]
+        for operations in schema.raw_schema["paths"].values()
+        for operation in operations.values()
+        for content in operation.get("requestBody", {}).get("content", {}).values()
+    ]
+    assert len(set(bodies)) >= 20, bodies
+    assert [name for name in bodies if components[name].get("additionalProperties") is not False] == []
 
 
 @schema.parametrize()
@@ -199,7 +159,7 @@ def test_request_bodies_refuse_unknown_fields_in_the_document():
 def test_every_operation_survives_fuzzing(case, data, live_api, world):
     # Half the time a role the operation lets in (tests/authorization_policy.py), so that
     # bodies and parameters get past "not allowed" and into validation and the handler.
-    welcome = _allowed_roles(case.operation.method, case.operation.path) or list(ROLES)
+    welcome = _allowed_roles(case.operation.method, case.operation.path) or list(ROLES)  # or public
     role = data.draw(st.sampled_from(welcome) | st.sampled_from(ROLES), label="role")
     # Real ids as well as random ones, so operations reach past "not found" (only where
     # the path is meant to be valid: a negative case keeps its broken path).
