@@ -35,10 +35,12 @@ from api.notifications.routes import (
     StaffNotificationController,
 )
 from api.openapi import document_problems, strict_struct_schemas
-from api.participants.routes import ParticipantController
+from api.participants.routes import DeletedParticipantController, ParticipantController
 from api.rate_store import rate_limit_store
 from api.security import build_jwt_auth
 from api.settings import Settings
+from api.system.routes import SystemStatusController
+from api.timezones import learn_database_zones, timezones
 from db.pool import create_pool
 
 DOCS_PATH = "/schema"
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name="aftercare-api",
             reset_session=False,
         )
+        await learn_database_zones(app.state.pool, settings.database_url)
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
         app.state.runtime = Runtime(
             settings=settings, jwt_auth=jwt_auth, hasher=Hasher(settings.password_profile), firebase=firebase
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_router(settings),
             MeController,
             ParticipantController,
+            DeletedParticipantController,
             AccountController,
             AuditController,
             TeamController,
@@ -93,6 +97,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PreferencesController,
             InboxController,
             StaffNotificationController,
+            SystemStatusController,
+            timezones,
         ],
         lifespan=[lifespan],
         dependencies=DEPENDENCIES,

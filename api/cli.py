@@ -135,6 +135,8 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     if worker:
         _start_child("Worker", ["worker"])
         click.echo("           pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
+    else:  # nobody waits for jobs that nobody runs: the dashboard shows no "late" banner
+        os.environ.setdefault("AFTERCARE_WORKER_EXPECTED", "false")
     if dashboard_port:
         _start_child(
             "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=_local_url(host, port)
@@ -304,6 +306,29 @@ def db_status() -> None:
     click.echo("Schema up to date.")
 
 
+def _learn_zones(*, required: bool) -> None:
+    """Accept only the time zones the database knows too, as the API does. A dry run works
+    without a database (then Python's zones are used, and the import may refuse some later)."""
+    import asyncpg
+
+    from api.validation import accept_zones_known_to
+    from db.zones import postgres_zone_names
+
+    async def read() -> set[str]:
+        conn = await asyncpg.connect(_database_url(announce=False), timeout=10)
+        try:
+            return await postgres_zone_names(conn)
+        finally:
+            await conn.close()
+
+    try:
+        accept_zones_known_to(asyncio.run(read()))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        if required:
+            _fail(f"cannot reach the database ({type(exc).__name__}). Is it running, and is DATABASE_URL right?")
+        click.echo(f"note: the database cannot be reached ({type(exc).__name__}); time zones checked by Python alone")
+
+
 @main.command("create-admin")
 @click.option("--email", required=True, help="Sign-in email of the new admin.")
 @click.option(
@@ -378,15 +403,17 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
     inactive, closed or incomplete are skipped, each with its reason.
     """
     import json
-    from zoneinfo import available_timezones
 
     import asyncpg
 
     from api.groups.importer import import_groups
     from api.groups.meeting_guide import parse_feed
+    from api.validation import accepted_zones
 
-    if timezone is not None and timezone not in available_timezones():
-        _fail(f"--timezone {timezone!r} is not an IANA time zone name (like America/Chicago)", 2)
+    if not dry_run or os.environ.get("DATABASE_URL"):  # a dry run starts no embedded database
+        _learn_zones(required=not dry_run)
+    if timezone is not None and timezone not in accepted_zones():
+        _fail(f"--timezone {timezone!r} is not a time zone this server accepts (an IANA place like America/Chicago)", 2)
     try:
         data = json.loads(feed.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -548,25 +575,46 @@ def sweep_missed(lookback_days: int) -> None:
 
     import asyncpg
 
+    from api.worker import Outcome, advice, record_run, unwatched_graduates
+    from db import job_health
     from notifications.reminders import sweep_and_nudge
 
-    async def run() -> dict[str, int]:
+    async def run() -> tuple[dict[str, int], int]:
         conn = await asyncpg.connect(_database_url(announce=False))
+        now = dt.datetime.now(dt.UTC)
         try:
-            return await sweep_and_nudge(conn, dt.datetime.now(dt.UTC), lookback_days)
+            try:
+                counts = await sweep_and_nudge(conn, now, lookback_days)
+            except asyncpg.PostgresError as exc:  # recorded where staff see job health, then reported
+                await job_health.record_failure(conn, "sweep", now, time.monotonic() - started, type(exc).__name__)
+                raise
+            skipped = await unwatched_graduates(conn)
+            # A run by hand is a run of the sweep: staff see it in the system status.
+            await record_run(conn, "sweep", now, time.monotonic() - started, Outcome(skipped=skipped))
+            return counts, len(skipped)
         finally:
             await conn.close()
 
     started = time.monotonic()
     try:
-        counts = asyncio.run(run())
+        counts, skipped = asyncio.run(run())
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `aftercare db upgrade` first")
     except OSError as exc:
         _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    except asyncpg.PostgresError as exc:
+        _fail(f"the sweep failed ({type(exc).__name__}): {advice(exc)}")
+    if skipped:
+        click.secho(
+            f"Skipped {skipped} graduate(s) whose time zone the database does not know: fix it on their "
+            "participant page (the dashboard lists them; GET /v1/staff/system-status).",
+            fg="yellow",
+            err=True,
+        )
     click.echo(
         f"Sweep done in {time.monotonic() - started:.2f}s: {counts['missed_recorded']} missed check-ins recorded, "
-        f"{counts['misses_alerted']} counted in alerts, {counts['adherence_alerts']} low-adherence alerts opened."
+        f"{counts['misses_alerted']} counted in alerts, {counts['adherence_alerts']} low-adherence alerts opened"
+        f"{f', {skipped} graduates skipped' if skipped else ''}."
     )
 
 

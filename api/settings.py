@@ -36,6 +36,17 @@ def _clock(name: str, default: dt.time) -> dt.time:
         raise ConfigError(f"{name} must be a time of day like 18:00, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = os.environ.get(name) or default
     if raw not in choices:
@@ -136,6 +147,11 @@ class Settings:
     dispatch_interval_s: int = 5
     reminder_interval_s: int = 60
     sweep_interval_s: int = 600
+    # Deleted graduates' records kept for open alerts go 30 days after acknowledgement.
+    purge_interval_s: int = 3600
+    # Whether a worker should be running: if so, a job that has not succeeded within three
+    # of its intervals is reported late (GET /v1/staff/system-status, the dashboard's banner).
+    worker_expected: bool = True
     # "default" (argon2-cffi's RFC 9106 low-memory profile) in production; the tests use
     # "cheapest" so that hashing does not dominate their run time. Not read from the env.
     password_profile: str = field(default="default")
@@ -176,7 +192,19 @@ class Settings:
             dispatch_interval_s=_int("AFTERCARE_DISPATCH_INTERVAL_S", cls.dispatch_interval_s, 1),
             reminder_interval_s=_int("AFTERCARE_REMINDER_INTERVAL_S", cls.reminder_interval_s, 1),
             sweep_interval_s=_int("AFTERCARE_SWEEP_INTERVAL_S", cls.sweep_interval_s, 1),
+            purge_interval_s=_int("AFTERCARE_PURGE_INTERVAL_S", cls.purge_interval_s, 1),
+            worker_expected=_bool("AFTERCARE_WORKER_EXPECTED", cls.worker_expected),
         )
+
+    def job_intervals(self) -> dict[str, int]:
+        """Each background job and how often the worker runs it, in seconds: one list for the
+        worker (which runs them) and the API (which says when one is late)."""
+        return {
+            "reminders": self.reminder_interval_s,
+            "sweep": self.sweep_interval_s,
+            "dispatch": self.dispatch_interval_s,
+            "purge": self.purge_interval_s,
+        }
 
 
 def data_dir() -> Path:

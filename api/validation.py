@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
 import msgspec
+
+from db.zones import is_region_zone
 
 _NOT_BLANK = r"\S"
 _PHONE = r"^[0-9+()\-. ]+$"
@@ -68,13 +71,31 @@ def explain(exc: msgspec.ValidationError) -> str:
 
 
 @cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+def _python_region_zones() -> frozenset[str]:
+    return frozenset(z for z in available_timezones() if is_region_zone(z))
+
+
+_accepted: frozenset[str] | None = None
+
+
+def accept_zones_known_to(postgres_names: Iterable[str]) -> None:
+    """Accept from now on only the zones the connected PostgreSQL knows too (its names are
+    read once per process: the API's start, a command's). Until then, Python's alone."""
+    global _accepted
+    _accepted = _python_region_zones() & frozenset(postgres_names)
+
+
+def accepted_zones() -> frozenset[str]:
+    """The zones a person or a group may be given: places both Python and PostgreSQL know."""
+    return _python_region_zones() if _accepted is None else _accepted
 
 
 def check_timezone(value: str | None, field: str = "timezone") -> None:
-    if value is not None and value not in _zones():
-        raise ValueError(f"{field}: is not an IANA time zone name (like America/Chicago)")
+    if value is not None and value not in accepted_zones():
+        raise ValueError(
+            f"{field}: is not a time zone this server accepts: give an IANA place name like America/Chicago "
+            "(GET /v1/timezones lists them)"
+        )
 
 
 def check_not_future(value: dt.date | None, field: str, *, slack_days: int = 1) -> None:

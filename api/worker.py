@@ -5,10 +5,13 @@
 | dispatch | new notification (LISTEN/NOTIFY), else `dispatch_interval_s` (5 s) | push due notifications; again at once while batches come back full |
 | reminders | `reminder_interval_s` (60 s) | check-in reminders (slot's last day, 18:00 local) and session reminders (60 min before) |
 | sweep | `sweep_interval_s` (600 s) | record missed check-ins, raise alerts, nudge |
+| purge | `purge_interval_s` (3600 s) | forget deleted graduates' kept records 30 days after staff acknowledged them |
 
 Any number of workers may run: the dispatcher claims with SKIP LOCKED and a lease, the
 reminders carry dedup keys, and the sweep takes an advisory lock. A job that fails is logged
-and tried again at its next turn; the others go on.
+(one line, saying what to do) and tried again at its next turn; the others go on. Every run's
+outcome, and whom it skipped, is recorded in PostgreSQL (db/job_health.py), where the API's
+system status reads it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from api.groups.reminders import session_reminders
+from api.groups.reminders import groups_without_sessions, session_reminders
 from api.settings import Settings
+from db import job_health
+from db import privacy as privacy_db
+from db import zones as zones_db
+from db.job_health import Skip
 from notifications import reminders
 from notifications.dispatch import Policy, dispatch_once
 from notifications.sender import FirebaseSender, LogSender, Sender
@@ -45,12 +52,37 @@ def utcnow() -> dt.datetime:
 
 
 @dataclass
+class Outcome:
+    """What one run of a job did."""
+
+    summary: str = ""  # worth logging; "" when nothing happened
+    again: bool = False  # run again at once (a full batch means more is waiting)
+    skipped: list[Skip] | None = None  # whom it left out; None: it does not say
+    complete: bool = True  # `skipped` names everyone this job leaves out now, not one batch's
+
+
+@dataclass
 class Job:
     name: str
     interval_s: float
-    # Runs once; returns a summary worth logging ("" when nothing happened) and whether to
-    # run again at once (a full batch means more is waiting).
-    run: Callable[[asyncpg.Connection, dt.datetime], Awaitable[tuple[str, bool]]]
+    run: Callable[[asyncpg.Connection, dt.datetime], Awaitable[Outcome]]
+
+
+def advice(exc: BaseException) -> str:
+    """What an operator should do about a job's failure, judged by the error's type (its
+    message may hold personal data, so it is never logged)."""
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.CannotConnectNowError):
+        return "the database cannot be reached: check that PostgreSQL is up and DATABASE_URL is right"
+    if isinstance(exc, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError | asyncpg.UndefinedFunctionError):
+        return "the database schema is behind this code: run `aftercare db upgrade`"
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return "a statement ran past its time limit: the database may be overloaded (see README, 'The worker')"
+    if isinstance(exc, asyncpg.InvalidParameterValueError):
+        return "a stored value (a time zone?) is not usable: the list of known zones is refreshed; if it goes on, see GET /v1/staff/system-status"
+    return "unexpected: report it with this error type; the other jobs go on"
+
+
+PLAIN_RETRY = "it runs again at its next turn"
 
 
 class Worker:
@@ -63,36 +95,51 @@ class Worker:
         self.clock = clock
         self.policy = Policy(batch_size=settings.push_batch_size, max_attempts=settings.push_max_attempts)
         # In this order: what the first two write, dispatch sends in the same round.
-        self.jobs = [
-            Job("reminders", settings.reminder_interval_s, self.reminders),
-            Job("sweep", settings.sweep_interval_s, self.sweep),
-            Job("dispatch", settings.dispatch_interval_s, self.dispatch),
-        ]
+        self.jobs = [Job(name, interval, getattr(self, name)) for name, interval in settings.job_intervals().items()]
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
 
-    async def dispatch(self, conn: asyncpg.Connection, now: dt.datetime) -> tuple[str, bool]:
+    async def dispatch(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         report = await dispatch_once(conn, self.sender, now, self.policy)
-        return (report.line() if report.claimed else ""), report.claimed >= self.policy.batch_size
+        # A batch sees only some people: a skip record stays until the person's zone loads again.
+        fine = [
+            Skip(r["person_id"], r["group_id"], "")
+            for r in await job_health.skipped_subjects(conn, "dispatch")
+            if zones_db.python_zone(r["timezone"]) is not None
+        ]
+        await job_health.clear_skips(conn, "dispatch", fine)
+        return Outcome(
+            report.line() if report.claimed else "",
+            report.claimed >= self.policy.batch_size,
+            report.skipped,
+            complete=False,
+        )
 
-    async def reminders(self, conn: asyncpg.Connection, now: dt.datetime) -> tuple[str, bool]:
+    async def reminders(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         checkins = await reminders.checkin_reminders(conn, now, self.settings.checkin_reminder_at)
         lead = dt.timedelta(minutes=self.settings.session_reminder_minutes)
         sessions = await session_reminders(conn, now, lead, self.settings.session_reminder_audience)  # type: ignore[arg-type]
-        if checkins or sessions:  # dispatch hears of them through NOTIFY (and runs next this round)
-            return f"{checkins} check-in reminders, {sessions} session reminders written", False
-        return "", False
+        skipped = await unwatched_graduates(conn) + await groups_without_sessions(conn)
+        # Dispatch hears of new reminders through NOTIFY (and runs next this round).
+        summary = f"{checkins} check-in reminders, {sessions} session reminders written" if checkins or sessions else ""
+        return Outcome(summary, False, skipped)
 
-    async def sweep(self, conn: asyncpg.Connection, now: dt.datetime) -> tuple[str, bool]:
+    async def sweep(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         counts = await reminders.sweep_and_nudge(conn, now)
-        if any(counts.values()):
-            return ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()), False
-        return "", False
+        summary = (
+            ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) if any(counts.values()) else ""
+        )
+        return Outcome(summary, False, await unwatched_graduates(conn))
+
+    async def purge(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
+        purged = await privacy_db.purge_deleted_participants(conn, now)
+        return Outcome(f"{purged} deleted graduates' kept records forgotten" if purged else "")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every job on its schedule until `stop` is set; the batch in hand is finished
         first, so a SIGTERM loses nothing."""
         log.info("worker started (sender: %s)", self.sender.name)
+        await self._refresh_known_zones()
         next_run = {job.name: 0.0 for job in self.jobs}
         try:
             while not stop.is_set():
@@ -132,6 +179,7 @@ class Worker:
 
     async def run_once(self) -> None:
         """Each job once (dispatch until nothing due is left), for cron or a check by hand."""
+        await self._refresh_known_zones()
         try:
             for job in self.jobs:
                 while await self._run_job(job):
@@ -143,16 +191,64 @@ class Worker:
         self._wake.set()
 
     async def _run_job(self, job: Job) -> bool:
+        now = self.clock()
         started = time.monotonic()
         try:
             async with self.pool.acquire() as conn:
-                summary, again = await job.run(conn, self.clock())
+                outcome = await job.run(conn, now)
+                await record_run(conn, job.name, now, time.monotonic() - started, outcome)
         except Exception as exc:  # one failing job must not stop the others; its text may hold personal data
-            log.error("job %s failed: %s; it runs again at its next turn", job.name, type(exc).__name__)
+            log.error("job %s failed: %s; %s; %s", job.name, type(exc).__name__, advice(exc), PLAIN_RETRY)
+            await self._record_failure(job.name, now, time.monotonic() - started, exc)
             return False
-        if summary:
-            log.info("%s: %s (%.2fs)", job.name, summary, time.monotonic() - started)
-        return again
+        if outcome.summary:
+            log.info("%s: %s (%.2fs)", job.name, outcome.summary, time.monotonic() - started)
+        return outcome.again
+
+    async def _record_failure(self, name: str, now: dt.datetime, duration_s: float, exc: Exception) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await job_health.record_failure(conn, name, now, duration_s, type(exc).__name__)
+                if isinstance(exc, asyncpg.InvalidParameterValueError):
+                    await zones_db.refresh_known(conn)  # a zone the server stopped knowing
+        except Exception:  # noqa: S110 - the database is away: the failure was logged above
+            pass
+
+    async def _refresh_known_zones(self) -> None:
+        """The zones the server knows may have changed since the last start (an upgrade)."""
+        try:
+            async with self.pool.acquire() as conn:
+                changed = await zones_db.refresh_known(conn)
+        except Exception as exc:  # the jobs will say what is wrong, each in its turn
+            log.warning("cannot refresh the list of known time zones (%s)", type(exc).__name__)
+            return
+        if changed:
+            log.info("known time zones refreshed: %d names came or went", changed)
+
+
+async def unwatched_graduates(conn: asyncpg.Connection) -> list[Skip]:
+    """Active graduates the statements over everyone leave out: their zone is unknown to the
+    database, so no slot, miss or reminder can be worked out for them."""
+    return [
+        Skip(row["id"], None, f"time zone {row['timezone']!r} is not known to the database")
+        for row in await zones_db.unknown_zone_graduates(conn)
+    ]
+
+
+async def record_run(conn: asyncpg.Connection, job: str, now: dt.datetime, duration_s: float, outcome: Outcome) -> None:
+    """A successful run: its time, and whom it skipped (newly skipped ones logged once)."""
+    await job_health.record_success(conn, job, now, duration_s)
+    if outcome.skipped is None:
+        return
+    new = await job_health.record_skips(conn, job, outcome.skipped, now, complete=outcome.complete)
+    if new:
+        log.warning(
+            "%s skipped %d more (%s): the others are done as usual; staff see whom in the dashboard "
+            "(GET /v1/staff/system-status); fix their time zone",
+            job,
+            len(new),
+            "graduates" if all(s.person_id for s in new) else "graduates or groups",
+        )
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

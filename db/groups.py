@@ -321,6 +321,21 @@ async def groups_with_members(conn: asyncpg.Connection) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
+async def zones_of_groups_with_members(conn: asyncpg.Connection) -> list[str]:
+    """The time zones the groups with sessions to remind of are in (a few at most)."""
+    rows = await conn.fetch("select distinct timezone from groups where archived_at is null and member_count > 0")
+    return [r["timezone"] for r in rows]
+
+
+async def groups_with_members_in(conn: asyncpg.Connection, zones: list[str]) -> list[asyncpg.Record]:
+    """(id, timezone) of the groups with members in these zones."""
+    return await conn.fetch(
+        "select id, timezone from groups where archived_at is null and member_count > 0 and timezone = any($1::text[])"
+        " order by id",
+        zones,
+    )
+
+
 async def active_group_ids(conn: asyncpg.Connection) -> list[UUID]:
     rows = await conn.fetch("select id from groups where archived_at is null order by id")
     return [r["id"] for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -74,6 +75,73 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
         """,
         person_id,
     )
+
+
+async def lock_participant(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
+    """The graduate's row, locked until the deletion commits: no alert can be opened for them
+    meanwhile (an alert's insert waits on this lock, then finds them gone)."""
+    return await conn.fetchrow(
+        """
+        select p.id, p.name as alias from people p
+        join participant_profiles pp on pp.person_id = p.id
+        where p.id = $1
+        for update of p
+        """,
+        person_id,
+    )
+
+
+async def keep_for_care(conn: asyncpg.Connection, person_id: UUID, now: dt.datetime) -> bool:
+    """Before a graduate is deleted: if alerts of theirs are still open, keep what staff need
+    to close them (alias, counselor, when, the alerts' kinds and severities; no answers, no
+    notes, no contact details). Returns whether anything was kept."""
+    kept = await conn.fetchval(
+        """
+        insert into deleted_participants (person_id, alias, counselor_id, deleted_at, alerts, top_severity)
+        select p.id, p.name, pp.counselor_id, $2,
+               jsonb_agg(jsonb_build_object('kind', a.kind,
+                                            'severity', (array['low', 'medium', 'high', 'critical'])[a.severity])
+                         order by a.severity desc, a.opened_at),
+               max(a.severity)
+        from people p
+        join participant_profiles pp on pp.person_id = p.id
+        join alerts a on a.person_id = p.id and a.status <> 'resolved'
+        where p.id = $1
+        group by p.id, p.name, pp.counselor_id
+        returning true
+        """,
+        person_id,
+        now,
+    )
+    return bool(kept)
+
+
+async def acknowledge_deleted(
+    conn: asyncpg.Connection, person_id: UUID, by: UUID, now: dt.datetime
+) -> asyncpg.Record | None:
+    """Staff have seen that a graduate with open alerts deleted their account: it leaves the
+    watchlist, and the kept record goes 30 days later. Acknowledging again changes nothing."""
+    return await conn.fetchrow(
+        """
+        update deleted_participants
+        set acknowledged_at = coalesce(acknowledged_at, $3), acknowledged_by = coalesce(acknowledged_by, $2)
+        where person_id = $1
+        returning *
+        """,
+        person_id,
+        by,
+        now,
+    )
+
+
+async def purge_deleted_participants(conn: asyncpg.Connection, now: dt.datetime, keep_days: int = 30) -> int:
+    """Forget the kept records acknowledged more than `keep_days` ago."""
+    status = await conn.execute(
+        "delete from deleted_participants where acknowledged_at <= $1::timestamptz - make_interval(days => $2)",
+        now,
+        keep_days,
+    )
+    return int(status.split()[-1])
 
 
 async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, int]:

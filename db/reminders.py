@@ -13,7 +13,7 @@ from db.slots_sql import graduates
 # runs. It expires at the slot's end: deferred past that by quiet hours, it is not pushed.
 CHECKIN_REMINDERS = (
     "with "
-    + graduates("and ($1::timestamptz at time zone p.timezone)::time >= $2::time")
+    + graduates("and ($1::timestamptz at time zone z.name)::time >= $2::time")
     + """
 , due as (
     select g.id, g.timezone, s.starts_on, s.ends_on

@@ -10,11 +10,14 @@ import asyncpg
 from db.slots_sql import counted, ended_slots, graduates
 
 # Who is on the list is decided for everyone, but cheaply: an open alert, or no check-in in
-# the newest slot that ended (one index lookup, only for those without an alert). The
-# ordering keys are then worked out for those listed only: the last check-in (one lookup),
-# and the misses in a row, which are the slots that started after it (no check-in can be
-# dated inside those: no lookup). The rest (adherence, and overdue for those with an
+# the newest slot that ended (one index lookup, only for those without an alert), or a time
+# zone the database does not know (no slots can be worked out for them: staff must see that).
+# The ordering keys are then worked out for those listed only: the last check-in (one
+# lookup), and the misses in a row, which are the slots that started after it (no check-in
+# can be dated inside those: no lookup). The rest (adherence, and overdue for those with an
 # alert) only for the page's rows. Lookups go in person order: neighbouring index pages.
+# Deleted graduates whose alerts were open (deleted_participants) are listed among them, by
+# the same order, until someone acknowledges them.
 WATCHLIST = (
     "with "
     + ended_slots("14", "and ($2::uuid is null or pp.counselor_id = $2)")
@@ -46,7 +49,7 @@ WATCHLIST = (
     select n.*, oa.open_alerts, oa.top_severity
     from newest n
     left join open_alerts oa on oa.person_id = n.id
-    where oa.person_id is not null or n.id in (select id from overdue)
+    where oa.person_id is not null or n.id in (select id from overdue) or n.today is null
 ), keyed as materialized (
     -- Misses in a row: none if the last check-in is in (or after) the newest slot.
     select k.*, lc.client_time as last_at,
@@ -60,7 +63,15 @@ WATCHLIST = (
     left join lateral (select c.client_time, c.local_date from checkins c where c.person_id = k.id
                        order by c.local_date desc, c.client_time desc limit 1) lc on true
 ), page as materialized (
-    select * from keyed
+    select id, case when today is null then 'time_zone_unknown' else 'active' end as status,
+           top_severity, open_alerts, consecutive, last_at, starts, ends, activated_on, o_from, o_set_on,
+           null::text as alias, null::uuid as counselor_id, null::timestamptz as deleted_at, null::jsonb as alerts
+    from keyed
+    union all
+    select person_id, 'account_deleted', top_severity, jsonb_array_length(alerts), 0, null, null, null, null, null,
+           null, alias, counselor_id, deleted_at, alerts
+    from deleted_participants
+    where acknowledged_at is null and ($2::uuid is null or counselor_id = $2)
     order by top_severity desc nulls last, consecutive desc, last_at nulls first, id
     limit $3 offset $4
 ), page_slots as materialized (
@@ -77,15 +88,17 @@ WATCHLIST = (
            bool_or(done) filter (where last) as last_done
     from page_slots group by id
 )
--- The alias and counselor for the page's rows only (as in `graduates`).
-select p.id as participant_id, pe.name as alias, pp.counselor_id, p.last_at as last_checkin_at,
-       p.consecutive as consecutive_misses,
+-- The alias and counselor for the page's rows only (as in `graduates`); a deleted graduate's
+-- from what was kept of them.
+select p.id as participant_id, p.status, coalesce(p.alias, pe.name) as alias,
+       case when p.status = 'account_deleted' then p.counselor_id else pp.counselor_id end as counselor_id,
+       p.last_at as last_checkin_at, p.consecutive as consecutive_misses,
        case when a.due > 0 then round(a.done::numeric / a.due, 3)::float8 end as adherence_14d,
        coalesce(a.last_done = false, false) as overdue,
-       coalesce(p.open_alerts, 0) as open_alerts, p.top_severity
+       coalesce(p.open_alerts, 0) as open_alerts, p.top_severity, p.deleted_at, p.alerts
 from page p
-join people pe on pe.id = p.id
-join participant_profiles pp on pp.person_id = p.id
+left join people pe on pe.id = p.id and p.status <> 'account_deleted'
+left join participant_profiles pp on pp.person_id = pe.id
 left join adherence a on a.id = p.id
 order by p.top_severity desc nulls last, p.consecutive desc, p.last_at nulls first, p.id
 """

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from db import notifications as notifications_db
+from db.job_health import Skip
+from db.zones import python_zone
 from notifications import kinds
 from notifications import sender as push
 from notifications.quiet import quiet_until
@@ -64,12 +66,16 @@ class Report:
     states: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     deferred: int = 0
     dead_tokens: int = 0
+    # Recipients whose quiet hours cannot be worked out (their time zone cannot be loaded):
+    # their pushes that are not urgent are held back (the inbox has them), the rest go on.
+    skipped: list[Skip] = field(default_factory=list)
 
     def line(self) -> str:
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
         return (
             f"{self.claimed} claimed, {self.pushes} pushes ({states or 'none'}), {self.deferred} deferred "
             f"for quiet hours, {self.dead_tokens} dead tokens removed"
+            + (f", {len(self.skipped)} held back (time zone unusable)" if self.skipped else "")
         )
 
 
@@ -94,6 +100,8 @@ async def dispatch_once(
             to_send.append(row)
         else:
             report.deferred += decision.state == "pending"
+            if decision.error == UNUSABLE_ZONE:
+                report.skipped.append(Skip(row["person_id"], None, f"time zone {row['timezone']!r} cannot be loaded"))
             finished.append(decision)
 
     pushes = await _pushes(conn, to_send)
@@ -137,13 +145,18 @@ async def dispatch_once(
     return report
 
 
+UNUSABLE_ZONE = "unusable_time_zone"
+
+
 def _decide(row, now: dt.datetime) -> notifications_db.Finish | None:
     """How a claimed notification ends without a push, or None: push it."""
     delivered = list(row["delivered_devices"])
     if not row["is_active"] or (row["expires_at"] is not None and row["expires_at"] <= now):
         return notifications_db.Finish(row["id"], "expired", None, False, delivered, None)
-    if row["kind"] in row["disabled_kinds"]:
+    if row["kind"] in row["disabled_kinds"] and row["kind"] not in kinds.ALWAYS_ON:
         return notifications_db.Finish(row["id"], "opted_out", None, False, delivered, None)  # inbox only
+    if not row["urgent"] and python_zone(row["timezone"]) is None:
+        return notifications_db.Finish(row["id"], "failed", None, False, delivered, UNUSABLE_ZONE)  # inbox only
     if not row["urgent"]:
         until = quiet_until(now, row["timezone"], row["quiet_start"], row["quiet_end"])
         if until and not kinds.too_late_after_quiet_hours(row["kind"], until, row["expires_at"]):

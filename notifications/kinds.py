@@ -25,6 +25,9 @@ KINDS = (
     CRISIS_SUPPORT,
 )
 
+# Kinds nobody can switch off: help in a crisis is pushed whatever the settings say.
+ALWAYS_ON = (CRISIS_SUPPORT,)
+
 # A cancellation this close to the start is news that cannot wait for the morning.
 CANCELLED_URGENT_WITHIN = dt.timedelta(hours=2)
 

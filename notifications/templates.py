@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
+from db.zones import python_zone
 from notifications import kinds
 
 
@@ -28,15 +28,22 @@ class Content:
     data: dict[str, str] = field(default_factory=dict)
 
 
+def _local(at: dt.datetime, timezone: str) -> tuple[dt.datetime, str]:
+    """The moment where the recipient is, or in UTC (said so) while their zone cannot be
+    loaded: a text written for a whole group must not fail for one member."""
+    zone = python_zone(timezone)
+    return (at.astimezone(zone), "") if zone is not None else (at.astimezone(dt.UTC), " UTC")
+
+
 def clock(at: dt.datetime, timezone: str) -> str:
     """ "7:00 PM" in the recipient's zone (no locale: the same on every server)."""
-    local = at.astimezone(ZoneInfo(timezone))
-    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+    local, unknown_zone = _local(at, timezone)
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}{unknown_zone}"
 
 
 def day(at: dt.datetime, timezone: str) -> str:
     """ "Tue, Dec 8" in the recipient's zone."""
-    local = at.astimezone(ZoneInfo(timezone))
+    local, _ = _local(at, timezone)
     return f"{local:%a}, {local:%b} {local.day}"
 
 

@@ -99,6 +99,7 @@ class Audited:
 
 
 NEW_GRADUATE = "new graduate"
+DELETED_GRADUATE = "deleted graduate"
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/auth/logout"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 204}),
     ("POST", "/v1/auth/refresh"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 401}),
     ("GET", "/v1/crisis-resources"): Rule(PUBLIC),
+    ("GET", "/v1/timezones"): Rule(PUBLIC),
     ("GET", "/v1/public/meeting-guide.json"): Rule(PUBLIC),
     ("GET", "/v1/public/groups/{group_id:uuid}/calendar.ics"): Rule(
         PUBLIC, media_type="text/calendar", wrong_kind={"group_id": "private_group_id"}
@@ -301,6 +303,18 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/staff/participants/{participant_id:uuid}/checkins"): Rule(
         STAFF, audit=Audited("participant.checkins.read")
     ),
+    ("DELETE", "/v1/staff/participants/{participant_id:uuid}"): Rule(
+        ADMIN,
+        body={"confirm_alias": "Owner"},
+        audit=Audited("participant.delete"),
+        strict_text={"confirm_alias": "the graduate's alias, repeated exactly"},
+    ),
+    # A graduate who deleted their account while an alert was open (the world's `Gone`).
+    ("POST", "/v1/staff/deleted-accounts/{participant_id:uuid}/acknowledge"): Rule(
+        STAFF,
+        params={"participant_id": "deleted_participant_id"},
+        audit=Audited("participant.deleted.acknowledge", about=DELETED_GRADUATE),
+    ),
     # --- staff: alerts, watchlist, metrics, messages ------------------------------------------
     ("GET", "/v1/staff/alerts"): Rule(STAFF, audit=Audited("alert.list")),
     ("GET", "/v1/staff/alerts/{alert_id:int}"): Rule(STAFF, audit=Audited("alert.read")),
@@ -315,6 +329,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/v1/staff/watchlist"): Rule(STAFF, audit=Audited("watchlist.read")),
     ("GET", "/v1/staff/metrics"): Rule(STAFF, audit=NotAudited("counts over the whole program; nobody's data")),
+    ("GET", "/v1/staff/system-status"): Rule(
+        STAFF,
+        audit=NotAudited(
+            "job health; admins reading the aliases of graduates a job skips is audited (system_status.read)"
+        ),
+    ),
     ("POST", "/v1/staff/notifications"): Rule(
         STAFF, body=_staff_message, audit=Audited("notification.send"), read_back=OWN_INBOX
     ),

@@ -153,6 +153,10 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
     )
     alert_id = await conn.fetchval("select id from alerts where person_id = $1", uuid.UUID(owner.id))
     sent = _ok(await client.post("/v1/staff/notifications", json=_staff_message_to(owner), headers=staff.headers))
+    # A graduate who deleted their account while their alert was open: what staff keep of them.
+    gone = await helpers.graduate(client, staff, alias="Gone", counselor_id=staff.id)
+    _ok(await client.post("/v1/checkins", json=helpers.checkin_body(need_support="talk_soon"), headers=gone.headers))
+    _ok(await client.delete("/v1/me", headers=gone.headers))
     feed = _ok(await client.post("/v1/me/calendar-feed", headers=owner.headers))
 
     return World(
@@ -168,6 +172,7 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
             "device_id": str(device["id"]),
             "notification_id": str(sent["notification_ids"][0]),
             "alert_id": str(alert_id),
+            "deleted_participant_id": gone.id,
             "feed": feed["url"].rsplit("/", 1)[1],
             # Real objects of the wrong kind (WRONG_KIND).
             "staff_person_id": staff.id,

@@ -129,6 +129,8 @@ def make_settings(database_url: str, **overrides) -> Settings:
         secret_key=TEST_SECRET,
         password_profile="cheapest",
         auth_rate_limit_per_minute=10_000,
+        # No worker runs beside most tests: jobs would all be "late". Tests of job health set it.
+        worker_expected=False,
     )
     values.update(overrides)
     return Settings(**values)

@@ -49,17 +49,19 @@ WATCHLIST = (
     where a.status <> 'resolved'
     group by a.person_id
 )
-select g.id as participant_id, g.alias, g.counselor_id, l.last_at as last_checkin_at,
+select g.id as participant_id, case when g.today is null then 'time_zone_unknown' else 'active' end as status,
+       g.alias, g.counselor_id, l.last_at as last_checkin_at,
        coalesce(m.consecutive, 0) as consecutive_misses,
        case when pp.due > 0 then round(pp.done::numeric / pp.due, 3)::float8 end as adherence_14d,
        coalesce(pp.last_done = false, false) as overdue,
-       coalesce(oa.open_alerts, 0) as open_alerts, oa.top_severity
+       coalesce(oa.open_alerts, 0) as open_alerts, oa.top_severity,
+       null::timestamptz as deleted_at, null::jsonb as alerts
 from graduates g
 left join per_person pp on pp.id = g.id
 left join last_checkin l on l.person_id = g.id
 left join misses m on m.id = g.id
 left join open_alerts oa on oa.person_id = g.id
-where pp.last_done = false or oa.open_alerts > 0
+where pp.last_done = false or oa.open_alerts > 0 or g.today is null
 order by oa.top_severity desc nulls last, coalesce(m.consecutive, 0) desc, l.last_at nulls first, g.id
 limit $3 offset $4
 """

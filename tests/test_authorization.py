@@ -19,6 +19,7 @@ from tests import helpers
 from tests.authorization_policy import (
     ALLOWED,
     CALLERS,
+    DELETED_GRADUATE,
     NEW_GRADUATE,
     POLICY,
     PRIVILEGED,
@@ -214,7 +215,12 @@ async def test_staff_work_on_participant_data_is_audited(client, conn, hasher, s
         rows = await conn.fetch(
             "select actor_id, action, participant_id, method, path from audit_log where id > $1", before
         )
-        about = {"owner": world.owner.id, NEW_GRADUATE: response.json().get("id"), None: None}[rule.audit.about]
+        about = {
+            "owner": world.owner.id,
+            NEW_GRADUATE: response.json().get("id"),
+            DELETED_GRADUATE: world.ids["deleted_participant_id"],
+            None: None,
+        }[rule.audit.about]
         wanted = (uuid.UUID(world.people[caller].id), rule.audit.action, about and uuid.UUID(about), method, url)
         if wanted not in [tuple(r) for r in rows]:
             failures.append(f"{method} {url}: no audit row {wanted}; found {[tuple(r) for r in rows]}")

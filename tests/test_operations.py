@@ -33,6 +33,7 @@ PUBLIC = {
     "/v1/public/groups/{group_id}/calendar.ics",
     "/v1/calendar/{feed}",  # the secret URL is the key
     "/v1/crisis-resources",
+    "/v1/timezones",
 }
 
 

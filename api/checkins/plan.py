@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+
+from db.zones import zone_of
 
 DAILY, THREE_WEEKLY, WEEKLY, NONE = "daily", "three_weekly", "weekly", "none"
 CADENCES = (DAILY, THREE_WEEKLY, WEEKLY, NONE)
@@ -39,7 +40,7 @@ class Slot:
 
     def window(self, timezone: str) -> tuple[dt.datetime, dt.datetime]:
         """From local midnight on the first day to local midnight after the last, as UTC."""
-        zone = ZoneInfo(timezone)
+        zone = zone_of(timezone)
         start = dt.datetime.combine(self.starts_on, dt.time(0), tzinfo=zone)
         end = dt.datetime.combine(self.ends_on + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
@@ -120,5 +121,5 @@ def streak(slots_newest_first: list[tuple[Slot, bool]]) -> int:
 def days_sober(sobriety_date: dt.date | None, timezone: str, now: dt.datetime | None = None) -> int | None:
     if sobriety_date is None:
         return None
-    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(zone_of(timezone)).date()
     return max((today - sobriety_date).days, 0)

@@ -153,8 +153,18 @@ class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
+class KeptAlert(msgspec.Struct):
+    kind: str
+    severity: Literal["low", "medium", "high", "critical"]
+
+
 class WatchlistEntry(msgspec.Struct):
     participant_id: UUID
+    """For `account_deleted`: the id the account had."""
+    status: Literal["active", "time_zone_unknown", "account_deleted"]
+    """`time_zone_unknown`: their zone cannot be worked with, so no slot, miss or reminder is
+    worked out for them until it is fixed; `account_deleted`: they deleted their account
+    while alerts were open (acknowledge with POST /v1/staff/deleted-accounts/{id}/acknowledge)."""
     alias: str
     counselor_id: UUID | None
     last_checkin_at: dt.datetime | None
@@ -165,6 +175,9 @@ class WatchlistEntry(msgspec.Struct):
     """The last slot that ended has no check-in."""
     open_alerts: int
     top_severity: Literal["low", "medium", "high", "critical"] | None
+    deleted_at: dt.datetime | None = None
+    alerts: list[KeptAlert] | None = None
+    """For `account_deleted`: the kinds and severities of the alerts that were open."""
 
 
 class DayCount(msgspec.Struct):

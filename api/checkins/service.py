@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -15,6 +14,7 @@ from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, R
 from api.problems import found, invalid
 from db import alerts as alerts_db
 from db import checkins as checkins_db
+from db.zones import zone_of
 from notifications import templates
 from notifications.outbox import notify
 
@@ -30,7 +30,7 @@ def override_of(context: asyncpg.Record) -> plan.Override | None:
 
 
 def local_today(timezone: str, now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(timezone)).date()
+    return (now or dt.datetime.now(dt.UTC)).astimezone(zone_of(timezone)).date()
 
 
 def to_checkin(row: asyncpg.Record) -> Checkin:
@@ -78,7 +78,7 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
     if data.client_time < now - OLDEST:
         raise invalid("client_time", "is more than 7 days old, too late to count")
     context = found(await checkins_db.plan_context(conn, person_id), "participant")
-    local_date = data.client_time.astimezone(ZoneInfo(context["timezone"])).date()
+    local_date = data.client_time.astimezone(zone_of(context["timezone"])).date()
     async with conn.transaction():
         row = await checkins_db.insert(
             conn,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -225,7 +226,9 @@ class WatchController(Controller):
     ) -> Page[WatchlistEntry]:
         """Every graduate overdue now or with an open alert: most severe alert first, then
         most misses in a row, then longest without a check-in. Page on with `next_cursor`:
-        nobody falls off the end."""
+        nobody falls off the end. Also listed, by the same order: graduates whose time zone
+        cannot be worked with (`status: time_zone_unknown`), and graduates who deleted their
+        account while alerts were open (`status: account_deleted`) until acknowledged."""
         (offset,) = decode_cursor(cursor, int) if cursor else (0,)
         if offset < 0:
             raise invalid("cursor", "not a cursor from this list", "query")
@@ -235,7 +238,10 @@ class WatchController(Controller):
             rows = rows[:limit]
             await audit(conn, request, "watchlist.read", [r["participant_id"] for r in rows])
         return Page(
-            items=[WatchlistEntry(**(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])})) for r in rows],
+            items=[
+                msgspec.convert(dict(r) | {"top_severity": SEVERITY_NAMES.get(r["top_severity"])}, WatchlistEntry)
+                for r in rows
+            ],
             next_cursor=encode_cursor(offset + limit) if more else None,
         )
 

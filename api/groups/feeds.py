@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import secrets
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from icalendar import Calendar, Event, vText
@@ -22,6 +21,7 @@ from api.groups.service import sessions_between
 from api.problems import found
 from db import groups as groups_db
 from db import sessions as sessions_db
+from db.zones import zone_of
 
 NOBODY = UUID(int=0)
 # Litestar adds "; charset=utf-8" to text/* types itself.
@@ -62,7 +62,7 @@ def _calendar(name: str) -> Calendar:
 
 
 def _event(uid: str, starts: dt.datetime, ends: dt.datetime, timezone: str, summary: str, cancelled: bool) -> Event:
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     event = Event()
     event.add("uid", f"{uid}@aftercare")
     event.add("dtstamp", dt.datetime.now(dt.UTC))

@@ -16,7 +16,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import available_timezones
+
+from api.validation import accepted_zones
 
 TOPIC_TYPES = {
     "women": "W",
@@ -132,7 +133,7 @@ def _clock(value: Any) -> dt.time | None:
     return dt.time(int(match.group(1)), int(match.group(2))) if match else None
 
 
-def _parse_meeting(meeting: Any, default_timezone: str | None, zones: set[str]) -> FeedGroup | Skipped:
+def _parse_meeting(meeting: Any, default_timezone: str | None, zones: frozenset[str]) -> FeedGroup | Skipped:
     if not isinstance(meeting, dict):
         return Skipped("?", "?", "not a meeting object")
     name = _text(meeting.get("name")) or ""
@@ -203,7 +204,7 @@ def parse_feed(data: Any, default_timezone: str | None = None) -> tuple[list[Fee
     """Groups from a feed (an array of meetings, or one meeting object), and what was
     skipped with why. Meetings `<slug>--N` are merged into `<slug>`."""
     meetings = data if isinstance(data, list) else [data]
-    zones = available_timezones()
+    zones = accepted_zones()
     groups: dict[str, FeedGroup] = {}
     skipped: list[Skipped] = []
     parts: list[tuple[str, FeedGroup]] = []

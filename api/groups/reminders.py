@@ -11,6 +11,8 @@ from api.groups.service import sessions_between
 from db import groups as groups_db
 from db import notifications as notifications_db
 from db import sessions as sessions_db
+from db.job_health import Skip
+from db.zones import python_zone
 from notifications import templates
 from notifications.outbox import notify
 
@@ -68,3 +70,15 @@ async def session_reminders(
                     )
                 )
     return written
+
+
+async def groups_without_sessions(conn: asyncpg.Connection) -> list[Skip]:
+    """Groups with members whose time zone cannot be loaded: no sessions can be worked out
+    for them, so none of theirs is reminded of (sessions_between leaves them out)."""
+    unusable = [z for z in await groups_db.zones_of_groups_with_members(conn) if python_zone(z) is None]
+    if not unusable:
+        return []
+    return [
+        Skip(None, row["id"], f"time zone {row['timezone']!r} cannot be loaded")
+        for row in await groups_db.groups_with_members_in(conn, unusable)
+    ]

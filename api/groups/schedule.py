@@ -8,7 +8,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from uuid import UUID
-from zoneinfo import ZoneInfo
+
+from db.zones import zone_of
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Self check-in is open from this long before a session starts until this long after it ends.
@@ -68,7 +69,7 @@ def local_times(local_date: dt.date, slot: Slot, timezone: str) -> tuple[dt.date
     """The slot on that date as UTC instants. Wall-clock times are kept across DST changes
     (a 19:00 meeting stays at 19:00 local); a time that falls in a spring-forward gap is
     read with the offset before the change, as zoneinfo does (fold=0)."""
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     starts = dt.datetime.combine(local_date, slot.start, tzinfo=zone)
     ends = dt.datetime.combine(local_date, slot.end, tzinfo=zone)
     return starts.astimezone(dt.UTC), ends.astimezone(dt.UTC)
@@ -87,7 +88,7 @@ def occurrences(
     group_id: UUID, slots: list[Slot], timezone: str, start: dt.datetime, end: dt.datetime
 ) -> list[Occurrence]:
     """Sessions overlapping [start, end), in time order."""
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     first = start.astimezone(zone).date() - dt.timedelta(days=1)
     last = end.astimezone(zone).date() + dt.timedelta(days=1)
     found = []

@@ -17,6 +17,7 @@ from api.problems import found
 from api.security import ADMIN, STAFF, Principal
 from db import groups as groups_db
 from db import sessions as sessions_db
+from db.zones import python_zone
 
 SCHEDULE_CHANGED = "The group's schedule changed."
 WEEKDAY_NUMBER = {name: number for number, name in enumerate(rules.WEEKDAYS, start=1)}
@@ -136,7 +137,10 @@ async def sessions_between(
     """Sessions of these groups overlapping [start, end): computed from each schedule, with
     stored ones (moved, cancelled, referred to) in place of their computed twins. Three
     queries, however many groups."""
-    times = [_group_times(row) for row in await sessions_db.schedules(conn, group_ids)]
+    # A group whose zone cannot be loaded has no computed sessions here (the reminders job
+    # reports it to staff), rather than failing a listing or the metrics for every group.
+    rows = await sessions_db.schedules(conn, group_ids)
+    times = [_group_times(row) for row in rows if python_zone(row["timezone"]) is not None]
     by_id: dict[str, Session] = {}
     for group in times:
         for occurrence in rules.occurrences(group.id, group.slots, group.timezone, start, end):

@@ -9,13 +9,12 @@ from litestar.params import FromPath, JSONBody
 
 from api.checkins.plan import days_sober
 from api.deps import Conn
-from api.groups import notices
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.pagination import Page
+from api.participants.deletion import delete_graduate
 from api.problems import found, invalid
 from api.security import PARTICIPANT, participants_only
 from db import auth as auth_db
-from db import groups as groups_db
 from db import people as people_db
 from db import privacy as privacy_db
 
@@ -61,17 +60,10 @@ class MeController(Controller):
     @delete("/", status_code=200, guards=[participants_only], summary="Delete my account and data")
     async def delete_account(self, request: Request, conn: Conn) -> Deleted:
         """Deletes the account and its personal data for good and ends every session. The
-        audit log keeps only opaque ids of who accessed the record and when."""
-        async with conn.transaction():
-            # Seats they held go to the next people waiting, as when they leave a group.
-            seats = await groups_db.member_of(conn, request.user.id)
-            for group_id in seats:
-                await groups_db.lock_group(conn, group_id)
-                await groups_db.remove_member(conn, group_id, request.user.id)
-                await notices.seat_waitlist(conn, group_id)
-            counts = await privacy_db.delete_person(conn, request.user.id)
-            counts["group_members"] += len(seats)
-        return Deleted(deleted=counts)
+        audit log keeps only opaque ids of who accessed the record and when. If a counselor
+        was still working on an alert of yours, they keep your alias and the alert's kind
+        until they have closed it (`care_record_kept`), nothing more."""
+        return await delete_graduate(conn, request, request.user.id)
 
     @get("/sign-ins", summary="Devices where I am signed in")
     async def sign_ins(self, request: Request, conn: Conn) -> Page[SignIn]:

@@ -38,6 +38,9 @@ class MeUpdate(Patch):
 class Deleted(msgspec.Struct):
     deleted: dict[str, int]
     """Rows removed, by table."""
+    care_record_kept: bool = False
+    """Alerts were still open: the alias, the counselor, the time and those alerts' kinds and
+    severities stay (nothing else) until staff acknowledge them, then 30 days more."""
 
 
 class SignIn(msgspec.Struct):

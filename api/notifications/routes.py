@@ -25,7 +25,7 @@ from api.notifications.schemas import (
 )
 from api.openapi import may_answer, repeat_answers
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
-from api.problems import found, problem
+from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import devices as devices_db
 from db import groups as groups_db
@@ -78,6 +78,10 @@ class PreferencesController(Controller):
     async def update(self, data: JSONBody[PreferencesUpdate], request: Request, conn: Conn) -> Preferences:
         """An opted-out kind still reaches your inbox. Quiet hours (default 22:00-08:00, your
         time zone) hold back everything that is not urgent until they end."""
+        if data.kinds is not msgspec.UNSET:
+            for kind in kinds.ALWAYS_ON:
+                if data.kinds.get(kind) is False:  # type: ignore[union-attr]
+                    raise invalid(f"kinds.{kind}", "cannot be switched off: help in a crisis always comes through")
         async with conn.transaction():
             current = await self._preferences(conn, request)
             enabled = current.kinds | ({} if data.kinds is msgspec.UNSET else data.kinds)
@@ -96,10 +100,11 @@ class PreferencesController(Controller):
         disabled = set(row["disabled_kinds"]) if row else set()
         start, end = (row["quiet_start"], row["quiet_end"]) if row else DEFAULT_QUIET
         return Preferences(
-            kinds={k: k not in disabled for k in kinds.KINDS},
+            kinds={k: k not in disabled or k in kinds.ALWAYS_ON for k in kinds.KINDS},
             quiet_hours=QuietHours(start=_clock(start), end=_clock(end)) if start else None,
             timezone=request.user.timezone,
             urgent_kinds=URGENT_KINDS,
+            always_on=list(kinds.ALWAYS_ON),
         )
 
 

@@ -55,11 +55,13 @@ class Preferences(msgspec.Struct):
     timezone: str
     urgent_kinds: list[str]
     """Kinds that may be urgent (they ignore quiet hours when they are)."""
+    always_on: list[str]
+    """Kinds that cannot be switched off (crisis support): always pushed."""
 
 
 class PreferencesUpdate(msgspec.Struct, forbid_unknown_fields=True):
     kinds: dict[Kind, bool] | msgspec.UnsetType = msgspec.UNSET
-    """Only the kinds you name change."""
+    """Only the kinds you name change; those in `always_on` cannot be switched off (400)."""
     quiet_hours: QuietHours | None | msgspec.UnsetType = msgspec.UNSET
     """null turns quiet hours off; left out, they stay as they are."""
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.audit import audit
@@ -16,10 +16,14 @@ from api.auth.activation import issue_activation_code
 from api.deps import Conn, RuntimeDep
 from api.groups import schedule as rules
 from api.groups.schemas import SlotOut
+from api.me.schemas import Deleted
 from api.openapi import may_answer
 from api.pagination import Cursor, Limit, Page, time_id_after, time_id_page
+from api.participants.deletion import delete_graduate
 from api.participants.schemas import (
     ActivationCode,
+    DeletedParticipant,
+    DeletionRequest,
     EnrolledParticipant,
     EnrollRequest,
     Participant,
@@ -28,9 +32,10 @@ from api.participants.schemas import (
     to_participant,
 )
 from api.problems import found, invalid, problem
-from api.security import staff_only
+from api.security import admin_only, staff_only
 from db import participant_groups as participant_groups_db
 from db import people as people_db
+from db import privacy as privacy_db
 
 
 async def _check_counselor(conn: asyncpg.Connection, counselor_id: UUID | None) -> None:
@@ -184,3 +189,30 @@ class ParticipantController(Controller):
             )
             await audit(conn, request, "participant.activation_code", participant_id)
         return ActivationCode(activation_code=code, activation_expires_at=expires_at)
+
+    @delete("/{participant_id:uuid}", status_code=200, guards=[admin_only], summary="Delete a graduate's account")
+    async def delete_participant(
+        self, participant_id: FromPath[UUID], data: JSONBody[DeletionRequest], request: Request, conn: Conn
+    ) -> Deleted:
+        """For a graduate who asks for deletion but cannot sign in (deactivated, lost phone):
+        the same as their own `DELETE /v1/me`, audited as `participant.delete` with the admin
+        as the actor. Repeat their alias in `confirm_alias`."""
+        return await delete_graduate(conn, request, participant_id, confirm_alias=data.confirm_alias)
+
+
+class DeletedParticipantController(Controller):
+    path = "/v1/staff/deleted-accounts"
+    guards = [staff_only]
+    tags = ["staff: watchlist"]
+
+    @post("/{participant_id:uuid}/acknowledge", status_code=200, summary="Seen: a graduate with open alerts left")
+    async def acknowledge(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> DeletedParticipant:
+        """Takes a deleted graduate's kept record (alias, counselor, their open alerts' kinds
+        and severities) off the watchlist; it is forgotten 30 days later."""
+        async with conn.transaction():
+            row = found(
+                await privacy_db.acknowledge_deleted(conn, participant_id, request.user.id, dt.datetime.now(dt.UTC)),
+                "deleted account",
+            )
+            await audit(conn, request, "participant.deleted.acknowledge", participant_id)
+        return msgspec.convert(dict(row), DeletedParticipant)

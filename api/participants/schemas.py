@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
+from api.checkins.schemas import KeptAlert
 from api.validation import (
     Alias,
     Email,
@@ -82,3 +83,20 @@ class ActivationCode(msgspec.Struct):
 
 def to_participant(row) -> Participant:
     return msgspec.convert(dict(row), Participant)
+
+
+class DeletionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    confirm_alias: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    """The graduate's alias, repeated: a check that this is the person meant."""
+
+
+class DeletedParticipant(msgspec.Struct):
+    """What is kept of a graduate who deleted their account while alerts were open."""
+
+    person_id: UUID
+    alias: str
+    counselor_id: UUID | None
+    deleted_at: dt.datetime
+    alerts: list[KeptAlert]
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: UUID | None
