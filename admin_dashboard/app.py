@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from admin_dashboard.banner import system_banner
 from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import api_down, client, sign_out, signed_in
+from admin_dashboard.state import api_down, client, plain, sign_out, signed_in
+from admin_dashboard.zones import own_zone_note
 
 # No page_icon: Streamlit's own favicon is served by the dashboard itself, not fetched from
 # a font host by every staff browser.
@@ -69,9 +71,11 @@ else:
         pages["Admin"] = ADMIN_PAGES
     navigation = st.navigation(pages)
     with st.sidebar:
-        st.caption(f"Signed in as **{api.me['alias']}** ({', '.join(sorted(api.roles))})")
+        st.caption(f"Signed in as **{plain(api.me['alias'])}** ({', '.join(sorted(api.roles))})")
+        own_zone_note(api)
         if st.button("Sign out", icon=":material/logout:"):
             api.logout()
             sign_out("You have signed out.")
             st.rerun()
+    system_banner(api)  # above every page: is the watch keeping up?
     navigation.run()

@@ -80,6 +80,9 @@ class ApiClient:
     def put(self, path: str, json: Any) -> Any:
         return self._call("PUT", path, json=json)
 
+    def delete(self, path: str, json: Any = None) -> Any:
+        return self._call("DELETE", path, json=json)
+
     def get_all(self, path: str, **params: Any) -> list[dict[str, Any]]:
         """Every item of a paged list (following `next_cursor`)."""
         items, cursor = [], None

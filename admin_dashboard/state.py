@@ -4,14 +4,19 @@ turn the API's answers (session over, API down, a refusal) into plain messages."
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, SessionExpired
 
 SEVERITIES = ["low", "medium", "high", "critical"]
+# What a spreadsheet runs as a formula when a cell starts with it (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def client() -> ApiClient:
@@ -92,12 +97,51 @@ def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
     return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}
 
 
+def plain(text: str) -> str:
+    """Text someone typed (an alias, a group's name), shown as typed inside Markdown: no
+    formatting, no links, no HTML of its own."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def blank(value: Any) -> bool:
+    """An empty cell of an edited table (None, NaN, NaT or "")."""
+    return value is None or (not isinstance(value, str | list) and pd.isna(value)) or value == ""
+
+
+def flash(message: str, page: str) -> None:
+    """A success message that survives the rerun after a change; the page's kept lists are
+    out of date now, so they go."""
+    st.session_state[f"{page}_flash"] = message
+    forget_matching(page)
+
+
+def show_flash(page: str) -> None:
+    if message := st.session_state.pop(f"{page}_flash", None):
+        st.success(message, icon=":material/check_circle:")
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """The rows as CSV, with every text cell a spreadsheet would run as a formula made inert
+    by a leading apostrophe: aliases, names and notes are typed by graduates and staff."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_datetime64_any_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda value: f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+            )
+    return safe.to_csv(index=False)
+
+
 def table_with_csv(frame, file_name: str, column_config: dict | None = None, key: str | None = None) -> None:
     """A table, and the same rows as CSV (what staff take to a spreadsheet or a meeting)."""
     st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config)
     st.download_button(
         "Download CSV",
-        frame.to_csv(index=False),
+        csv_text(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",

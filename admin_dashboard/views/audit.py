@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from admin_dashboard.state import run_page
+from admin_dashboard.state import csv_text, run_page
+from admin_dashboard.zones import reader_zone
 
 PAGE_SIZE = 100
 # What the API records (free text is accepted too, for actions added later).
@@ -22,7 +23,10 @@ ACTIONS = [
     "participant.deactivate",
     "participant.reactivate",
     "participant.activation_code",
+    "participant.delete",
+    "participant.deleted.acknowledge",
     "participant.checkins.read",
+    "participant.groups.read",
     "participant.plan.read",
     "participant.plan.write",
     "watchlist.read",
@@ -31,6 +35,7 @@ ACTIONS = [
     "alert.acknowledge",
     "alert.outreach",
     "alert.resolve",
+    "system_status.read",
     "notification.send",
     "group.members.read",
     "session.roster.read",
@@ -57,7 +62,7 @@ def entries_frame(entries: list[dict], names: dict[str, str], zone: ZoneInfo) ->
 
 def render(api) -> None:
     st.title("Audit log")
-    zone_name = api.me.get("timezone") or "UTC"
+    zone_name = reader_zone(api)
     zone = ZoneInfo(zone_name)
     accounts = api.get_all("/v1/staff/accounts", limit=200)
     names = {a["id"]: f"{a['name']} ({a['email']})" for a in accounts}
@@ -141,7 +146,7 @@ def render(api) -> None:
     )
     right.download_button(
         "Download CSV",
-        frame.to_csv(index=False),
+        csv_text(frame),
         file_name="audit-log.csv",
         mime="text/csv",
         icon=":material/download:",

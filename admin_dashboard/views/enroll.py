@@ -4,12 +4,12 @@ is stored by the API, so nobody can see it again; a lost code is reissued from t
 participant page)."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo, available_timezones
 
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page, team
+from admin_dashboard.state import plain, refused, run_page, team
+from admin_dashboard.zones import accepted, reader_zone, today_in, zone_named
 
 DEFAULT_ZONE = "America/Chicago"
 # Kept here between the successful submit and the next run that shows it; that run takes
@@ -30,34 +30,31 @@ FIELDS = [
 
 def local_today(api) -> dt.date:
     """Today where the staff member is (at 9 pm in Chicago, UTC is already tomorrow)."""
-    try:
-        return dt.datetime.now(ZoneInfo(api.me.get("timezone") or "UTC")).date()
-    except (KeyError, ValueError):
-        return dt.date.today()
+    return today_in(reader_zone(api))
 
 
-def zones() -> list[str]:
-    """IANA zone names people would pick (no Etc/, SystemV/ or bare legacy aliases)."""
-    return sorted(
-        z
-        for z in available_timezones()
-        if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "Canada/", "Brazil/", "Chile/", "Mexico/"))
-    ) + ["UTC"]
+def zones(api) -> list[str]:
+    """The zones the API accepts (GET /v1/timezones: places it and its database both know)."""
+    return accepted(api)
 
 
-def default_zone(mine: str | None, choices: list[str]) -> str:
-    """The staff member's own zone, unless it is the account default (UTC)."""
-    return mine if mine and mine != "UTC" and mine in choices else DEFAULT_ZONE
+def default_zone(mine: str | None, choices: list[str]) -> str | None:
+    """The staff member's own zone, unless it is the account default (UTC) or not offered."""
+    if mine and mine != "UTC" and mine in choices:
+        return mine
+    return DEFAULT_ZONE if DEFAULT_ZONE in choices else None
 
 
 def expiry_text(expires_at: str, zone: str) -> str:
-    when = dt.datetime.fromisoformat(expires_at).astimezone(ZoneInfo(zone))
+    when = dt.datetime.fromisoformat(expires_at).astimezone(zone_named(zone) or dt.UTC)
     return when.strftime("%A %B %-d, %Y at %-I:%M %p ") + (when.tzname() or zone)
 
 
 def show_code(enrolled: dict, zone: str) -> None:
     with st.container(border=True):
-        st.success(f"{enrolled['alias']} is enrolled. Give them this activation code now: it is shown only once.")
+        st.success(
+            f"{plain(enrolled['alias'])} is enrolled. Give them this activation code now: it is shown only once."
+        )
         st.markdown(f"# `{enrolled['activation_code']}`")
         st.markdown(f"**Tell them:** “{TELL_THEM}”")
         st.caption(
@@ -79,7 +76,8 @@ def render(api) -> None:
     counselors = team(api)
     counselor_ids = [NO_COUNSELOR, *counselors]
     me = api.me["id"]
-    choices = zones()
+    choices = zones(api)
+    default = default_zone(api.me.get("timezone"), choices)
     with st.form("enroll"):
         left, right = st.columns(2)
         alias = left.text_input(
@@ -88,7 +86,8 @@ def render(api) -> None:
         zone = right.selectbox(
             "Time zone",
             choices,
-            index=choices.index(default_zone(api.me.get("timezone"), choices)),
+            index=choices.index(default) if default else None,
+            placeholder="Choose a time zone",
             key="enroll_timezone",
             help="Where they live: check-ins and reminders follow their local time.",
         )
@@ -109,6 +108,9 @@ def render(api) -> None:
         )
         submitted = st.form_submit_button("Enroll and get the activation code", type="primary")
     if not submitted:
+        return
+    if not zone:
+        st.error("Choose the time zone where they live.")
         return
     body = {
         "alias": alias.strip(),

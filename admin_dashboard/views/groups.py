@@ -1,21 +1,34 @@
 """Groups: the listing (with a CSV), a form to create a group, and for the group picked
 below it: edit and archive, members and waitlist, and its sessions (roster with RSVPs and
-attendance, attendance CSV, cancel with a reason).
+attendance, attendance CSV, cancel with a reason: views/group_sessions.py).
 
 Everything goes through the API. Only the section picked is drawn, so reading members or
-a roster (which the API writes to the audit log) happens when staff actually look."""
+a roster (which the API writes to the audit log) happens when staff actually look. A group
+whose stored time zone is not recognized opens as well: its form asks for one."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
 
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import forget_matching, recent, refused, run_page, table_with_csv, team
+from admin_dashboard.state import (
+    blank,
+    flash,
+    plain,
+    plural,
+    recent,
+    refused,
+    run_page,
+    show_flash,
+    table_with_csv,
+    team,
+)
+from admin_dashboard.views.group_sessions import members, sessions
+from admin_dashboard.zones import accepted, zone_picker
 
 FORMATS = {"in_person": "In person", "online": "Online", "hybrid": "Hybrid"}
 TOPICS = {
@@ -32,30 +45,11 @@ TOPICS = {
     "spanish_speaking": "Spanish speaking",
 }
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-ATTENDANCE = ["present", "absent", "excused"]
 SECTIONS = ["Edit", "Members", "Sessions"]
-# The sessions picker: recent ones (to take attendance late) and the coming month.
-PAST_DAYS, FUTURE_DAYS = 14, 28
 DEFAULT_TIMEZONE = "America/Chicago"
 
 
 # --- small helpers --------------------------------------------------------------------------
-
-
-def flash(message: str) -> None:
-    """A success message that survives the rerun after a change (the kept lists are out of
-    date now)."""
-    st.session_state.groups_flash = message
-    forget_matching("groups")
-
-
-def show_flash() -> None:
-    if message := st.session_state.pop("groups_flash", None):
-        st.success(message, icon=":material/check_circle:")
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def schedule_summary(group: dict) -> str:
@@ -78,27 +72,6 @@ def clock(value: Any) -> str | None:
     if isinstance(value, pd.Timestamp | dt.datetime):
         value = value.time()
     return value.strftime("%H:%M")
-
-
-def blank(value: Any) -> bool:
-    return value is None or (not isinstance(value, str | list) and pd.isna(value)) or value == ""
-
-
-def timezones(current: str) -> list[str]:
-    return sorted(available_timezones() | {current})
-
-
-def session_label(session: dict, zone: str) -> str:
-    """When a session is, in the group's own time zone (as its members read it)."""
-    tz = ZoneInfo(zone)
-    starts = dt.datetime.fromisoformat(session["starts_at"]).astimezone(tz)
-    ends = dt.datetime.fromisoformat(session["ends_at"]).astimezone(tz)
-    label = f"{starts:%a %d %b %Y, %H:%M}–{ends:%H:%M}"
-    if session["status"] == "cancelled":
-        label += " · cancelled"
-    elif session["moved"]:
-        label += " · moved"
-    return label
 
 
 # --- the listing -----------------------------------------------------------------------------
@@ -143,11 +116,12 @@ def listing(groups: list[dict]) -> None:
 # --- the group form (create and edit share it) ----------------------------------------------
 
 
-def group_fields(prefix: str, group: dict, facilitators: dict[str, str]) -> dict[str, Any]:
+def group_fields(prefix: str, group: dict, facilitators: dict[str, str], zones: list[str]) -> dict[str, Any]:
     """The form's widgets, prefilled from `group`, and the request body they make.
 
     Keys carry `prefix` (the group's id when editing), so picking another group shows that
-    group's values instead of what was typed for the last one."""
+    group's values instead of what was typed for the last one. `zones`: those the API accepts
+    (a stored zone that is not one of them is not chosen for the user)."""
     name = st.text_input("Name", group.get("name", ""), max_chars=120, key=f"{prefix}_name")
     description = st.text_area("Description", group.get("description", ""), max_chars=4000, key=f"{prefix}_description")
     left, right = st.columns(2)
@@ -161,9 +135,7 @@ def group_fields(prefix: str, group: dict, facilitators: dict[str, str]) -> dict
         format_func=FORMATS.get,
         key=f"{prefix}_format",
     )
-    zone = group.get("timezone", DEFAULT_TIMEZONE)
-    zones = timezones(zone)
-    timezone = left.selectbox("Time zone", zones, zones.index(zone), key=f"{prefix}_timezone")
+    timezone = zone_picker(left, "Time zone", zones, group.get("timezone"), key=f"{prefix}_timezone")
     capacity = right.number_input(
         "Capacity",
         min_value=1,
@@ -256,8 +228,10 @@ def schedule_editor(prefix: str, schedule: list[dict]) -> list[dict] | None:
     return slots
 
 
-def schedule_problem(body: dict) -> str | None:
-    """What the API cannot say well about the schedule table (it only sees what we send)."""
+def form_problem(body: dict) -> str | None:
+    """What the API cannot say well about the form (it only sees what we send)."""
+    if not body["timezone"]:
+        return "Choose the group's time zone."
     if body["schedule"] is None:
         return "Each schedule row needs a weekday, a start and an end."
     if not body["schedule"]:
@@ -267,12 +241,14 @@ def schedule_problem(body: dict) -> str | None:
 
 def create_group(api, facilitators: dict[str, str]) -> None:
     with st.expander("New group", icon=":material/add:"):
+        zones = accepted(api)
+        mine = api.me.get("timezone")
         with st.form("new_group", border=False):
-            body = group_fields("new", {"timezone": api.me.get("timezone") or DEFAULT_TIMEZONE}, facilitators)
+            body = group_fields("new", {"timezone": mine if mine in zones else DEFAULT_TIMEZONE}, facilitators, zones)
             submitted = st.form_submit_button("Create group", type="primary", key="new_submit")
         if not submitted:
             return
-        if problem := schedule_problem(body):
+        if problem := form_problem(body):
             st.error(problem)
             return
         try:
@@ -280,7 +256,7 @@ def create_group(api, facilitators: dict[str, str]) -> None:
         except ApiError as exc:
             refused(exc)
             return
-        flash(f"Created {created['name']}.")
+        flash(f"Created {plain(created['name'])}.", "groups")
         st.session_state.group_pick_next = created["id"]  # show the new group below
         st.rerun()
 
@@ -325,7 +301,7 @@ def as_body(group: dict) -> dict:
 def edit_group(api, group: dict, facilitators: dict[str, str]) -> None:
     gid = group["id"]
     with st.form(f"edit_{gid}"):
-        body = group_fields(f"edit_{gid}", group, facilitators)
+        body = group_fields(f"edit_{gid}", group, facilitators, accepted(api))
         submitted = st.form_submit_button("Save changes", type="primary", key=f"edit_{gid}_submit")
     if submitted:
         save_group(api, group, body)
@@ -333,7 +309,7 @@ def edit_group(api, group: dict, facilitators: dict[str, str]) -> None:
 
 
 def save_group(api, group: dict, body: dict) -> None:
-    if problem := schedule_problem(body):
+    if problem := form_problem(body):
         st.error(problem)
         return
     changed = changes(as_body(group), body)
@@ -345,7 +321,7 @@ def save_group(api, group: dict, body: dict) -> None:
     except ApiError as exc:
         refused(exc)
         return
-    flash(f"Saved {group['name']}: {', '.join(f.replace('_', ' ') for f in changed)}.")
+    flash(f"Saved {plain(group['name'])}: {', '.join(f.replace('_', ' ') for f in changed)}.", "groups")
     st.rerun()
 
 
@@ -355,7 +331,7 @@ def archive_group(api, group: dict) -> None:
     with st.form(f"archive_{gid}"):
         st.markdown("**Archive this group**")
         st.caption("It leaves the listing and the public feeds; members, sessions and attendance stay on record.")
-        sure = st.checkbox(f"Yes, archive {group['name']}", key=f"archive_{gid}_confirm")
+        sure = st.checkbox(f"Yes, archive {plain(group['name'])}", key=f"archive_{gid}_confirm")
         submitted = st.form_submit_button("Archive group", icon=":material/archive:", key=f"archive_{gid}_submit")
     if not submitted:
         return
@@ -367,166 +343,7 @@ def archive_group(api, group: dict) -> None:
     except ApiError as exc:
         refused(exc)
         return
-    flash(f"Archived {group['name']}.")
-    st.rerun()
-
-
-# --- one group: members and waitlist ---------------------------------------------------------
-
-
-def members(api, group: dict) -> None:
-    people = api.get(f"/v1/groups/{group['id']}/members")["items"]
-    seated = [p for p in people if p["status"] == "member"]
-    waiting = [p for p in people if p["status"] == "waitlisted"]  # the API lists them in line order
-    capacity = group["capacity"] or "no limit"
-    st.markdown(f"**Members** ({len(seated)} of {capacity})")
-    if seated:
-        st.dataframe(
-            pd.DataFrame(seated, columns=["alias", "since"]).assign(since=lambda f: pd.to_datetime(f["since"])),
-            hide_index=True,
-            width="stretch",
-            key="members_table",
-            column_config={
-                "alias": "Name",
-                "since": st.column_config.DatetimeColumn("Member since", format="MMM D, YYYY"),
-            },
-        )
-    else:
-        st.caption("Nobody has joined yet.")
-    st.markdown(f"**Waitlist** ({len(waiting)})")
-    if waiting:
-        frame = pd.DataFrame(waiting, columns=["alias", "since"]).assign(since=lambda f: pd.to_datetime(f["since"]))
-        frame.insert(0, "position", range(1, len(frame) + 1))
-        st.dataframe(
-            frame,
-            hide_index=True,
-            width="stretch",
-            key="waitlist_table",
-            column_config={
-                "position": "Place",
-                "alias": "Name",
-                "since": st.column_config.DatetimeColumn("Waiting since", format="MMM D, YYYY"),
-            },
-        )
-    else:
-        st.caption("Nobody is waiting.")
-
-
-# --- one group: sessions, roster, attendance, cancel -----------------------------------------
-
-
-def sessions(api, group: dict) -> None:
-    now = dt.datetime.now(dt.UTC)
-    listed = api.get(
-        f"/v1/groups/{group['id']}/sessions",
-        **{
-            "from": (now - dt.timedelta(days=PAST_DAYS)).isoformat(),
-            "to": (now + dt.timedelta(days=FUTURE_DAYS)).isoformat(),
-        },
-    )["items"]
-    if not listed:
-        st.info("No sessions in the last two weeks or the next four.")
-        return
-    by_id = {s["id"]: s for s in listed}
-    # Start on the next session that has not ended: the one staff most likely mean.
-    upcoming = [s for s in listed if dt.datetime.fromisoformat(s["ends_at"]) >= now]
-    default = list(by_id).index(upcoming[0]["id"]) if upcoming else len(listed) - 1
-    picked = st.selectbox(
-        f"Session (last {PAST_DAYS} days and next {FUTURE_DAYS}, {group['timezone']} time)",
-        list(by_id),
-        index=default,
-        format_func=lambda sid: session_label(by_id[sid], group["timezone"]),
-        key=f"session_{group['id']}",
-    )
-    session = by_id[picked]
-    if session["status"] == "cancelled":
-        st.warning(f"Cancelled: {session['note'] or 'no reason given'}")
-    elif session["moved"] and session["note"]:
-        st.caption(f"Moved: {session['note']}")
-    roster(api, session, group["name"])
-    if session["status"] != "cancelled":
-        cancel_session(api, session, group["timezone"])
-
-
-def roster_frame(entries: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(entries, columns=["participant_id", "alias", "rsvp", "attendance", "attendance_source"])
-
-
-def roster(api, session: dict, group_name: str) -> None:
-    data = api.get(f"/v1/sessions/{session['id']}/roster")
-    frame = roster_frame(data["members"])
-    going = int((frame["rsvp"] == "going").sum())
-    present = int((frame["attendance"] == "present").sum())
-    first, second, third = st.columns(3)
-    first.metric("Going", going)
-    second.metric("Present", present)
-    third.metric("Check-in code", data["check_in_code"], help="Show it in the room: members check themselves in")
-    if frame.empty:
-        st.caption("The group has no members yet.")
-        return
-    with st.form(f"attendance_{session['id']}"):
-        edited = st.data_editor(
-            frame,
-            hide_index=True,
-            width="stretch",
-            disabled=["alias", "rsvp", "attendance_source"],
-            column_order=["alias", "rsvp", "attendance", "attendance_source"],
-            key=f"roster_{session['id']}",
-            column_config={
-                "alias": "Name",
-                "rsvp": "RSVP",
-                "attendance": st.column_config.SelectboxColumn("Attendance", options=ATTENDANCE),
-                "attendance_source": "Marked by",
-            },
-        )
-        save = st.form_submit_button("Save attendance", key=f"attendance_{session['id']}_submit")
-    st.download_button(
-        "Download attendance CSV",
-        frame[["alias", "rsvp", "attendance", "attendance_source"]].to_csv(index=False),
-        file_name=f"attendance-{group_name}-{session['local_date']}.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="attendance_csv",
-    )
-    if save:
-        save_attendance(api, session, frame, edited)
-
-
-def save_attendance(api, session: dict, before: pd.DataFrame, after: pd.DataFrame) -> None:
-    """Send only the marks that changed (the API keeps who marked what)."""
-    records = [
-        {"participant_id": str(new["participant_id"]), "status": new["attendance"]}
-        for (_, old), (_, new) in zip(before.iterrows(), after.iterrows(), strict=True)
-        if not blank(new["attendance"]) and new["attendance"] != old["attendance"]
-    ]
-    if not records:
-        st.info("No attendance changed.")
-        return
-    try:
-        api.put(f"/v1/sessions/{session['id']}/attendance", {"records": records})
-    except ApiError as exc:
-        refused(exc)
-        return
-    flash(f"Attendance saved: {plural(len(records), 'mark')}.")
-    st.rerun()
-
-
-def cancel_session(api, session: dict, zone: str) -> None:
-    """Members are told, with the reason: so the reason is asked for."""
-    with st.form(f"cancel_{session['id']}", clear_on_submit=True):
-        st.markdown("**Cancel this session**")
-        reason = st.text_input(
-            "Reason (members see it)", max_chars=500, placeholder="e.g. the facilitator is ill", key="cancel_reason"
-        )
-        submitted = st.form_submit_button("Cancel session", icon=":material/event_busy:", key="cancel_submit")
-    if not submitted:
-        return
-    try:
-        api.post(f"/v1/sessions/{session['id']}/cancel", {"reason": reason.strip()})
-    except ApiError as exc:
-        refused(exc)
-        return
-    flash(f"Cancelled the session of {session_label(session, zone)}. Members have been told.")
+    flash(f"Archived {plain(group['name'])}.", "groups")
     st.rerun()
 
 
@@ -547,7 +364,7 @@ def pick_group(groups: list[dict]) -> str | None:
 
 def render(api) -> None:
     st.title("Groups")
-    show_flash()
+    show_flash("groups")
     # Kept a minute: a page with thousands of groups is not re-read on every click.
     groups = recent("groups:active", lambda: api.get_all("/v1/groups", limit=200), ttl_s=60)
     facilitators = team(api, "facilitator")
@@ -584,14 +401,14 @@ def archived_groups(api) -> None:
             return
         for group in archived:
             name, reopen = st.columns([3, 1])
-            name.markdown(f"**{group['name']}** · {group['member_count']} members")
+            name.markdown(f"**{plain(group['name'])}** · {plural(group['member_count'], 'member')}")
             if reopen.button("Reopen", key=f"unarchive_{group['id']}"):
                 try:
                     api.post(f"/v1/staff/groups/{group['id']}/unarchive")
                 except ApiError as exc:
                     refused(exc)
                     return
-                flash(f"{group['name']} is back in the listing.")
+                flash(f"{plain(group['name'])} is back in the listing.", "groups")
                 st.rerun()
 
 

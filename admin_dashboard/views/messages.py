@@ -2,23 +2,17 @@
 sign-in; the lock screen only ever says that a message came. The preview shows both, from
 the same template the API sends with, before anything is sent."""
 
-import re
 import time
 
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import refused, run_page
+from admin_dashboard.state import plain, refused, run_page
 from notifications.templates import staff_message
 
 TITLE_MAX, BODY_MAX = 120, 4000
 RECIPIENTS_SECONDS = 120  # the lists of graduates and groups are read again after this
 FIELDS = ("msg_title", "msg_body", "msg_urgent")
-
-
-def plain(text: str) -> str:
-    """A title as typed, inside Markdown bold (no formatting, no links of its own)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def recipients(api) -> tuple[dict[str, str], dict[str, str]]:

@@ -1,22 +1,23 @@
 """Participants: the list of graduates (search, filters, CSV) and one graduate's page:
 profile, check-in plan (and its override), mood and craving over time, check-ins, groups,
-alerts with their outreach history, a new activation code, deactivation.
+alerts with their outreach history; and their account (views/participant_account.py): a new
+activation code, deactivation, a time zone that is not recognized, deletion (admins).
 
-`?participant=<id>` opens someone directly (the watchlist can link here)."""
+`?participant=<id>` opens someone directly (the watchlist and the banner link here)."""
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import forget_matching, recent, refused, run_page, table_with_csv, team
+from admin_dashboard.state import plain, recent, refused, run_page, show_flash, table_with_csv, team
+from admin_dashboard.views.participant_account import GONE_KEY, actions, delete_account, fix_time_zone
+from admin_dashboard.zones import reader_zone, today_in, usable, when, zone_named
 
 HISTORY_DAYS = 90
 PICK_KEY = "participant_pick"
-NEW_CODE_KEY = "participant_new_code"  # {participant id: code}, shown on the next run only
 STATUSES = {"pending": "Not activated yet", "active": "Active", "deactivated": "Deactivated"}
 CADENCES = {
     "default": "Default (steps down with time since IOP)",
@@ -36,23 +37,12 @@ EVENTS = {
     "resolved": "Resolved",
 }
 NEED_SUPPORT = {"no": "No", "talk_soon": "Talk soon", "crisis_now": "In crisis now"}
-TELL_THEM = "Open the Aftercare app and enter this code. It works once, within 7 days."
-
-
-def local_today(zone: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(zone)).date()
 
 
 def days_sober(person: dict) -> int | None:
     if not person.get("sobriety_date"):
         return None
-    return (local_today(person["timezone"]) - dt.date.fromisoformat(person["sobriety_date"])).days
-
-
-def when(value: str | None, zone: str) -> str:
-    if not value:
-        return "–"
-    return dt.datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).strftime("%b %-d, %Y %-I:%M %p")
+    return (today_in(person["timezone"]) - dt.date.fromisoformat(person["sobriety_date"])).days
 
 
 def participants_frame(people: list[dict], counselors: dict[str, str]) -> pd.DataFrame:
@@ -79,13 +69,9 @@ def participants_frame(people: list[dict], counselors: dict[str, str]) -> pd.Dat
 # --- the list ------------------------------------------------------------------------------
 
 
-def forget_lists() -> None:
-    """A status changed: the kept lists are out of date."""
-    forget_matching("participants:")
-
-
 def render(api) -> None:
     st.title("Participants")
+    show_flash("participants")
     counselors = team(api)
     people = choose_people(api, counselors)
     person_id = pick(api, people)
@@ -131,9 +117,7 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
             "timezone": "Time zone",
             "email": "Email",
             "phone": "Phone",
-            "created_at": st.column_config.DatetimeColumn(
-                "Enrolled", format="MMM D, YYYY", timezone=api.me["timezone"]
-            ),
+            "created_at": st.column_config.DatetimeColumn("Enrolled", format="MMM D, YYYY", timezone=reader_zone(api)),
         },
     )
     return people
@@ -142,6 +126,9 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
 def pick(api, people: list[dict]) -> str | None:
     """The selectbox and `?participant=` agree: a link opens someone, a choice updates the link."""
     names = {p["id"]: p["alias"] for p in people}
+    if st.session_state.pop(GONE_KEY, None):  # deleted: nobody to show any more
+        st.session_state.pop(PICK_KEY, None)
+        st.query_params.pop("participant", None)
     linked = st.query_params.get("participant")
     if linked and linked != st.session_state.get(PICK_KEY):
         st.session_state[PICK_KEY] = linked
@@ -176,9 +163,10 @@ def pick(api, people: list[dict]) -> str | None:
 
 def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
     person = api.get(f"/v1/staff/participants/{person_id}")
-    zone = person["timezone"]
-    st.header(person["alias"])
+    zone = usable(person["timezone"])  # times in UTC while theirs is not recognized
+    st.header(plain(person["alias"]))
     profile(person, counselors)
+    fix_time_zone(api, person)
     actions(api, person)
     plan_tab, checkins_tab, groups_tab, alerts_tab = st.tabs(["Plan", "Check-ins", "Groups", "Alerts"])
     with plan_tab:
@@ -189,6 +177,8 @@ def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
         groups(api, person)
     with alerts_tab:
         alerts(api, person_id, zone, counselors)
+    if "admin" in api.roles:
+        delete_account(api, person)
 
 
 def profile(person: dict, counselors: dict[str, str]) -> None:
@@ -200,57 +190,13 @@ def profile(person: dict, counselors: dict[str, str]) -> None:
     iop.metric("IOP completed", person["iop_completed_on"])
     contact = " · ".join(filter(None, [person.get("email"), person.get("phone")])) or "no contact details"
     activated = when(person["activated_at"], person["timezone"]) if person["activated_at"] else "not yet"
+    zone = person["timezone"]
+    zone_text = zone if zone_named(zone) else f"“{plain(zone)}” (not recognized: times here are in UTC)"
     st.caption(
-        f"Time zone {person['timezone']} · contact: {contact} · "
+        f"Time zone {zone_text} · contact: {contact} · "
         f"enrolled {when(person['created_at'], person['timezone'])} · app activated {activated}"
         + (f" · deactivated {when(person['deactivated_at'], person['timezone'])}" if person["deactivated_at"] else "")
     )
-
-
-def actions(api, person: dict) -> None:
-    key = person["id"]
-    codes = st.session_state.pop(NEW_CODE_KEY, {})  # shown on this run only
-    if key in codes:
-        issued = codes[key]
-        with st.container(border=True):
-            st.success(f"A new activation code for {person['alias']}: shown only this once. Any earlier code is void.")
-            st.markdown(f"# `{issued['activation_code']}`")
-            st.markdown(f"**Tell them:** “{TELL_THEM}”")
-            st.caption(f"Expires {when(issued['activation_expires_at'], person['timezone'])} (their time).")
-    reissue, switch, _ = st.columns([1, 1, 2])
-    try:
-        if person["status"] != "deactivated":
-            if reissue.button("New activation code", key=f"reissue_{key}", icon=":material/key:"):
-                issued = api.post(f"/v1/staff/participants/{key}/activation-code")
-                st.session_state[NEW_CODE_KEY] = {key: issued}
-                st.rerun()
-            confirming = st.session_state.get("confirm_deactivate") == key
-            if not confirming and switch.button("Deactivate…", key=f"deactivate_{key}", icon=":material/block:"):
-                st.session_state.confirm_deactivate = key
-                st.rerun()
-            if confirming:
-                with st.container(border=True):
-                    st.warning(
-                        f"Deactivate {person['alias']}? Every session of theirs ends at once: the app signs out "
-                        "and stops reminding them. Their data stays. You can reactivate them later."
-                    )
-                    yes, no, _ = st.columns([1, 1, 2])
-                    if yes.button("Yes, deactivate", key=f"deactivate_yes_{key}", type="primary"):
-                        st.session_state.pop("confirm_deactivate", None)
-                        api.post(f"/v1/staff/participants/{key}/deactivate")
-                        forget_lists()
-                        st.toast(f"{person['alias']} is deactivated")
-                        st.rerun()
-                    if no.button("Cancel", key=f"deactivate_no_{key}"):
-                        st.session_state.pop("confirm_deactivate", None)
-                        st.rerun()
-        elif switch.button("Reactivate", key=f"reactivate_{key}", icon=":material/restart_alt:"):
-            api.post(f"/v1/staff/participants/{key}/reactivate")
-            forget_lists()
-            st.toast(f"{person['alias']} is active again: issue a new activation code for their app")
-            st.rerun()
-    except ApiError as exc:
-        refused(exc)
 
 
 def plan(api, person: dict) -> None:
@@ -267,7 +213,7 @@ def plan(api, person: dict) -> None:
         st.caption(f"Current slot: {slot['starts_on']} to {slot['ends_on']} ({slot['cadence']}), check-in {done}.")
     else:
         st.caption("No check-in is due right now.")
-    today = local_today(person["timezone"])
+    today = today_in(person["timezone"])
     with st.form(f"plan_{key}"):
         st.markdown("**Override the plan**")
         cadence = st.selectbox("Cadence", list(CADENCES), format_func=CADENCES.get, key=f"plan_cadence_{key}")
@@ -307,7 +253,7 @@ def day_chart(by_day: pd.DataFrame, answer: str, low: int, high: int) -> alt.Cha
 
 
 def checkins(api, person: dict) -> None:
-    today = local_today(person["timezone"])
+    today = today_in(person["timezone"])
     first = today - dt.timedelta(days=HISTORY_DAYS - 1)
     items = api.get(
         f"/v1/staff/participants/{person['id']}/checkins", **{"from": first.isoformat(), "to": today.isoformat()}
@@ -351,7 +297,7 @@ def checkins(api, person: dict) -> None:
 def groups(api, person: dict) -> None:
     items = api.get(f"/v1/staff/participants/{person['id']}/groups")["items"]
     if not items:
-        st.info(f"{person['alias']} is in no group yet.")
+        st.info(f"{plain(person['alias'])} is in no group yet.")
         return
     rows = [
         {

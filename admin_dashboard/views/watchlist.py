@@ -1,15 +1,15 @@
 """Watchlist: who is overdue or alerted now, and the alert work (acknowledge, outreach,
 resolve) right there. The table refreshes itself every minute; the forms below it keep
-what is being typed."""
-
-import datetime as dt
-from zoneinfo import ZoneInfo
+what is being typed. Also listed, by the same order: graduates whose time zone is not
+recognized (nothing is worked out for them until it is fixed on their page), and graduates
+who deleted their account while alerts were open (what was kept, until acknowledged)."""
 
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import SEVERITIES, guarded, refused, run_page, table_with_csv, team
+from admin_dashboard.state import SEVERITIES, guarded, plain, refused, run_page, table_with_csv, team
+from admin_dashboard.zones import local_day, local_time, reader_zone
 
 REFRESH_SECONDS = 60
 CHANNELS = {"call": "Call", "text": "Text", "in_person": "In person", "other": "Other"}
@@ -19,21 +19,25 @@ SORTS = {
     "Longest without a check-in": (["last_checkin_at"], [True]),
     "Lowest adherence": (["adherence_14d"], [True]),
 }
+ZONE_NOTE = "Time zone not recognized: fix it on their page"
+# Not worked out for someone whose zone is not recognized, nor kept of a deleted account.
+NOT_WORKED_OUT = ["consecutive_misses", "adherence_14d", "overdue"]
 
 
-def local_time(iso: str, zone: str) -> str:
-    """ "Nov 27, 9:05 PM" where the reader is."""
-    moment = dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(zone))
-    return (
-        f"{moment:%b} {moment.day}, {moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
-    )
+def row_note(entry, zone: str) -> str:
+    if entry.status == "time_zone_unknown":
+        return ZONE_NOTE
+    if entry.status == "account_deleted":
+        return f"Account deleted {local_day(entry.deleted_at, zone)}"
+    return ""
 
 
-def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
+def watchlist_frame(entries: list[dict], names: dict[str, str], zone: str = "UTC") -> pd.DataFrame:
     frame = pd.DataFrame(
         entries,
         columns=[
             "participant_id",
+            "status",
             "alias",
             "counselor_id",
             "last_checkin_at",
@@ -42,6 +46,7 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
             "overdue",
             "open_alerts",
             "top_severity",
+            "deleted_at",
         ],
     )
     # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
@@ -50,7 +55,27 @@ def watchlist_frame(entries: list[dict], names: dict[str, str]) -> pd.DataFrame:
     frame["last_checkin_at"] = pd.to_datetime(
         frame["last_checkin_at"], utc=True, format="ISO8601"
     )  # with or without fractions
+    frame["note"] = [row_note(entry, zone) for entry in frame.itertuples()]
     return frame
+
+
+def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's columns, with what is not worked out for a row left empty (not 0, not "no")."""
+    shown = frame[
+        [
+            "alias",
+            "counselor",
+            "top_severity",
+            "open_alerts",
+            "consecutive_misses",
+            "adherence_14d",
+            "last_checkin_at",
+            "overdue",
+            "note",
+        ]
+    ].astype({"consecutive_misses": "Int64", "overdue": "object"})
+    shown.loc[frame["status"] != "active", NOT_WORKED_OUT] = None
+    return shown
 
 
 def render(api) -> None:
@@ -83,23 +108,13 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
         if others:
             who = "1 other does" if others == 1 else f"{others} others do"
             st.info(f"Nobody in your caseload needs attention; {who}: choose Everyone above.")
-    frame = watchlist_frame(entries, counselors)
+    zone = reader_zone(api)
+    frame = watchlist_frame(entries, counselors, zone)
     if least != "any":
         frame = frame[frame["severity_rank"] >= SEVERITIES.index(least) + 1]
     columns, ascending = SORTS[order]
     frame = frame.sort_values(columns, ascending=ascending, na_position="first")
-    shown = frame[
-        [
-            "alias",
-            "counselor",
-            "top_severity",
-            "open_alerts",
-            "consecutive_misses",
-            "adherence_14d",
-            "last_checkin_at",
-            "overdue",
-        ]
-    ]
+    shown = shown_frame(frame)
     st.caption(f"{len(frame)} people need attention. Refreshes every minute.")
     table_with_csv(
         shown,
@@ -114,9 +129,10 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
                 "Adherence, 14 days", min_value=0, max_value=1, format="percent"
             ),
             "last_checkin_at": st.column_config.DatetimeColumn(
-                "Last check-in", format="MMM D, h:mm a", timezone=api.me["timezone"], help="In your time zone"
+                "Last check-in", format="MMM D, h:mm a", timezone=zone, help="In your time zone"
             ),
             "overdue": "Overdue",
+            "note": "Note",
         },
     )
 
@@ -125,27 +141,72 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
 @guarded
 def work_on_alerts(api, counselor_id) -> None:
     st.subheader("Work on an alert")
-    people = {e["participant_id"]: e["alias"] for e in st.session_state.get("watch_entries", [])}
-    if not people:
+    entries = {e["participant_id"]: e for e in st.session_state.get("watch_entries", [])}
+    if not entries:
         st.success("Nobody is overdue or alerted right now.")
         return
-    person = st.selectbox("Person", list(people), format_func=people.get, key="watch_person")
+    person = st.selectbox("Person", list(entries), format_func=lambda p: label(entries[p]), key="watch_person")
+    entry = entries[person]
+    if entry["status"] == "account_deleted":
+        deleted_account(api, entry)
+        return
+    name = plain(entry["alias"])
+    if entry["status"] == "time_zone_unknown":
+        st.warning(
+            f"{name}'s time zone is not recognized: no check-in slots, missed check-ins or reminders are worked "
+            "out for them until it is fixed on their participant page."
+        )
     # In this browser session (a link to a new tab would start a new one, signed out).
     if st.button("Open their participant page", key="watch_open", icon=":material/person:"):
         st.switch_page("views/participants.py", query_params={"participant": person})
     alerts = api.get("/v1/staff/alerts", participant_id=person, status=["open", "acknowledged"])["items"]
     if not alerts:
-        st.info(f"{people[person]} is overdue, with no open alert yet: the sweep raises one after two misses in a row.")
+        if entry["status"] == "active":
+            st.info(f"{name} is overdue, with no open alert yet: the sweep raises one after two misses in a row.")
         return
+    zone = reader_zone(api)
     for alert in alerts:
         with st.container(border=True):
             reasons = "; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"][-3:])
-            opened = local_time(alert["opened_at"], api.me["timezone"])
+            opened = local_time(alert["opened_at"], zone)
             st.markdown(
                 f"**{alert['severity'].title()}** · {alert['kind'].replace('_', ' ')} · {alert['status']} · opened {opened}"
             )
             st.caption(reasons)
             alert_actions(api, alert)
+
+
+def label(entry: dict) -> str:
+    """A person to pick (a selectbox shows it as text)."""
+    return entry["alias"] + {
+        "account_deleted": " (account deleted)",
+        "time_zone_unknown": " (time zone not recognized)",
+    }.get(entry["status"], "")
+
+
+def deleted_account(api, entry: dict) -> None:
+    """What was kept of a graduate who deleted their account while alerts were open, until
+    someone has seen it: there is no participant page and nothing more to act on here."""
+    key = entry["participant_id"]
+    zone = reader_zone(api)
+    with st.container(border=True):
+        st.markdown(
+            f"**{plain(entry['alias'])} deleted their account** on {local_time(entry['deleted_at'], zone)}, "
+            "while alerts were open. Their data is gone; this is all that was kept."
+        )
+        kept = [f"{a['severity'].title()} · {a['kind'].replace('_', ' ')}" for a in entry.get("alerts") or []]
+        st.markdown("**Alerts open when they left:** " + ("; ".join(kept) or "none recorded"))
+        st.caption(
+            "Follow up as your protocol says for someone who leaves while at risk. Acknowledging takes them off "
+            "the watchlist; the record is cleared 30 days later."
+        )
+        try:
+            if st.button("Acknowledge", key=f"ack_deleted_{key}", type="primary", help="I have seen this"):
+                api.post(f"/v1/staff/deleted-accounts/{key}/acknowledge")
+                st.toast("Acknowledged")
+                st.rerun()
+        except ApiError as exc:
+            refused(exc)
 
 
 def alert_actions(api, alert: dict) -> None:
