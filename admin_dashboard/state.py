@@ -97,10 +97,16 @@ def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
     return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}
 
 
+# Where GitHub-style autolinks start (`http:`, `www.`, an email's `@`): escaping does not stop
+# them, so a zero-width space breaks each one and a typed address stays text.
+_AUTOLINK_START = re.compile(r"\\:|www(?=\\\.)|@", re.IGNORECASE)
+
+
 def plain(text: str) -> str:
     """Text someone typed (an alias, a group's name), shown as typed inside Markdown: no
     formatting, no links, no HTML of its own."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+    return _AUTOLINK_START.sub(lambda m: "\u200b@" if m.group(0) == "@" else m.group(0) + "\u200b", escaped)
 
 
 def plural(count: int, noun: str) -> str:

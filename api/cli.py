@@ -577,12 +577,14 @@ def sweep_missed(lookback_days: int) -> None:
 
     from api.worker import Outcome, advice, record_run, unwatched_graduates
     from db import job_health
+    from db import zones as zones_db
     from notifications.reminders import sweep_and_nudge
 
     async def run() -> tuple[dict[str, int], int]:
         conn = await asyncpg.connect(_database_url(announce=False))
         now = dt.datetime.now(dt.UTC)
         try:
+            await zones_db.refresh_known(conn)  # as a worker does at its start: the server's list may have changed
             try:
                 counts = await sweep_and_nudge(conn, now, lookback_days)
             except asyncpg.PostgresError as exc:  # recorded where staff see job health, then reported

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import cache
 from typing import Annotated
@@ -15,16 +16,20 @@ import msgspec
 from db.zones import is_region_zone
 
 _NOT_BLANK = r"\S"
+# A name shown to others on one line: not blank, no control characters (line breaks, tabs) and
+# no invisible formatting ones (zero-width spaces, bidi overrides) that would make it read
+# differently from what it is, or impossible to type back (an admin's deletion repeats it).
+_ONE_LINE_NAME = r"^(?![\s\S]*[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[\s\S]*\S"
 _PHONE = r"^[0-9+()\-. ]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+$"
 
 Alias = Annotated[
     str,
     msgspec.Meta(
-        min_length=1, max_length=50, pattern=_NOT_BLANK, description="First name or nickname (no last name needed)."
+        min_length=1, max_length=50, pattern=_ONE_LINE_NAME, description="First name or nickname (no last name needed)."
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NOT_BLANK)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_ONE_LINE_NAME)]
 Timezone = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, description="IANA time zone, e.g. America/Chicago.")
 ]
@@ -34,6 +39,7 @@ Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=_EMAIL
 # msgspec names the regex a value failed; people get what it means.
 _PATTERN_MEANINGS = {
     _NOT_BLANK: "must not be blank",
+    _ONE_LINE_NAME: "must not be blank, nor hold line breaks, tabs or invisible formatting characters",
     _PHONE: "may hold only digits, spaces and + ( ) - .",
     _EMAIL: "is not an email address",
 }
@@ -109,3 +115,13 @@ class Patch(msgspec.Struct, forbid_unknown_fields=True):
 
     def changes(self) -> dict[str, object]:
         return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not msgspec.UNSET}
+
+
+def same_name(typed: str, stored: str) -> bool:
+    """Whether a name typed back matches the stored one, as a person reads them: the same
+    Unicode form, spaces collapsed, case kept."""
+    return _reading(typed) == _reading(stored)
+
+
+def _reading(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())

@@ -78,7 +78,7 @@ def advice(exc: BaseException) -> str:
     if isinstance(exc, asyncpg.QueryCanceledError):
         return "a statement ran past its time limit: the database may be overloaded (see README, 'The worker')"
     if isinstance(exc, asyncpg.InvalidParameterValueError):
-        return "a stored value (a time zone?) is not usable: the list of known zones is refreshed; if it goes on, see GET /v1/staff/system-status"
+        return "a stored value (a time zone?) is not usable: the list of known zones is refreshed before the next run; if it goes on, see GET /v1/staff/system-status"
     return "unexpected: report it with this error type; the other jobs go on"
 
 

@@ -120,13 +120,18 @@ async def acknowledge_deleted(
     conn: asyncpg.Connection, person_id: UUID, by: UUID, now: dt.datetime
 ) -> asyncpg.Record | None:
     """Staff have seen that a graduate with open alerts deleted their account: it leaves the
-    watchlist, and the kept record goes 30 days later. Acknowledging again changes nothing."""
+    watchlist, and the kept record goes 30 days later. Acknowledging again changes nothing
+    (`already` says so)."""
     return await conn.fetchrow(
         """
-        update deleted_participants
-        set acknowledged_at = coalesce(acknowledged_at, $3), acknowledged_by = coalesce(acknowledged_by, $2)
-        where person_id = $1
-        returning *
+        with before as (
+            select person_id, acknowledged_at is not null as already from deleted_participants
+            where person_id = $1 for update
+        )
+        update deleted_participants d
+        set acknowledged_at = coalesce(d.acknowledged_at, $3), acknowledged_by = coalesce(d.acknowledged_by, $2)
+        from before b where d.person_id = b.person_id
+        returning d.*, b.already
         """,
         person_id,
         by,

@@ -223,7 +223,7 @@ async def plant_time_zone(conn: asyncpg.Connection, table: str, row_id: str | uu
     """Write a zone straight into `people` or `groups`, past the API and past the trigger that
     refuses zones the server does not know (switched off for this one write)."""
     assert table in ("people", "groups")
-    trigger = f"{table}_time_zone"
+    trigger = f"{table}_time_zone_change"
     await conn.execute(f"alter table {table} disable trigger {trigger}")
     try:
         await conn.execute(f"update {table} set timezone = $2 where id = $1", uuid.UUID(str(row_id)), zone)

@@ -53,7 +53,7 @@ async def test_a_deleted_account_with_open_alerts_shows_what_was_kept_until_ackn
     at.selectbox(key="watch_person").set_value(robin.id).run()
     assert not at.exception, at.exception
     page = texts(at)
-    assert "Robin deleted their account" in page and "Critical · crisis" in page
+    assert "Robin's account was deleted" in page and "Critical · crisis" in page
     assert not [b for b in at.button if b.key == "watch_open"]  # no participant page any more
     assert not [b for b in at.button if b.label in ("Log outreach", "Resolve")]
 

@@ -104,11 +104,15 @@ async def test_a_graduate_deleting_mid_alert_leaves_staff_a_minimal_record(clien
     again = await client.post(f"/v1/staff/deleted-accounts/{robin.id}/acknowledge", headers=staff.headers)
     assert again.json()["acknowledged_at"] == acknowledged.json()["acknowledged_at"]  # once is enough
     assert [i["alias"] for i in await _watchlist(client, staff)] == ["Calm"]
-    audited = await conn.fetchval(
-        "select count(*) from audit_log where action = 'participant.deleted.acknowledge' and participant_id = $1",
+    audited = await conn.fetch(
+        "select details from audit_log where action = 'participant.deleted.acknowledge' and participant_id = $1"
+        " order by id",
         uuid.UUID(robin.id),
     )
-    assert audited == 2
+    assert [json.loads(r["details"]) for r in audited] == [
+        {"already_acknowledged": False},
+        {"already_acknowledged": True},
+    ]
 
 
 async def test_kept_records_are_purged_30_days_after_acknowledgement(client, conn, staff, admin, database_url):
@@ -251,3 +255,22 @@ async def test_an_opt_out_stored_before_the_rule_does_not_stop_a_crisis_push(
         await pool.close()
     assert await conn.fetchval("select push_state from notifications where kind = 'crisis_support'") == "sent"
     assert [m["token"] for m in fcm.delivered] == ["phone"]
+
+
+async def test_an_alias_is_one_line_an_admin_can_type_back(client, staff, admin, graduate):
+    for alias in ("x\n===", "Sam\n", "tab\tx", "\u202eevil\u202c", "zero\u200bwidth", "   "):
+        for response in (
+            await client.patch("/v1/me", json={"alias": alias}, headers=graduate.headers),
+            await client.post(
+                "/v1/staff/participants",
+                json={"alias": alias, "timezone": "UTC", "iop_completed_on": "2026-11-01"},
+                headers=staff.headers,
+            ),
+        ):
+            body = assert_problem(response, 400, "validation_failed")
+            assert body["errors"][0]["field"] == "alias", alias
+    # Spaces as they read: doubled or trailing ones need not be typed exactly.
+    spaced = await helpers.graduate(client, staff, alias="Mary  Ann ")
+    url = f"/v1/staff/participants/{spaced.id}"
+    response = await client.request("DELETE", url, json={"confirm_alias": "Mary Ann"}, headers=admin.headers)
+    assert response.status_code == 200, response.text

@@ -54,7 +54,13 @@ async def test_missing_required_field_and_missing_body(client, staff):
 
 async def test_blank_alias_and_plain_pattern_messages(client, staff):
     blank = assert_problem(await client.post(ENROL, json=GOOD | {"alias": "   "}, headers=staff.headers), 400)
-    assert blank["errors"] == [{"field": "alias", "source": "body", "message": "must not be blank"}]
+    assert blank["errors"] == [
+        {
+            "field": "alias",
+            "source": "body",
+            "message": "must not be blank, nor hold line breaks, tabs or invisible formatting characters",
+        }
+    ]
     email = assert_problem(await client.post(ENROL, json=GOOD | {"email": "nope"}, headers=staff.headers), 400)
     assert email["errors"][0]["message"] == "is not an email address"
 

@@ -98,7 +98,8 @@ async def test_the_accepted_zones_are_listed_for_anyone(client, conn):
 
 
 async def test_the_database_refuses_a_zone_it_does_not_know_whoever_writes_it(conn, client, graduate):
-    for zone in ("Mars/Olympus_Mons", "localtime", "posix/UTC"):
+    # Unknown, pseudo, another spelling, a POSIX rule: `at time zone` takes the last two.
+    for zone in ("Mars/Olympus_Mons", "localtime", "posix/UTC", "america/chicago", "UTC+5", "<+05>-5"):
         with pytest.raises(asyncpg.InvalidParameterValueError):
             await conn.execute("update people set timezone = $2 where id = $1", uuid.UUID(graduate.id), zone)
     with pytest.raises(asyncpg.InvalidParameterValueError):
@@ -125,3 +126,12 @@ def test_region_zones_are_places_under_a_continent_or_an_ocean_or_utc():
     assert zones.python_zone("../../etc/passwd") is None
     assert zones.python_zone("America") is None  # a folder, not a zone
     assert str(zones.zone_of("Mars/Olympus_Mons")) == "UTC"
+
+
+async def test_a_person_whose_stored_zone_went_bad_can_still_change_the_rest_and_the_zone(client, conn, graduate):
+    await helpers.plant_time_zone(conn, "people", graduate.id, helpers.UNKNOWN_ZONE)
+    renamed = await client.patch("/v1/me", json={"alias": "Riley"}, headers=graduate.headers)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["timezone"] == helpers.UNKNOWN_ZONE  # as stored, until put right
+    fixed = await client.patch("/v1/me", json={"timezone": "Europe/Lisbon"}, headers=graduate.headers)
+    assert fixed.status_code == 200 and fixed.json()["timezone"] == "Europe/Lisbon"

@@ -191,8 +191,9 @@ def deleted_account(api, entry: dict) -> None:
     zone = reader_zone(api)
     with st.container(border=True):
         st.markdown(
-            f"**{plain(entry['alias'])} deleted their account** on {local_time(entry['deleted_at'], zone)}, "
-            "while alerts were open. Their data is gone; this is all that was kept."
+            f"**{plain(entry['alias'])}'s account was deleted** on {local_time(entry['deleted_at'], zone)} "
+            "(by them, or by an admin at their request) while alerts were open. Their data is gone; "
+            "this is all that was kept."
         )
         kept = [f"{a['severity'].title()} · {a['kind'].replace('_', ' ')}" for a in entry.get("alerts") or []]
         st.markdown("**Alerts open when they left:** " + ("; ".join(kept) or "none recorded"))

@@ -15,6 +15,7 @@ from api.audit import audit
 from api.groups import notices
 from api.me.schemas import Deleted
 from api.problems import found, invalid
+from api.validation import same_name
 from db import groups as groups_db
 from db import privacy as privacy_db
 
@@ -23,10 +24,10 @@ async def delete_graduate(
     conn: asyncpg.Connection, request: Request, person_id: UUID, *, confirm_alias: str | None = None
 ) -> Deleted:
     """Delete the graduate in one transaction. `confirm_alias`, when given (an admin's
-    deletion), must repeat their alias exactly."""
+    deletion), must repeat their alias (case and letters exactly; spaces as they read)."""
     async with conn.transaction():
         graduate = found(await privacy_db.lock_participant(conn, person_id), "participant")
-        if confirm_alias is not None and confirm_alias != graduate["alias"]:
+        if confirm_alias is not None and not same_name(confirm_alias, graduate["alias"]):
             raise invalid("confirm_alias", "must repeat the graduate's alias exactly, as a check on the right person")
         # Seats they held go to the next people waiting, as when they leave a group.
         seats = await groups_db.member_of(conn, person_id)

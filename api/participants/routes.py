@@ -214,5 +214,12 @@ class DeletedParticipantController(Controller):
                 await privacy_db.acknowledge_deleted(conn, participant_id, request.user.id, dt.datetime.now(dt.UTC)),
                 "deleted account",
             )
-            await audit(conn, request, "participant.deleted.acknowledge", participant_id)
-        return msgspec.convert(dict(row), DeletedParticipant)
+            # Each read of what was kept is audited; the details say whether this one acknowledged it.
+            await audit(
+                conn,
+                request,
+                "participant.deleted.acknowledge",
+                participant_id,
+                {"already_acknowledged": row["already"]},
+            )
+        return msgspec.convert({k: v for k, v in dict(row).items() if k != "already"}, DeletedParticipant)

@@ -28,22 +28,33 @@ create function refresh_known_time_zones() returns integer language sql as $$
 $$;
 select refresh_known_time_zones();
 
--- A zone is stored only if it is a place this server knows. The API checks first (a 400
--- naming the field); this stops what is written any other way. `at time zone` raises
--- 22023 ("time zone ... not recognized") for a name the server does not know.
+-- A zone is stored only if it is a place this server knows, spelled as it lists it (`at time
+-- zone` alone would also take `america/chicago` or a POSIX rule like `UTC+5`, which no
+-- statement over everyone could then use). The API checks first (a 400 naming the field);
+-- this stops what is written any other way. A name missing from known_time_zones is looked
+-- up in pg_timezone_names (slow, but only then: a server upgraded since the last refresh).
+-- Only a change is checked: a row whose stored zone went bad can still have its other
+-- columns, or its zone, put right.
 create function check_time_zone() returns trigger language plpgsql as $$
 begin
-    if not is_place_zone(new.timezone) then
-        raise exception 'time zone "%" is not a place', new.timezone using errcode = '22023';
+    if not exists (select from known_time_zones where name = new.timezone) then
+        if not is_place_zone(new.timezone)
+           or not exists (select from pg_timezone_names where name = new.timezone) then
+            raise exception 'time zone "%" is not a place this server knows', new.timezone using errcode = '22023';
+        end if;
+        insert into known_time_zones (name) values (new.timezone) on conflict do nothing;
     end if;
-    perform now() at time zone new.timezone;
     return new;
 end;
 $$;
-create trigger people_time_zone before insert or update of timezone on people
+create trigger people_time_zone before insert on people
     for each row execute function check_time_zone();
-create trigger groups_time_zone before insert or update of timezone on groups
+create trigger people_time_zone_change before update of timezone on people
+    for each row when (old.timezone is distinct from new.timezone) execute function check_time_zone();
+create trigger groups_time_zone before insert on groups
     for each row execute function check_time_zone();
+create trigger groups_time_zone_change before update of timezone on groups
+    for each row when (old.timezone is distinct from new.timezone) execute function check_time_zone();
 
 -- The jobs list the zones in use with a skip scan over this index (a few hundred probes,
 -- however many people): finding whom they must skip costs next to nothing.
