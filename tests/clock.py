@@ -4,7 +4,8 @@ result cannot depend on when it runs.
 A test marked `@pytest.mark.clock_instants` (a module: `pytestmark =
 pytest.mark.clock_instants`) runs once per instant below, its id naming the instant
 (`test_x[utc-midnight-before]`); `@pytest.mark.clock_instants("utc-midnight-before", ...)`
-runs it at the named ones only. conftest.py's `clock_instant` fixture freezes the clock
+runs it at the named ones only (FEW and ONCE below, for slow tests and for those that read
+the clock only in passing). conftest.py's `clock_instant` fixture freezes the clock
 there with time-machine for the whole test, function-scoped fixtures included (session
 fixtures, such as the fake Google endpoints' certificates, keep real time).
 
@@ -15,8 +16,9 @@ the timeouts of httpx, asyncpg and uvicorn read time.monotonic, which time-machi
 alone (Streamlit's AppTest reads time.time for its timeout; the `dashboard` fixture points
 it at the monotonic clock). A pinned test that needs two moments passes them explicitly.
 PostgreSQL's clock is not frozen: where a statement stores a time that a rule later
-compares with Python's "now" (activation, reactivation, a plan override, a resolved
-alert), the app passes Python's time to it.
+compares with Python's "now" (activation, reactivation, a plan override), the app passes
+Python's time to it; tests that compare other times PostgreSQL stores (the audit log's,
+a sign-in lock-out's) with Python's clock are not pinned.
 
 Each instant is 10 s from an edge, in 2026: the year of the fixed dates some pinned tests
 ask about (the DST weeks in tests/test_group_sessions.py), which stay within the two years
@@ -99,6 +101,17 @@ INSTANTS: tuple[Instant, ...] = (
         " (UTC-11) still on 30 December: three dates at once, the widest spread there is",
     ),
 )
+
+# Every instant for every pinned test would add minutes to each CI run, so two shorter lists:
+# - FEW, for tests whose outcome depends on the date but not on a DST change: slow ones
+#   (seconds a run: the populations of tests/test_slots_sql.py, the dashboard) and those whose
+#   graduates live in UTC. UTC's date about to change and just changed (the Americas a date
+#   behind it), and three dates at once on New Year's Eve;
+# - ONCE, for tests that read the clock only in passing (a check-in made "now", whose date
+#   and hour the test does not look at): pinned so that they run the same whenever they run,
+#   at the instant where the most dates differ.
+FEW = ("utc-midnight-before", "utc-midnight-after", "new-year-kiritimati")
+ONCE = ("utc-midnight-before",)
 
 _BY_NAME = {instant.name: instant for instant in INSTANTS}
 
