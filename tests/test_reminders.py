@@ -9,10 +9,14 @@ import json
 import uuid
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from api.groups.reminders import session_reminders
 from notifications.reminders import checkin_reminders, sweep_and_nudge
 from tests import helpers
 from tests.helpers import create_group
+
+pytestmark = pytest.mark.clock_instants
 
 SIX_PM = dt.time(18, 0)
 HOUR = dt.timedelta(minutes=60)
