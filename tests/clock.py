@@ -104,9 +104,11 @@ INSTANTS: tuple[Instant, ...] = (
 
 # Every instant for every pinned test would add minutes to each CI run, so two shorter lists:
 # - FEW, for tests whose outcome depends on the date but not on a DST change: slow ones
-#   (seconds a run: the populations of tests/test_slots_sql.py, the dashboard) and those whose
-#   graduates live in UTC. UTC's date about to change and just changed (the Americas a date
-#   behind it), and three dates at once on New Year's Eve;
+#   (seconds a run: the populations of tests/test_slots_sql.py, the dashboard), those whose
+#   graduates live in UTC, and those whose group meets at a time helpers.slot_starting_in
+#   picks (in the first zone where the session fits the local day: UTC, unless UTC midnight is
+#   near, so a DST change elsewhere goes unseen). UTC's date about to change and just changed
+#   (the Americas a date behind it), and three dates at once on New Year's Eve;
 # - ONCE, for tests that read the clock only in passing (a check-in made "now", whose date
 #   and hour the test does not look at): pinned so that they run the same whenever they run,
 #   at the instant where the most dates differ.

@@ -130,7 +130,7 @@ async def test_rsvp_is_for_members(client, conn, hasher, staff):
         )
 
 
-@pytest.mark.clock_instants
+@pytest.mark.clock_instants(*FEW)
 async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, session = await group_now(client, staff, minutes_from_now=-10, facilitator_ids=[facilitator.id])
@@ -151,7 +151,7 @@ async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     assert_problem(await client.post(url, json={"code": code}, headers=stranger.headers), 403, "not_a_member")
 
 
-@pytest.mark.clock_instants
+@pytest.mark.clock_instants(*FEW)
 @pytest.mark.parametrize(
     ("minutes_from_now", "length", "is_open"),
     [
@@ -301,7 +301,7 @@ async def test_announcements(client, conn, hasher, staff):
     assert_problem(await client.get(url, headers=stranger.headers), 403, "not_a_member")
 
 
-@pytest.mark.clock_instants
+@pytest.mark.clock_instants(*FEW)
 async def test_attendance_only_for_sessions_under_way_or_past(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, _ = await group_now(client, staff, minutes_from_now=45, facilitator_ids=[facilitator.id])
@@ -388,7 +388,7 @@ async def test_odd_ranges_are_400_not_500(client, staff, graduate):
     )
 
 
-@pytest.mark.clock_instants
+@pytest.mark.clock_instants(*FEW)
 async def test_started_sessions_cannot_be_moved_and_archived_groups_are_closed_to_facilitators(
     client, conn, hasher, staff
 ):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import helpers
-from tests.clock import ONCE
+from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem, create_group
 
 KINDS = [
@@ -530,7 +530,7 @@ async def test_a_cancelled_session_is_told_in_each_members_own_time_zone(client,
     assert day_text(starts_at, "Europe/Berlin").startswith("Wed")
 
 
-@pytest.mark.clock_instants
+@pytest.mark.clock_instants(*FEW)
 async def test_a_cancellation_within_two_hours_is_urgent_and_told_once(client, conn, staff):
     group, session = await group_with_session_in(client, staff, 60)
     person = await member(client, staff, group)
