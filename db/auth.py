@@ -67,17 +67,19 @@ async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> i
     )
 
 
-async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID) -> bool:
-    """Mark the code used; False if it was used meanwhile (the caller holds the row lock from
-    lock_code_by_selector, so this is a second line of defence)."""
+async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID, now: dt.datetime) -> bool:
+    """Mark the code used at `now`, the first one also activating the graduate (slots count
+    from then, against the app's clock); False if it was used meanwhile (the caller holds
+    the row lock from lock_code_by_selector, so this is a second line of defence)."""
     redeemed = await conn.fetchval(
-        "update activation_codes set used_at = now() where id = $1 and used_at is null returning id", code_id
+        "update activation_codes set used_at = $2 where id = $1 and used_at is null returning id", code_id, now
     )
     if redeemed is None:
         return False
     await conn.execute(
-        "update participant_profiles set activated_at = coalesce(activated_at, now()) where person_id = $1",
+        "update participant_profiles set activated_at = coalesce(activated_at, $2) where person_id = $1",
         person_id,
+        now,
     )
     return True
 

@@ -30,20 +30,30 @@ async def plan_context(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Rec
 
 
 async def set_plan(
-    conn: asyncpg.Connection, person_id: UUID, cadence: str, starts_on: dt.date, ends_on: dt.date | None, set_by: UUID
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    cadence: str,
+    starts_on: dt.date,
+    ends_on: dt.date | None,
+    set_by: UUID,
+    now: dt.datetime | None = None,
 ) -> None:
+    """Set the override at `now` (the app's clock when not given: whether it cut a running
+    slot short is judged by the date it was set, against that clock)."""
     await conn.execute(
         """
-        insert into checkin_plans (person_id, cadence, starts_on, ends_on, set_by) values ($1, $2, $3, $4, $5)
+        insert into checkin_plans (person_id, cadence, starts_on, ends_on, set_by, set_at)
+        values ($1, $2, $3, $4, $5, $6)
         on conflict (person_id) do update
             set cadence = excluded.cadence, starts_on = excluded.starts_on, ends_on = excluded.ends_on,
-                set_by = excluded.set_by, set_at = now()
+                set_by = excluded.set_by, set_at = excluded.set_at
         """,
         person_id,
         cadence,
         starts_on,
         ends_on,
         set_by,
+        now or dt.datetime.now(dt.UTC),
     )
 
 

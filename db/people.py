@@ -120,8 +120,11 @@ async def update_participant(
         return await get_participant(conn, person_id)
 
 
-async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) -> bool:
-    """Activate or deactivate a person. Deactivation also ends every device session (no
+async def set_active(
+    conn: asyncpg.Connection, person_id: UUID, active: bool, now: dt.datetime | None = None
+) -> bool:
+    """Activate or deactivate a person at `now` (the app's clock when not given: slots count
+    from a return, against that clock). Deactivation also ends every device session (no
     token they hold works on the next request), voids unused activation codes and unlinks
     Firebase, so coming back always takes a new code from staff."""
     async with conn.transaction():
@@ -129,15 +132,16 @@ async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool) ->
             """
             update people
             set is_active = $2,
-                deactivated_at = case when $2 then null else coalesce(deactivated_at, now()) end,
+                deactivated_at = case when $2 then null else coalesce(deactivated_at, $3) end,
                 firebase_uid = case when $2 then firebase_uid end,
-                reactivated_at = case when $2 and not is_active then now() else reactivated_at end,
+                reactivated_at = case when $2 and not is_active then $3 else reactivated_at end,
                 updated_at = now()
             where id = $1
             returning id
             """,
             person_id,
             active,
+            now or dt.datetime.now(dt.UTC),
         )
         if updated and not active:
             await conn.execute(

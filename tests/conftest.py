@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import time_machine
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
@@ -20,7 +22,7 @@ from api.auth.credentials import Hasher
 from api.settings import Settings
 from db import migrate
 from notifications.sender import FirebaseSender
-from tests import helpers
+from tests import clock, helpers
 from tests.fake_fcm import FakeFcm
 from tests.live_server import LiveServer
 
@@ -39,6 +41,35 @@ def report(line: str) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:
     for line in ARTIFACTS:
         terminalreporter.write_line(line)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "clock_instants(*names): run the test once at each fixed instant of tests/clock.py (or at the named"
+        " ones), the clock frozen there",
+    )
+
+
+def pytest_generate_tests(metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("clock_instants")
+    if marker is not None:
+        instants = clock.chosen(marker.args)
+        metafunc.parametrize("clock_instant", instants, ids=[i.name for i in instants], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def clock_instant(request) -> Iterator[clock.Instant | None]:
+    """For a test marked `clock_instants`: the instant it runs at, the clock frozen there
+    (tests/clock.py says why frozen). Autouse and function-scoped, it is set up before any
+    other function-scoped fixture, so those read the frozen clock too; session fixtures are
+    set up before it, at real time. None for a test not marked."""
+    instant = getattr(request, "param", None)
+    if instant is None:
+        yield None
+        return
+    with time_machine.travel(instant.at, tick=False):
+        yield instant
 
 
 _LOCAL = ("localhost", "127.0.0.1", "::1", "testserver", "testclient", None)
@@ -220,9 +251,14 @@ def api_url(settings: Settings, conn: asyncpg.Connection) -> Iterator[str]:
 @pytest.fixture
 def dashboard(api_url: str, monkeypatch):
     """Make a Streamlit AppTest of the dashboard pointed at the live API."""
-    from streamlit.testing.v1 import AppTest
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest, local_script_runner
 
     monkeypatch.setenv("AFTERCARE_API_URL", api_url)
+    # AppTest times a script run out by time.time(), which stands still under a frozen clock
+    # (tests/clock.py): monotonic seconds time it out instead, as a hung run must fail.
+    monkeypatch.setattr(local_script_runner, "time", SimpleNamespace(time=time.monotonic, sleep=time.sleep))
 
     def make() -> AppTest:
         return AppTest.from_file(str(Path(__file__).parent.parent / "admin_dashboard" / "app.py"), default_timeout=30)

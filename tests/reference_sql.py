@@ -73,7 +73,7 @@ ADHERENCE = (
     + """
 select ends_on as day, (ends_on >= today - 7) as last_week,
        count(*) filter (where done)::int as done, count(*)::int as due
-from slots group by ends_on, (ends_on >= today - 7) order by ends_on
+from slots group by ends_on, (ends_on >= today - 7) order by day, last_week
 """
 )
 

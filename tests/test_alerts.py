@@ -3,12 +3,16 @@
 import datetime as dt
 import uuid
 
+import pytest
+
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem
 
 checkin = helpers.checkin_body
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):
     await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=graduate.headers)
     listed = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
@@ -50,6 +54,7 @@ async def test_acknowledge_outreach_resolve(client, conn, staff, graduate):
     assert len((await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]) == 1
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_alert_order_and_filters(client, conn, hasher, staff):
     mine = await helpers.graduate(client, staff, alias="Mine", counselor_id=staff.id)
     other_counselor = await helpers.account(client, conn, hasher, ["staff"])
@@ -68,6 +73,7 @@ async def test_alert_order_and_filters(client, conn, hasher, staff):
     assert [a["id"] for a in page["items"] + rest["items"]] == [a["id"] for a in items]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_graduates_and_facilitators_reach_no_alerts_or_check_ins(client, conn, hasher, staff, graduate):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     other = await helpers.graduate(client, staff, alias="Other")
@@ -85,6 +91,7 @@ async def test_graduates_and_facilitators_reach_no_alerts_or_check_ins(client, c
     assert await conn.fetchval("select count(*) from audit_log where action = 'participant.checkins.read'") == 1
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_plan_override_back_to_daily(client, staff):
     today = dt.date.today()
     graduate = await helpers.graduate(
@@ -99,14 +106,17 @@ async def test_plan_override_back_to_daily(client, staff):
     due = (await client.get("/v1/checkins/due", headers=graduate.headers)).json()
     assert due["current_slot"]["starts_on"] == due["current_slot"]["ends_on"] == str(today)
     assert (await client.put(url, json={"cadence": "default"}, headers=staff.headers)).json()["cadence"] == "default"
-    bad = {"cadence": "daily", "starts_on": "2026-12-10", "ends_on": "2026-12-01"}
-    assert_problem(await client.put(url, json=bad, headers=staff.headers), 400)
+    # Ending before it starts (relative to today: a fixed start would one day be past, refused for that instead).
+    bad = {"cadence": "daily", "starts_on": str(today + dt.timedelta(days=10)), "ends_on": str(today + dt.timedelta(1))}
+    problem = assert_problem(await client.put(url, json=bad, headers=staff.headers), 400)
+    assert problem["errors"][0]["field"] == "ends_on"
     assert_problem(
         await client.put(f"/v1/staff/participants/{uuid.uuid4()}/plan", json=body, headers=staff.headers), 404
     )
     assert_problem(await client.put(url, json=body, headers=graduate.headers), 403)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_worse_news_reopens_an_acknowledged_alert(client, conn, staff, graduate):
     await client.post("/v1/checkins", json=checkin(craving=9), headers=graduate.headers)  # medium
     [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
@@ -132,6 +142,7 @@ async def test_worse_news_reopens_an_acknowledged_alert(client, conn, staff, gra
     assert again["status"] == "open" and again["acknowledged_at"] is None  # a second crisis needs eyes again
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_bad_plan_dates_and_ids_are_4xx(client, staff, graduate):
     url = f"/v1/staff/participants/{graduate.id}/plan"
     assert_problem(
@@ -144,6 +155,7 @@ async def test_bad_plan_dates_and_ids_are_4xx(client, staff, graduate):
     assert_problem(await client.get("/v1/checkins", params={"to": "0001-01-05"}, headers=graduate.headers), 400)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_an_alerts_reasons_are_objects_through_the_api(client, staff, graduate):
     """Each reason is a JSON object (code, kind, severity, message), not a string holding one."""
     response = await client.post("/v1/checkins", json=helpers.checkin_body(used=True), headers=graduate.headers)

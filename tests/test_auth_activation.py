@@ -8,6 +8,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from tests import helpers
+from tests.clock import ONCE
 from tests.conftest import make_settings
 from tests.helpers import assert_problem
 
@@ -64,6 +65,7 @@ async def test_expired_code(client, conn, staff):
     assert_problem(await client.post("/v1/auth/activate", json={"code": code}), 401, "code_expired")
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_code_expires_after_seven_days(client, staff):
     enrolled = await helpers.enroll(client, staff)
     from datetime import datetime, timedelta

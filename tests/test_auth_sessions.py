@@ -1,6 +1,9 @@
 """Password sign-in, refresh-token rotation and reuse, logout, and deactivation."""
 
+import pytest
+
 from tests import helpers
+from tests.clock import ONCE
 from tests.helpers import PASSWORD, assert_problem
 
 
@@ -147,6 +150,7 @@ async def test_tampered_or_missing_access_token(client, graduate):
     assert_problem(await client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}), 401)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_expired_access_token_is_refused(client, graduate):
     import time
 

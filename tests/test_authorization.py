@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import icalendar
+import pytest
 
 from api.app import create_app
 from tests import helpers
@@ -30,6 +31,7 @@ from tests.authorization_policy import (
     wrong_kind_params,
 )
 from tests.authorization_world import World, build_world, fill_path, foreign_ids, path_params
+from tests.clock import ONCE
 from tests.conftest import make_settings, report
 
 SKIPPED_METHODS = {"OPTIONS", "HEAD"}
@@ -161,6 +163,7 @@ def cells(rule: Rule, template: str) -> list[tuple[str, str]]:
 # --- 1. the authorization matrix --------------------------------------------------------------
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_authorization_matrix(client, conn, hasher, settings):
     started = time.monotonic()
     failures: list[str] = []
@@ -198,6 +201,7 @@ def lets_staff_in_but_not_everyone(rule: Rule) -> bool:
     return staff_in and not all(rule.access[c] == ALLOWED for c in CALLERS if c != "anonymous")
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_staff_work_on_participant_data_is_audited(client, conn, hasher, settings):
     undeclared = sorted(
         f"{m} {p}" for (m, p), rule in POLICY.items() if lets_staff_in_but_not_everyone(rule) and not rule.audit
@@ -389,6 +393,7 @@ async def check_text(client, conn, world: World, method, path, rule: Rule, field
     return problems
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_text_is_stored_and_returned_inertly(client, conn, hasher, settings):
     spec = (await client.get("/schema/openapi.json")).json()
     tables = await table_names(conn)

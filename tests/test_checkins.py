@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem
 
 
@@ -16,6 +17,7 @@ def now(minutes=0):
 body = helpers.checkin_body
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
     first = await client.post("/v1/checkins", json=body(), headers=graduate.headers)
     assert first.status_code == 201, first.text
@@ -27,12 +29,20 @@ async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
     assert first.json()["risk_reasons"] == [] and first.json()["crisis_resources"] is None
 
 
+@pytest.mark.clock_instants(*FEW)
+@pytest.mark.parametrize("minutes", [6, -7 * 24 * 60 - 5])
+async def test_check_ins_made_too_far_from_now_are_refused(client, conn, graduate, minutes):
+    response = await client.post("/v1/checkins", json=body(client_time=now(minutes)), headers=graduate.headers)
+    problem = assert_problem(response, 400)
+    assert any(e["field"] == "client_time" for e in problem["errors"]), problem
+    assert await conn.fetchval("select count(*) from checkins") == 0
+
+
+@pytest.mark.clock_instants(*ONCE)
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"client_time": 6}, "client_time"),  # minutes from now, made when the test runs
-        ({"client_time": -7 * 24 * 60 - 5}, "client_time"),
-        ({"client_time": "2026-11-26T10:00:00"}, "client_time"),
+        ({"client_time": "2026-11-26T10:00:00"}, "client_time"),  # no offset
         ({"mood": 6}, "mood"),
         ({"craving": -1}, "craving"),
         ({"sleep": 0}, "sleep"),
@@ -44,14 +54,13 @@ async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
     ],
 )
 async def test_bad_check_ins_are_refused_and_nothing_is_stored(client, conn, graduate, change, field):
-    if isinstance(change.get("client_time"), int):
-        change = {"client_time": now(change["client_time"])}
     response = await client.post("/v1/checkins", json=body(**change), headers=graduate.headers)
     problem = assert_problem(response, 400)
     assert any(e["field"].startswith(field) for e in problem["errors"]), problem
     assert await conn.fetchval("select count(*) from checkins") == 0
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_time_bounds_edges_are_allowed(client, graduate):
     for when in (now(4), now(-7 * 24 * 60 + 5)):
         assert (
@@ -59,6 +68,7 @@ async def test_time_bounds_edges_are_allowed(client, graduate):
         ).status_code == 201
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_only_graduates_check_in(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     for actor in (staff, facilitator):
@@ -66,6 +76,7 @@ async def test_only_graduates_check_in(client, conn, hasher, staff):
     assert_problem(await client.post("/v1/checkins", json=body()), 401)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_crisis_gets_help_at_once_and_a_critical_alert(client, conn, graduate):
     response = await client.post(
         "/v1/checkins", json=body(need_support="crisis_now", used=True), headers=graduate.headers
@@ -92,15 +103,19 @@ async def test_crisis_resources_need_no_sign_in(client):
     assert "not watched around the clock" in response.json()["note"]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_reasons_join_the_open_alert_of_their_kind(client, conn, graduate):
-    for mood in (2, 1, 1):
-        await client.post("/v1/checkins", json=body(mood=mood), headers=graduate.headers)
+    # Made a minute apart, as a phone would: a frozen clock (tests/clock.py) would give all
+    # three the same time, and none would come before another.
+    for minutes_ago, mood in ((3, 2), (2, 1), (1, 1)):
+        await client.post("/v1/checkins", json=body(mood=mood, client_time=now(-minutes_ago)), headers=graduate.headers)
     [alert] = await conn.fetch("select id, kind, reasons from alerts")
     assert alert["kind"] == "low_mood"
     events = await conn.fetch("select kind from alert_events where alert_id = $1 order by id", alert["id"])
     assert [e["kind"] for e in events] == ["opened", "reason"]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_check_in_after_an_alert_shows_on_it(client, conn, graduate):
     await client.post("/v1/checkins", json=body(need_support="talk_soon"), headers=graduate.headers)
     calm = (await client.post("/v1/checkins", json=body(), headers=graduate.headers)).json()
@@ -108,6 +123,7 @@ async def test_a_check_in_after_an_alert_shows_on_it(client, conn, graduate):
     assert [(e["kind"], str(e["checkin_id"])) for e in events][-1] == ("checkin", calm["id"])
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_due_now_streak_and_days_sober(client, staff):
     today = dt.date.today()
     graduate = await helpers.graduate(
@@ -130,6 +146,7 @@ async def test_due_now_streak_and_days_sober(client, staff):
     assert due["current_slot"]["done"] is True and due["streak"] == 3
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_history_is_mine_only(client, staff, graduate):
     other = await helpers.graduate(client, staff, alias="Other")
     await client.post("/v1/checkins", json=body(note="mine"), headers=graduate.headers)
@@ -142,6 +159,7 @@ async def test_history_is_mine_only(client, staff, graduate):
     )
 
 
+@pytest.mark.clock_instants
 async def test_slots_follow_a_time_zone_change(client, staff):
     today = dt.date.today()
     graduate = await helpers.graduate(
@@ -156,8 +174,11 @@ async def test_slots_follow_a_time_zone_change(client, staff):
     assert before["starts_at"] != after["starts_at"]
 
 
+@pytest.mark.clock_instants
 async def test_a_check_in_counts_on_the_local_date_it_was_made(client, conn, staff):
-    graduate = await helpers.graduate(client, staff, timezone="America/Chicago", iop_completed_on="2026-11-01")
+    # Relative to today: enrolment refuses an IOP date over a month ahead (a fixed 2026-11-01 was, before October).
+    iop = dt.date.today() - dt.timedelta(days=30)
+    graduate = await helpers.graduate(client, staff, timezone="America/Chicago", iop_completed_on=str(iop))
     # 03:00 UTC is still the previous evening in Chicago.
     when = dt.datetime.now(dt.UTC).replace(hour=3, minute=0, second=0, microsecond=0)
     if when > dt.datetime.now(dt.UTC):
@@ -166,6 +187,7 @@ async def test_a_check_in_counts_on_the_local_date_it_was_made(client, conn, sta
     assert response.json()["local_date"] == str((when - dt.timedelta(hours=6)).date())
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_late_retry_of_a_stored_check_in_gets_its_answer(client, conn, graduate):
     first = (await client.post("/v1/checkins", json=body(), headers=graduate.headers)).json()
     await conn.execute("update checkins set client_time = client_time - interval '8 days'")

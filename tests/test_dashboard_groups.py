@@ -4,7 +4,10 @@ is checked through the API."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests import helpers
+from tests.clock import FEW
 from tests.dashboard import open_page, sign_in, texts
 
 PAGE = "views/groups.py"
@@ -121,6 +124,7 @@ async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, ha
     assert "Closing Circle" in list(listing(at)["name"])
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_the_roster_shows_a_members_rsvp(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Roster Circle")
     sam = await helpers.graduate(client, staff, alias="Sam")
@@ -140,6 +144,7 @@ async def test_the_roster_shows_a_members_rsvp(dashboard, client, conn, hasher, 
     assert any(b.label == "Download attendance CSV" for b in at.get("download_button"))
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_staff_mark_attendance_on_the_roster(dashboard, client, conn, hasher, staff):
     zone, slot = helpers.slot_starting_in(10)  # attendance opens 30 minutes before the start
     group = await helpers.create_group(client, staff, name="Present Circle", timezone=zone, schedule=[slot])
@@ -161,6 +166,7 @@ async def test_staff_mark_attendance_on_the_roster(dashboard, client, conn, hash
     ]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_staff_cancel_a_session_with_a_reason(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Cancel Circle")
     session = await next_session(client, staff, group["id"])
@@ -177,6 +183,7 @@ async def test_staff_cancel_a_session_with_a_reason(dashboard, client, conn, has
     assert after["status"] == "cancelled" and after["note"] == "The room is flooded"
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_cancelling_without_a_reason_is_refused_with_a_message(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Reasonless Circle")
     session = await next_session(client, staff, group["id"])

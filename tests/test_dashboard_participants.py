@@ -8,7 +8,10 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.dashboard import open_page, sign_in, texts
 
 CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}\b")
@@ -32,6 +35,7 @@ def open_participant(at, person_id: str):
     return open_page(at, "views/participants.py")
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_enrolment_shows_the_code_once_and_it_works(dashboard, client, staff):
     at = open_page(sign_in(dashboard(), staff), "views/enroll.py")
     assert at.selectbox(key="enroll_counselor").value == staff.id  # their own caseload by default
@@ -66,6 +70,7 @@ async def test_enrolment_shows_the_code_once_and_it_works(dashboard, client, sta
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_refused_enrolment_says_why_and_keeps_what_was_typed(dashboard, client, staff):
     at = open_page(sign_in(dashboard(), staff), "views/enroll.py")
     at.text_input(key="enroll_alias").input("Robin")
@@ -79,6 +84,7 @@ async def test_a_refused_enrolment_says_why_and_keeps_what_was_typed(dashboard, 
     assert (await client.get("/v1/staff/participants", headers=staff.headers)).json()["items"] == []
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_the_participant_page_shows_profile_checkins_groups_and_alerts_with_outreach(dashboard, client, staff):
     sober_since = dt.date.today() - dt.timedelta(days=40)
     robin = await helpers.graduate(
@@ -147,6 +153,7 @@ async def test_the_list_searches_and_filters_and_opening_someone_sets_the_link(d
     assert list(frames(at)[0]["alias"]) == ["Alex"] and "Robin" in [h.value for h in at.header]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_plan_override_saved_from_the_page(dashboard, client, staff):
     robin = await helpers.graduate(client, staff, alias="Robin", timezone="UTC")
     at = open_participant(sign_in(dashboard(), staff), robin.id)

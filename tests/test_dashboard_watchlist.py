@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import pytest
+
 from db.sweep import sweep
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.dashboard import open_page, sign_in, texts
 
 
@@ -20,6 +23,7 @@ async def crisis(client, staff, alias: str, **fields) -> helpers.Actor:
     return who
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_acknowledge_log_outreach_and_resolve_from_the_watchlist(dashboard, client, conn, staff):
     mine = await crisis(client, staff, "Robin", counselor_id=staff.id)
     await crisis(client, staff, "Kim")  # no counselor: not in "my caseload"
@@ -61,6 +65,7 @@ async def test_acknowledge_log_outreach_and_resolve_from_the_watchlist(dashboard
     assert list(at.dataframe[0].value["alias"]) == ["Kim"]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_severity_filter_and_csv(dashboard, client, conn, staff):
     await crisis(client, staff, "Robin", counselor_id=staff.id)
     talker = await helpers.graduate(client, staff, alias="Lee", counselor_id=staff.id)
@@ -80,6 +85,7 @@ async def test_nobody_on_the_watchlist(dashboard, staff):
     assert "Nobody is overdue or alerted right now." in texts(at)
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_the_overview_shows_the_programs_numbers(dashboard, client, conn, staff):
     await crisis(client, staff, "Robin")
     await helpers.graduate(client, staff, alias="Sky")
@@ -91,6 +97,7 @@ async def test_the_overview_shows_the_programs_numbers(dashboard, client, conn, 
     assert "Check-ins per day" in texts(at)
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_overdue_without_an_alert_is_listed_beside_the_alerted(dashboard, client, conn, staff):
     """One miss is not an alert yet, but it is overdue: both kinds show, alerted first."""
     await crisis(client, staff, "Robin")
@@ -107,6 +114,7 @@ async def test_overdue_without_an_alert_is_listed_beside_the_alerted(dashboard, 
     assert not at.exception
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_session_that_ends_mid_alert_work_goes_back_to_sign_in(dashboard, client, conn, staff):
     robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
     at = sign_in(dashboard(), staff)
@@ -120,6 +128,7 @@ async def test_a_session_that_ends_mid_alert_work_goes_back_to_sign_in(dashboard
     assert await conn.fetchval("select status from alerts where id = $1", alert_id) == "open"
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_an_empty_caseload_points_to_the_others(dashboard, client, staff):
     await crisis(client, staff, "Kim")  # nobody's caseload
     at = sign_in(dashboard(), staff)
@@ -155,6 +164,7 @@ def test_parts_that_rerun_alone_turn_api_troubles_into_messages():
     assert "leftover" not in at.session_state  # nothing of the ended session stays in the browser
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_from_the_watchlist_to_the_participant_page(dashboard, client, staff):
     robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
     at = sign_in(dashboard(), staff)

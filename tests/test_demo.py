@@ -1,7 +1,13 @@
 """The demo data `aftercare up` loads: once, and usable through the API."""
 
+import pytest
+
 from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, load_demo
 from tests import helpers
+from tests.clock import ONCE
+
+# The demo's history is dated back from today (api/demo.py).
+pytestmark = pytest.mark.clock_instants(*ONCE)
 
 
 async def test_demo_loads_once_and_its_sign_ins_work(client, conn, hasher):

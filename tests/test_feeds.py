@@ -13,6 +13,7 @@ import pytest
 
 from api.groups.meeting_guide import FeedGroup, export_feed, parse_feed
 from tests import helpers
+from tests.clock import FEW
 from tests.helpers import assert_problem, create_group
 
 # The sample feeds live in the shared folder beside the checkout (as on CI).
@@ -231,6 +232,7 @@ async def test_cli_imports_the_sample_feeds_into_the_listing(client, conn, gradu
     assert await conn.fetchval("select count(*) from groups") == 47
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_group_calendar_parses_back(client, staff):
     group = await create_group(client, staff, public=True)
     sessions = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)).json()["items"]
@@ -260,6 +262,7 @@ async def test_a_group_name_cannot_write_lines_into_a_calendar(client, staff):
     assert helpers.ical_text(str(icalendar.Calendar.from_ical(response.content)["x-wr-calname"])) == name
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_personal_calendar_feed(client, staff):
     group = await create_group(client, staff, name="Women's Circle", topics=["women"])
     graduate = await helpers.graduate(client, staff)
@@ -326,19 +329,24 @@ async def test_import_never_touches_a_group_staff_made(client, conn, staff, grad
     assert kept["name"] == "Our private group" and kept["public"] is False and kept["schedule"] == ours["schedule"]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_calendar_feed_follows_membership(client, staff):
     group = await create_group(client, staff)
     graduate = await helpers.graduate(client, staff)
     url = f"/v1/groups/{group['id']}/membership"
     await client.post(url, headers=graduate.headers)
-    sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][0]["id"]
+    # A coming session: one under way (the group's Tuesday evening may have just begun) keeps
+    # its RSVPs when someone leaves.
+    now = dt.datetime.now(dt.UTC)
+    sessions = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    sid = next(s["id"] for s in sessions if dt.datetime.fromisoformat(s["starts_at"]) > now)
     await client.put(f"/v1/sessions/{sid}/rsvp", json={"status": "going"}, headers=graduate.headers)
     feed = "/" + (await client.post("/v1/me/calendar-feed", headers=graduate.headers)).json()["url"].split("/", 3)[3]
     assert len(list(icalendar.Calendar.from_ical((await client.get(feed)).content).walk("VEVENT"))) == 1
     await client.delete(url, headers=graduate.headers)
     assert list(icalendar.Calendar.from_ical((await client.get(feed)).content).walk("VEVENT")) == []
-    mine = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"][0]
-    assert mine["my_rsvp"] is None  # leaving took the RSVPs to coming sessions with it
+    listed = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=graduate.headers)).json()["items"]
+    assert next(s for s in listed if s["id"] == sid)["my_rsvp"] is None  # leaving took the RSVPs to coming sessions
 
 
 def test_access_log_hides_calendar_tokens():

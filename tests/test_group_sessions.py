@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem, create_group
 
 
@@ -36,6 +37,7 @@ async def member(client, staff, group, **fields):
     return person
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_sessions_follow_the_schedule_across_the_autumn_change(client, staff, graduate):
     group = await create_group(
         client, staff, timezone="America/Chicago", schedule=[{"weekday": "sunday", "start": "19:00", "end": "20:00"}]
@@ -56,6 +58,7 @@ async def test_sessions_follow_the_schedule_across_the_autumn_change(client, sta
     assert all(s["status"] == "scheduled" and s["my_rsvp"] is None for s in sessions)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_sessions_across_the_spring_change(client, staff, graduate):
     group = await create_group(
         client,
@@ -74,6 +77,7 @@ async def test_sessions_across_the_spring_change(client, staff, graduate):
     assert [s["starts_at"] for s in response.json()["items"]] == ["2026-03-08T01:00:00Z", "2026-03-09T12:30:00Z"]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_session_range_rules(client, staff, graduate):
     group = await create_group(client, staff)
     url = f"/v1/groups/{group['id']}/sessions"
@@ -97,6 +101,7 @@ async def test_session_range_rules(client, staff, graduate):
     )
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_rsvp_is_for_members(client, conn, hasher, staff):
     group = await create_group(client, staff, capacity=1)
     sid = (await client.get(f"/v1/groups/{group['id']}/sessions", headers=staff.headers)).json()["items"][0]["id"]
@@ -125,6 +130,7 @@ async def test_rsvp_is_for_members(client, conn, hasher, staff):
         )
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, session = await group_now(client, staff, minutes_from_now=-10, facilitator_ids=[facilitator.id])
@@ -145,6 +151,7 @@ async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     assert_problem(await client.post(url, json={"code": code}, headers=stranger.headers), 403, "not_a_member")
 
 
+@pytest.mark.clock_instants(*FEW)
 @pytest.mark.parametrize(
     ("minutes_from_now", "length", "is_open"),
     [
@@ -171,6 +178,7 @@ async def test_self_check_in_window_edges(client, conn, hasher, staff, minutes_f
         assert "opens_at" in body and "closes_at" in body
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_attendance_by_the_groups_own_facilitator_only(client, conn, hasher, staff):
     mine = await helpers.account(client, conn, hasher, ["facilitator"])
     theirs = await helpers.account(client, conn, hasher, ["facilitator"])
@@ -199,6 +207,7 @@ async def test_attendance_by_the_groups_own_facilitator_only(client, conn, hashe
     assert (await client.put(f"/v1/sessions/{sid}/attendance", json=body, headers=staff.headers)).status_code == 200
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_cancel_and_reschedule(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     other = await helpers.account(client, conn, hasher, ["facilitator"])
@@ -249,6 +258,7 @@ async def test_cancel_and_reschedule(client, conn, hasher, staff):
     )
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_schedule_edit_moves_sessions_and_keeps_rsvps(client, staff):
     group = await create_group(client, staff)  # Tuesdays 19:00
     graduate = await member(client, staff, group)
@@ -291,6 +301,7 @@ async def test_announcements(client, conn, hasher, staff):
     assert_problem(await client.get(url, headers=stranger.headers), 403, "not_a_member")
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_attendance_only_for_sessions_under_way_or_past(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, _ = await group_now(client, staff, minutes_from_now=45, facilitator_ids=[facilitator.id])
@@ -312,6 +323,7 @@ async def test_attendance_only_for_sessions_under_way_or_past(client, conn, hash
     )
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_self_check_in_counts_wrong_codes_and_respects_the_facilitator(client, conn, hasher, staff):
     facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
     group, session = await group_now(client, staff, facilitator_ids=[facilitator.id])
@@ -337,6 +349,7 @@ async def test_self_check_in_counts_wrong_codes_and_respects_the_facilitator(cli
     )
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_other_spellings_of_a_session_id_are_unknown(client, staff):
     group = await create_group(client, staff)
     graduate = await member(client, staff, group)
@@ -356,6 +369,7 @@ async def test_other_spellings_of_a_session_id_are_unknown(client, staff):
         assert_problem(await client.get(f"/v1/sessions/{other}/roster", headers=staff.headers), 404)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_odd_ranges_are_400_not_500(client, staff, graduate):
     group = await create_group(client, staff)
     url = f"/v1/groups/{group['id']}/sessions"
@@ -374,6 +388,7 @@ async def test_odd_ranges_are_400_not_500(client, staff, graduate):
     )
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_started_sessions_cannot_be_moved_and_archived_groups_are_closed_to_facilitators(
     client, conn, hasher, staff
 ):
@@ -393,6 +408,7 @@ async def test_started_sessions_cannot_be_moved_and_archived_groups_are_closed_t
     assert (await client.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)).status_code == 200
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_adding_an_earlier_slot_keeps_rsvps_on_their_session(client, staff):
     group = await create_group(client, staff)  # Tuesdays 19:00
     graduate = await member(client, staff, group)

@@ -4,10 +4,14 @@ import datetime as dt
 import uuid
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests import helpers
+from tests.clock import ONCE
 from tests.helpers import assert_problem
 
 
+@pytest.mark.clock_instants
 async def test_read_and_change_my_profile(client, graduate):
     response = await client.patch(
         "/v1/me",
@@ -145,6 +149,7 @@ async def test_another_graduates_sign_in_is_a_404(client, staff, graduate):
     assert (await client.get("/v1/me", headers=other.headers)).status_code == 200
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, staff):
     from tests.helpers import create_group
 
@@ -166,6 +171,7 @@ async def test_deleting_an_account_gives_up_seats_and_group_data(client, conn, s
     assert detail["my_status"] == "member" and detail["member_count"] == 1
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_export_and_deletion_cover_check_ins_and_alerts(client, conn, staff):
 
     graduate = await helpers.graduate(client, staff)

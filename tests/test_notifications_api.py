@@ -8,7 +8,10 @@ import json
 import uuid
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem, create_group
 
 KINDS = [
@@ -493,6 +496,7 @@ async def test_an_announcement_reaches_each_member_but_not_the_waitlist_or_the_a
     assert len(await stored(conn, ann.id, "announcement")) == 2
 
 
+@pytest.mark.clock_instants
 async def test_a_cancelled_session_is_told_in_each_members_own_time_zone(client, conn, staff):
     group = await create_group(client, staff)  # Tuesdays 19:00-20:30, America/Chicago
     chicago = await member(client, staff, group, alias="Chi", timezone="America/Chicago")
@@ -526,6 +530,7 @@ async def test_a_cancelled_session_is_told_in_each_members_own_time_zone(client,
     assert day_text(starts_at, "Europe/Berlin").startswith("Wed")
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_cancellation_within_two_hours_is_urgent_and_told_once(client, conn, staff):
     group, session = await group_with_session_in(client, staff, 60)
     person = await member(client, staff, group)
@@ -537,6 +542,7 @@ async def test_a_cancellation_within_two_hours_is_urgent_and_told_once(client, c
     assert "Facilitator ill" in row["body"]
 
 
+@pytest.mark.clock_instants
 async def test_a_rescheduled_session_tells_members_where_it_moved(client, conn, staff):
     group = await create_group(client, staff)  # Tuesdays 19:00, America/Chicago
     person = await member(client, staff, group, timezone="Asia/Kolkata")
@@ -557,6 +563,7 @@ async def test_a_rescheduled_session_tells_members_where_it_moved(client, conn, 
     assert clock_text(new_start, "Asia/Kolkata").endswith(("30 AM", "30 PM"))  # India's half-hour offset shows
 
 
+@pytest.mark.clock_instants
 async def test_a_schedule_edit_tells_members_of_moved_and_dropped_sessions(client, conn, staff):
     group = await create_group(client, staff)  # Tuesdays 19:00-20:30, America/Chicago
     person = await member(client, staff, group, timezone="America/New_York")
@@ -626,6 +633,7 @@ async def test_deleting_an_account_gives_its_seat_to_the_first_waiting_and_tells
     assert row["kind"] == "waitlist_seat" and row["data"]["group_id"] == group["id"]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_crisis_check_in_leaves_help_in_the_inbox_once(client, conn, graduate):
     body = helpers.checkin_body(need_support="crisis_now", mood=1)
     first = await client.post("/v1/checkins", json=body, headers=graduate.headers)

@@ -9,9 +9,12 @@ import json
 import uuid
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from api.groups.reminders import session_reminders
 from notifications.reminders import checkin_reminders, sweep_and_nudge
 from tests import helpers
+from tests.clock import FEW
 from tests.helpers import create_group
 
 SIX_PM = dt.time(18, 0)
@@ -47,6 +50,7 @@ async def daily_graduate(client, conn, staff, zone: str, *, iop_on: dt.date, act
 # --- check-in reminders --------------------------------------------------------------------
 
 
+@pytest.mark.clock_instants
 async def test_a_checkin_reminder_comes_once_after_six_pm_on_the_slots_last_day(client, conn, staff):
     zone = "America/Chicago"
     today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -77,6 +81,7 @@ async def test_a_checkin_reminder_comes_once_after_six_pm_on_the_slots_last_day(
     ]
 
 
+@pytest.mark.clock_instants
 async def test_no_checkin_reminder_after_checking_in_today(client, conn, staff):
     zone = "America/Chicago"
     today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -92,6 +97,7 @@ async def test_no_checkin_reminder_after_checking_in_today(client, conn, staff):
     assert len(await stored(conn, waiting.id, "checkin_reminder")) == 1
 
 
+@pytest.mark.clock_instants
 async def test_checkin_reminders_follow_each_graduates_own_clock(client, conn, staff):
     utc_today = dt.datetime.now(dt.UTC).date()
     start = dt.datetime.combine(utc_today - dt.timedelta(days=5), dt.time(0), tzinfo=dt.UTC)
@@ -117,6 +123,7 @@ async def test_checkin_reminders_follow_each_graduates_own_clock(client, conn, s
     assert len(await stored(conn, tokyo.id, "checkin_reminder")) == 1
 
 
+@pytest.mark.clock_instants
 async def test_no_checkin_reminder_for_a_slot_before_activation(client, conn, staff):
     zone = "UTC"
     today = dt.datetime.now(dt.UTC).date()
@@ -134,6 +141,7 @@ async def test_no_checkin_reminder_for_a_slot_before_activation(client, conn, st
     assert [r["dedup_key"] for r in await stored(conn, person.id, "checkin_reminder")] == [f"checkin:{today}"]
 
 
+@pytest.mark.clock_instants
 async def test_on_a_weekly_plan_the_reminder_comes_on_the_weeks_last_day_only(client, conn, staff):
     zone = "Europe/Berlin"
     today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -187,6 +195,7 @@ async def answer(client, person, session_id: str, status: str) -> None:
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_session_reminder_reaches_those_going_once_in_their_own_time(client, conn, staff):
     group, sid, starts_at = await group_with_session_in(client, staff, 45)
     going = await member(client, staff, group, alias="Going", timezone="Asia/Kolkata")
@@ -207,6 +216,7 @@ async def test_a_session_reminder_reaches_those_going_once_in_their_own_time(cli
     assert await stored(conn, silent.id, "session_reminder") == []
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_no_session_reminder_two_hours_ahead_until_it_is_within_the_lead(client, conn, staff):
     group, sid, starts_at = await group_with_session_in(client, staff, 120)
     going = await member(client, staff, group)
@@ -221,6 +231,7 @@ async def test_no_session_reminder_two_hours_ahead_until_it_is_within_the_lead(c
     assert row["data"]["session_id"] == sid
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_no_session_reminder_for_a_cancelled_session(client, conn, staff):
     group, sid, _ = await group_with_session_in(client, staff, 45)
     going = await member(client, staff, group)
@@ -233,6 +244,7 @@ async def test_no_session_reminder_for_a_cancelled_session(client, conn, staff):
     assert len(await stored(conn, going.id, "session_changed")) == 1  # told of the cancellation instead
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_moved_session_is_reminded_of_at_its_new_time_only(client, conn, staff):
     soon_group, soon_id, soon_start = await group_with_session_in(client, staff, 45)
     later_group = await create_group(client, staff)  # Tuesdays 19:00, America/Chicago
@@ -267,6 +279,7 @@ async def test_a_moved_session_is_reminded_of_at_its_new_time_only(client, conn,
     assert row["push_body"] == f"A session you RSVP'd starts at {clock_text(new_start, 'UTC')}."
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_pending_reminder_is_dropped_when_the_session_is_cancelled_or_moved(client, conn, staff):
     """Held by quiet hours until morning, a reminder of a session cancelled meanwhile must not
     go out; moved later, the session is reminded of again at its new time."""
@@ -294,6 +307,7 @@ async def test_a_pending_reminder_is_dropped_when_the_session_is_cancelled_or_mo
     assert {r["push_state"] for r in await stored(conn, going.id, "session_reminder")} == {"expired"}
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_session_reminders_to_every_member_but_those_not_going(client, conn, staff):
     group, sid, starts_at = await group_with_session_in(client, staff, 30)
     going = await member(client, staff, group, alias="Going", timezone="America/Chicago")
@@ -329,6 +343,7 @@ async def sweep_graduate(
     return person
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_two_misses_in_a_row_bring_one_nudge_with_the_alert(client, conn, staff):
     now = dt.datetime.now(dt.UTC)
     slipping = await sweep_graduate(client, conn, staff, now, iop_days_ago=20, checkin_days=list(range(-20, -2)))
@@ -352,6 +367,7 @@ async def test_two_misses_in_a_row_bring_one_nudge_with_the_alert(client, conn, 
     assert len(await stored(conn, slipping, "missed_checkin")) == 1
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_third_miss_brings_no_new_nudge_and_a_fourth_brings_the_second(client, conn, staff):
     now = dt.datetime.now(dt.UTC)
     person = await sweep_graduate(client, conn, staff, now, iop_days_ago=20, checkin_days=list(range(-20, -2)))

@@ -9,14 +9,17 @@ import pytest
 
 from db.sweep import sweep
 from tests import helpers
+from tests.clock import FEW
 
-TODAY = dt.datetime.now(dt.UTC).date()
+# The graduates live in UTC: only UTC's date matters, not a DST change (tests/clock.py).
+pytestmark = pytest.mark.clock_instants(*FEW)
+
+TODAY: dt.date  # set by _today
 
 
 @pytest.fixture(autouse=True)
-def _today():
-    """The date each test starts on, not the date the module was imported on: a suite can
-    run across midnight."""
+def _today(clock_instant):
+    """The date of the instant the test runs at (tests/clock.py), read inside the pinned test."""
     global TODAY
     TODAY = dt.datetime.now(dt.UTC).date()
 

@@ -13,9 +13,12 @@ import time
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from api.worker import Worker
 from db.pool import create_pool
 from tests import helpers
+from tests.clock import FEW
 from tests.conftest import make_settings
 
 
@@ -24,6 +27,7 @@ async def _device(client, who, token: str) -> None:
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_one_round_reminds_and_pushes(client, conn, staff, database_url, fcm, sender):
     """A graduate who has not checked in by 18:30 their time gets the reminder on their phone."""
     zone = ZoneInfo("America/Chicago")

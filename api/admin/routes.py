@@ -68,7 +68,7 @@ class AccountController(Controller):
             raise problem(409, "cannot_deactivate_self", "You cannot deactivate your own account.")
         async with conn.transaction():
             found(await people_db.get_account(conn, account_id), "account")
-            await people_db.set_active(conn, account_id, False)
+            await people_db.set_active(conn, account_id, False, dt.datetime.now(dt.UTC))
             await audit(conn, request, "account.deactivate", None, {"account_id": str(account_id)})
             return to_account(await people_db.get_account(conn, account_id))
 

@@ -120,9 +120,10 @@ async def _redeem(
         return problem(
             401, "code_replaced", "This code is no longer valid: use the newest code your counselor gave you."
         )
-    if row["expires_at"] <= _now():
+    now = _now()
+    if row["expires_at"] <= now:
         return problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
-    if not await auth_db.redeem_code(conn, row["id"], row["person_id"]):
+    if not await auth_db.redeem_code(conn, row["id"], row["person_id"], now):
         return problem(401, "code_used", "This code has already been used.")
     if firebase_uid is not None:
         await people_db.set_firebase_uid(conn, row["person_id"], firebase_uid)
