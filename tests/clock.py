@@ -52,8 +52,7 @@ INSTANTS: tuple[Instant, ...] = (
     Instant(
         "utc-midnight-after",
         _at("2026-06-17T00:00:10Z"),
-        "10 s after UTC midnight: UTC's date is Wednesday, Chicago's still Tuesday (its group"
-        " started 10 s ago)",
+        "10 s after UTC midnight: UTC's date is Wednesday, Chicago's still Tuesday (its group started 10 s ago)",
     ),
     Instant(
         "us-spring-before",
@@ -69,8 +68,7 @@ INSTANTS: tuple[Instant, ...] = (
     Instant(
         "us-autumn-before",
         _at("2026-11-01T06:59:50Z"),
-        "Chicago at 01:59:50 CDT, 10 s before it falls back (a 25-hour day); New York already"
-        " in its repeated hour",
+        "Chicago at 01:59:50 CDT, 10 s before it falls back (a 25-hour day); New York already in its repeated hour",
     ),
     Instant(
         "us-autumn-after",

@@ -15,6 +15,7 @@ from api.worker import Worker
 from db.pool import create_pool
 from notifications.sender import LogSender
 from tests import helpers
+from tests.clock import ONCE
 from tests.conftest import make_settings
 from tests.dashboard import open_page, sign_in, texts
 
@@ -67,6 +68,7 @@ def banner_table(at):
     return expander.dataframe[0].value
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_no_banner_while_every_job_keeps_up(dashboard, conn, staff):
     await jobs_ran(conn)
     at = sign_in(dashboard(), staff)
@@ -75,6 +77,7 @@ async def test_no_banner_while_every_job_keeps_up(dashboard, conn, staff):
     assert not [e for e in at.expander if e.label.startswith("Left out")]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_late_sweep_says_since_when_in_the_readers_zone(dashboard, conn, staff):
     await conn.execute("update people set timezone = 'America/Chicago' where id = $1", uuid.UUID(staff.id))
     # 20:10 UTC is 2:10 PM in Chicago (CST), on a day that is not today.

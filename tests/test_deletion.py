@@ -18,6 +18,7 @@ from db import privacy as privacy_db
 from db.pool import create_pool
 from notifications.sender import LogSender
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.conftest import make_settings
 from tests.helpers import assert_problem
 
@@ -43,6 +44,7 @@ async def _watchlist(client, staff) -> list[dict]:
     return response.json()["items"]
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_graduate_deleting_mid_alert_leaves_staff_a_minimal_record(client, conn, staff):
     robin = await _in_crisis(client, staff)
     calm = await helpers.graduate(client, staff, alias="Calm")
@@ -115,6 +117,7 @@ async def test_a_graduate_deleting_mid_alert_leaves_staff_a_minimal_record(clien
     ]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_kept_records_are_purged_30_days_after_acknowledgement(client, conn, staff, admin, database_url):
     robin = await _in_crisis(client, staff)
     await client.delete("/v1/me", headers=robin.headers)
@@ -148,6 +151,7 @@ async def test_no_record_is_kept_without_open_alerts(client, conn, staff):
     assert await conn.fetchval("select count(*) from audit_log where action = 'participant.delete'") == 1
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_an_admin_deletes_a_deactivated_graduate_who_cannot_sign_in(client, conn, staff, admin):
     robin = await _in_crisis(client, staff)
     deactivated = await client.post(f"/v1/staff/participants/{robin.id}/deactivate", headers=staff.headers)
@@ -178,6 +182,7 @@ async def test_a_staff_members_id_is_no_graduate_to_delete(client, conn, staff, 
     assert await conn.fetchval("select count(*) from people where id = $1", uuid.UUID(staff.id)) == 1
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_two_deletions_at_once_delete_once_and_keep_one_record(client, conn, staff, admin):
     robin = await _in_crisis(client, staff)
     url = f"/v1/staff/participants/{robin.id}"
@@ -234,6 +239,7 @@ async def test_crisis_support_cannot_be_switched_off(client, conn, graduate):
     ).status_code == 200
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_an_opt_out_stored_before_the_rule_does_not_stop_a_crisis_push(
     client, conn, staff, database_url, fcm, sender
 ):

@@ -16,6 +16,7 @@ from api.worker import Worker
 from db.pool import create_pool
 from notifications.sender import LogSender
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.conftest import make_settings
 
 JOBS = ["reminders", "sweep", "dispatch", "purge"]
@@ -42,6 +43,7 @@ def test_a_job_is_late_after_three_of_its_intervals_without_a_success():
     assert is_late(now - dt.timedelta(seconds=1801), 600, now)
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_jobs_that_never_ran_are_late_while_a_worker_is_expected(client, staff, database_url):
     jobs = await _status(client, staff)
     assert all(j["late"] and j["last_success_at"] is None for j in jobs.values())
@@ -62,6 +64,7 @@ async def test_jobs_that_never_ran_are_late_while_a_worker_is_expected(client, s
     assert all(j["last_duration_s"] is not None and j["last_duration_s"] >= 0 for j in jobs.values())
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_job_without_a_success_for_three_intervals_is_late(client, conn, staff):
     now = dt.datetime.now(dt.UTC)
     await conn.executemany(
@@ -94,6 +97,7 @@ async def test_nothing_is_late_where_no_worker_is_expected(conn, staff, database
     assert not any(j["late"] for j in response.json()["jobs"])
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_failing_job_is_recorded_and_logged_once_with_what_to_do_and_the_others_go_on(
     client, conn, staff, database_url, caplog
 ):

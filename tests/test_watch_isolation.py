@@ -19,6 +19,7 @@ from api.worker import Worker
 from db.pool import create_pool
 from notifications.sender import LogSender
 from tests import helpers
+from tests.clock import FEW, ONCE
 from tests.conftest import make_settings
 
 BAD = helpers.UNKNOWN_ZONE
@@ -62,6 +63,7 @@ async def _skips(conn) -> list[tuple[str, uuid.UUID | None, uuid.UUID | None, st
     return [tuple(r) for r in rows]
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_one_graduates_unknown_zone_stops_none_of_the_jobs_for_anyone_else(
     client, conn, staff, admin, database_url, fcm, sender, caplog
 ):
@@ -148,6 +150,7 @@ async def test_one_graduates_unknown_zone_stops_none_of_the_jobs_for_anyone_else
     assert await conn.fetchval("select count(*) from missed_checkins where person_id = $1", bo) == 2
 
 
+@pytest.mark.clock_instants(*ONCE)
 async def test_a_crisis_push_to_someone_whose_zone_is_unknown_still_goes(
     client, conn, staff, database_url, fcm, sender
 ):
@@ -162,6 +165,7 @@ async def test_a_crisis_push_to_someone_whose_zone_is_unknown_still_goes(
     assert await conn.fetchval("select push_state from notifications where kind = 'crisis_support'") == "sent"
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_the_graduates_own_requests_keep_working_while_their_zone_is_unknown(client, conn, staff):
     today = dt.datetime.now(dt.UTC).date()
     _, _, _, bo_headers = await _two_graduates(client, conn, staff, today)
@@ -171,6 +175,7 @@ async def test_the_graduates_own_requests_keep_working_while_their_zone_is_unkno
     assert (await client.get("/v1/me", headers=bo_headers)).json()["timezone"] == BAD  # shown as stored
 
 
+@pytest.mark.clock_instants(*FEW)
 async def test_a_group_whose_zone_is_unknown_stops_no_other_groups_reminders(
     client, conn, staff, graduate, database_url, caplog
 ):
@@ -204,6 +209,7 @@ async def test_a_group_whose_zone_is_unknown_stops_no_other_groups_reminders(
     assert [(s["kind"], s["name"]) for s in reminders_job["skipped"]] == [("group", "Lost Circle")]
 
 
+# Not pinned: the command runs in a process of its own, on the real clock.
 async def test_the_sweep_command_goes_on_for_everyone_and_names_what_it_skipped(client, conn, staff, database_url):
     today = dt.datetime.now(dt.UTC).date()
     kim, bo, _, _ = await _two_graduates(client, conn, staff, today)
@@ -222,6 +228,7 @@ async def test_the_sweep_command_goes_on_for_everyone_and_names_what_it_skipped(
     assert await conn.fetchval("select runs from job_runs where job = 'sweep'") == 1
 
 
+@pytest.mark.clock_instants(*ONCE)
 @pytest.mark.parametrize("zone", ["localtime", "posixrules"])
 async def test_a_pseudo_zone_left_from_before_is_skipped_and_reported_too(client, conn, staff, database_url, zone):
     """The tz database's pseudo-zones compute, but in the server's own zone: not the person's."""
