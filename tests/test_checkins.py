@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 
+from api.checkins.schemas import CheckinRequest
 from tests import helpers
 from tests.clock import FEW, ONCE
 from tests.helpers import assert_problem
@@ -19,14 +20,67 @@ body = helpers.checkin_body
 
 @pytest.mark.clock_instants(*ONCE)
 async def test_a_check_in_is_stored_once_per_client_id(client, conn, graduate):
-    first = await client.post("/v1/checkins", json=body(), headers=graduate.headers)
+    sent = body(note="rough day", phq2=[1, 0])
+    first = await client.post("/v1/checkins", json=sent, headers=graduate.headers)
     assert first.status_code == 201, first.text
-    repeat = await client.post(
-        "/v1/checkins", json=body(client_id=first.json()["client_id"], mood=1), headers=graduate.headers
-    )
-    assert repeat.status_code == 200 and repeat.json() == first.json()  # the original result, mood 4
+    # The same moment written with another offset is the same answer.
+    elsewhere = dt.datetime.fromisoformat(sent["client_time"]).astimezone(dt.timezone(dt.timedelta(hours=-6)))
+    for repeat_body in (sent, sent | {"client_time": elsewhere.isoformat()}):
+        repeat = await client.post("/v1/checkins", json=repeat_body, headers=graduate.headers)
+        assert repeat.status_code == 200 and repeat.json() == first.json()
     assert await conn.fetchval("select count(*) from checkins") == 1
     assert first.json()["risk_reasons"] == [] and first.json()["crisis_resources"] is None
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_client_id_reused_with_other_answers_is_a_conflict_naming_them(client, conn, graduate):
+    sent = body(used=False, mood=4)
+    first = (await client.post("/v1/checkins", json=sent, headers=graduate.headers)).json()
+    reused = await client.post("/v1/checkins", json=sent | {"used": True, "mood": 1}, headers=graduate.headers)
+    problem = assert_problem(reused, 409, "idempotency_conflict")
+    assert sorted(e["field"] for e in problem["errors"]) == ["mood", "used"]
+    assert "mood" in problem["detail"] and "used" in problem["detail"]
+    stored = await conn.fetch("select id, used, mood from checkins")
+    assert [(str(r["id"]), r["used"], r["mood"]) for r in stored] == [(first["id"], False, 4)]
+    assert await conn.fetchval("select count(*) from alerts") == 0  # the use was not taken in either
+
+
+@pytest.mark.clock_instants(*ONCE)
+@pytest.mark.parametrize(
+    ("field", "other"),
+    [
+        ("client_time", "minus a minute"),
+        ("mood", 2),
+        ("craving", 3),
+        ("used", True),
+        ("sleep", 4),
+        ("need_support", "talk_soon"),
+        ("note", "a note after all"),
+        ("phq2", [0, 1]),
+        ("gad2", [3, 3]),
+    ],
+)
+async def test_every_answer_counts_in_telling_a_repeat_from_a_conflict(client, conn, graduate, field, other):
+    from api.checkins.service import REPEATED_FIELDS
+
+    assert set(REPEATED_FIELDS) == set(CheckinRequest.__struct_fields__) - {"client_id"}  # a new answer is compared
+    sent = body(note="first", phq2=[1, 1], gad2=[2, 2])
+    assert (await client.post("/v1/checkins", json=sent, headers=graduate.headers)).status_code == 201
+    if other == "minus a minute":
+        other = (dt.datetime.fromisoformat(sent["client_time"]) - dt.timedelta(minutes=1)).isoformat()
+    problem = assert_problem(
+        await client.post("/v1/checkins", json=sent | {field: other}, headers=graduate.headers),
+        409,
+        "idempotency_conflict",
+    )
+    assert [e["field"] for e in problem["errors"]] == [field]
+    if field in ("note", "phq2", "gad2"):  # left out is an answer too: none
+        left_out = {k: v for k, v in sent.items() if k != field}
+        problem = assert_problem(
+            await client.post("/v1/checkins", json=left_out, headers=graduate.headers), 409, "idempotency_conflict"
+        )
+        assert [e["field"] for e in problem["errors"]] == [field]
+    assert await conn.fetchval("select count(*) from checkins") == 1
 
 
 @pytest.mark.clock_instants(*FEW)

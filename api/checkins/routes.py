@@ -11,7 +11,7 @@ from api.checkins import risk
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, CrisisResources, Due
 from api.checkins.service import due, local_today, submit, to_checkin
 from api.deps import Conn
-from api.openapi import repeat_answers
+from api.openapi import may_answer, repeat_answers
 from api.pagination import FromDate, Page, ToDate
 from api.problems import invalid
 from api.security import participants_only
@@ -44,10 +44,11 @@ class CheckinController(Controller):
         streak of slots with a check-in, and days since the sobriety date."""
         return await due(conn, request.user.id)
 
-    @post("/", responses=repeat_answers(Checkin), summary="Check in")
+    @post("/", responses=repeat_answers(Checkin) | may_answer(409), summary="Check in")
     async def submit(self, data: JSONBody[CheckinRequest], request: Request, conn: Conn) -> Response[Checkin]:
         """201 for a new check-in, 200 with the original result for a repeat of the same
-        `client_id`. `risk_reasons` say what staff will see; with `need_support: crisis_now`
+        `client_id` with the same answers; 409 `idempotency_conflict` when that `client_id`
+        came with other answers (`errors` names each answer that differs). `risk_reasons` say what staff will see; with `need_support: crisis_now`
         the answer carries crisis resources to use at once."""
         checkin, created = await submit(conn, request.user.id, data)
         return Response(checkin, status_code=201 if created else 200)

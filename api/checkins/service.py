@@ -11,7 +11,7 @@ import asyncpg
 from api.checkins import plan, risk
 from api.checkins.plan import days_sober
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
-from api.problems import found, invalid
+from api.problems import found, invalid, problem
 from db import alerts as alerts_db
 from db import checkins as checkins_db
 from db.zones import zone_of
@@ -19,6 +19,8 @@ from notifications import templates
 from notifications.outbox import notify
 
 FUTURE_SLACK = dt.timedelta(minutes=5)
+# What a repeat must carry unchanged: everything the graduate answered, and when.
+REPEATED_FIELDS = ("client_time", "mood", "craving", "used", "sleep", "need_support", "note", "phq2", "gad2")
 OLDEST = dt.timedelta(days=7)
 HISTORY_DAYS = 400
 
@@ -66,12 +68,41 @@ def _answers(row) -> risk.Answers:
     )
 
 
+def differing_fields(stored: asyncpg.Record, sent: CheckinRequest) -> list[str]:
+    """The answers in which `sent` differs from the stored check-in, compared as stored: a
+    time by its instant (whatever offset the phone wrote it with), a screen by its items."""
+
+    def as_stored(value):
+        return list(value) if isinstance(value, list | tuple) else value
+
+    return [f for f in REPEATED_FIELDS if as_stored(stored[f]) != as_stored(getattr(sent, f))]
+
+
+def repeat_of(stored: asyncpg.Record, sent: CheckinRequest) -> Checkin:
+    """The first result, for a true repeat. The same client id with other answers is not a
+    retry: answering it with the first result would silently drop what the graduate reported
+    (a use, a low mood), so the app is told which answers differ and can ask the person."""
+    if differing := differing_fields(stored, sent):
+        raise problem(
+            409,
+            "idempotency_conflict",
+            f"This client_id was already used for a check-in with other answers ({', '.join(differing)}). "
+            "Send the same answers to repeat it, or a new client_id for a new check-in.",
+            errors=[
+                {"field": f, "source": "body", "message": "differs from the check-in first sent with this client_id"}
+                for f in differing
+            ],
+        )
+    return to_checkin(stored)
+
+
 async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest) -> tuple[Checkin, bool]:
     """Store a check-in and act on it; (the check-in, whether it is new). The same client id
-    sent again returns the first result and stores nothing, also when both arrive at once."""
+    sent again with the same answers returns the first result and stores nothing, also when
+    both arrive at once; with other answers it is refused (409), saying which differ."""
     # A repeat is answered with the first result, however late the retry comes.
     if (earlier_copy := await checkins_db.by_client_id(conn, person_id, data.client_id)) is not None:
-        return to_checkin(earlier_copy), False
+        return repeat_of(earlier_copy, data), False
     now = dt.datetime.now(dt.UTC)
     if data.client_time > now + FUTURE_SLACK:
         raise invalid("client_time", "is in the future: check the phone's clock")
@@ -98,7 +129,7 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
             },
         )
         if row is None:
-            return to_checkin(await checkins_db.by_client_id(conn, person_id, data.client_id)), False
+            return repeat_of(await checkins_db.by_client_id(conn, person_id, data.client_id), data), False
         earlier = await checkins_db.earlier(conn, person_id, data.client_time, risk.CRAVING_HISTORY)
         reasons = risk.assess(_answers(row), [_answers(e) for e in earlier])
         stored = [
