@@ -160,26 +160,35 @@ async def drop_future_rsvps(conn: asyncpg.Connection, group_id: UUID, person_id:
     )
 
 
-async def count_check_in_failure(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> int:
-    return await conn.fetchval(
-        """
-        insert into session_check_in_failures (session_id, person_id) values ($1, $2)
-        on conflict (session_id, person_id) do update set failures = session_check_in_failures.failures + 1
-        returning failures
-        """,
-        session_id,
-        person_id,
+async def claim_check_in_try(conn: asyncpg.Connection, session_id: str, person_id: UUID, limit: int) -> bool:
+    """Count one self check-in try, unless the person has used `limit` already (then False).
+    Checking and counting in one statement: a concurrent try waits on the row and sees this
+    one's count, so no more than `limit` codes are ever compared, however many arrive at once."""
+    return (
+        await conn.fetchval(
+            """
+            insert into session_check_in_failures (session_id, person_id) values ($1, $2)
+            on conflict (session_id, person_id) do update set failures = session_check_in_failures.failures + 1
+                where session_check_in_failures.failures < $3
+            returning true
+            """,
+            session_id,
+            person_id,
+            limit,
+        )
+        or False
     )
 
 
-async def check_in_failures(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> int:
-    return (
-        await conn.fetchval(
-            "select failures from session_check_in_failures where session_id = $1 and person_id = $2",
-            session_id,
-            person_id,
-        )
-        or 0
+async def give_back_check_in_try(conn: asyncpg.Connection, session_id: str, person_id: UUID) -> None:
+    """A right code costs no try: what stays counted are the wrong ones."""
+    await conn.execute(
+        """
+        update session_check_in_failures set failures = failures - 1
+        where session_id = $1 and person_id = $2
+        """,
+        session_id,
+        person_id,
     )
 
 

@@ -151,6 +151,22 @@ async def test_self_check_in_window_and_code(client, conn, hasher, staff):
     assert_problem(await client.post(url, json={"code": code}, headers=stranger.headers), 403, "not_a_member")
 
 
+@pytest.mark.clock_instants(*ONCE)
+async def test_five_wrong_check_in_codes_lock_the_member_out_and_a_right_one_costs_no_try(client, conn, staff):
+    group, session = await group_now(client, staff, minutes_from_now=-10)
+    graduate = await member(client, staff, group)
+    code = (await client.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)).json()["check_in_code"]
+    wrong = "000000" if code != "000000" else "111111"
+    url = f"/v1/sessions/{session['id']}/check-in"
+    for _ in range(4):
+        assert_problem(await client.post(url, json={"code": wrong}, headers=graduate.headers), 400)
+    assert (await client.post(url, json={"code": code}, headers=graduate.headers)).status_code == 200
+    assert_problem(await client.post(url, json={"code": wrong}, headers=graduate.headers), 400)  # the fifth
+    for attempt in (wrong, code):
+        assert_problem(await client.post(url, json={"code": attempt}, headers=graduate.headers), 429, "too_many_tries")
+    assert await conn.fetchval("select failures from session_check_in_failures") == 5
+
+
 @pytest.mark.clock_instants(*FEW)
 @pytest.mark.parametrize(
     ("minutes_from_now", "length", "is_open"),

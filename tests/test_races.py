@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from tests import helpers
+from tests.clock import ONCE
 from tests.conftest import make_settings
 from tests.live_server import LiveServer
+from tests.test_group_sessions import group_now, member
 
 
 @pytest.fixture
@@ -116,3 +118,50 @@ async def test_the_same_check_in_sent_many_times_at_once_is_stored_once(live, co
     assert len({a.json()["id"] for a in answers}) == 1
     assert await conn.fetchval("select count(*) from checkins") == 1
     assert await conn.fetchval("select count(*) from alerts") == 1  # one craving alert, not eight
+
+
+async def test_one_client_id_sent_at_once_with_two_sets_of_answers_stores_one_and_refuses_the_other(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    graduate = await helpers.graduate(live, staff)
+    for _ in range(5):
+        calm = helpers.checkin_body(used=False, mood=4)
+        used = calm | {"used": True, "mood": 1}
+        bodies = [calm, used] * 4
+        answers = await asyncio.gather(
+            *[live.post("/v1/checkins", json=b, headers=graduate.headers) for b in bodies]
+        )
+        winner = next(b for b, a in zip(bodies, answers, strict=True) if a.status_code == 201)
+        for sent, answer in zip(bodies, answers, strict=True):
+            if sent is winner:
+                assert answer.status_code in (200, 201) and answer.json()["used"] == winner["used"], answer.text
+            else:
+                assert answer.status_code == 409 and answer.json()["code"] == "idempotency_conflict", answer.text
+                assert sorted(e["field"] for e in answer.json()["errors"]) == ["mood", "used"]
+        assert sorted(a.status_code for a in answers) == [200] * 3 + [201] + [409] * 4
+        rows = await conn.fetch("select used, mood from checkins where client_id = $1", uuid.UUID(calm["client_id"]))
+        assert [(r["used"], r["mood"]) for r in rows] == [(winner["used"], winner["mood"])]
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_sixty_wrong_check_in_codes_at_once_get_five_compared(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    group, session = await group_now(live, staff, minutes_from_now=-10)
+    url = f"/v1/sessions/{session['id']}/check-in"
+    code = (await live.get(f"/v1/sessions/{session['id']}/roster", headers=staff.headers)).json()["check_in_code"]
+    wrong = [f"{i:06d}" for i in range(61) if f"{i:06d}" != code][:60]
+    for _ in range(3):
+        graduate = await member(live, staff, group)
+        answers = await asyncio.gather(*[live.post(url, json={"code": c}, headers=graduate.headers) for c in wrong])
+        codes = sorted(a.json()["code"] for a in answers)
+        assert codes == ["too_many_tries"] * 55 + ["validation_failed"] * 5, codes
+        assert {a.status_code for a in answers} == {400, 429}
+        failures = await conn.fetchval(
+            "select failures from session_check_in_failures where session_id = $1 and person_id = $2",
+            session["id"],
+            uuid.UUID(graduate.id),
+        )
+        assert failures == 5
+        # Locked out, the right code is not compared either (it would tell which code was right).
+        right = await live.post(url, json={"code": code}, headers=graduate.headers)
+        assert right.status_code == 429 and right.json()["code"] == "too_many_tries"
+        assert await conn.fetchval("select count(*) from session_attendance where person_id = $1", uuid.UUID(graduate.id)) == 0

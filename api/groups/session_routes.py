@@ -106,14 +106,16 @@ class SessionController(Controller):
                     closes_at=(session.ends_at + rules.CHECK_IN_MARGIN).isoformat(),
                 )
             await store_session(conn, session)
-            if await sessions_db.check_in_failures(conn, session.id, request.user.id) >= MAX_CODE_TRIES:
+            # The try is counted before its code is compared, so that tries sent at once
+            # cannot all be compared while the count still reads below the limit.
+            if not await sessions_db.claim_check_in_try(conn, session.id, request.user.id, MAX_CODE_TRIES):
                 outcome = problem(
                     429, "too_many_tries", "Too many wrong codes: ask the facilitator to mark you present."
                 )
             elif not hmac.compare_digest(rules.check_in_code(runtime.settings.secret_key, session.id), data.code):
-                await sessions_db.count_check_in_failure(conn, session.id, request.user.id)
                 outcome = invalid("code", "that is not this session's code")
             else:
+                await sessions_db.give_back_check_in_try(conn, session.id, request.user.id)
                 return CheckedIn(
                     session_id=session.id, attendance=await sessions_db.self_check_in(conn, session.id, request.user.id)
                 )
