@@ -461,19 +461,16 @@ def worker(once: bool) -> None:
     PostgreSQL and never send a message twice. Without AFTERCARE_FCM_CREDENTIALS, pushes
     are logged instead of sent.
     """
-    import logging
+    import logging.config
     import signal
 
     import asyncpg
 
-    from api.logs import JsonFormatter
+    from api.logs import worker_log_config
     from api.worker import Worker, make_sender
     from db.pool import create_pool
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per push otherwise
+    logging.config.dictConfig(worker_log_config())
     try:
         settings = Settings.from_env(database_url=_database_url(announce=False), need_secret=False)
     except ConfigError as exc:

@@ -1,7 +1,12 @@
 """Structured logs: one JSON object a line, for a log shipper to parse.
 
 What goes in: event names, ids, status codes. What never does: names, contact details,
-check-in answers, tokens or codes (log calls pass ids, and errors log exception types)."""
+check-in answers, tokens or codes (log calls pass ids, and errors log exception types).
+
+Secrets that travel in URLs (the personal calendar URL, a token in a query) are the one
+exception a call site cannot avoid: a request's path is worth logging. So the redaction is
+done once, here, on every finished line, and every handler the app, uvicorn and the worker
+install writes through `JsonFormatter` (tests/test_operations.py checks each config)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,24 @@ from litestar.logging.config import LoggingConfig
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "color_message"}
 
 
+# The personal calendar's token (the rest of its path), and the value of any query parameter
+# whose name says it is a secret.
+_SECRETS = re.compile(
+    r"(?P<keep>/v1/calendar/)[^/?#\s\"\\]+"
+    r"|(?P<param>[?&](?:[\w-]*(?:token|secret|password|code|key|signature))=)[^&#\s\"\\]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` without the secrets that URLs carry."""
+    return _SECRETS.sub(lambda m: (m["keep"] or m["param"]) + "[redacted]", text)
+
+
 class JsonFormatter(logging.Formatter):
+    """The one formatter of every log line, and so the one place lines are redacted: the
+    finished line is, whatever part (message, arguments, extras) carried the secret."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
@@ -25,29 +47,26 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(entry, default=str))
+
+
+_JSON = {"json": {"()": JsonFormatter}}
+_CONSOLE = {"class": "logging.StreamHandler", "formatter": "json"}
 
 
 def logging_config(level: str = "INFO") -> LoggingConfig:
     return LoggingConfig(
-        formatters={"json": {"()": JsonFormatter}},
-        handlers={"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        formatters=dict(_JSON),
+        # Litestar wants a queue_listener handler to exist; it is made JSON too, though unused.
+        handlers={"console": dict(_CONSOLE), "queue_listener": dict(_CONSOLE)},
         root={"level": level, "handlers": ["console"]},
-        loggers={"aftercare": {"level": level, "propagate": True}},
+        loggers={
+            "aftercare": {"level": level, "propagate": True},
+            # Litestar's own lines would otherwise go to a plain-text handler of its own.
+            "litestar": {"level": level, "handlers": [], "propagate": True},
+        },
         log_exceptions="never",  # api.errors logs them, without their (possibly personal) text
     )
-
-
-_SECRET_PATHS = re.compile(r"(/v1/calendar/)[^/?\s]+")
-
-
-class RedactSecretPaths(logging.Filter):
-    """The personal calendar URL is a secret: the access log gets it without the token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_PATHS.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
-        return True
 
 
 def uvicorn_log_config(level: str = "INFO") -> dict:
@@ -55,11 +74,22 @@ def uvicorn_log_config(level: str = "INFO") -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
-        "filters": {"redact": {"()": RedactSecretPaths}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
+        "formatters": dict(_JSON),
+        "handlers": {"console": dict(_CONSOLE)},
         "loggers": {
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
         },
+    }
+
+
+def worker_log_config(level: str = "INFO") -> dict:
+    """The worker's lines: everything through the root logger, as JSON."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": dict(_JSON),
+        "handlers": {"console": dict(_CONSOLE)},
+        "root": {"level": level, "handlers": ["console"]},
+        "loggers": {"httpx": {"level": "WARNING"}},  # a line per push otherwise
     }

@@ -1,18 +1,21 @@
 """Health, the OpenAPI document, logs, and the Redis rate-limit store."""
 
 import asyncio
+import contextlib
+import io
 import json
 import logging
 import os
 import socket
 import time
 
+import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from api.logs import JsonFormatter
+from api.logs import JsonFormatter, logging_config, uvicorn_log_config, worker_log_config
 from api.rate_store import PAUSE_AFTER_FAILURE_S
 from api.settings import Settings
 from tests.conftest import make_settings, report
@@ -67,6 +70,94 @@ def test_log_lines_are_json_and_carry_extras():
     record.participant_id = "id-1"
     line = json.loads(JsonFormatter().format(record))
     assert line["event"] == "enrolled id-1" and line["participant_id"] == "id-1" and line["level"] == "info"
+
+
+TOKEN = "s3cretTOKEN" + "-only-at-run-time"
+
+
+@pytest.mark.parametrize(
+    ("message", "args", "extra"),
+    [
+        ("database unavailable: %s on %s %s", ("TimeoutError", "GET", f"/v1/calendar/{TOKEN}.ics"), {}),
+        (f"unhandled RuntimeError on GET /v1/calendar/{TOKEN}.ics\n  File x", (), {}),
+        ('%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", f"/v1/calendar/{TOKEN}.ics?x=1", "1.1", 200), {}),
+        ("request", (), {"path": f"/v1/calendar/{TOKEN}.ics"}),
+        ("request", (), {"url": f"https://h.example/v1/x?access_token={TOKEN}&a=1"}),
+        ("callback %s", (f"/v1/y?code={TOKEN}",), {}),
+    ],
+)
+def test_a_secret_in_any_part_of_a_log_line_is_redacted(message, args, extra):
+    record = logging.LogRecord("aftercare.x", logging.ERROR, __file__, 1, message, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    line = JsonFormatter().format(record)
+    assert TOKEN not in line and "[redacted]" in line, line
+    json.loads(line)  # still one JSON object
+
+
+def _config_dict(config) -> dict:
+    if isinstance(config, dict):
+        return config
+    return {"formatters": config.formatters, "handlers": config.handlers, "loggers": config.loggers, "root": config.root}
+
+
+@pytest.mark.parametrize(
+    "config", [logging_config(), uvicorn_log_config(), worker_log_config()], ids=["app", "uvicorn", "worker"]
+)
+def test_every_log_handler_the_app_uvicorn_and_the_worker_install_redacts(config):
+    """The class of the calendar-token leak: a handler with another formatter (or none) would
+    write lines that the redaction never sees."""
+    config = _config_dict(config)
+    for name, handler in config["handlers"].items():
+        formatter = config["formatters"][handler.get("formatter")]
+        assert formatter.get("()") is JsonFormatter, name
+        assert not handler.get("filters"), name  # one rule, in the formatter
+    loggers = [*config["loggers"].values(), config.get("root") or {}]
+    assert all(set(logger.get("handlers", [])) <= set(config["handlers"]) for logger in loggers)
+
+
+async def test_every_handler_a_running_app_writes_to_redacts(client):
+    for name in ("", "aftercare.errors", "litestar", "asyncpg", "httpx", "api.anything"):
+        logger, handlers = logging.getLogger(name), []
+        while logger is not None:
+            handlers += [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+            logger = logger.parent if logger.propagate else None
+        assert handlers and all(isinstance(h.formatter, JsonFormatter) for h in handlers), (name, handlers)
+
+
+@contextlib.contextmanager
+def app_log_output():
+    """What the running app's handlers write, as text."""
+    buffer = io.StringIO()
+    handlers = [h for h in logging.root.handlers if isinstance(h.formatter, JsonFormatter)]
+    assert handlers, "the app installs its handler at start-up"
+    previous = [h.setStream(buffer) for h in handlers]
+    try:
+        yield buffer
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [(TimeoutError, 503), (asyncpg.PostgresConnectionError, 503), (RuntimeError, 500)]
+)
+async def test_a_server_error_on_the_secret_calendar_url_logs_no_token(client, graduate, monkeypatch, failure, status):
+    from db import sessions
+
+    url = (await client.post("/v1/me/calendar-feed", headers=graduate.headers)).json()["url"]
+    path = "/" + url.split("/", 3)[3]
+    token = path.removeprefix("/v1/calendar/").removesuffix(".ics")
+
+    async def database_fails(*args, **kwargs):
+        raise failure("the database is gone")
+
+    monkeypatch.setattr(sessions, "calendar_feed_owner", database_fails)
+    with app_log_output() as output:
+        assert_problem(await client.get(path), status)
+    assert "/v1/calendar/[redacted]" in output.getvalue()  # the failure was logged, with its path
+    assert token not in output.getvalue()
 
 
 async def test_unexpected_errors_are_a_500_problem_without_details(client, staff, monkeypatch, caplog):
