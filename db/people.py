@@ -125,8 +125,9 @@ async def set_active(
 ) -> bool:
     """Activate or deactivate a person at `now` (the app's clock when not given: slots count
     from a return, against that clock). Deactivation also ends every device session (no
-    token they hold works on the next request), voids unused activation codes and unlinks
-    Firebase, so coming back always takes a new code from staff."""
+    token they hold works on the next request), voids unused activation codes, deletes the
+    secret calendar URL and unlinks Firebase, so coming back always takes a new code from
+    staff, and no key handed out before (a URL in a shared calendar) works again."""
     async with conn.transaction():
         updated = await conn.fetchval(
             """
@@ -158,6 +159,7 @@ async def set_active(
                 """,
                 person_id,
             )
+            await conn.execute("delete from calendar_feeds where person_id = $1", person_id)
     return updated is not None
 
 

@@ -70,6 +70,54 @@ async def test_deactivation_ends_access_at_once(client, admin, staff, graduate):
     assert_problem(await client.get("/v1/staff/participants", headers=staff.headers), 401)
 
 
+# Every column that holds a key to someone's account or data, and how deactivation voids it
+# (checked below). A new kind of key fails test_every_kind_of_key_is_voided_by_deactivation
+# until deactivation voids it too and it is listed here.
+KEYS = {
+    ("people", "password_hash"): "deactivated accounts cannot sign in (test_deactivated_account_cannot_sign_in)",
+    ("activation_codes", "verifier_hash"): "unused codes are revoked",
+    ("refresh_tokens", "token_hash"): "every session is revoked",
+    ("calendar_feeds", "token_hash"): "the secret calendar URL is deleted",
+    ("devices", "token"): "push tokens go with the sessions they belong to",
+}
+
+
+async def test_every_kind_of_key_is_voided_by_deactivation(conn):
+    columns = await conn.fetch(
+        """
+        select table_name, column_name from information_schema.columns
+        where table_schema = current_schema() and column_name ~ '(token|hash|verifier|secret)'
+        """
+    )
+    assert {(c["table_name"], c["column_name"]) for c in columns} == set(KEYS)
+
+
+async def test_deactivation_voids_every_key_for_good_and_reactivation_brings_none_back(client, conn, staff, graduate):
+    participant = f"/v1/staff/participants/{graduate.id}"
+    unused_code = (await client.post(f"{participant}/activation-code", headers=staff.headers)).json()["activation_code"]
+    feed = "/" + (await client.post("/v1/me/calendar-feed", headers=graduate.headers)).json()["url"].split("/", 3)[3]
+    device = {"token": "fcm-token-1", "platform": "android", "app_version": "2.3.1"}
+    assert (await client.post("/v1/me/devices", json=device, headers=graduate.headers)).status_code == 201
+    assert (await client.get(feed)).status_code == 200
+
+    assert (await client.post(f"{participant}/deactivate", headers=staff.headers)).status_code == 200
+    assert await conn.fetchval("select count(*) from calendar_feeds") == 0
+    assert (await client.post(f"{participant}/reactivate", headers=staff.headers)).status_code == 200
+
+    assert_problem(await client.get(feed), 404)
+    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": graduate.tokens["refresh_token"]})
+    assert_problem(refresh, 401)
+    assert_problem(await client.post("/v1/auth/activate", json={"code": unused_code}), 401)
+    assert await conn.fetchval("select count(*) from devices") == 0
+    # Back with a new code from staff, they can make a new calendar URL; the old one stays dead.
+    code = (await client.post(f"{participant}/activation-code", headers=staff.headers)).json()["activation_code"]
+    again = helpers.bearer(await helpers.activate(client, code))
+    new_feed = "/" + (await client.post("/v1/me/calendar-feed", headers=again)).json()["url"].split("/", 3)[3]
+    assert (await client.get(new_feed)).status_code == 200
+    assert_problem(await client.get(feed), 404)
+
+
 async def test_refresh_rotates(client, graduate):
     first = graduate.tokens["refresh_token"]
     response = await client.post("/v1/auth/refresh", json={"refresh_token": first})
