@@ -280,11 +280,25 @@ async def test_personal_calendar_feed(client, staff):
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"  # someone's own sessions: no cache keeps them
     events = list(icalendar.Calendar.from_ical(response.content).walk("VEVENT"))
-    assert [(str(e["uid"]).removesuffix("@aftercare"), str(e["status"])) for e in events] == [
-        (first["id"], "CONFIRMED"),
-        (second["id"], "CANCELLED"),
+    assert [(e.decoded("dtstart"), str(e["status"])) for e in events] == [
+        (dt.datetime.fromisoformat(first["starts_at"]), "CONFIRMED"),
+        (dt.datetime.fromisoformat(second["starts_at"]), "CANCELLED"),
     ]
     assert "Women" not in response.text and str(events[0]["summary"]) == "Group session"  # discreet
+    # Nothing in it names the group: not its id, nor a session id (which holds the group's id),
+    # nor a UID of the group's public calendar. UIDs are one per session and stay the same.
+    uids = [str(e["uid"]) for e in events]
+    assert group["id"] not in response.text and first["id"] not in response.text
+    assert len(set(uids)) == 2 and all(u.endswith("@aftercare") for u in uids)
+    again = icalendar.Calendar.from_ical((await client.get(path)).content).walk("VEVENT")
+    assert [str(e["uid"]) for e in again] == uids
+    public = await create_group(client, staff, name="Open Circle", public=True)
+    await client.post(f"/v1/groups/{public['id']}/membership", headers=graduate.headers)
+    coming = (await client.get(f"/v1/groups/{public['id']}/sessions", headers=graduate.headers)).json()["items"][0]
+    await client.put(f"/v1/sessions/{coming['id']}/rsvp", json={"status": "going"}, headers=graduate.headers)
+    mine = {str(e["uid"]) for e in icalendar.Calendar.from_ical((await client.get(path)).content).walk("VEVENT")}
+    listed = icalendar.Calendar.from_ical((await client.get(f"/v1/public/groups/{public['id']}/calendar.ics")).content)
+    assert len(mine) == 3 and mine.isdisjoint(str(e["uid"]) for e in listed.walk("VEVENT"))
 
     new_url = (await client.post("/v1/me/calendar-feed", headers=graduate.headers)).json()["url"]
     assert_problem(await client.get(path), 404)  # replaced

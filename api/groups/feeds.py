@@ -14,7 +14,8 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
-from api.deps import Conn
+from api.deps import Conn, RuntimeDep
+from api.groups.schedule import personal_feed_uid
 from api.groups.meeting_guide import FeedGroup, export_feed
 from api.groups.schemas import CalendarFeed
 from api.groups.service import sessions_between
@@ -137,9 +138,10 @@ class CalendarFeedController(Controller):
         security=[{}],
         summary="My RSVP'd sessions (iCalendar)",
     )
-    async def feed(self, feed: FromPath[str], conn: Conn) -> Response[bytes]:
+    async def feed(self, feed: FromPath[str], conn: Conn, runtime: RuntimeDep) -> Response[bytes]:
         """The secret URL itself is the key, so a phone can subscribe without signing in.
-        Entries are discreet ("Group session"); details stay in the app."""
+        Entries are discreet ("Group session", a UID that names no group); details stay in
+        the app."""
         token = feed.removesuffix(".ics")
         owner = await sessions_db.calendar_feed_owner(conn, hashlib.sha256(token.encode()).digest())
         found(owner, "calendar")
@@ -149,7 +151,7 @@ class CalendarFeedController(Controller):
             conn, owner, now - dt.timedelta(days=30), now + dt.timedelta(days=366)
         ):
             event = _event(
-                row["id"],
+                personal_feed_uid(runtime.settings.secret_key, row["id"]),
                 row["starts_at"],
                 row["ends_at"],
                 row["timezone"],

@@ -131,8 +131,20 @@ def check_in_open(starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime
     return starts_at - CHECK_IN_MARGIN <= now <= ends_at + CHECK_IN_MARGIN
 
 
+def _derived(secret: str, purpose: str, session: str) -> bytes:
+    """A value of the session's own for `purpose`: nothing to store, and neither guessable
+    nor traceable to the session without the server's secret."""
+    return hmac.new(secret.encode(), f"{purpose}:{session}".encode(), hashlib.sha256).digest()
+
+
 def check_in_code(secret: str, session: str) -> str:
     """The session's 6-digit self check-in code: derived, so nothing needs storing, and
     unguessable without the server's secret."""
-    digest = hmac.new(secret.encode(), f"check-in:{session}".encode(), hashlib.sha256).digest()
-    return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
+    return f"{int.from_bytes(_derived(secret, 'check-in', session)[:8], 'big') % 1_000_000:06d}"
+
+
+def personal_feed_uid(secret: str, session: str) -> str:
+    """The session's UID in graduates' personal calendars: stable, so calendar apps update the
+    entry in place, but opaque. The session id names the group, and the group's public
+    calendar (whose UIDs are session ids) would then tell its name and address."""
+    return _derived(secret, "calendar-uid", session).hex()[:32]
