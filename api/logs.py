@@ -69,27 +69,30 @@ def logging_config(level: str = "INFO") -> LoggingConfig:
     )
 
 
-def uvicorn_log_config(level: str = "INFO") -> dict:
-    """uvicorn's own lines (start-up, access log) as JSON too."""
+def _json_lines(**parts: dict) -> dict:
+    """A `logging.config.dictConfig` whose one handler writes JSON lines to stderr."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": dict(_JSON),
         "handlers": {"console": dict(_CONSOLE)},
-        "loggers": {
+        **parts,
+    }
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict:
+    """uvicorn's own lines (start-up, access log) as JSON too."""
+    return _json_lines(
+        loggers={
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             "uvicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
-        },
-    }
+        }
+    )
 
 
 def worker_log_config(level: str = "INFO") -> dict:
     """The worker's lines: everything through the root logger, as JSON."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": dict(_JSON),
-        "handlers": {"console": dict(_CONSOLE)},
-        "root": {"level": level, "handlers": ["console"]},
-        "loggers": {"httpx": {"level": "WARNING"}},  # a line per push otherwise
-    }
+    return _json_lines(
+        root={"level": level, "handlers": ["console"]},
+        loggers={"httpx": {"level": "WARNING"}},  # a line per push otherwise
+    )

@@ -98,7 +98,7 @@ def test_a_secret_in_any_part_of_a_log_line_is_redacted(message, args, extra):
 def _config_dict(config) -> dict:
     if isinstance(config, dict):
         return config
-    return {"formatters": config.formatters, "handlers": config.handlers, "loggers": config.loggers, "root": config.root}
+    return {name: getattr(config, name) for name in ("formatters", "handlers", "loggers", "root")}
 
 
 @pytest.mark.parametrize(

@@ -127,9 +127,7 @@ async def test_one_client_id_sent_at_once_with_two_sets_of_answers_stores_one_an
         calm = helpers.checkin_body(used=False, mood=4)
         used = calm | {"used": True, "mood": 1}
         bodies = [calm, used] * 4
-        answers = await asyncio.gather(
-            *[live.post("/v1/checkins", json=b, headers=graduate.headers) for b in bodies]
-        )
+        answers = await asyncio.gather(*[live.post("/v1/checkins", json=b, headers=graduate.headers) for b in bodies])
         winner = next(b for b, a in zip(bodies, answers, strict=True) if a.status_code == 201)
         for sent, answer in zip(bodies, answers, strict=True):
             if sent is winner:
@@ -164,4 +162,5 @@ async def test_sixty_wrong_check_in_codes_at_once_get_five_compared(live, conn):
         # Locked out, the right code is not compared either (it would tell which code was right).
         right = await live.post(url, json={"code": code}, headers=graduate.headers)
         assert right.status_code == 429 and right.json()["code"] == "too_many_tries"
-        assert await conn.fetchval("select count(*) from session_attendance where person_id = $1", uuid.UUID(graduate.id)) == 0
+        attendance = "select count(*) from session_attendance where person_id = $1"
+        assert await conn.fetchval(attendance, uuid.UUID(graduate.id)) == 0

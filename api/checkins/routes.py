@@ -48,8 +48,9 @@ class CheckinController(Controller):
     async def submit(self, data: JSONBody[CheckinRequest], request: Request, conn: Conn) -> Response[Checkin]:
         """201 for a new check-in, 200 with the original result for a repeat of the same
         `client_id` with the same answers; 409 `idempotency_conflict` when that `client_id`
-        came with other answers (`errors` names each answer that differs). `risk_reasons` say what staff will see; with `need_support: crisis_now`
-        the answer carries crisis resources to use at once."""
+        came with other answers (`errors` names each answer that differs). `risk_reasons`
+        say what staff will see; with `need_support: crisis_now` the answer carries crisis
+        resources to use at once."""
         checkin, created = await submit(conn, request.user.id, data)
         return Response(checkin, status_code=201 if created else 200)
 

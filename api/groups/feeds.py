@@ -15,8 +15,8 @@ from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
 from api.deps import Conn, RuntimeDep
-from api.groups.schedule import personal_feed_uid
 from api.groups.meeting_guide import FeedGroup, export_feed
+from api.groups.schedule import personal_feed_uid
 from api.groups.schemas import CalendarFeed
 from api.groups.service import sessions_between
 from api.problems import found
