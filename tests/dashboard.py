@@ -31,11 +31,13 @@ def open_page(at: AppTest, page: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    """Everything written on the page (markdown, captions, titles, messages), as one text."""
+    """Everything written on the page (markdown, captions, titles, messages), as one text, as
+    its reader sees it (Markdown's escapes read: see `as_read`)."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error", "text"):
-        parts += [str(element.value) for element in getattr(at, kind)]
-    parts += [f"{m.label} {m.value}" for m in at.metric]
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success", "warning", "error"):
+        parts += [as_read(str(element.value)) for element in getattr(at, kind)]
+    parts += [str(element.value) for element in at.text]  # st.text: no Markdown
+    parts += [as_read(f"{m.label} {m.value}") for m in at.metric]
     return "\n".join(parts)
 
 
