@@ -58,7 +58,8 @@ async def hostile_world(client, conn, admin) -> dict:
     counselor = await account(COUNSELOR, ["staff"])
     facilitator = await account(FACILITATOR, ["facilitator"])
     graduates = {}
-    for alias, contact in ((FORMULA_ALIAS, {"phone": PHONE, "email": EMAIL}), (LINK_ALIAS, {"email": EMAIL}), ("Tab", {})):
+    contacts = {FORMULA_ALIAS: {"phone": PHONE, "email": EMAIL}, LINK_ALIAS: {"email": EMAIL}, "Tab": {}}
+    for alias, contact in contacts.items():
         who = await helpers.graduate(client, counselor, alias=alias, counselor_id=counselor.id, **contact)
         crisis = helpers.checkin_body(need_support="crisis_now", note=f"[call me](http://e.io) {alias}")
         assert (await client.post("/v1/checkins", json=crisis, headers=who.headers)).status_code == 201
@@ -89,20 +90,24 @@ def every_view(at, world: dict):
     """Each page app.py offers, and within pages the views of one person or one group: the
     page as rendered, one after the other."""
     graduates, group = world["graduates"], world["group"]
+    ids = [who.id for who in graduates.values()]
+    linked = graduates[LINK_ALIAS].id
     deeper = {
         "views/watchlist.py": [
             lambda: at.selectbox(key="watch_counselor").set_value("everyone").run(),
-            *(lambda who=who: at.selectbox(key="watch_person").set_value(who.id).run() for who in graduates.values()),
+            *(lambda who=who: at.selectbox(key="watch_person").set_value(who).run() for who in ids),
         ],
         "views/participants.py": [
-            lambda who=who: at.selectbox(key="participant_pick").set_value(who.id).run() for who in graduates.values()
+            *(lambda who=who: at.selectbox(key="participant_pick").set_value(who).run() for who in [*ids, linked]),
+            lambda: at.button(key=f"deactivate_{linked}").click().run(),  # "Deactivate …?"
         ],
+        "views/enroll.py": [lambda: enroll(at, LINK_ALIAS)],  # "… is enrolled", with the code
         "views/groups.py": [
             lambda: at.selectbox(key="group_pick").set_value(group["id"]).run(),
-            *(lambda section=s: at.radio(key="group_section").set_value(section).run() for s in ("Members", "Sessions")),
+            *(lambda s=s: at.radio(key="group_section").set_value(s).run() for s in ("Members", "Sessions")),
         ],
         "views/messages.py": [
-            lambda: at.selectbox(key="msg_graduate").set_value(graduates[LINK_ALIAS].id).run(),
+            lambda: at.selectbox(key="msg_graduate").set_value(linked).run(),
             lambda: at.radio(key="msg_to").set_value("group").run(),
         ],
     }
@@ -113,6 +118,12 @@ def every_view(at, world: dict):
             step()
             assert not at.exception, (page, at.exception)
             yield page
+
+
+def enroll(at, alias: str):
+    at.text_input(key="enroll_alias").input(alias)
+    [submit] = [b for b in at.button if b.label == "Enroll and get the activation code"]
+    return submit.click().run()
 
 
 def formula_cells(rows: list[list[str]]) -> list[str]:
@@ -172,7 +183,7 @@ async def test_every_page_shows_what_people_typed_as_text(dashboard, client, con
     # The hostile text was on those pages, shown as typed (so the check above saw it).
     seen = "\n".join(read)
     assert f"Cancelled: {REASON}" in seen
-    assert LINK_ALIAS in seen and f"{LINK_ALIAS} is in no group yet" not in seen
+    assert f"Deactivate {LINK_ALIAS}?" in seen and f"{LINK_ALIAS} is enrolled." in seen
     assert COUNSELOR in seen and EMAIL in seen and f"Yes, archive {GROUP}" in seen
 
 
