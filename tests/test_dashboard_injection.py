@@ -238,7 +238,14 @@ def test_a_csv_cell_that_starts_like_a_formula_gets_an_apostrophe_and_numbers_st
     assert rows[1][1:] == ["-1", "-0.5"]  # a spreadsheet can sum them, and runs nothing
     # One row per graduate: a carriage return inside a cell starts no row of its own.
     assert [row[0] for row in rows[1:]] == [
-        f"'{FORMULA_ALIAS}", "'@cmd", "'+1 312", "'-x", f"'{TAB_ALIAS}", "'\r=1", "Riley\r=cmd|' /C calc'!A0", ""
+        f"'{FORMULA_ALIAS}",
+        "'@cmd",
+        "'+1 312",
+        "'-x",
+        f"'{TAB_ALIAS}",
+        "'\r=1",
+        "Riley\r=cmd|' /C calc'!A0",
+        "",
     ]
 
 
