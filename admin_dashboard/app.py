@@ -9,7 +9,8 @@ import streamlit as st
 
 from admin_dashboard.banner import system_banner
 from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import api_down, client, plain, sign_out, signed_in
+from admin_dashboard.state import api_down, client, sign_out, signed_in
+from admin_dashboard.typed import plain
 from admin_dashboard.zones import own_zone_note
 
 # No page_icon: Streamlit's own favicon is served by the dashboard itself, not fetched from
@@ -50,7 +51,7 @@ def sign_in() -> None:
         st.error(str(exc))
         return
     except ApiError as exc:
-        st.error(exc.detail if exc.status != 400 else "Enter your email and password.")
+        st.error(plain(exc.detail) if exc.status != 400 else "Enter your email and password.")
         return
     if not {"staff", "admin"} & set(me["roles"]):
         api.logout()

@@ -4,7 +4,6 @@ turn the API's answers (session over, API down, a refusal) into plain messages."
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,10 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, SessionExpired
+from admin_dashboard.typed import download_csv, plain
 
 SEVERITIES = ["low", "medium", "high", "critical"]
-# What a spreadsheet runs as a formula when a cell starts with it (OWASP, "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def client() -> ApiClient:
@@ -56,7 +54,7 @@ def guarded(part: Callable[..., None]) -> Callable[..., None]:
         except ApiUnavailable as exc:
             api_down(exc, key=f"retry_{part.__name__}")  # one Retry per part that failed
         except ApiError as exc:
-            st.error(exc.detail)
+            st.error(plain(exc.detail))
 
     return run
 
@@ -86,27 +84,15 @@ def api_down(exc: Exception, key: str = "retry") -> None:
 def refused(exc: ApiError) -> None:
     """A form's refusal: the API's sentence (which names the field when there is one), and
     each field when there are several."""
-    st.error(exc.detail)
+    st.error(plain(exc.detail))  # it may quote what was typed
     if len(exc.errors) > 1:
         for error in exc.errors:
-            st.caption(f"{error.get('field')}: {error.get('message')}")
+            st.caption(plain(f"{error.get('field')}: {error.get('message')}"))
 
 
 def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
     """People with this role (staff: possible counselors; facilitator), id -> name."""
     return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}
-
-
-# Where GitHub-style autolinks start (`http:`, `www.`, an email's `@`): escaping does not stop
-# them, so a zero-width space breaks each one and a typed address stays text.
-_AUTOLINK_START = re.compile(r"\\:|www(?=\\\.)|@", re.IGNORECASE)
-
-
-def plain(text: str) -> str:
-    """Text someone typed (an alias, a group's name), shown as typed inside Markdown: no
-    formatting, no links, no HTML of its own."""
-    escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
-    return _AUTOLINK_START.sub(lambda m: "\u200b@" if m.group(0) == "@" else m.group(0) + "\u200b", escaped)
 
 
 def plural(count: int, noun: str) -> str:
@@ -130,27 +116,7 @@ def show_flash(page: str) -> None:
         st.success(message, icon=":material/check_circle:")
 
 
-def csv_text(frame: pd.DataFrame) -> str:
-    """The rows as CSV, with every text cell a spreadsheet would run as a formula made inert
-    by a leading apostrophe: aliases, names and notes are typed by graduates and staff."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_datetime64_any_dtype(safe[column]):
-            safe[column] = safe[column].map(
-                lambda value: f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
-            )
-    return safe.to_csv(index=False)
-
-
 def table_with_csv(frame, file_name: str, column_config: dict | None = None, key: str | None = None) -> None:
     """A table, and the same rows as CSV (what staff take to a spreadsheet or a meeting)."""
     st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config)
-    st.download_button(
-        "Download CSV",
-        csv_text(frame),
-        file_name=file_name,
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",  # a download needs no rerun
-        key=key or f"csv_{file_name}",
-    )
+    download_csv(frame, file_name, key=key or f"csv_{file_name}")

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from admin_dashboard.state import plain, recent
+from admin_dashboard.state import recent
+from admin_dashboard.typed import plain
 
 # The tz database's pseudo-zones: names Python may load that are no place.
 PSEUDO_ZONES = ("localtime", "posixrules", "Factory")

@@ -76,7 +76,7 @@ async def test_a_group_whose_stored_zone_is_bad_asks_for_one_before_saving(dashb
     at.radio(key="group_section").set_value("Edit")
     at.run()
     assert not at.exception, at.exception
-    assert f"The stored time zone “{BAD.replace('_', chr(92) + '_')}” is not recognized. Choose one." in texts(at)
+    assert f"The stored time zone “{BAD}” is not recognized. Choose one." in texts(at)
     assert at.selectbox(key=f"edit_{group['id']}_timezone").value is None
 
     at.button(key=f"edit_{group['id']}_submit").click().run()

@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import plain, refused, run_page, table_with_csv
+from admin_dashboard.state import refused, run_page, table_with_csv
+from admin_dashboard.typed import plain
 from admin_dashboard.zones import accepted, reader_zone
 
 ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}

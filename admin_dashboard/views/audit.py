@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from admin_dashboard.state import csv_text, run_page
+from admin_dashboard.state import run_page
+from admin_dashboard.typed import download_csv
 from admin_dashboard.zones import reader_zone
 
 PAGE_SIZE = 100
@@ -144,15 +145,7 @@ def render(api) -> None:
         on_click=load_more,
         help=f"The next {PAGE_SIZE} older entries",
     )
-    right.download_button(
-        "Download CSV",
-        csv_text(frame),
-        file_name="audit-log.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-        key="audit_csv",
-    )
+    download_csv(frame, "audit-log.csv", key="audit_csv", where=right)
 
 
 def load_more() -> None:

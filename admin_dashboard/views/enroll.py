@@ -8,7 +8,8 @@ import datetime as dt
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import plain, refused, run_page, team
+from admin_dashboard.state import refused, run_page, team
+from admin_dashboard.typed import plain
 from admin_dashboard.zones import accepted, reader_zone, today_in, zone_named
 
 DEFAULT_ZONE = "America/Chicago"

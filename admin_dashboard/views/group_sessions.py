@@ -11,7 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import blank, csv_text, flash, plain, plural, refused
+from admin_dashboard.state import blank, flash, plural, refused
+from admin_dashboard.typed import download_csv, plain
 from admin_dashboard.zones import zone_named
 
 ATTENDANCE = ["present", "absent", "excused"]
@@ -148,13 +149,11 @@ def roster(api, session: dict, group_name: str) -> None:
             },
         )
         save = st.form_submit_button("Save attendance", key=f"attendance_{session['id']}_submit")
-    st.download_button(
-        "Download attendance CSV",
-        csv_text(frame[["alias", "rsvp", "attendance", "attendance_source"]]),
-        file_name=f"attendance-{group_name}-{session['local_date']}.csv",
-        mime="text/csv",
-        icon=":material/download:",
+    download_csv(
+        frame[["alias", "rsvp", "attendance", "attendance_source"]],
+        f"attendance-{group_name}-{session['local_date']}.csv",
         key="attendance_csv",
+        label="Download attendance CSV",
     )
     if save:
         save_attendance(api, session, frame, edited)

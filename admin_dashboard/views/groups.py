@@ -18,7 +18,6 @@ from admin_dashboard.client import ApiError
 from admin_dashboard.state import (
     blank,
     flash,
-    plain,
     plural,
     recent,
     refused,
@@ -27,6 +26,7 @@ from admin_dashboard.state import (
     table_with_csv,
     team,
 )
+from admin_dashboard.typed import plain
 from admin_dashboard.views.group_sessions import members, sessions
 from admin_dashboard.zones import accepted, zone_picker
 

@@ -7,7 +7,8 @@ import time
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import plain, refused, run_page
+from admin_dashboard.state import refused, run_page
+from admin_dashboard.typed import plain
 from notifications.templates import staff_message
 
 TITLE_MAX, BODY_MAX = 120, 4000

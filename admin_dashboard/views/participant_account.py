@@ -5,7 +5,8 @@ good (admins, for a graduate who cannot do it in the app themselves)."""
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import flash, forget_matching, plain, refused
+from admin_dashboard.state import flash, forget_matching, refused
+from admin_dashboard.typed import plain
 from admin_dashboard.zones import accepted, when, zone_named, zone_picker
 
 NEW_CODE_KEY = "participant_new_code"  # {participant id: code}, shown on the next run only

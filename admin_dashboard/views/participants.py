@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import plain, recent, refused, run_page, show_flash, table_with_csv, team
+from admin_dashboard.state import recent, refused, run_page, show_flash, table_with_csv, team
+from admin_dashboard.typed import plain
 from admin_dashboard.views.participant_account import GONE_KEY, actions, delete_account, fix_time_zone
 from admin_dashboard.zones import reader_zone, today_in, usable, when, zone_named
 
@@ -184,11 +185,11 @@ def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
 def profile(person: dict, counselors: dict[str, str]) -> None:
     status, counselor, sober, iop = st.columns(4)
     status.metric("Status", STATUSES.get(person["status"], person["status"]))
-    counselor.metric("Counselor", counselors.get(person["counselor_id"], "–") if person["counselor_id"] else "–")
+    counselor.metric("Counselor", plain(counselors.get(person["counselor_id"], "–")) if person["counselor_id"] else "–")
     days = days_sober(person)
     sober.metric("Days sober", "–" if days is None else days)
     iop.metric("IOP completed", person["iop_completed_on"])
-    contact = " · ".join(filter(None, [person.get("email"), person.get("phone")])) or "no contact details"
+    contact = " · ".join(plain(c) for c in (person.get("email"), person.get("phone")) if c) or "no contact details"
     activated = when(person["activated_at"], person["timezone"]) if person["activated_at"] else "not yet"
     zone = person["timezone"]
     zone_text = zone if zone_named(zone) else f"“{plain(zone)}” (not recognized: times here are in UTC)"
@@ -344,7 +345,7 @@ def alerts(api, person_id: str, zone: str, counselors: dict[str, str]) -> None:
             f"opened {when(alert['opened_at'], zone)}"
         )
         with st.expander(title, expanded=alert["status"] != "resolved"):
-            st.markdown("; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"]))
+            st.markdown(plain("; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"])))
             events = api.get(f"/v1/staff/alerts/{alert['id']}")["events"] or []
             timeline(events, zone, counselors)
 

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import SEVERITIES, guarded, plain, refused, run_page, table_with_csv, team
+from admin_dashboard.state import SEVERITIES, guarded, refused, run_page, table_with_csv, team
+from admin_dashboard.typed import plain
 from admin_dashboard.zones import local_day, local_time, reader_zone
 
 REFRESH_SECONDS = 60
@@ -172,7 +173,7 @@ def work_on_alerts(api, counselor_id) -> None:
             st.markdown(
                 f"**{alert['severity'].title()}** · {alert['kind'].replace('_', ' ')} · {alert['status']} · opened {opened}"
             )
-            st.caption(reasons)
+            st.caption(plain(reasons))
             alert_actions(api, alert)
 
 
