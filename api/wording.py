@@ -65,14 +65,23 @@ def bad_fields(value: Any, kind: Any, at: str = "") -> list[tuple[str, str]]:
             found.append((at or "body", problem))
         for i, item in enumerate(value[:MAX_ERRORS]):
             found += bad_fields(item, _item_kind(kind), f"{at}[{i}]")
+    elif isinstance(info, mi.DictType) and isinstance(value, dict):
+        key_kind, value_kind = typing.get_args(_bare(kind))
+        if any(bad_fields(k, key_kind) for k in value):
+            # Named by what it may hold: a key sent is not repeated (it could be anything).
+            keys = describe(mi.type_info(key_kind), _declared(key_kind)).replace("must be one of", "may only name", 1)
+            found.append((at or "body", keys))
+        for k, item in list(value.items())[:MAX_ERRORS]:
+            if not bad_fields(k, key_kind):
+                found += bad_fields(item, value_kind, _join(at, str(k)))
     return (found or [_one(error, info, at, kind)])[:MAX_ERRORS]
 
 
 def reword(kind: Any, message: str) -> str:
     """A msgspec message about a value of `kind` (a query or path parameter), reworded."""
     info = _unwrap(mi.type_info(kind))
-    if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType)) and "`$[" in message:
-        info = _unwrap(info.item_type)  # one of the repeated values is wrong
+    if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType)) and "`array`" not in message:
+        info = _unwrap(info.item_type)  # not the list, so one of the repeated values is wrong
     return _requirement(info, _AT.sub("", message), kind)
 
 
