@@ -4,7 +4,6 @@ wrong, database trouble into a 503, and anything else into a 500 that reveals no
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from typing import Any
 
@@ -16,13 +15,9 @@ from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.body import sent_json
 from api.problems import invalid_fields, problem
-from api.wording import MAX_ERRORS, bad_fields, plain, reword
+from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
 logger = logging.getLogger("aftercare.errors")
-
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
-_OWN_RULE = re.compile(r"^([\w.\[\]]+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def _field_errors(request: Request, extra: Any) -> list[dict[str, str]]:
@@ -57,15 +52,9 @@ def _field_errors(request: Request, extra: Any) -> list[dict[str, str]]:
 
 def _body_error(message: str) -> tuple[str, str]:
     """A body error found without the body at hand: the field from the message itself."""
-    if own := _OWN_RULE.match(message):
-        return own.group(1), own.group(2)
-    if unknown := _UNKNOWN_FIELD.search(message):
-        return unknown.group(1), "is not a field of this request"
-    if missing := _MISSING_FIELD.search(message):
-        return missing.group(1), "is required"
     if message == "'data'":  # Litestar's word for a missing body
         return "body", "a JSON object is required"
-    return "body", plain(message)
+    return named_in(message)
 
 
 def _signature(request: Request) -> dict[str, tuple[Any, str]]:
@@ -75,6 +64,7 @@ def _signature(request: Request) -> dict[str, tuple[Any, str]]:
         return {}
     model = handler.signature_model
     named = {}
+    # `_fields` holds each parameter's definition (its alias): Litestar has no public accessor.
     for key, field in model._fields.items():
         definition = field.kwarg_definition
         alias = getattr(definition, "query", None) or getattr(definition, "name", None) or key

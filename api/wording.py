@@ -88,7 +88,7 @@ def reword(kind: Any, message: str) -> str:
 def plain(message: str) -> str:
     """A msgspec message with no type at hand (the CLI), without regexes or type names."""
     message = _AT.sub("", message)
-    if missing := _MISSING.search(message):
+    if _MISSING.search(message):
         return "is required"
     for pattern, meaning in PATTERN_MEANINGS.items():
         if f"matching regex {pattern!r}" in message:
@@ -98,6 +98,11 @@ def plain(message: str) -> str:
     if "of length <=" in message:
         return f"must be at most {_bound(message)} characters long"
     return "is not valid"
+
+
+def named_in(message: str) -> tuple[str, str]:
+    """(field, message) from a msgspec message alone, when the value is not at hand."""
+    return _one(message, mi.AnyType(), "", None)
 
 
 def _one(error: str, info: mi.Type, at: str, kind: Any) -> tuple[str, str]:
