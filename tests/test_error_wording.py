@@ -16,7 +16,14 @@ from tests.helpers import assert_problem, checkin_body, create_group
 ENROL = "/v1/staff/participants"
 WEEKDAYS = "monday, tuesday, wednesday, thursday, friday, saturday, sunday"
 # What no message may say: msgspec's phrasing, its type names, a regex.
-LIBRARY_WORDS = re.compile(r"Expected `|`int`|`str`|msgspec|\^.*\$|\\S|\[\\|start:|end:")
+LIBRARY_WORDS = re.compile(r"Expected `|`int`|`str`|msgspec|\^.*\$|\\S|\[\\")
+
+
+def library_words(problem: dict) -> list[str]:
+    """The messages of a validation problem that speak like a library, not a person (the
+    fuzz suite holds every 400 it provokes to this too)."""
+    words = [problem.get("detail") or ""] + [e.get("message", "") for e in problem.get("errors") or []]
+    return [w for w in words if LIBRARY_WORDS.search(str(w))]
 
 
 def fields(problem: dict) -> dict[str, str]:
@@ -103,8 +110,7 @@ async def test_no_refusal_speaks_like_a_library(client, staff, graduate, admin):
     for method, url, body, who in refusals:
         response = await client.request(method, url, json=body, headers=who.headers)
         problem = assert_problem(response, 400)
-        words = [problem["detail"]] + [e["message"] for e in problem["errors"]]
-        assert problem["errors"] and not [w for w in words if LIBRARY_WORDS.search(w)], (url, problem)
+        assert problem["errors"] and not library_words(problem), (url, problem)
 
 
 def test_every_regex_a_request_may_fail_has_a_meaning(settings):
