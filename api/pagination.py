@@ -31,7 +31,8 @@ FromTime = Annotated[
     QueryParameter(
         name="from",
         max_length=64,
-        description="Start: a date-time with offset, or a date (YYYY-MM-DD): the start of that day in the group's zone",
+        description="Start: a date-time with offset, or a date (YYYY-MM-DD): the start of that day in the group's"
+        " time zone (your own sessions: yours)",
     ),
 ]
 ToTime = Annotated[
@@ -39,7 +40,8 @@ ToTime = Annotated[
     QueryParameter(
         name="to",
         max_length=64,
-        description="End (not included): a date-time with offset, or a date: the start of that day in the group's zone",
+        description="End (not included): a date-time with offset, or a date: the start of that day in the group's"
+        " time zone (your own sessions: yours)",
     ),
 ]
 # A bigint row id in a path: out of range is a 400, not an error from the database.
@@ -47,7 +49,7 @@ RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")]
 
 
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def moment(value: str | None, field: str, zone: dt.tzinfo) -> dt.datetime | None:
@@ -56,12 +58,11 @@ def moment(value: str | None, field: str, zone: dt.tzinfo) -> dt.datetime | None
     if value is None:
         return None
     try:
-        if _DATE.match(value):
+        if _DATE.fullmatch(value):
             return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), zone).astimezone(dt.UTC)
         return msgspec.convert(value, dt.datetime)
-    except msgspec.ValidationError:
-        pass
-    except (ValueError, OverflowError):  # a date that is not one, or one too near year 1 or 9999
+    # Not a date-time, a date that is not one (02-30), or one too near year 1 or 9999.
+    except (msgspec.ValidationError, ValueError, OverflowError):
         pass
     raise invalid(field, "must be a date like 2026-03-01 or a date-time like 2026-03-01T09:00:00-06:00", "query")
 
