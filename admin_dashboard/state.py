@@ -54,7 +54,7 @@ def guarded(part: Callable[..., None]) -> Callable[..., None]:
         except ApiUnavailable as exc:
             api_down(exc, key=f"retry_{part.__name__}")  # one Retry per part that failed
         except ApiError as exc:
-            st.error(plain(exc.detail))
+            refused(exc)
 
     return run
 
@@ -82,12 +82,13 @@ def api_down(exc: Exception, key: str = "retry") -> None:
 
 
 def refused(exc: ApiError) -> None:
-    """A form's refusal: the API's sentence (which names the field when there is one), and
-    each field when there are several."""
-    st.error(plain(exc.detail))  # it may quote what was typed
-    if len(exc.errors) > 1:
-        for error in exc.errors:
-            st.caption(plain(f"{error.get('field')}: {error.get('message')}"))
+    """A form's refusal: every field the API named, each once and on its own line (its
+    `detail` repeats them all on one), else the API's sentence. Both may quote what was typed."""
+    lines = [f"{e.get('field')}: {e.get('message')}" for e in exc.errors if isinstance(e, dict)]
+    shown = [plain(line) for line in dict.fromkeys(lines)] or [plain(exc.detail)]
+    st.error("
+
+".join(shown))
 
 
 def team(api: ApiClient, role: str = "staff") -> dict[str, str]:

@@ -56,12 +56,23 @@ class JsonBodyRequest(Request):
                 "Send the body as JSON, with the header `Content-Type: application/json`.",
             )
         try:
-            return await super().json()
+            value = await super().json()
         # Litestar answers a SerializationException with a 400 (api/errors.py words it).
         except UnicodeDecodeError:
             raise SerializationException("the body is not valid UTF-8") from None
         except RecursionError:
             raise SerializationException("the JSON is nested too deeply") from None
+        # Kept for a 400: msgspec names only the first bad field, api/errors.py finds them all.
+        self.scope[_SENT] = value  # type: ignore[literal-required]
+        return value
+
+
+_SENT = "aftercare.json_body"
+
+
+def sent_json(request: Request) -> Any:
+    """The decoded JSON body of this request, if it was read (else None)."""
+    return request.scope.get(_SENT)
 
 
 def is_json(media_type: str) -> bool:

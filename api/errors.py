@@ -4,7 +4,6 @@ wrong, database trouble into a 503, and anything else into a 500 that reveals no
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from typing import Any
 
@@ -14,45 +13,71 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from api.problems import problem
-from api.validation import plain_message
+from api.body import sent_json
+from api.problems import invalid_fields, problem
+from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
 logger = logging.getLogger("aftercare.errors")
 
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
-_OWN_RULE = re.compile(r"^([\w.\[\]]+): (.+)$", re.S)  # our __post_init__ checks: "field: message"
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
-
-def _field_errors(extra: Any) -> list[dict[str, str]]:
-    """Litestar's validation details, as `[{field, source, message}]`."""
-    errors = []
+def _field_errors(request: Request, extra: Any) -> list[dict[str, str]]:
+    """Litestar's validation details, as `[{field, source, message}]` in people's words:
+    every bad field of the body (Litestar names only the first), each parameter by the name
+    the client sent (`from`, not the handler's `start`)."""
+    signature = _signature(request)
+    errors: list[dict[str, str]] = []
+    body_done = False
     for item in extra if isinstance(extra, list) else []:
         message = str(item.get("message", "invalid value"))
-        field = item.get("key")
-        if field in (None, "data"):  # the body as a whole: find the field in the message
-            if own := _OWN_RULE.match(message):
-                field, message = own.groups()
-            elif unknown := _UNKNOWN_FIELD.search(message):
-                field, message = unknown.group(1), "is not a field of this request"
-            elif missing := _MISSING_FIELD.search(message):
-                field, message = missing.group(1), "is required"
-            elif message == "'data'":  # Litestar's word for a missing body
-                field, message = "body", "a JSON object is required"
-        message = plain_message(message)
-        source = item.get("source", "body")
-        errors.append({"field": field or "body", "source": str(getattr(source, "value", source)), "message": message})
-    return errors
+        key = item.get("key")
+        source = str(getattr(item.get("source", "body"), "value", item.get("source", "body")))
+        if key is None or key == "data" or source == "body":
+            if body_done:
+                continue
+            body_done = True
+            if "data" in signature and (sent := sent_json(request)) is not None:
+                errors += [
+                    {"field": f, "source": "body", "message": m} for f, m in bad_fields(sent, signature["data"][0])
+                ]
+                continue
+            field, message = _body_error(message)
+        elif key in signature:
+            kind, field = signature[key]
+            message = reword(kind, message)
+        else:
+            field, message = key, plain(message)
+        errors.append({"field": field or "body", "source": source, "message": message})
+    return errors[:MAX_ERRORS]
+
+
+def _body_error(message: str) -> tuple[str, str]:
+    """A body error found without the body at hand: the field from the message itself."""
+    if message == "'data'":  # Litestar's word for a missing body
+        return "body", "a JSON object is required"
+    return named_in(message)
+
+
+def _signature(request: Request) -> dict[str, tuple[Any, str]]:
+    """The handler's parameters: Python name -> (type with its limits, name in the request)."""
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return {}
+    model = handler.signature_model
+    named = {}
+    # `_fields` holds each parameter's definition (its alias): Litestar has no public accessor.
+    for key, field in model._fields.items():
+        definition = field.kwarg_definition
+        alias = getattr(definition, "query", None) or getattr(definition, "name", None) or key
+        named[key] = (model.__annotations__.get(key, Any), alias)
+    return named
 
 
 def validation_to_problem(request: Request, exc: ValidationException) -> Response:
-    errors = _field_errors(exc.extra)
+    errors = _field_errors(request, exc.extra)
     if errors:
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    else:
-        # Malformed JSON and the like arrive without field information.
-        detail = exc.detail
-    return problem(400, "validation_failed", detail, errors=errors).to_response(request)
+        return invalid_fields(errors).to_response(request)
+    # Malformed JSON and the like arrive without field information.
+    return problem(400, "validation_failed", exc.detail, errors=errors).to_response(request)
 
 
 def http_to_problem(request: Request, exc: HTTPException) -> Response:

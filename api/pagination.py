@@ -9,13 +9,14 @@ import base64
 import datetime as dt
 import json
 import math
+import re
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import msgspec
 from litestar.params import PathParameter, QueryParameter
 
-from api.problems import problem
+from api.problems import invalid, problem
 
 T = TypeVar("T")
 
@@ -23,11 +24,47 @@ Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page 
 # `from` and `to` bound a listing in time (they are Python keywords, hence the names).
 FromDate = Annotated[dt.date | None, QueryParameter(name="from", description="First local date (YYYY-MM-DD)")]
 ToDate = Annotated[dt.date | None, QueryParameter(name="to", description="Last local date (YYYY-MM-DD)")]
-FromTime = Annotated[dt.datetime | None, QueryParameter(name="from", description="Start, with offset")]
-ToTime = Annotated[dt.datetime | None, QueryParameter(name="to", description="End, with offset")]
+# The sessions listings' bounds: a date-time, or a plain date for "from that day on" where the
+# group meets, so that nobody has to work out an offset (text: msgspec cannot take either).
+FromTime = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        max_length=64,
+        description="Start: a date-time with offset, or a date (YYYY-MM-DD): the start of that day in the group's"
+        " time zone (your own sessions: yours)",
+    ),
+]
+ToTime = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        max_length=64,
+        description="End (not included): a date-time with offset, or a date: the start of that day in the group's"
+        " time zone (your own sessions: yours)",
+    ),
+]
 # A bigint row id in a path: out of range is a 400, not an error from the database.
 RowId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` from the previous page.")]
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def moment(value: str | None, field: str, zone: dt.tzinfo) -> dt.datetime | None:
+    """A `FromTime`/`ToTime` value as an instant: a date is the start of that day in `zone`
+    (where midnight is skipped, the day's first hour). A date-time without offset stays naive."""
+    if value is None:
+        return None
+    try:
+        if _DATE.fullmatch(value):
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), zone).astimezone(dt.UTC)
+        return msgspec.convert(value, dt.datetime)
+    # Not a date-time, a date that is not one (02-30), or one too near year 1 or 9999.
+    except (msgspec.ValidationError, ValueError, OverflowError):
+        pass
+    raise invalid(field, "must be a date like 2026-03-01 or a date-time like 2026-03-01T09:00:00-06:00", "query")
 
 
 class Page(msgspec.Struct, Generic[T]):

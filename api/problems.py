@@ -47,12 +47,14 @@ def problem(
 
 def invalid(field: str, message: str, source: str = "body") -> ProblemDetailsException:
     """A 400 that names the bad field, in the same shape as request validation errors."""
-    return problem(
-        400,
-        "validation_failed",
-        f"{field}: {message}",
-        errors=[{"field": field, "source": source, "message": message}],
-    )
+    return invalid_fields([{"field": field, "source": source, "message": message}])
+
+
+def invalid_fields(errors: list[dict[str, str]]) -> ProblemDetailsException:
+    """A 400 listing every bad field at once (`[{field, source, message}]`), so a person
+    fixes a form in one go rather than one field per try."""
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(400, "validation_failed", detail, errors=errors)
 
 
 def not_found(what: str) -> ProblemDetailsException:

@@ -13,9 +13,9 @@ from zoneinfo import available_timezones
 
 import msgspec
 
+from api.wording import plain
 from db.zones import is_region_zone
 
-_NOT_BLANK = r"\S"
 # A name shown to others on one line: not blank, no control characters (line breaks, tabs) and
 # no invisible formatting ones (zero-width spaces, bidi overrides) that would make it read
 # differently from what it is, or impossible to type back (an admin's deletion repeats it).
@@ -36,33 +36,8 @@ Timezone = Annotated[
 Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=_PHONE)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=_EMAIL)]
 
-# msgspec names the regex a value failed; people get what it means.
-_PATTERN_MEANINGS = {
-    _NOT_BLANK: "must not be blank",
-    _ONE_LINE_NAME: "must not be blank, nor hold line breaks, tabs or invisible formatting characters",
-    _PHONE: "may hold only digits, spaces and + ( ) - .",
-    _EMAIL: "is not an email address",
-}
 _AT_PATH = re.compile(r"^(.*?) - at `\$\.?([^`]*)`$", re.S)
 _MISSING = re.compile(r"missing required field `([^`]+)`")
-
-
-_EMPTY = "Expected `str` of length >= 1"
-# msgspec quotes the value it refused ("Invalid enum value 'x'"); an answer never repeats
-# what was sent (it may be personal data, or markup meant for whoever reads the answer).
-_BAD_ENUM = "Invalid enum value"
-
-
-def plain_message(message: str) -> str:
-    """msgspec's wording, made plainer where it speaks of regexes or lengths."""
-    for pattern, meaning in _PATTERN_MEANINGS.items():
-        if f"matching regex {pattern!r}" in message:
-            return meaning
-    if message.startswith(_EMPTY) and message[len(_EMPTY) :].strip(" -") == "":
-        return "must not be empty"
-    if message.startswith(_BAD_ENUM):
-        return "is not one of the allowed values (see the API schema)"
-    return message
 
 
 def explain(exc: msgspec.ValidationError) -> str:
@@ -70,10 +45,10 @@ def explain(exc: msgspec.ValidationError) -> str:
     text = str(exc)
     if match := _AT_PATH.match(text):
         message, field = match.groups()
-        return f"{field or 'value'}: {plain_message(message)}"
+        return f"{field or 'value'}: {plain(message)}"
     if missing := _MISSING.search(text):
         return f"{missing.group(1)}: is required"
-    return plain_message(text)
+    return plain(text)
 
 
 @cache

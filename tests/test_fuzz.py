@@ -43,6 +43,7 @@ from tests.authorization_world import World, build_world
 from tests.conftest import TEST_SECRET, make_settings, report
 from tests.fake_google import FakeCertificateServer, SigningKey
 from tests.live_server import LiveServer
+from tests.test_error_wording import library_words
 
 # Per operation. CI's default keeps the run near a minute; set AFTERCARE_FUZZ_EXAMPLES
 # higher for a deeper search (the seed stays fixed, so a failure reproduces).
@@ -170,6 +171,13 @@ def test_every_operation_survives_fuzzing(case, data, live_api, world):
             case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
     mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
     REQUESTS[(case.operation.label, mode)] += 1
-    case.call_and_validate(
+    response = case.call_and_validate(
         base_url=live_api.url, headers=world["headers"][role], excluded_checks=[positive_data_acceptance]
     )
+    _in_peoples_words(response)
+
+
+def _in_peoples_words(response) -> None:
+    """Whatever the fuzzer gets refused is said as a person would (tests/test_error_wording.py)."""
+    if response.status_code == 400 and response.json().get("code") == "validation_failed":
+        assert not library_words(response.json()), response.text

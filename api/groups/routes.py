@@ -26,11 +26,12 @@ from api.groups.schemas import (
     Weekday,
 )
 from api.groups.service import WEEKDAY_NUMBER, managed_group, sessions_between, to_group, visible_group
-from api.pagination import Cursor, FromTime, Limit, Page, ToTime, decode_cursor, encode_cursor
+from api.pagination import Cursor, FromTime, Limit, Page, ToTime, decode_cursor, encode_cursor, moment
 from api.problems import invalid, problem
 from api.security import ADMIN, STAFF, participants_only
 from db import groups as groups_db
 from db import sessions as sessions_db
+from db.zones import python_zone
 
 MAX_RANGE = dt.timedelta(days=366)
 # `near` always comes with a radius, so the search stays on the location index.
@@ -47,8 +48,10 @@ def parse_point(near: str) -> tuple[float, float]:
     return lat, lon
 
 
-def session_range(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    """The asked-for window (default: the next four weeks), at most a year long."""
+def session_range(from_: str | None, to: str | None, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The asked-for window (default: the next four weeks), at most a year long; a date
+    bound is the start of that day in `zone`."""
+    start, end = moment(from_, "from", zone), moment(to, "to", zone)
     now = dt.datetime.now(dt.UTC)
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
@@ -160,10 +163,11 @@ class GroupController(Controller):
         end: ToTime = None,
     ) -> Page[Session]:
         """Dated sessions between `from` and `to` (default: the next four weeks; at most a
-        year), with your RSVP. Cancelled ones are listed with their status."""
-        start, end = session_range(start, end)
-        await visible_group(conn, group_id, request.user)
-        return Page(items=await sessions_between(conn, [group_id], start, end, request.user.id), next_cursor=None)
+        year), with your RSVP. Cancelled ones are listed with their status. A date
+        (2026-03-01) is the start of that day where the group meets."""
+        group = await visible_group(conn, group_id, request.user)
+        first, last = session_range(start, end, python_zone(group["timezone"]) or dt.UTC)
+        return Page(items=await sessions_between(conn, [group_id], first, last, request.user.id), next_cursor=None)
 
     @get("/{group_id:uuid}/members", summary="Members and waitlist (facilitators, staff)")
     async def members(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Page[Member]:

@@ -33,6 +33,7 @@ from api.pagination import FromTime, Page, ToTime
 from api.problems import invalid, problem
 from api.security import participants_only
 from db import sessions as sessions_db
+from db.zones import python_zone
 
 # Wrong self check-in codes a member may try per session (a code has a million values).
 MAX_CODE_TRIES = 5
@@ -235,7 +236,7 @@ class MySessionsController(Controller):
         end: ToTime = None,
     ) -> Page[Session]:
         """Sessions of every group I am a member of, with my RSVP (default: the next four
-        weeks)."""
-        start, end = session_range(start, end)
+        weeks). A date (2026-03-01) is the start of that day in my own time zone."""
+        first, last = session_range(start, end, python_zone(request.user.timezone or "") or dt.UTC)
         group_ids = await sessions_db.member_group_ids(conn, request.user.id)
-        return Page(items=await sessions_between(conn, group_ids, start, end, request.user.id), next_cursor=None)
+        return Page(items=await sessions_between(conn, group_ids, first, last, request.user.id), next_cursor=None)
