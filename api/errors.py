@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.problems import problem
+from api.security import SIGN_IN_FIRST
 from api.validation import plain_message
 
 logger = logging.getLogger("aftercare.errors")
@@ -58,6 +59,10 @@ def validation_to_problem(request: Request, exc: ValidationException) -> Respons
 def http_to_problem(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
+    if exc.status_code >= 500:
+        # Litestar's own 5xx (a misconfiguration: "install an AuthMiddleware...") is our bug,
+        # and its words are for us: log it, answer like any other.
+        return internal_error_to_problem(request, exc)
     code = {
         400: "malformed_request",
         401: "not_authenticated",
@@ -70,7 +75,7 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail
     headers = dict(exc.headers or {})
     if exc.status_code == 401 and str(detail).startswith("No JWT token"):
-        detail = "Sign in first, and send the access token as `Authorization: Bearer <token>`."
+        detail = SIGN_IN_FIRST
     elif exc.status_code == 400:
         # Litestar's own 400s are about a body it could not decode (malformed JSON...).
         detail = f"The request could not be read: {exc.detail}. Send a JSON object."

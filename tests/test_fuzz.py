@@ -39,7 +39,7 @@ from api.app import create_app
 from api.auth.credentials import Hasher
 from tests import helpers
 from tests.authorization_policy import ALLOWED, POLICY
-from tests.authorization_world import World, build_world
+from tests.authorization_world import World, build_world, fill_path
 from tests.conftest import TEST_SECRET, make_settings, report
 from tests.fake_google import FakeCertificateServer, SigningKey
 from tests.live_server import LiveServer
@@ -173,3 +173,42 @@ def test_every_operation_survives_fuzzing(case, data, live_api, world):
     case.call_and_validate(
         base_url=live_api.url, headers=world["headers"][role], excluded_checks=[positive_data_acceptance]
     )
+
+
+# --- every method on every path -----------------------------------------------------------------
+
+# Beside the documented operations, whatever method a client (or an attacker) sends: the
+# ones a browser or a proxy sends on its own (OPTIONS, HEAD) and the write methods a path
+# does not have. Writes come last, so that what they change is after the reads.
+METHODS = ("OPTIONS", "HEAD", "GET", "PUT", "PATCH", "POST", "DELETE")
+# 204: Litestar's answer to OPTIONS (the `Allow` header); the rest, problems.
+UNDOCUMENTED_ANSWERS = {204, 401, 403, 404, 405}
+# Words of a framework's internal message that must never reach a client.
+INTERNALS = ("AuthMiddleware", "scope", "Traceback")
+_EXTRA_PATHS = {"path": "openapi.json"}  # /schema/{path}
+
+
+def _route_table() -> dict[str, set[str]]:
+    app = create_app(make_settings("postgresql://unused/unused"))
+    return {route.path: set(route.methods) - {"OPTIONS"} for route in app.routes}
+
+
+ROUTE_TABLE = _route_table()
+
+
+@pytest.mark.parametrize("template", sorted(ROUTE_TABLE) + ["/v1/staff/no-such-thing", "/v1/no-such-thing"])
+def test_every_method_on_every_path_answers_without_a_server_error(template, live_api, world):
+    documented = ROUTE_TABLE.get(template, set())
+    path = fill_path(template, _EXTRA_PATHS | {name: values[0] for name, values in world["ids"].items()})
+    wrong = []
+    with httpx.Client(base_url=live_api.url, timeout=30) as client:
+        for role in ROLES:
+            for method in METHODS:
+                answer = client.request(method, path, headers=world["headers"][role])
+                status = answer.status_code
+                allowed = status < 500 if method in documented else status in UNDOCUMENTED_ANSWERS
+                leaked = status >= 400 and any(word in answer.text for word in INTERNALS)
+                shaped = status < 400 or answer.headers.get("content-type", "").startswith("application/problem+json")
+                if not (allowed and shaped) or leaked:
+                    wrong.append(f"{method} as {role}: {status} {answer.headers.get('content-type')} {answer.text[:200]}")
+    assert wrong == [], f"{template}:\n" + "\n".join(wrong)
