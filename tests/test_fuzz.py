@@ -56,7 +56,7 @@ REQUESTS: Counter[tuple[str, str]] = Counter()
 @pytest.fixture(scope="module")
 def live_api(database_url):
     # Firebase sign-in on, against a local fake of Google's certificates: fuzzed ID tokens
-    # go through firebase-admin's real verification (and are refused), not a 501.
+    # go through firebase-admin's real verification (and are refused), not the 404 of sign-in that is off.
     with (
         pytest.MonkeyPatch.context() as patch,
         FakeCertificateServer([SigningKey("fuzz-key")]) as certificates,
