@@ -11,6 +11,9 @@ and so cannot overflow; a value inside the window is then safe to compare as an 
 from __future__ import annotations
 
 import datetime as dt
+import re
+
+from litestar import Request
 
 from api.problems import invalid
 
@@ -55,3 +58,17 @@ def refuse_date(value: dt.date | dt.datetime | None, field: str, source: str = "
     if value is not None and (message := out_of_bounds(value, **bounds)):
         raise invalid(field, message, source)
 
+
+
+# A date first: msgspec also reads a bare number ("0.0", "1e10") as a Unix timestamp.
+_WRITTEN_AS_A_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
+
+
+def refuse_query_time(request: Request, field: str, value: dt.datetime | None) -> None:
+    """A date-time query parameter, as Litestar parsed it: refused unless written as a date
+    and time (RFC 3339) within the window."""
+    if value is None:
+        return
+    if not _WRITTEN_AS_A_DATE.match(request.query_params.get(field, "")):
+        raise invalid(field, "give a date and time with its offset, like 2026-12-01T00:00:00Z", "query")
+    refuse_date(value, field)

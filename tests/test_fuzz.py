@@ -20,6 +20,7 @@ requests use those real ids as well as random ones, so they reach past "not foun
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 from collections import Counter
@@ -38,6 +39,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from api.auth.credentials import Hasher
 from tests import helpers
+from api.pagination import encode_cursor
 from tests.authorization_policy import ALLOWED, POLICY
 from tests.authorization_world import World, build_world, fill_path
 from tests.conftest import TEST_SECRET, make_settings, report
@@ -100,6 +102,40 @@ async def _with_connection(database_url: str, work):
         return await work(conn)
     finally:
         await conn.close()
+
+
+# Dates and date-times at the ends of what Python and PostgreSQL hold, and just outside the
+# API's window (api/time_bounds.py): converted to UTC, the first two overflow. Drawn beside
+# recent values (which reach past validation) and any value of years 1-9999.
+EXTREME_DATE_TIMES = (
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    "1969-12-31T23:59:59+14:00",
+)
+EXTREME_DATES = ("0001-01-01", "9999-12-31", "1969-12-31")
+_OFFSETS = st.sampled_from(["Z", "+00:00", "+01:00", "-01:00", "+05:45", "+14:00", "-12:00"])
+_RECENT = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2029, 12, 31))
+
+
+def _date_time(moments: st.SearchStrategy[dt.datetime]) -> st.SearchStrategy[str]:
+    return st.builds(lambda moment, offset: moment.isoformat() + offset, moments, _OFFSETS)
+
+
+schemathesis.openapi.format(
+    "date-time", st.sampled_from(EXTREME_DATE_TIMES) | _date_time(_RECENT) | _date_time(st.datetimes())
+)
+schemathesis.openapi.format(
+    "date", st.sampled_from(EXTREME_DATES) | _RECENT.map(lambda m: m.date().isoformat()) | st.dates().map(str)
+)
+# Cursors are opaque to the document, so the fuzzer cannot make one: these are ours, in
+# each list's shape, carrying the extreme times.
+EXTREME_CURSORS = tuple(
+    cursor
+    for moment in EXTREME_DATE_TIMES
+    for cursor in (encode_cursor(moment, "6a1c7a8e-8a4f-4c57-9b7a-2f0c1b7f9d11"), encode_cursor(3, moment, 1))
+)
 
 
 def _load_schema():
@@ -168,6 +204,9 @@ def test_every_operation_survives_fuzzing(case, data, live_api, world):
         known = world["ids"].get(name)
         if known and data.draw(st.booleans(), label=f"real {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
+    negative_query = case.meta is not None and case.meta.is_negative_at(ParameterLocation.QUERY)
+    if not negative_query and case.query and "cursor" in case.query and data.draw(st.booleans(), label="our cursor"):
+        case.query["cursor"] = data.draw(st.sampled_from(EXTREME_CURSORS), label="cursor")
     mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
     REQUESTS[(case.operation.label, mode)] += 1
     case.call_and_validate(
