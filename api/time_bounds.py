@@ -59,7 +59,6 @@ def refuse_date(value: dt.date | dt.datetime | None, field: str, source: str = "
         raise invalid(field, message, source)
 
 
-
 # A date first: msgspec also reads a bare number ("0.0", "1e10") as a Unix timestamp.
 _WRITTEN_AS_A_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
 

@@ -12,6 +12,10 @@ Left out: "every request the document allows is accepted". Some rules cannot be 
 JSON Schema (a cursor must be one we issued, a range must end after it starts, dates within
 two years): those answer a documented 400 problem, which the checks above still hold to.
 
+Beside the documented operations, every path of the route table gets every method (OPTIONS,
+HEAD and the writes it does not have) as every role: never a 5xx nor a framework's own
+words. Dates and date-times are drawn at the ends of years 1-9999 too (and in our cursors).
+
 Bounded and deterministic: at most `MAX_EXAMPLES` per operation, a fixed seed, no shrinking,
 no example database. Each operation gets a fresh world (accounts for every role, a group
 with sessions, a check-in and its alert, a device, a message, a calendar feed), and its
@@ -38,8 +42,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
 from api.auth.credentials import Hasher
-from tests import helpers
 from api.pagination import encode_cursor
+from tests import helpers
 from tests.authorization_policy import ALLOWED, POLICY
 from tests.authorization_world import World, build_world, fill_path
 from tests.conftest import TEST_SECRET, make_settings, report
@@ -249,5 +253,6 @@ def test_every_method_on_every_path_answers_without_a_server_error(template, liv
                 leaked = status >= 400 and any(word in answer.text for word in INTERNALS)
                 shaped = status < 400 or answer.headers.get("content-type", "").startswith("application/problem+json")
                 if not (allowed and shaped) or leaked:
-                    wrong.append(f"{method} as {role}: {status} {answer.headers.get('content-type')} {answer.text[:200]}")
+                    kind = answer.headers.get("content-type")
+                    wrong.append(f"{method} as {role}: {status} {kind} {answer.text[:200]}")
     assert wrong == [], f"{template}:\n" + "\n".join(wrong)
