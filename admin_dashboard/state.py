@@ -86,9 +86,7 @@ def refused(exc: ApiError) -> None:
     `detail` repeats them all on one), else the API's sentence. Both may quote what was typed."""
     lines = [f"{e.get('field')}: {e.get('message')}" for e in exc.errors if isinstance(e, dict)]
     shown = [plain(line) for line in dict.fromkeys(lines)] or [plain(exc.detail)]
-    st.error("
-
-".join(shown))
+    st.error("\n\n".join(shown))
 
 
 def team(api: ApiClient, role: str = "staff") -> dict[str, str]:

@@ -15,6 +15,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.body import sent_json
 from api.problems import invalid_fields, problem
+from api.security import SIGN_IN_FIRST
 from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
 logger = logging.getLogger("aftercare.errors")
@@ -83,6 +84,10 @@ def validation_to_problem(request: Request, exc: ValidationException) -> Respons
 def http_to_problem(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
+    if exc.status_code >= 500:
+        # Litestar's own 5xx (a misconfiguration: "install an AuthMiddleware...") is our bug,
+        # and its words are for us: log it, answer like any other.
+        return internal_error_to_problem(request, exc)
     code = {
         400: "malformed_request",
         401: "not_authenticated",
@@ -95,7 +100,7 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     detail = exc.detail
     headers = dict(exc.headers or {})
     if exc.status_code == 401 and str(detail).startswith("No JWT token"):
-        detail = "Sign in first, and send the access token as `Authorization: Bearer <token>`."
+        detail = SIGN_IN_FIRST
     elif exc.status_code == 400:
         # Litestar's own 400s are about a body it could not decode (malformed JSON...).
         detail = f"The request could not be read: {exc.detail}. Send a JSON object."

@@ -47,7 +47,6 @@ _WHEN = {
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
     423: "Locked after too many wrong attempts.",
     429: "Too many attempts from this address: wait and retry (see Retry-After).",
-    501: "Not enabled on this server.",
     503: "A service this needs (the database, the rate limiter) is unreachable: retry shortly.",
 }
 

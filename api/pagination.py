@@ -17,6 +17,7 @@ import msgspec
 from litestar.params import PathParameter, QueryParameter
 
 from api.problems import invalid, problem
+from api.time_bounds import out_of_bounds
 
 T = TypeVar("T")
 
@@ -96,7 +97,7 @@ def _cursor_value(kind: type, value: Any) -> Any:
         return value
     if kind is dt.datetime and isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is not None:
+        if parsed.tzinfo is not None and out_of_bounds(parsed) is None:
             return parsed
     if kind is UUID and isinstance(value, str):
         return UUID(value)

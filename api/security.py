@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.enums import HttpMethod
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
@@ -79,13 +80,30 @@ def issue_access_token(jwt_auth: JWTAuth[Principal, Token], person_id: UUID, ses
     )
 
 
+SIGN_IN_FIRST = "Sign in first, and send the access token as `Authorization: Bearer <token>`."
+
+
+def _allow_answer(handler: BaseRouteHandler) -> bool:
+    """Litestar's own OPTIONS handler, added to every path: it answers the `Allow` header
+    and nothing else, and the auth middleware skips OPTIONS (a browser's preflight carries
+    no token), so there is nobody to check and nothing to protect."""
+    return handler.http_methods == {HttpMethod.OPTIONS} and handler.handler_name == "options_handler"
+
+
 def require_roles(*roles: str):
     """A guard admitting callers who hold any of `roles`."""
     needed = ", ".join(roles)
 
     # async: Litestar would run a plain function in its thread pool, a thread hop per request.
-    async def guard(connection: ASGIConnection[Any, Principal, Any, Any], _: BaseRouteHandler) -> None:
-        if not connection.user.has_any(*roles):
+    async def guard(connection: ASGIConnection[Any, Principal, Any, Any], handler: BaseRouteHandler) -> None:
+        # Read from the scope: `connection.user` raises where the auth middleware did not run.
+        user: Principal | None = connection.scope.get("user")
+        if user is None:
+            if _allow_answer(handler):
+                return
+            # Fail closed whatever the reason nobody was authenticated.
+            raise problem(401, "not_authenticated", SIGN_IN_FIRST)
+        if not user.has_any(*roles):
             raise problem(403, "forbidden", f"This needs one of these roles: {needed}.")
 
     guard.__name__ = f"require_{'_or_'.join(roles)}"

@@ -16,7 +16,7 @@ says, for every caller, what the answer must be:
   when it repeats a destructive call an earlier caller made in the same world; the first
   allowed caller, in the world as built, may not. A 400 never counts: every mutation has a
   valid sample body, so a 400 means the sample is wrong and would hide a 404. A few routes
-  list more statuses that prove the handler ran (`also_allowed`, e.g. 501 for Firebase
+  list more statuses that prove the handler ran (`also_allowed`, e.g. 404 for Firebase
   sign-in on a server without Firebase).
 
 The callers (CALLERS), in a world built afresh for every route (build_world, in
@@ -202,10 +202,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     # --- operations and sign-in: open to everyone -------------------------------------------
     ("GET", "/health/live"): Rule(PUBLIC),
     ("GET", "/health/ready"): Rule(PUBLIC),
-    ("POST", "/v1/auth/activate"): Rule(PUBLIC, body=_activation, secret_text={"code": 400, "firebase_id_token": 501}),
-    # This server has no Firebase project: 501 comes from the handler itself.
+    ("POST", "/v1/auth/activate"): Rule(PUBLIC, body=_activation, secret_text={"code": 400, "firebase_id_token": 400}),
+    # This server has no Firebase project: the handler's own 404 (`firebase_sign_in_off`).
     ("POST", "/v1/auth/firebase"): Rule(
-        PUBLIC, body={"id_token": "a-firebase-id-token"}, also_allowed=frozenset({501}), secret_text={"id_token": 501}
+        PUBLIC, body={"id_token": "a-firebase-id-token"}, also_allowed=frozenset({404}), secret_text={"id_token": 404}
     ),
     ("POST", "/v1/auth/login"): Rule(PUBLIC, body=_login, secret_text={"password": 401}),
     ("POST", "/v1/auth/logout"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 204}),

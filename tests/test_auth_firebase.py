@@ -103,6 +103,16 @@ async def test_deactivation_unlinks_firebase(fb_client, conn, hasher, google_key
     assert_problem(response, 401, "firebase_not_linked")
 
 
-async def test_firebase_sign_in_off_without_a_project(client):
+async def test_firebase_sign_in_off_without_a_project_is_a_404_not_a_server_error(client, staff):
     response = await client.post("/v1/auth/firebase", json={"id_token": "x"})
-    assert_problem(response, 501, "firebase_disabled")
+    body = assert_problem(response, 404, "firebase_sign_in_off")
+    assert "activation code" in body["detail"]
+    # Activating with a Firebase token there names the field, and leaves the code unused.
+    enrolled = await helpers.enroll(client, staff)
+    response = await client.post(
+        "/v1/auth/activate", json={"code": enrolled["activation_code"], "firebase_id_token": "x"}
+    )
+    body = assert_problem(response, 400, "validation_failed")
+    assert [e["field"] for e in body["errors"]] == ["firebase_id_token"]
+    response = await client.post("/v1/auth/activate", json={"code": enrolled["activation_code"]})
+    assert response.status_code == 201, response.text

@@ -100,6 +100,17 @@ async def test_unknown_route_and_method(client, staff):
     assert_problem(await client.put("/v1/me", json={}, headers=staff.headers), 405)
 
 
+async def test_options_on_a_role_guarded_route_answers_its_methods_not_a_server_error(client, staff):
+    # The auth middleware skips OPTIONS (a browser's preflight has no token), so the
+    # controller's role guard once found no user and Litestar's 500 leaked its own words.
+    for headers in ({}, staff.headers):
+        for path in ("/v1/staff/participants", "/v1/checkins", "/v1/staff/alerts/1"):
+            answer = await client.options(path, headers=headers)
+            assert answer.status_code == 204, answer.text
+            assert "OPTIONS" in answer.headers["allow"]
+            assert answer.content == b""
+
+
 async def test_wrong_content_is_not_a_500(client, staff):
     response = await client.post(
         ENROL, content=b"\xff\xfe not json", headers=staff.headers | {"Content-Type": "application/json"}

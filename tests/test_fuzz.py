@@ -12,6 +12,10 @@ Left out: "every request the document allows is accepted". Some rules cannot be 
 JSON Schema (a cursor must be one we issued, a range must end after it starts, dates within
 two years): those answer a documented 400 problem, which the checks above still hold to.
 
+Beside the documented operations, every path of the route table gets every method (OPTIONS,
+HEAD and the writes it does not have) as every role: never a 5xx nor a framework's own
+words. Dates and date-times are drawn at the ends of years 1-9999 too (and in our cursors).
+
 Bounded and deterministic: at most `MAX_EXAMPLES` per operation, a fixed seed, no shrinking,
 no example database. Each operation gets a fresh world (accounts for every role, a group
 with sessions, a check-in and its alert, a device, a message, a calendar feed), and its
@@ -20,6 +24,7 @@ requests use those real ids as well as random ones, so they reach past "not foun
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 from collections import Counter
@@ -37,9 +42,10 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
 from api.auth.credentials import Hasher
+from api.pagination import encode_cursor
 from tests import helpers
 from tests.authorization_policy import ALLOWED, POLICY
-from tests.authorization_world import World, build_world
+from tests.authorization_world import World, build_world, fill_path
 from tests.conftest import TEST_SECRET, make_settings, report
 from tests.fake_google import FakeCertificateServer, SigningKey
 from tests.live_server import LiveServer
@@ -57,7 +63,7 @@ REQUESTS: Counter[tuple[str, str]] = Counter()
 @pytest.fixture(scope="module")
 def live_api(database_url):
     # Firebase sign-in on, against a local fake of Google's certificates: fuzzed ID tokens
-    # go through firebase-admin's real verification (and are refused), not a 501.
+    # go through firebase-admin's real verification (and are refused), not the 404 of sign-in that is off.
     with (
         pytest.MonkeyPatch.context() as patch,
         FakeCertificateServer([SigningKey("fuzz-key")]) as certificates,
@@ -101,6 +107,40 @@ async def _with_connection(database_url: str, work):
         return await work(conn)
     finally:
         await conn.close()
+
+
+# Dates and date-times at the ends of what Python and PostgreSQL hold, and just outside the
+# API's window (api/time_bounds.py): converted to UTC, the first two overflow. Drawn beside
+# recent values (which reach past validation) and any value of years 1-9999.
+EXTREME_DATE_TIMES = (
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    "1969-12-31T23:59:59+14:00",
+)
+EXTREME_DATES = ("0001-01-01", "9999-12-31", "1969-12-31")
+_OFFSETS = st.sampled_from(["Z", "+00:00", "+01:00", "-01:00", "+05:45", "+14:00", "-12:00"])
+_RECENT = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2029, 12, 31))
+
+
+def _date_time(moments: st.SearchStrategy[dt.datetime]) -> st.SearchStrategy[str]:
+    return st.builds(lambda moment, offset: moment.isoformat() + offset, moments, _OFFSETS)
+
+
+schemathesis.openapi.format(
+    "date-time", st.sampled_from(EXTREME_DATE_TIMES) | _date_time(_RECENT) | _date_time(st.datetimes())
+)
+schemathesis.openapi.format(
+    "date", st.sampled_from(EXTREME_DATES) | _RECENT.map(lambda m: m.date().isoformat()) | st.dates().map(str)
+)
+# Cursors are opaque to the document, so the fuzzer cannot make one: these are ours, in
+# each list's shape, carrying the extreme times.
+EXTREME_CURSORS = tuple(
+    cursor
+    for moment in EXTREME_DATE_TIMES
+    for cursor in (encode_cursor(moment, "6a1c7a8e-8a4f-4c57-9b7a-2f0c1b7f9d11"), encode_cursor(3, moment, 1))
+)
 
 
 def _load_schema():
@@ -169,6 +209,9 @@ def test_every_operation_survives_fuzzing(case, data, live_api, world):
         known = world["ids"].get(name)
         if known and data.draw(st.booleans(), label=f"real {name}"):
             case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
+    negative_query = case.meta is not None and case.meta.is_negative_at(ParameterLocation.QUERY)
+    if not negative_query and case.query and "cursor" in case.query and data.draw(st.booleans(), label="our cursor"):
+        case.query["cursor"] = data.draw(st.sampled_from(EXTREME_CURSORS), label="cursor")
     mode = case.meta.generation.mode.value if case.meta is not None else "explicit"
     REQUESTS[(case.operation.label, mode)] += 1
     response = case.call_and_validate(
@@ -181,3 +224,43 @@ def _in_peoples_words(response) -> None:
     """Whatever the fuzzer gets refused is said as a person would (tests/test_error_wording.py)."""
     if response.status_code == 400 and response.json().get("code") == "validation_failed":
         assert not library_words(response.json()), response.text
+
+
+# --- every method on every path -----------------------------------------------------------------
+
+# Beside the documented operations, whatever method a client (or an attacker) sends: the
+# ones a browser or a proxy sends on its own (OPTIONS, HEAD) and the write methods a path
+# does not have. Writes come last, so that what they change is after the reads.
+METHODS = ("OPTIONS", "HEAD", "GET", "PUT", "PATCH", "POST", "DELETE")
+# 204: Litestar's answer to OPTIONS (the `Allow` header); the rest, problems.
+UNDOCUMENTED_ANSWERS = {204, 401, 403, 404, 405}
+# Words of a framework's internal message that must never reach a client.
+INTERNALS = ("AuthMiddleware", "scope", "Traceback")
+_EXTRA_PATHS = {"path": "openapi.json"}  # /schema/{path}
+
+
+def _route_table() -> dict[str, set[str]]:
+    app = create_app(make_settings("postgresql://unused/unused"))
+    return {route.path: set(route.methods) - {"OPTIONS"} for route in app.routes}
+
+
+ROUTE_TABLE = _route_table()
+
+
+@pytest.mark.parametrize("template", sorted(ROUTE_TABLE) + ["/v1/staff/no-such-thing", "/v1/no-such-thing"])
+def test_every_method_on_every_path_answers_without_a_server_error(template, live_api, world):
+    documented = ROUTE_TABLE.get(template, set())
+    path = fill_path(template, _EXTRA_PATHS | {name: values[0] for name, values in world["ids"].items()})
+    wrong = []
+    with httpx.Client(base_url=live_api.url, timeout=30) as client:
+        for role in ROLES:
+            for method in METHODS:
+                answer = client.request(method, path, headers=world["headers"][role])
+                status = answer.status_code
+                allowed = status < 500 if method in documented else status in UNDOCUMENTED_ANSWERS
+                leaked = status >= 400 and any(word in answer.text for word in INTERNALS)
+                shaped = status < 400 or answer.headers.get("content-type", "").startswith("application/problem+json")
+                if not (allowed and shaped) or leaked:
+                    kind = answer.headers.get("content-type")
+                    wrong.append(f"{method} as {role}: {status} {kind} {answer.text[:200]}")
+    assert wrong == [], f"{template}:\n" + "\n".join(wrong)

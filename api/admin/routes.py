@@ -31,6 +31,7 @@ from api.pagination import (
 )
 from api.problems import found, problem
 from api.security import admin_only, staff_only
+from api.time_bounds import refuse_query_time
 from db import audit as audit_db
 from db import people as people_db
 
@@ -90,6 +91,7 @@ class AuditController(Controller):
     @get("/", summary="Read the audit log")
     async def list_entries(
         self,
+        request: Request,
         conn: Conn,
         actor_id: FromQuery[UUID | None] = None,
         participant_id: FromQuery[UUID | None] = None,
@@ -103,6 +105,8 @@ class AuditController(Controller):
     ) -> Page[AuditEntry]:
         """Every staff read and write of participant data, newest first. Append-only: the
         database refuses to change or delete its rows."""
+        refuse_query_time(request, "since", since)
+        refuse_query_time(request, "until", until)
         (before_id,) = decode_cursor(cursor, int) if cursor else (None,)
         rows = await audit_db.list_entries(
             conn,

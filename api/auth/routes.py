@@ -22,7 +22,7 @@ from api.auth.schemas import (
 )
 from api.deps import Conn, Runtime, RuntimeDep
 from api.openapi import may_answer
-from api.problems import problem
+from api.problems import invalid, problem
 from api.security import issue_access_token
 from api.settings import Settings
 from db import auth as auth_db
@@ -62,9 +62,14 @@ def _token_pair(runtime: Runtime, person_id: UUID, session_id: UUID, refresh_tok
     )
 
 
-async def _firebase_uid(runtime: Runtime, id_token: str) -> str:
+FIREBASE_OFF = "Firebase sign-in is off on this server"
+
+
+async def _firebase_uid(runtime: Runtime, id_token: str, off: ProblemDetailsException) -> str:
+    """The Firebase user of `id_token`; `off` is raised where Firebase sign-in is off (a
+    feature left off is the client's wrong turn, not a server error)."""
     if runtime.firebase is None:
-        raise problem(501, "firebase_disabled", "Firebase sign-in is not enabled on this server.")
+        raise off
     try:
         return await runtime.firebase.uid_of(id_token)
     except FirebaseTokenError:
@@ -140,13 +145,16 @@ class SignInController(Controller):
 
     @post(
         "/activate",
-        responses=may_answer(401, 403, 423, 429, 501),
+        responses=may_answer(401, 403, 423, 429),
         summary="Redeem an activation code for a device session",
     )
     async def activate(self, data: JSONBody[ActivateRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """A graduate's first sign-in, with the one-time code from their counselor. Codes are
         single use and expire after 7 days; too many wrong tries lock the code."""
-        uid = await _firebase_uid(runtime, data.firebase_id_token) if data.firebase_id_token else None
+        uid = None
+        if data.firebase_id_token:
+            off = invalid("firebase_id_token", f"{FIREBASE_OFF}: leave it out")
+            uid = await _firebase_uid(runtime, data.firebase_id_token, off)
         async with conn.transaction():
             outcome = await _redeem(conn, runtime, data.code, uid)
         if isinstance(outcome, ProblemDetailsException):
@@ -199,13 +207,15 @@ class SignInController(Controller):
 
     @post(
         "/firebase",
-        responses=may_answer(401, 403, 429, 501),
+        responses=may_answer(401, 403, 404, 429),
         summary="Exchange a Firebase ID token for a device session",
     )
     async def firebase(self, data: JSONBody[FirebaseRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
         """For apps that use Firebase Auth: the Firebase user must have been linked to the
-        graduate at activation (`firebase_id_token` on /v1/auth/activate)."""
-        uid = await _firebase_uid(runtime, data.id_token)
+        graduate at activation (`firebase_id_token` on /v1/auth/activate). Where this server
+        has Firebase sign-in off: 404, code `firebase_sign_in_off`."""
+        off = problem(404, "firebase_sign_in_off", f"{FIREBASE_OFF}: sign in with an activation code or a password.")
+        uid = await _firebase_uid(runtime, data.id_token, off)
         async with conn.transaction():
             person = await people_db.find_by_firebase_uid(conn, uid)
             if person is None:

@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 
 from api.checkins.plan import CADENCES
+from api.time_bounds import check_date
 
 NeedSupport = Literal["no", "talk_soon", "crisis_now"]
 ScreenItem = Annotated[int, msgspec.Meta(ge=0, le=3)]
@@ -100,6 +101,8 @@ class PlanRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Default: until changed."""
 
     def __post_init__(self) -> None:
+        check_date(self.starts_on, "starts_on")
+        check_date(self.ends_on, "ends_on")
         if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
             raise ValueError("ends_on: must not be before starts_on")
 

@@ -43,6 +43,9 @@ class Occurrence:
 
 # Sessions exist within this distance of today; ids outside it are not sessions.
 SESSION_HORIZON = dt.timedelta(days=2 * 366)
+# How far ahead a facilitator may move a session: well inside the horizon, so that a moved
+# session stays in every listing (one moved to the year 9999 once vanished from them all).
+RESCHEDULE_AHEAD = dt.timedelta(days=366)
 
 
 def session_id(group_id: UUID, local_date: dt.date, slot: int) -> str:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from api.time_bounds import check_date
 from api.validation import Patch, Phone, Timezone, check_timezone
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -215,6 +216,8 @@ class RescheduleRequest(msgspec.Struct, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
             raise ValueError("starts_at: times need an offset, like 2026-12-01T19:00:00-06:00")
+        check_date(self.starts_at, "starts_at")
+        check_date(self.ends_at, "ends_at")
         if not dt.timedelta(0) < self.ends_at - self.starts_at <= dt.timedelta(hours=12):
             raise ValueError("ends_at: must be after starts_at, by at most 12 hours")
 

@@ -199,9 +199,12 @@ class SessionController(Controller):
     async def reschedule(
         self, session_id: SessionId, data: JSONBody[RescheduleRequest], request: Request, conn: Conn
     ) -> Session:
-        """The session keeps its id and its RSVPs; later schedule edits leave it where it is."""
-        if data.starts_at <= _now():
-            raise invalid("starts_at", "must be in the future")
+        """The session keeps its id and its RSVPs; later schedule edits leave it where it is.
+        It may move into the coming year (366 days), no further."""
+        now = _now()
+        # Within the API's date window already (RescheduleRequest), so safe to compare.
+        if not now < data.starts_at <= now + rules.RESCHEDULE_AHEAD:
+            raise invalid("starts_at", "must be in the future, and at most a year ahead")
         async with conn.transaction():
             session = await _managed_session(conn, request, session_id)
             if session.status == "cancelled":

@@ -5,6 +5,7 @@ from uuid import UUID
 
 import msgspec
 
+from api.time_bounds import EARLIEST_IN_A_LIFE, check_date
 from api.validation import Alias, Patch, Timezone, check_not_future, check_timezone
 
 
@@ -33,6 +34,7 @@ class MeUpdate(Patch):
             check_timezone(self.timezone)
         if self.sobriety_date not in (msgspec.UNSET, None):
             check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
+            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)  # type: ignore[arg-type]
 
 
 class Deleted(msgspec.Struct):

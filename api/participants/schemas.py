@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 
 from api.checkins.schemas import KeptAlert
+from api.time_bounds import EARLIEST_IN_A_LIFE, check_date
 from api.validation import (
     Alias,
     Email,
@@ -33,6 +34,8 @@ class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
         check_timezone(self.timezone)
         check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
         check_not_future(self.sobriety_date, "sobriety_date")
+        check_date(self.iop_completed_on, "iop_completed_on")
+        check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)
 
 
 class ParticipantUpdate(Patch):
@@ -51,8 +54,10 @@ class ParticipantUpdate(Patch):
             check_timezone(self.timezone)
         if self.iop_completed_on is not msgspec.UNSET:
             check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
+            check_date(self.iop_completed_on, "iop_completed_on")
         if self.sobriety_date not in (msgspec.UNSET, None):
             check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
+            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)  # type: ignore[arg-type]
 
 
 class Participant(msgspec.Struct):
