@@ -117,11 +117,22 @@ class HashingTurn:
         return await self._hasher._run(self._hasher._verify, stored_hash, secret)
 
 
-def new_activation_code() -> tuple[str, str, str]:
-    """Return (code as shown to the graduate, selector, verifier), e.g. `K7QM-3XHP-W9`."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    shown = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-    return shown, raw[:SELECTOR_LENGTH], raw[SELECTOR_LENGTH:]
+def _draw(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def new_selector() -> str:
+    return _draw(SELECTOR_LENGTH)
+
+
+def new_verifier() -> str:
+    return _draw(VERIFIER_LENGTH)
+
+
+def shown_code(selector: str, verifier: str) -> str:
+    """The code as shown to the graduate, e.g. `K7QM-3XHP-W9`."""
+    raw = selector + verifier
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def split_activation_code(typed: str) -> tuple[str, str] | None:
