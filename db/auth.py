@@ -60,9 +60,9 @@ async def lock_code_by_selector(conn: asyncpg.Connection, selector: str) -> asyn
     )
 
 
-async def lock_code(conn: asyncpg.Connection, code_id: int) -> asyncpg.Record:
+async def lock_code(conn: asyncpg.Connection, code_id: int) -> asyncpg.Record | None:
     """The code as it is now (after what other redemptions did meanwhile), locked until the
-    transaction ends."""
+    transaction ends; None once its graduate is deleted."""
     return await conn.fetchrow(
         """
         select c.id, c.person_id, c.verifier_hash, c.expires_at, c.used_at, c.revoked_at,

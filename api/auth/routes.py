@@ -115,7 +115,11 @@ async def _redeem(
         raise problem(401, "invalid_code", _INVALID_CODE)
     async with transactions.transaction() as conn:
         code = await auth_db.lock_code(conn, code["id"])
-        attempts = await auth_db.uncount_code_attempt(conn, code["id"]) if counted else code["failed_attempts"]
+        if code is None:  # the graduate was deleted meanwhile
+            raise problem(401, "invalid_code", _INVALID_CODE)
+        attempts = (
+            await auth_db.uncount_code_attempt(conn, code["id"]) if counted is not None else code["failed_attempts"]
+        )
         now = _now()
         outcome: TokenPair | ProblemDetailsException
         if _live(code) and attempts >= max_attempts:
