@@ -43,7 +43,9 @@ async def test_a_full_hashing_queue_turns_the_next_request_away_at_once():
 
 # --- A burst of sign-ins while a graduate uses the app -----------------------------------
 
-ADDRESSES = [f"127.0.0.{n}" for n in range(2, 10)]  # 8 clients; 127.0.0.1 is the graduate's
+# 8 clients, each its own rate-limit bucket (Linux answers on all of 127.0.0.0/8); 127.0.0.1
+# is the graduate's and staff's.
+ADDRESSES = [f"127.0.0.{n}" for n in range(2, 10)]
 RIGHT = 4  # the first four sign in with their password, the others guess
 
 
@@ -115,7 +117,9 @@ async def test_a_burst_of_sign_ins_leaves_the_rest_of_the_api_fast(database_url,
         assert int(answer.headers["retry-after"]) > 0
     assert busy, "80 sign-ins at once never filled the queue: the bound is not there"
     busy_s = max(took for _, took in busy)
-    assert busy_s < 1.0, f"a full queue answered only after {busy_s:.2f} s"
+    # At once: not after a turn (the queue takes seconds to drain), though the client shares
+    # this process and its two cores with the server and argon2.
+    assert busy_s < 2.0, f"a full queue answered only after {busy_s:.2f} s"
     # What was admitted was counted exactly: each wrong password once, each right one a session.
     for i, email in enumerate(emails):
         mine = [answer.status_code for (j, _), (answer, _) in zip(sign_ins, answers, strict=True) if j == i]
