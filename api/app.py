@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await learn_database_zones(app.state.pool, settings.database_url)
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
         app.state.runtime = Runtime(
-            settings=settings, jwt_auth=jwt_auth, hasher=Hasher(settings.password_profile), firebase=firebase
+            settings=settings,
+            jwt_auth=jwt_auth,
+            hasher=Hasher(settings.password_profile, settings.hash_concurrency, settings.hash_queue),
+            firebase=firebase,
         )
         try:
             yield

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from api.auth.activation import issue_activation_code
+from api.auth.activation import issue_activation_code, new_verifier
 from api.auth.credentials import Hasher
 from api.groups.service import set_schedule
 from db import groups as groups_db
@@ -88,8 +88,9 @@ async def demo_graduate_codes(conn: asyncpg.Connection, hasher: Hasher) -> dict[
     order = [alias for alias, _, _ in _GRADUATES]
     for row in sorted(caseload, key=lambda r: order.index(r["alias"]) if r["alias"] in order else len(order)):
         if row["status"] == "pending":
+            verifier = await new_verifier(hasher)
             async with conn.transaction():
-                codes[row["alias"]], _ = await issue_activation_code(conn, hasher, 7, row["id"], None)
+                codes[row["alias"]], _ = await issue_activation_code(conn, verifier, 7, row["id"], None)
         else:
             codes[row["alias"]] = (
                 f"({row['status']}: signed in already)" if row["status"] == "active" else f"({row['status']})"
@@ -150,6 +151,6 @@ async def load_demo(conn: asyncpg.Connection, hasher: Hasher, progress=print) ->
                 counselor_id=counselor["id"],
                 sobriety_date=today - dt.timedelta(days=days_since_iop + 60),
             )
-            code, _ = await issue_activation_code(conn, hasher, 7, person_id, admin["id"])
+            code, _ = await issue_activation_code(conn, await new_verifier(hasher), 7, person_id, admin["id"])
             logins.activation_codes[alias] = code
     return logins

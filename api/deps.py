@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from litestar.datastructures import State
@@ -36,6 +37,27 @@ async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]
         yield conn
 
 
+class Transactions:
+    """Pooled connections taken only around a handler's database steps, for handlers that
+    do slow work between them (argon2, asking Firebase): with a `Conn`, every request
+    waiting for its hash would hold a connection, and a burst of sign-ins would leave none
+    for anyone else."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            yield conn
+
+
+def provide_transactions(state: State) -> Transactions:
+    return Transactions(state.pool)
+
+
 def provide_runtime(state: State) -> Runtime:
     return state.runtime
 
@@ -43,8 +65,10 @@ def provide_runtime(state: State) -> Runtime:
 DEPENDENCIES = {
     "conn": Provide(provide_conn),
     "runtime": Provide(provide_runtime, sync_to_thread=False),
+    "transactions": Provide(provide_transactions, sync_to_thread=False),
 }
 
 # Explicit markers for handler parameters (Litestar 2.23+ deprecates inferring them).
 Conn = NamedDependency[asyncpg.Connection]
 RuntimeDep = NamedDependency[Runtime]
+TransactionsDep = NamedDependency[Transactions]

@@ -47,7 +47,8 @@ _WHEN = {
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
     423: "Locked after too many wrong attempts.",
     429: "Too many attempts from this address: wait and retry (see Retry-After).",
-    503: "A service this needs (the database, the rate limiter) is unreachable: retry shortly.",
+    503: "A service this needs (the database, the rate limiter) is unreachable, or too many passwords and codes are "
+    "being checked (`code` busy): retry shortly (see Retry-After).",
 }
 
 # Names Litestar fills in itself: never a client's parameter.

@@ -155,6 +155,11 @@ class Settings:
     # "default" (argon2-cffi's RFC 9106 low-memory profile) in production; the tests use
     # "cheapest" so that hashing does not dominate their run time. Not read from the env.
     password_profile: str = field(default="default")
+    # argon2 checks (sign-in, activation codes, new passwords) run at most this many at
+    # once, about one per core, and at most `hash_queue` more wait; beyond that a request
+    # answers 503 with Retry-After at once. No database connection is held meanwhile.
+    hash_concurrency: int = 2
+    hash_queue: int = 16
 
     @classmethod
     def from_env(
@@ -180,6 +185,8 @@ class Settings:
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
+            hash_concurrency=_int("AFTERCARE_HASH_CONCURRENCY", cls.hash_concurrency, 1),
+            hash_queue=_int("AFTERCARE_HASH_QUEUE", cls.hash_queue, 0),
             firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,
             fcm_credentials_file=_credentials_file(),
             checkin_reminder_at=_clock("AFTERCARE_CHECKIN_REMINDER_AT", cls.checkin_reminder_at),

@@ -60,9 +60,32 @@ async def lock_code_by_selector(conn: asyncpg.Connection, selector: str) -> asyn
     )
 
 
+async def lock_code(conn: asyncpg.Connection, code_id: int) -> asyncpg.Record | None:
+    """The code as it is now (after what other redemptions did meanwhile), locked until the
+    transaction ends; None once its graduate is deleted."""
+    return await conn.fetchrow(
+        """
+        select c.id, c.person_id, c.verifier_hash, c.expires_at, c.used_at, c.revoked_at,
+               c.failed_attempts, p.is_active
+        from activation_codes c join people p on p.id = c.person_id
+        where c.id = $1
+        for update of c
+        """,
+        code_id,
+    )
+
+
 async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
     return await conn.fetchval(
         "update activation_codes set failed_attempts = failed_attempts + 1 where id = $1 returning failed_attempts",
+        code_id,
+    )
+
+
+async def uncount_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
+    """Take back an attempt counted before its check, when the check found the code right."""
+    return await conn.fetchval(
+        "update activation_codes set failed_attempts = failed_attempts - 1 where id = $1 returning failed_attempts",
         code_id,
     )
 

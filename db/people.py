@@ -260,12 +260,16 @@ async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:
     await conn.execute("update people set failed_logins = 0, locked_until = null where id = $1", person_id)
 
 
-async def record_login_success(conn: asyncpg.Connection, person_id: UUID, new_hash: str | None) -> None:
-    await conn.execute(
+async def record_login_success(
+    conn: asyncpg.Connection, person_id: UUID, new_hash: str | None
+) -> asyncpg.Record | None:
+    """Clear the count of wrong passwords; the account as it is now (None if it is gone)."""
+    return await conn.fetchrow(
         """
         update people
         set failed_logins = 0, locked_until = null, password_hash = coalesce($2, password_hash)
         where id = $1
+        returning id, roles, is_active
         """,
         person_id,
         new_hash,

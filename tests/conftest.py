@@ -81,6 +81,8 @@ def no_internet():
     real = socket.getaddrinfo
 
     def guarded(host, *args, **kwargs):
+        if isinstance(host, bytes):  # how asyncio asks for a local address to bind to
+            host = host.decode()
         if host not in _LOCAL and not str(host).startswith(("127.", "/")):
             raise AssertionError(f"test tried to reach {host!r}: only local hosts are allowed")
         return real(host, *args, **kwargs)
@@ -172,10 +174,30 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+def _watch_hashing(app) -> list[str]:
+    """Record every argon2 run that starts while a pooled connection is held: a request
+    waiting on its hash must not hold one (a burst of sign-ins would starve the pool). One
+    request at a time here, so any connection held is the hashing request's own."""
+    pool, hasher = app.state.pool, app.state.runtime.hasher
+    run, held_while_hashing = hasher._run, []
+
+    async def watched(fn, *args):
+        if (held := pool.get_size() - pool.get_idle_size()) > 0:
+            held_while_hashing.append(f"{fn.__name__} with {held} connection(s) held")
+        return await run(fn, *args)
+
+    hasher._run = watched
+    return held_while_hashing
+
+
 @pytest.fixture
 async def client(settings: Settings, conn: asyncpg.Connection) -> AsyncIterator[AsyncTestClient]:
+    """The app, one request at a time. Any test whose request hashes a password or code while
+    holding a database connection fails (`_watch_hashing`)."""
     async with AsyncTestClient(app=create_app(settings)) as test_client:
+        held_while_hashing = _watch_hashing(test_client.app)
         yield test_client
+    assert not held_while_hashing, f"argon2 ran while a database connection was held: {held_while_hashing}"
 
 
 @pytest.fixture

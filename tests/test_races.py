@@ -18,7 +18,9 @@ from tests.test_group_sessions import group_now, member
 
 @pytest.fixture
 async def live(database_url, conn):
-    with LiveServer(make_settings(database_url)) as server:
+    # Every request admitted to the hashing queue, so that all of them race (a full queue
+    # would turn some away with 503 before they reach the database: tests/test_hashing.py).
+    with LiveServer(make_settings(database_url, hash_queue=100)) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             yield http
 
@@ -44,6 +46,18 @@ async def test_parallel_wrong_passwords_are_all_counted(live, conn):
         "select failed_logins, locked_until > now() as locked from people where email = $1", staff.email
     )
     assert row["failed_logins"] == 10 and row["locked"]
+
+
+async def test_parallel_wrong_codes_are_all_counted_and_only_five_checked(live, conn):
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    code = (await helpers.enroll(live, staff))["activation_code"]
+    raw = code.replace("-", "")
+    guesses = [raw[:4] + digit * 6 for digit in "0123456789ABCDEFGHJKMNPQRSTVWXYZ" if digit * 6 != raw[4:]][:30]
+    answers = await asyncio.gather(*[live.post("/v1/auth/activate", json={"code": g}) for g in guesses])
+    # Four wrong, the fifth locks the code; the other 25 met the lock, whichever came first.
+    assert sorted(a.status_code for a in answers) == [401] * 4 + [423] * 26, [a.text for a in answers]
+    assert await conn.fetchval("select failed_attempts from activation_codes") == 5
+    assert (await live.post("/v1/auth/activate", json={"code": code})).status_code == 423
 
 
 async def test_parallel_reissues_leave_one_live_code(live, conn):

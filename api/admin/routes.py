@@ -18,7 +18,7 @@ from api.admin.schemas import (
     to_audit_entry,
 )
 from api.audit import audit
-from api.deps import Conn, RuntimeDep
+from api.deps import Conn, RuntimeDep, TransactionsDep
 from api.openapi import may_answer
 from api.pagination import (
     Cursor,
@@ -42,10 +42,12 @@ class AccountController(Controller):
     tags = ["admin"]
 
     @post("/", responses=may_answer(409), summary="Create a staff, admin or facilitator account")
-    async def create(self, data: JSONBody[AccountCreate], request: Request, conn: Conn, runtime: RuntimeDep) -> Account:
+    async def create(
+        self, data: JSONBody[AccountCreate], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> Account:
         """Signs in with email and password. An email already in use answers 409."""
-        password_hash = await runtime.hasher.hash(data.password)
-        async with conn.transaction():
+        password_hash = await runtime.hasher.hash(data.password)  # before a connection: argon2 holds none
+        async with transactions.transaction() as conn:
             row = await people_db.insert_account(
                 conn,
                 email=data.email,

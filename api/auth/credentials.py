@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
+
+from api.problems import problem
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -23,16 +27,43 @@ VERIFIER_LENGTH = 6
 CODE_LENGTH = SELECTOR_LENGTH + VERIFIER_LENGTH
 
 
+# How long a client turned away from a full hashing queue should wait: about the time the
+# queue takes to drain at the default profile's cost.
+BUSY_RETRY_AFTER_S = 2
+
+
 class Hasher:
     """argon2 hashing, off the event loop: one hash takes tens of milliseconds of CPU and
     64 MiB, so running it inline would stall every other request. At most `parallel` run at
-    once (about one per core)."""
+    once (about one per core) and at most `queue` more wait their turn: a burst of sign-ins
+    beyond that is turned away at once (503 with Retry-After) rather than piling up, so the
+    queue's length bounds how late any answer comes."""
 
-    def __init__(self, profile: str = "default", parallel: int = 2) -> None:
+    def __init__(self, profile: str = "default", parallel: int = 2, queue: int = 16) -> None:
         params = CHEAPEST if profile == "cheapest" else RFC_9106_LOW_MEMORY
         self._hasher = argon2.PasswordHasher.from_parameters(params)
         self._parallel = parallel
+        self._places = parallel + queue
+        self._taken = 0  # requests holding a turn: hashing or waiting to (one event loop)
         self._limiter: anyio.CapacityLimiter | None = None  # made on first use, in its loop
+        self._dummy_hash: str | None = None  # made on first use, with this profile's cost
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[HashingTurn]:
+        """A place in the hashing queue, held across a request's steps (read, hash, record)
+        so that a request turned away has done nothing yet. Full: a 503 problem, at once."""
+        if self._taken >= self._places:
+            raise problem(
+                503,
+                "busy",
+                "Too many sign-ins are being checked right now. Try again in a few seconds.",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+            )
+        self._taken += 1
+        try:
+            yield HashingTurn(self)
+        finally:
+            self._taken -= 1
 
     async def _run(self, fn, *args):
         if self._limiter is None:
@@ -43,26 +74,65 @@ class Hasher:
         return self._hasher.hash(secret)
 
     async def hash(self, secret: str) -> str:
-        return await self._run(self._hasher.hash, secret)
+        async with self.turn() as turn:
+            return await turn.hash(secret)
 
-    def _verify(self, stored_hash: str, secret: str) -> bool:
+    def _verify(self, stored_hash: str | None, secret: str) -> bool:
+        if stored_hash is None:
+            # Nothing to compare with (an unknown email or code): the same work as a real
+            # check, against a hash of this profile, so the answer's timing gives nothing away.
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash("nothing to compare with")
+            self._matches(self._dummy_hash, secret)
+            return False
+        return self._matches(stored_hash, secret)
+
+    def _matches(self, stored_hash: str, secret: str) -> bool:
         try:
             return self._hasher.verify(stored_hash, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    async def verify(self, stored_hash: str, secret: str) -> bool:
-        return await self._run(self._verify, stored_hash, secret)
+    async def verify(self, stored_hash: str | None, secret: str) -> bool:
+        async with self.turn() as turn:
+            return await turn.verify(stored_hash, secret)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)
 
 
-def new_activation_code() -> tuple[str, str, str]:
-    """Return (code as shown to the graduate, selector, verifier), e.g. `K7QM-3XHP-W9`."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    shown = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-    return shown, raw[:SELECTOR_LENGTH], raw[SELECTOR_LENGTH:]
+class HashingTurn:
+    """Hashing within a place already taken in the queue (Hasher.turn)."""
+
+    __slots__ = ("_hasher",)
+
+    def __init__(self, hasher: Hasher) -> None:
+        self._hasher = hasher
+
+    async def hash(self, secret: str) -> str:
+        return await self._hasher._run(self._hasher.hash_sync, secret)
+
+    async def verify(self, stored_hash: str | None, secret: str) -> bool:
+        """Whether `secret` matches; None (nothing stored) costs the same and is never a match."""
+        return await self._hasher._run(self._hasher._verify, stored_hash, secret)
+
+
+def _draw(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def new_selector() -> str:
+    return _draw(SELECTOR_LENGTH)
+
+
+def new_verifier() -> str:
+    return _draw(VERIFIER_LENGTH)
+
+
+def shown_code(selector: str, verifier: str) -> str:
+    """The code as shown to the graduate, e.g. `K7QM-3XHP-W9`."""
+    raw = selector + verifier
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def split_activation_code(typed: str) -> tuple[str, str] | None:

@@ -20,16 +20,13 @@ from api.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from api.deps import Conn, Runtime, RuntimeDep
+from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.openapi import may_answer
 from api.problems import invalid, problem
 from api.security import issue_access_token
 from api.settings import Settings
 from db import auth as auth_db
 from db import people as people_db
-
-# Verifying against this when the email is unknown keeps the answer's timing the same.
-_NO_SUCH_ACCOUNT_HASH = credentials.Hasher().hash_sync("no such account")
 
 _INVALID_CODE = "That activation code is not right. Check it, or ask your counselor for a new one."
 
@@ -80,59 +77,125 @@ async def _firebase_uid(runtime: Runtime, id_token: str, off: ProblemDetailsExce
         ) from None
 
 
+def _live(code: asyncpg.Record) -> bool:
+    return code["used_at"] is None and code["revoked_at"] is None
+
+
+def _code_locked(now: bool = False) -> ProblemDetailsException:
+    return problem(
+        423,
+        "code_locked",
+        f"This code is {'now ' if now else ''}locked after too many wrong tries. Ask your counselor for a new one.",
+    )
+
+
 async def _redeem(
-    conn: asyncpg.Connection, runtime: Runtime, typed_code: str, firebase_uid: str | None
-) -> TokenPair | ProblemDetailsException:
-    """Redeem a code, or return the problem to answer. Returning (not raising) lets the
-    caller commit a counted wrong guess before it answers."""
+    transactions: Transactions, runtime: Runtime, typed_code: str, firebase_uid: str | None
+) -> TokenPair:
+    """Three steps, so that no connection waits on argon2: read the code (counting the try),
+    check the verifier, then redeem the code if it is still redeemable."""
     parts = credentials.split_activation_code(typed_code)
     if parts is None:
-        return problem(
+        raise problem(
             400,
             "validation_failed",
             "code: an activation code has 10 letters and digits, like K7QM-3XHP-W9.",
             errors=[{"field": "code", "source": "body", "message": "not an activation code"}],
         )
     selector, verifier = parts
-    row = await auth_db.lock_code_by_selector(conn, selector)
-    if row is None:
-        return problem(401, "invalid_code", _INVALID_CODE)
-    live = row["used_at"] is None and row["revoked_at"] is None
     max_attempts = runtime.settings.activation_max_attempts
-    if live and row["failed_attempts"] >= max_attempts:
-        return problem(
-            423, "code_locked", "This code is locked after too many wrong tries. Ask your counselor for a new one."
+    async with runtime.hasher.turn() as hashing:
+        async with transactions.transaction() as conn:
+            code = await auth_db.lock_code_by_selector(conn, selector)
+            # A try is counted before its check, so that tries sent at once cannot all be
+            # checked before the count reaches the lock; a right one gets it back.
+            counted = None
+            if code is not None and _live(code) and code["failed_attempts"] < max_attempts:
+                counted = await auth_db.count_failed_code_attempt(conn, code["id"])
+        # Unknown, used, replaced and locked codes cost one check too: timing tells nothing.
+        right = await hashing.verify(code["verifier_hash"] if code is not None else None, verifier)
+    if not right:
+        if code is not None and _live(code) and (counted is None or counted >= max_attempts):
+            raise _code_locked(now=counted is not None)
+        raise problem(401, "invalid_code", _INVALID_CODE)
+    async with transactions.transaction() as conn:
+        code = await auth_db.lock_code(conn, code["id"])
+        if code is None:  # the graduate was deleted meanwhile
+            raise problem(401, "invalid_code", _INVALID_CODE)
+        attempts = (
+            await auth_db.uncount_code_attempt(conn, code["id"]) if counted is not None else code["failed_attempts"]
         )
-    if not await runtime.hasher.verify(row["verifier_hash"], verifier):
-        if live:
-            attempts = await auth_db.count_failed_code_attempt(conn, row["id"])
-            if attempts >= max_attempts:
-                return problem(
-                    423,
-                    "code_locked",
-                    "This code is now locked after too many wrong tries. Ask your counselor for a new one.",
+        now = _now()
+        outcome: TokenPair | ProblemDetailsException
+        if _live(code) and attempts >= max_attempts:
+            outcome = _code_locked()
+        elif not code["is_active"]:
+            outcome = problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
+        elif code["used_at"] is not None:
+            outcome = problem(
+                401,
+                "code_used",
+                "This code has already been used. Ask your counselor for a new one if you need to sign in on a "
+                "new phone.",
+            )
+        elif code["revoked_at"] is not None:
+            outcome = problem(
+                401, "code_replaced", "This code is no longer valid: use the newest code your counselor gave you."
+            )
+        elif code["expires_at"] <= now:
+            outcome = problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
+        else:
+            await auth_db.redeem_code(conn, code["id"], code["person_id"], now)
+            if firebase_uid is not None:
+                await people_db.set_firebase_uid(conn, code["person_id"], firebase_uid)
+            outcome = await _start_session(conn, runtime, code["person_id"], ["participant"], "activation")
+    # Raised once the transaction is over: the uncounted try stays uncounted.
+    if isinstance(outcome, ProblemDetailsException):
+        raise outcome
+    return outcome
+
+
+async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, password: str) -> TokenPair:
+    """Three steps, so that no connection waits on argon2: read the account (counting the
+    try), check the password, then record the sign-in."""
+    settings: Settings = runtime.settings
+    denied = problem(
+        401,
+        "invalid_credentials",
+        f"Email or password is not right. After {settings.login_max_failures} wrong tries an "
+        f"account is locked for {settings.login_lock_minutes} minutes.",
+    )
+    async with runtime.hasher.turn() as hashing:
+        async with transactions.transaction() as conn:
+            account = await people_db.lock_account_by_email(conn, email)
+            locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
+            checked = account is not None and account["password_hash"] is not None and not locked
+            if checked:
+                # Counted as wrong before the check, so that guesses sent at once cannot all
+                # be checked before the lock; a right password clears the count.
+                await people_db.record_login_failure(
+                    conn,
+                    account["id"],
+                    max_failures=settings.login_max_failures,
+                    lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
                 )
-        return problem(401, "invalid_code", _INVALID_CODE)
-    if not row["is_active"]:
-        return problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
-    if row["used_at"] is not None:
-        return problem(
-            401,
-            "code_used",
-            "This code has already been used. Ask your counselor for a new one if you need to sign in on a new phone.",
-        )
-    if row["revoked_at"] is not None:
-        return problem(
-            401, "code_replaced", "This code is no longer valid: use the newest code your counselor gave you."
-        )
-    now = _now()
-    if row["expires_at"] <= now:
-        return problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
-    if not await auth_db.redeem_code(conn, row["id"], row["person_id"], now):
-        return problem(401, "code_used", "This code has already been used.")
-    if firebase_uid is not None:
-        await people_db.set_firebase_uid(conn, row["person_id"], firebase_uid)
-    return await _start_session(conn, runtime, row["person_id"], ["participant"], "activation")
+        # Unknown email, no password and locked account cost one check too: timing tells nothing.
+        right = await hashing.verify(account["password_hash"] if checked else None, password)
+        stale = right and runtime.hasher.needs_rehash(account["password_hash"])
+        rehash = await hashing.hash(password) if stale else None
+    if not right:
+        raise denied
+    async with transactions.transaction() as conn:
+        now_account = await people_db.record_login_success(conn, account["id"], rehash)
+        if now_account is None:
+            outcome: TokenPair | ProblemDetailsException = denied
+        elif not now_account["is_active"]:
+            outcome = problem(403, "account_deactivated", "This account is no longer active.")
+        else:
+            outcome = await _start_session(conn, runtime, account["id"], now_account["roles"], "password")
+    if isinstance(outcome, ProblemDetailsException):
+        raise outcome
+    return outcome
 
 
 class SignInController(Controller):
@@ -148,75 +211,42 @@ class SignInController(Controller):
         responses=may_answer(401, 403, 423, 429),
         summary="Redeem an activation code for a device session",
     )
-    async def activate(self, data: JSONBody[ActivateRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+    async def activate(
+        self, data: JSONBody[ActivateRequest], transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TokenPair:
         """A graduate's first sign-in, with the one-time code from their counselor. Codes are
         single use and expire after 7 days; too many wrong tries lock the code."""
         uid = None
-        if data.firebase_id_token:
+        if data.firebase_id_token:  # asked of Google before a connection is taken
             off = invalid("firebase_id_token", f"{FIREBASE_OFF}: leave it out")
             uid = await _firebase_uid(runtime, data.firebase_id_token, off)
-        async with conn.transaction():
-            outcome = await _redeem(conn, runtime, data.code, uid)
-        if isinstance(outcome, ProblemDetailsException):
-            raise outcome
-        return outcome
+        return await _redeem(transactions, runtime, data.code, uid)
 
     @post(
         "/login", responses=may_answer(401, 403, 429), summary="Sign in with email and password (staff, facilitators)"
     )
-    async def login(self, data: JSONBody[LoginRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+    async def login(
+        self, data: JSONBody[LoginRequest], transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TokenPair:
         """Wrong passwords are counted per account: after 10 in a row the account is locked
         for 15 minutes (an admin can unlock it sooner). Unknown email, wrong password and
         locked account all get the same answer, so nobody learns which accounts exist."""
-        settings: Settings = runtime.settings
-        denied = problem(
-            401,
-            "invalid_credentials",
-            f"Email or password is not right. After {settings.login_max_failures} wrong tries an "
-            f"account is locked for {settings.login_lock_minutes} minutes.",
-        )
-        async with conn.transaction():
-            # Locked for this transaction: parallel guesses are checked and counted one by one.
-            account = await people_db.lock_account_by_email(conn, data.email)
-            locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
-            if account is None or account["password_hash"] is None or locked:
-                # Same work as a real check, so the answer's timing gives nothing away.
-                await runtime.hasher.verify(_NO_SUCH_ACCOUNT_HASH, data.password)
-                outcome: TokenPair | ProblemDetailsException = denied
-            elif not await runtime.hasher.verify(account["password_hash"], data.password):
-                await people_db.record_login_failure(
-                    conn,
-                    account["id"],
-                    max_failures=settings.login_max_failures,
-                    lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
-                )
-                outcome = denied
-            elif not account["is_active"]:
-                outcome = problem(403, "account_deactivated", "This account is no longer active.")
-            else:
-                rehash = (
-                    await runtime.hasher.hash(data.password)
-                    if runtime.hasher.needs_rehash(account["password_hash"])
-                    else None
-                )
-                await people_db.record_login_success(conn, account["id"], rehash)
-                outcome = await _start_session(conn, runtime, account["id"], account["roles"], "password")
-        if isinstance(outcome, ProblemDetailsException):
-            raise outcome
-        return outcome
+        return await _sign_in(transactions, runtime, data.email, data.password)
 
     @post(
         "/firebase",
         responses=may_answer(401, 403, 404, 429),
         summary="Exchange a Firebase ID token for a device session",
     )
-    async def firebase(self, data: JSONBody[FirebaseRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+    async def firebase(
+        self, data: JSONBody[FirebaseRequest], transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TokenPair:
         """For apps that use Firebase Auth: the Firebase user must have been linked to the
         graduate at activation (`firebase_id_token` on /v1/auth/activate). Where this server
         has Firebase sign-in off: 404, code `firebase_sign_in_off`."""
         off = problem(404, "firebase_sign_in_off", f"{FIREBASE_OFF}: sign in with an activation code or a password.")
-        uid = await _firebase_uid(runtime, data.id_token, off)
-        async with conn.transaction():
+        uid = await _firebase_uid(runtime, data.id_token, off)  # no connection held while Google answers
+        async with transactions.transaction() as conn:
             person = await people_db.find_by_firebase_uid(conn, uid)
             if person is None:
                 raise problem(

@@ -12,8 +12,8 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.audit import audit
-from api.auth.activation import issue_activation_code
-from api.deps import Conn, RuntimeDep
+from api.auth.activation import issue_activation_code, new_verifier
+from api.deps import Conn, RuntimeDep, TransactionsDep
 from api.groups import schedule as rules
 from api.groups.schemas import SlotOut
 from api.me.schemas import Deleted
@@ -81,11 +81,12 @@ class ParticipantController(Controller):
 
     @post("/", summary="Enrol a graduate at IOP completion")
     async def enroll(
-        self, data: JSONBody[EnrollRequest], request: Request, conn: Conn, runtime: RuntimeDep
+        self, data: JSONBody[EnrollRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> EnrolledParticipant:
         """Creates the graduate and returns their one-time activation code. The code is shown
         only in this answer (it is stored hashed) and expires after 7 days."""
-        async with conn.transaction():
+        verifier = await new_verifier(runtime.hasher)
+        async with transactions.transaction() as conn:
             await _check_counselor(conn, data.counselor_id)
             person_id = await people_db.insert_participant(
                 conn,
@@ -98,7 +99,7 @@ class ParticipantController(Controller):
                 sobriety_date=data.sobriety_date,
             )
             code, expires_at = await issue_activation_code(
-                conn, runtime.hasher, runtime.settings.activation_code_ttl_days, person_id, request.user.id
+                conn, verifier, runtime.settings.activation_code_ttl_days, person_id, request.user.id
             )
             await audit(conn, request, "participant.create", person_id)
             row = await people_db.get_participant(conn, person_id)
@@ -177,15 +178,16 @@ class ParticipantController(Controller):
 
     @post("/{participant_id:uuid}/activation-code", responses=may_answer(409), summary="Issue a new activation code")
     async def reissue_code(
-        self, participant_id: FromPath[UUID], request: Request, conn: Conn, runtime: RuntimeDep
+        self, participant_id: FromPath[UUID], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> ActivationCode:
         """Replaces any unused code (the old one stops working). Shown once."""
-        async with conn.transaction():
+        verifier = await new_verifier(runtime.hasher)
+        async with transactions.transaction() as conn:
             row = found(await people_db.get_participant(conn, participant_id), "participant")
             if row["status"] == "deactivated":
                 raise problem(409, "participant_deactivated", "Reactivate this graduate before issuing a code.")
             code, expires_at = await issue_activation_code(
-                conn, runtime.hasher, runtime.settings.activation_code_ttl_days, participant_id, request.user.id
+                conn, verifier, runtime.settings.activation_code_ttl_days, participant_id, request.user.id
             )
             await audit(conn, request, "participant.activation_code", participant_id)
         return ActivationCode(activation_code=code, activation_expires_at=expires_at)
