@@ -114,6 +114,9 @@ class Settings:
     redis_url: str | None = None
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_days: int = 60
+    # Seconds after a refresh in which presenting the replaced refresh token again (a retry,
+    # two parts of an app at once) returns the same successor instead of ending the session.
+    refresh_reuse_grace_s: int = 30
     activation_code_ttl_days: int = 7
     # Wrong verifiers tried against one activation code before it is locked for good.
     activation_max_attempts: int = 5
@@ -175,6 +178,7 @@ class Settings:
             redis_url=os.environ.get("REDIS_URL") or None,
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
+            refresh_reuse_grace_s=_int("AFTERCARE_REFRESH_REUSE_GRACE_S", cls.refresh_reuse_grace_s, 0),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),
