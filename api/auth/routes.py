@@ -20,6 +20,7 @@ from api.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
+from api.client_address import rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep
 from api.openapi import may_answer
 from api.problems import problem
@@ -289,7 +290,9 @@ async def _repeat_within_grace(
 
 
 def auth_router(settings: Settings) -> Router:
-    sign_in_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_limit_per_minute))
+    sign_in_limit = RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_limit_per_minute), identifier_for_request=rate_limit_key
+    )
     return Router(
         path="/v1/auth",
         route_handlers=[
