@@ -165,3 +165,19 @@ def test_aftercare_up_gives_the_api_and_the_dashboard_one_secret(monkeypatch):
     assert result.exit_code == 0, result.output
     assert children["Dashboard"] and len(children["Dashboard"]) >= 32
     assert served == [children["Dashboard"]]
+
+
+def test_only_one_function_reads_the_connections_own_address():
+    """The class, not the instance: a new limit or trail that read the socket's address
+    itself would again see only the dashboard (or a proxy). Everything in the API asks
+    api/client_address.py instead."""
+    import re
+    from pathlib import Path
+
+    api = Path(__file__).parent.parent / "api"
+    readers = {
+        str(path.relative_to(api.parent))
+        for path in api.rglob("*.py")
+        if re.search(r"\.client\b(?!_| import)|scope\[.client.\]|get_remote_address", path.read_text())
+    }
+    assert readers == {"api/client_address.py"}
