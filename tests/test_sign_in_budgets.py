@@ -64,6 +64,8 @@ async def test_an_attacker_through_the_dashboard_spends_only_their_own_browsers_
 ):
     counselor = await helpers.account(client, conn, hasher, ["staff"])
     spend_the_budget(browser(api_url, ATTACKER))
+    # Nor did the made-up accounts' failures touch the counselor's own account budget.
+    assert await conn.fetchval("select failed_logins from people where email = $1", counselor.email) == 0
     me = browser(api_url, COUNSELOR).login(counselor.email, PASSWORD)
     assert me["id"] == counselor.id
 
