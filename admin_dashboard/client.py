@@ -17,6 +17,12 @@ def api_url() -> str:
     return os.environ.get("AFTERCARE_API_URL", DEFAULT_API_URL).rstrip("/")
 
 
+def dashboard_secret() -> str | None:
+    """Shared with the API (AFTERCARE_DASHBOARD_SECRET; `aftercare up` makes one): with it,
+    the API believes the browser address we pass along (api/client_address.py)."""
+    return os.environ.get("AFTERCARE_DASHBOARD_SECRET") or None
+
+
 class ApiError(Exception):
     """The API said no (a 4xx): `detail` is its own human sentence, `errors` the fields."""
 
@@ -39,6 +45,9 @@ class ApiClient:
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
         self.tokens: dict[str, Any] | None = None
         self.me: dict[str, Any] | None = None
+        # The staff member's browser, as the dashboard's server saw it (state.client sets it):
+        # the API limits sign-ins and writes the audit trail by it, not by our own address.
+        self.browser_address: str | None = None
 
     # --- sign-in -----------------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class ApiClient:
                 return items
 
     def _call(self, method: str, path: str, *, auth: bool = True, retried: bool = False, **kwargs: Any) -> Any:
-        headers = {}
+        headers = self._on_behalf_of()
         if auth:
             if not self.tokens:
                 raise SessionExpired("Please sign in.")
@@ -119,9 +128,19 @@ class ApiClient:
             )
         return _json(response) if response.content else None
 
+    def _on_behalf_of(self) -> dict[str, str]:
+        """Whose browser this call is for, vouched for with the shared secret; nothing when
+        either is unknown (then the API counts the call against our own address)."""
+        secret = dashboard_secret()
+        if not secret or not self.browser_address:
+            return {}
+        return {"X-Aftercare-Dashboard": secret, "X-Aftercare-Client-IP": self.browser_address}
+
     def _refresh(self) -> bool:
         try:
-            response = self._http.post("/v1/auth/refresh", json={"refresh_token": self.tokens["refresh_token"]})
+            response = self._http.post(
+                "/v1/auth/refresh", json={"refresh_token": self.tokens["refresh_token"]}, headers=self._on_behalf_of()
+            )
         except httpx.HTTPError:
             return False
         if response.status_code != 201 and response.status_code != 200:

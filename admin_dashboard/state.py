@@ -20,7 +20,14 @@ SEVERITIES = ["low", "medium", "high", "critical"]
 def client() -> ApiClient:
     if "api" not in st.session_state:
         st.session_state.api = ApiClient()
+    st.session_state.api.browser_address = browser_address()
     return st.session_state.api
+
+
+def browser_address() -> str | None:
+    """The staff member's browser as this server sees it (None on localhost, as Streamlit
+    reports it there). Behind a proxy that is the proxy's address: see README, "Configuration"."""
+    return st.context.ip_address
 
 
 def signed_in() -> bool:

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 from litestar import Request
 
+from api.client_address import client_address
 from db import audit as audit_db
 
 
@@ -33,6 +34,6 @@ async def audit(
         participant_ids=participant_ids,
         method=request.method,
         path=request.url.path,
-        client_ip=request.client.host if request.client else None,
+        client_ip=client_address(request),
         details=details,
     )

@@ -138,6 +138,9 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     else:  # nobody waits for jobs that nobody runs: the dashboard shows no "late" banner
         os.environ.setdefault("AFTERCARE_WORKER_EXPECTED", "false")
     if dashboard_port:
+        # Lets the API believe the browser addresses the dashboard passes along (so each staff
+        # member has their own sign-in budget): both processes get it from this environment.
+        os.environ.setdefault("AFTERCARE_DASHBOARD_SECRET", secrets.token_urlsafe(32))
         _start_child(
             "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=_local_url(host, port)
         )

@@ -95,6 +95,17 @@ def _origins(name: str) -> tuple[str, ...]:
     return tuple(_origin(name, part.strip()) for part in raw.split(",") if part.strip())
 
 
+def _dashboard_secret() -> str | None:
+    secret = os.environ.get("AFTERCARE_DASHBOARD_SECRET") or None
+    if secret is not None and len(secret) < 32:
+        # Whoever guesses it can pass any address as a browser's and so escape the sign-in limit.
+        raise ConfigError(
+            "AFTERCARE_DASHBOARD_SECRET must be at least 32 random characters (`aftercare up` makes one), e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return secret
+
+
 def _credentials_file() -> str | None:
     path = os.environ.get("AFTERCARE_FCM_CREDENTIALS")
     if not path:
@@ -114,6 +125,9 @@ class Settings:
     redis_url: str | None = None
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_days: int = 60
+    # Seconds after a refresh in which presenting the replaced refresh token again (a retry,
+    # two parts of an app at once) returns the same successor instead of ending the session.
+    refresh_reuse_grace_s: int = 30
     activation_code_ttl_days: int = 7
     # Wrong verifiers tried against one activation code before it is locked for good.
     activation_max_attempts: int = 5
@@ -126,6 +140,9 @@ class Settings:
     # waits 5 s by default, and a Redis that accepts but never answers would hold every
     # sign-in that long.
     redis_timeout_ms: int = 500
+    # Shared with the staff dashboard, which proves with it that the browser address it
+    # passes along is its own to give (api/client_address.py); None: no one can.
+    dashboard_secret: str | None = None
     # Web origins allowed to call the API from a browser (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
     statement_timeout_ms: int = 5000
@@ -180,9 +197,11 @@ class Settings:
             redis_url=os.environ.get("REDIS_URL") or None,
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
+            refresh_reuse_grace_s=_int("AFTERCARE_REFRESH_REUSE_GRACE_S", cls.refresh_reuse_grace_s, 0),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),
+            dashboard_secret=_dashboard_secret(),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             hash_concurrency=_int("AFTERCARE_HASH_CONCURRENCY", cls.hash_concurrency, 1),

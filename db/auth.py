@@ -153,8 +153,11 @@ async def rotate_refresh_token(
     session_id: UUID,
     new_hash: bytes,
     expires_at: dt.datetime,
+    now: dt.datetime,
 ) -> None:
-    await conn.execute("update refresh_tokens set used_at = now() where id = $1", token_id)
+    """Mark the token used at `now` (the app's clock: the reuse grace counts from it) and
+    store its successor."""
+    await conn.execute("update refresh_tokens set used_at = $2 where id = $1", token_id, now)
     await conn.execute(
         "insert into refresh_tokens (session_id, token_hash, expires_at) values ($1, $2, $3)",
         session_id,
@@ -162,6 +165,15 @@ async def rotate_refresh_token(
         expires_at,
     )
     await conn.execute("update auth_sessions set last_used_at = now() where id = $1", session_id)
+
+
+async def successor_is_unused(conn: asyncpg.Connection, session_id: UUID, successor_hash: bytes) -> bool:
+    """Whether the session's token with this hash exists and has not been used yet."""
+    return await conn.fetchval(
+        "select exists (select from refresh_tokens where session_id = $1 and token_hash = $2 and used_at is null)",
+        session_id,
+        successor_hash,
+    )
 
 
 async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str) -> None:

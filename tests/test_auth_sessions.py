@@ -1,6 +1,9 @@
 """Password sign-in, refresh-token rotation and reuse, logout, and deactivation."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 
 from tests import helpers
 from tests.clock import ONCE
@@ -129,27 +132,84 @@ async def test_refresh_rotates(client, graduate):
     assert again.status_code == 201
 
 
-async def test_reusing_a_refresh_token_revokes_the_whole_family(client, conn, graduate):
-    stolen = graduate.tokens["refresh_token"]
-    legit = (await client.post("/v1/auth/refresh", json={"refresh_token": stolen})).json()
-    reuse = await client.post("/v1/auth/refresh", json={"refresh_token": stolen})
-    assert_problem(reuse, 401, "refresh_token_reused")
-    # Every token of the family is dead now: the newest refresh token and the access tokens.
-    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": legit["refresh_token"]}), 401)
-    assert_problem(await client.get("/v1/me", headers=helpers.bearer(legit)), 401)
-    assert_problem(await client.get("/v1/me", headers=graduate.headers), 401)
+def _after_the_grace(instant, settings):
+    """The clock moved past the reuse grace, counted from the pinned instant."""
+    return time_machine.travel(instant.at + dt.timedelta(seconds=settings.refresh_reuse_grace_s + 1), tick=False)
+
+
+async def _assert_session_revoked_for_reuse(client, conn, graduate, *tokens):
+    """Every token of the family is dead: the newest refresh token and the access tokens."""
+    for pair in tokens:
+        assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
+        assert_problem(await client.get("/v1/me", headers=helpers.bearer(pair)), 401)
     reason = await conn.fetchval("select revoked_reason from auth_sessions where person_id = $1", graduate.id)
     assert reason == "refresh token reused"
 
 
-async def test_reuse_revokes_only_that_device(client, staff):
+@pytest.mark.clock_instants(*ONCE)
+async def test_reusing_a_refresh_token_after_the_grace_revokes_the_whole_family(
+    client, conn, graduate, settings, clock_instant
+):
+    stolen = graduate.tokens["refresh_token"]
+    legit = (await client.post("/v1/auth/refresh", json={"refresh_token": stolen})).json()
+    with _after_the_grace(clock_instant, settings):
+        reuse = await client.post("/v1/auth/refresh", json={"refresh_token": stolen})
+        assert_problem(reuse, 401, "refresh_token_reused")
+        await _assert_session_revoked_for_reuse(client, conn, graduate, legit, graduate.tokens)
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_refresh_repeated_within_the_grace_gets_the_same_successor(client, conn, graduate, settings):
+    first = graduate.tokens["refresh_token"]
+    answers = [await client.post("/v1/auth/refresh", json={"refresh_token": first}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201] * 3, [a.text for a in answers]
+    pairs = [a.json() for a in answers]
+    assert len({p["refresh_token"] for p in pairs}) == 1 and pairs[0]["refresh_token"] != first
+    # Each answer's access token works: the session is alive, and rotated once only.
+    for pair in pairs:
+        assert (await client.get("/v1/me", headers=helpers.bearer(pair))).status_code == 200
+    rows = await conn.fetch(
+        """
+        select rt.used_at is not null as used, s.revoked_at from refresh_tokens rt
+        join auth_sessions s on s.id = rt.session_id where s.person_id = $1 order by rt.id
+        """,
+        graduate.id,
+    )
+    assert [(r["used"], r["revoked_at"]) for r in rows] == [(True, None), (False, None)]
+    # And the successor goes on working as any refresh token does.
+    assert (await client.post("/v1/auth/refresh", json={"refresh_token": pairs[0]["refresh_token"]})).status_code == 201
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_the_replaced_token_is_a_copy_once_its_successor_was_used_even_within_the_grace(
+    client, conn, graduate
+):
+    first = graduate.tokens["refresh_token"]
+    second = (await client.post("/v1/auth/refresh", json={"refresh_token": first})).json()
+    third = (await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})).json()
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": first}), 401, "refresh_token_reused")
+    await _assert_session_revoked_for_reuse(client, conn, graduate, third)
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_repeat_within_the_grace_does_not_revive_an_ended_session(client, graduate):
+    first = graduate.tokens["refresh_token"]
+    second = (await client.post("/v1/auth/refresh", json={"refresh_token": first})).json()
+    assert (await client.post("/v1/auth/logout", json={"refresh_token": second["refresh_token"]})).status_code == 204
+    assert_problem(await client.post("/v1/auth/refresh", json={"refresh_token": first}), 401, "session_ended")
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_reuse_revokes_only_that_device(client, staff, settings, clock_instant):
     enrolled = await helpers.enroll(client, staff)
     phone = await helpers.activate(client, enrolled["activation_code"])
     reissued = await client.post(f"/v1/staff/participants/{enrolled['id']}/activation-code", headers=staff.headers)
     tablet = await helpers.activate(client, reissued.json()["activation_code"])
     await client.post("/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
-    await client.post("/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
-    assert (await client.get("/v1/me", headers=helpers.bearer(tablet))).status_code == 200
+    with _after_the_grace(clock_instant, settings):
+        reuse = await client.post("/v1/auth/refresh", json={"refresh_token": phone["refresh_token"]})
+        assert_problem(reuse, 401, "refresh_token_reused")
+        assert (await client.get("/v1/me", headers=helpers.bearer(tablet))).status_code == 200
 
 
 async def test_unknown_and_expired_refresh_tokens(client, conn, graduate):

@@ -3,11 +3,16 @@
 - Passwords and activation-code verifiers are typed by people, so they are hashed with
   argon2 (slow on purpose: a stolen table does not give them up).
 - Refresh tokens are 256 random bits, so a plain SHA-256 is enough and lets us look them up.
+  A session's first one is drawn at random; each next one is derived from the one it replaces
+  (`successor_refresh_token`), so that a refresh repeated within the grace can be answered
+  with the same successor without the server ever storing it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -152,3 +157,19 @@ def new_refresh_token() -> tuple[str, bytes]:
 
 def hash_refresh_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def successor_refresh_token(secret_key: str, token: str) -> tuple[str, bytes]:
+    """The refresh token that replaces `token`, and its hash: HMAC(server secret, token).
+
+    Why derived, not drawn: two refreshes of one token at once (a phone that retries, two
+    parts of an app) must both get the same successor, and the loser arrives after the
+    winner's transaction has committed. Storing the successor in a form we could give back
+    would break "secrets are stored hashed"; deriving it lets the server compute it again
+    from what the repeating client presents, while the table still holds only SHA-256.
+    It stays unguessable: it needs the old token (256 random bits at the session's start,
+    only its hash stored) and the server secret (whose holder could mint access tokens
+    anyway). A changed secret only turns a repeat within the grace into a reuse."""
+    digest = hmac.new(secret_key.encode(), b"aftercare refresh successor\x00" + token.encode(), hashlib.sha256)
+    successor = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return successor, hash_refresh_token(successor)

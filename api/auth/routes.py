@@ -20,6 +20,7 @@ from api.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
+from api.client_address import rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.openapi import may_answer
 from api.problems import invalid, problem
@@ -267,34 +268,44 @@ class SessionController(Controller):
 
     @post("/refresh", responses=may_answer(401, 403), summary="Rotate a refresh token")
     async def refresh(self, data: JSONBody[RefreshRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
-        """Each refresh token works once and is replaced by a new one. Presenting a used one
-        again means it was copied: the whole session is revoked."""
+        """Each refresh token works once and is replaced by a new one. Presenting the replaced
+        one again within `refresh_reuse_grace_s` (30 s; a retry, or two parts of an app
+        refreshing at once) returns the same new refresh token and a fresh access token.
+        Later, or once the new token has been used, it means it was copied: the whole session
+        is revoked."""
+        settings: Settings = runtime.settings
+        now = _now()
+        successor, successor_hash = credentials.successor_refresh_token(settings.secret_key, data.refresh_token)
         async with conn.transaction():
+            # Locked: a second refresh of the same token waits here until the first commits,
+            # then sees it used and its successor stored.
             row = await auth_db.lock_refresh_token(conn, credentials.hash_refresh_token(data.refresh_token))
             outcome: TokenPair | ProblemDetailsException
             if row is None:
                 outcome = problem(401, "invalid_refresh_token", "Sign in again.")
-            elif row["used_at"] is not None:
+            elif row["used_at"] is not None and not await _repeat_within_grace(conn, settings, row, successor_hash):
                 await auth_db.revoke_session(conn, row["session_id"], "refresh token reused")
                 outcome = problem(
                     401,
                     "refresh_token_reused",
                     "This sign-in was used twice, so it was ended for safety. Sign in again.",
                 )
-            elif row["revoked_at"] is not None or row["expires_at"] <= _now():
+            elif row["revoked_at"] is not None or row["expires_at"] <= now:
                 outcome = problem(401, "session_ended", "This session has ended. Sign in again.")
             elif not row["is_active"]:
                 outcome = problem(403, "account_deactivated", "This account is no longer active.")
             else:
-                new_token, new_hash = credentials.new_refresh_token()
-                await auth_db.rotate_refresh_token(
-                    conn,
-                    token_id=row["id"],
-                    session_id=row["session_id"],
-                    new_hash=new_hash,
-                    expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
-                )
-                outcome = _token_pair(runtime, row["person_id"], row["session_id"], new_token, row["roles"])
+                if row["used_at"] is None:
+                    await auth_db.rotate_refresh_token(
+                        conn,
+                        token_id=row["id"],
+                        session_id=row["session_id"],
+                        new_hash=successor_hash,
+                        expires_at=now + dt.timedelta(days=settings.refresh_token_ttl_days),
+                        now=now,
+                    )
+                # A repeat within the grace gets the successor the first refresh stored.
+                outcome = _token_pair(runtime, row["person_id"], row["session_id"], successor, row["roles"])
         if isinstance(outcome, ProblemDetailsException):
             raise outcome
         return outcome
@@ -306,8 +317,22 @@ class SessionController(Controller):
         await auth_db.revoke_session_of_token(conn, credentials.hash_refresh_token(data.refresh_token), "logout")
 
 
+async def _repeat_within_grace(
+    conn: asyncpg.Connection, settings: Settings, row: asyncpg.Record, successor_hash: bytes
+) -> bool:
+    """Whether presenting this used refresh token again is a repeat of its own refresh (a
+    retry, a race) rather than a copy: it was replaced moments ago, and its successor, the
+    session's newest token, has not been used since. Once the successor has been used, the
+    one who holds it has moved on, and the old token can only come from a copy."""
+    if _now() - row["used_at"] > dt.timedelta(seconds=settings.refresh_reuse_grace_s):
+        return False
+    return await auth_db.successor_is_unused(conn, row["session_id"], successor_hash)
+
+
 def auth_router(settings: Settings) -> Router:
-    sign_in_limit = RateLimitConfig(rate_limit=("minute", settings.auth_rate_limit_per_minute))
+    sign_in_limit = RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_limit_per_minute), identifier_for_request=rate_limit_key
+    )
     return Router(
         path="/v1/auth",
         route_handlers=[
