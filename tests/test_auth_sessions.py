@@ -33,7 +33,9 @@ async def test_wrong_password_and_unknown_email_look_the_same(client, staff):
 async def test_repeated_wrong_passwords_lock_the_account_from_that_address(client, conn, staff, settings):
     for _ in range(settings.login_max_failures):
         assert_problem(await login(client, staff.email, "wrong password!"), 401, "invalid_credentials")
-    budget = "select failures, coalesce(locked_until > now(), false) as locked from sign_in_failures where person_id = $1"
+    budget = (
+        "select failures, coalesce(locked_until > now(), false) as locked from sign_in_failures where person_id = $1"
+    )
     assert tuple(await conn.fetchrow(budget, uuid.UUID(staff.id))) == (settings.login_max_failures, True)
     # Locked: even the right password gets the same answer as a wrong one or an unknown email.
     locked = assert_problem(await login(client, staff.email), 401, "invalid_credentials")
