@@ -131,9 +131,17 @@ class Settings:
     activation_code_ttl_days: int = 7
     # Wrong verifiers tried against one activation code before it is locked for good.
     activation_max_attempts: int = 5
-    # Wrong passwords in a row before an account is locked for `login_lock_minutes`.
+    # Wrong passwords from one client address within `login_lock_minutes` before the account
+    # is locked for `login_lock_minutes` from that address (only: an attacker who knows a
+    # counselor's email must not lock the counselor out from everywhere).
     login_max_failures: int = 10
     login_lock_minutes: int = 15
+    # Wrong passwords from all addresses together within `login_lock_minutes` before the
+    # account is locked everywhere for `login_lock_minutes`, and shows as locked to admins: a
+    # backstop against guessing spread over many addresses. Ten addresses' worth, so that
+    # locking someone out everywhere takes ten addresses at once (each also held to the
+    # per-address rate limit), while a guesser gets at most 100 guesses per 15 minutes.
+    login_account_max_failures: int = 100
     # Sign-in and code redemption requests per client address per minute.
     auth_rate_limit_per_minute: int = 10
     # How long one Redis connect or reply may take before sign-in answers 503: redis-py

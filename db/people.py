@@ -219,31 +219,89 @@ async def find_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg
     return await conn.fetchrow("select id, roles, is_active from people where lower(email) = lower($1)", email)
 
 
-async def lock_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
-    """The account, locked until the transaction ends (call inside one)."""
-    return await conn.fetchrow(
+async def lock_account_by_email(conn: asyncpg.Connection, email: str, client_address: str) -> dict[str, Any] | None:
+    """The account, locked until the transaction ends (call inside one), with `locked_until`
+    the later of its account-wide lock and its lock for `client_address`."""
+    account = await conn.fetchrow(
         """
-        select id, roles, password_hash, is_active, failed_logins, locked_until
+        select id, roles, password_hash, is_active, locked_until
         from people where lower(email) = lower($1)
         for update
         """,
         email,
     )
+    if account is None:
+        return None
+    # Read only now, once the account is ours: joined to the statement above, the count would
+    # come from before the wait for the lock, and sign-ins sent at once would not see the
+    # lock the one before them set.
+    address_locked_until = await conn.fetchval(
+        "select locked_until from sign_in_failures where person_id = $1 and client_address = $2",
+        account["id"],
+        client_address,
+    )
+    locks = [at for at in (account["locked_until"], address_locked_until) if at is not None]
+    return dict(account) | {"locked_until": max(locks, default=None)}
 
 
 async def record_login_failure(
-    conn: asyncpg.Connection, person_id: UUID, *, max_failures: int, lock_for: dt.timedelta
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    client_address: str,
+    *,
+    max_failures: int,
+    account_max_failures: int,
+    lock_for: dt.timedelta,
 ) -> None:
-    """Count a wrong password; the `max_failures`-th in a row locks the account for `lock_for`.
-    A lock that has run out starts the count again."""
+    """Count a wrong password twice: for the account from `client_address`, where the
+    `max_failures`-th within `lock_for` locks the account for that address alone, and for the
+    account from anywhere, where the `account_max_failures`-th within `lock_for` locks it
+    everywhere. Each count starts again once its window and its lock are over. Call inside
+    the transaction of `lock_account_by_email`: that row lock makes the counting atomic."""
+    # Rows nobody needs any more go first; rows another sign-in holds are left to the next.
+    await conn.execute(
+        """
+        delete from sign_in_failures f
+        using (select person_id, client_address from sign_in_failures
+               where forget_at <= now() for update skip locked) gone
+        where (f.person_id, f.client_address) = (gone.person_id, gone.client_address)
+        """
+    )
     await conn.execute(
         """
         with counted as (
-            select id, 1 + case when locked_until <= now() then 0 else failed_logins end as failures
+            select coalesce(
+                       (select case when f.forget_at <= now() then 1 else f.failures + 1 end
+                        from sign_in_failures f where f.person_id = $1 and f.client_address = $2),
+                       1) as failures
+        )
+        insert into sign_in_failures as f
+            (person_id, client_address, failures, window_started_at, locked_until, forget_at)
+        select $1, $2, c.failures, now(),
+               case when c.failures >= $3 then now() + $4 end, now() + $4
+        from counted c
+        on conflict (person_id, client_address) do update
+        set failures = excluded.failures,
+            window_started_at = case when excluded.failures = 1 then now() else f.window_started_at end,
+            locked_until = excluded.locked_until,
+            forget_at = greatest(excluded.locked_until,
+                                 case when excluded.failures = 1 then now() else f.window_started_at end + $4)
+        """,
+        person_id,
+        client_address,
+        max_failures,
+        lock_for,
+    )
+    await conn.execute(
+        """
+        with counted as (
+            select id, case when coalesce(greatest(locked_until, failed_logins_since + $3) <= now(), true)
+                            then 1 else failed_logins + 1 end as failures
             from people where id = $1
         )
         update people p
         set failed_logins = c.failures,
+            failed_logins_since = case when c.failures = 1 then now() else p.failed_logins_since end,
             locked_until = case when c.failures >= $2 then now() + $3
                                 when p.locked_until <= now() then null
                                 else p.locked_until end
@@ -251,28 +309,42 @@ async def record_login_failure(
         where p.id = c.id
         """,
         person_id,
-        max_failures,
+        account_max_failures,
         lock_for,
     )
 
 
 async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:
-    await conn.execute("update people set failed_logins = 0, locked_until = null where id = $1", person_id)
+    """Clear every count and lock of the account: account-wide and per address."""
+    await conn.execute(
+        "update people set failed_logins = 0, failed_logins_since = null, locked_until = null where id = $1",
+        person_id,
+    )
+    await conn.execute("delete from sign_in_failures where person_id = $1", person_id)
 
 
 async def record_login_success(
-    conn: asyncpg.Connection, person_id: UUID, new_hash: str | None
+    conn: asyncpg.Connection, person_id: UUID, client_address: str, new_hash: str | None, *, account_max_failures: int
 ) -> asyncpg.Record | None:
-    """Clear the count of wrong passwords; the account as it is now (None if it is gone)."""
+    """A right password from `client_address`: clear that address's count, and take this
+    try (counted before the check) off the account-wide count. The rest of that count runs
+    out with its window: a right password does not buy guessers elsewhere a new budget. The
+    account as it is now (None if it is gone)."""
+    await conn.execute(
+        "delete from sign_in_failures where person_id = $1 and client_address = $2", person_id, client_address
+    )
     return await conn.fetchrow(
         """
         update people
-        set failed_logins = 0, locked_until = null, password_hash = coalesce($2, password_hash)
+        set failed_logins = greatest(failed_logins - 1, 0),
+            locked_until = case when failed_logins - 1 < $3 then null else locked_until end,
+            password_hash = coalesce($2, password_hash)
         where id = $1
         returning id, roles, is_active
         """,
         person_id,
         new_hash,
+        account_max_failures,
     )
 
 

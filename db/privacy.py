@@ -14,7 +14,7 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
     return await conn.fetchval(
         """
         select jsonb_build_object(
-            'person', (select to_jsonb(p) - 'password_hash' - 'failed_logins' - 'locked_until'
+            'person', (select to_jsonb(p) - 'password_hash' - 'failed_logins' - 'failed_logins_since' - 'locked_until'
                        from people p where p.id = $1),
             'participant_profile', (select to_jsonb(pp) from participant_profiles pp
                                     where pp.person_id = $1),

@@ -64,12 +64,16 @@ async def test_one_address_gets_the_rate_limit_then_429(database_url, conn, hash
 
 
 async def test_wrong_passwords_lock_the_account_even_for_the_right_one(client, conn, hasher, settings):
-    # `client` raises only the rate limit (conftest): the per-account count is what stops here.
+    # `client` raises only the rate limit (conftest): the per-account-and-address count is what stops here.
     assert settings.login_max_failures == Settings.login_max_failures
     email = await _account(conn, hasher)
 
     async def locked() -> bool:
-        return await conn.fetchval("select coalesce(locked_until > now(), false) from people where email = $1", email)
+        return await conn.fetchval(
+            "select coalesce(bool_or(f.locked_until > now()), false) from sign_in_failures f "
+            "join people p on p.id = f.person_id where p.email = $1",
+            email,
+        )
 
     wrong = 0
     while not await locked():
@@ -83,7 +87,10 @@ async def test_wrong_passwords_lock_the_account_even_for_the_right_one(client, c
         await client.post(LOGIN, json=login_body(email, PASSWORD)), 401, "invalid_credentials"
     )
     assert right_answer == wrong_answer
-    lock_left = await conn.fetchval("select locked_until - now() from people where email = $1", email)
+    lock_left = await conn.fetchval(
+        "select f.locked_until - now() from sign_in_failures f join people p on p.id = f.person_id where p.email = $1",
+        email,
+    )
     report(
         f"wrong passwords before the account locks: {wrong} (setting {Settings.login_max_failures}); "
         f"locked for {lock_left.total_seconds() / 60:.0f} min, answered 401 invalid_credentials, right password too"

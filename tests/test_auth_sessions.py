@@ -1,6 +1,7 @@
 """Password sign-in, refresh-token rotation and reuse, logout, and deactivation."""
 
 import datetime as dt
+import uuid
 
 import pytest
 import time_machine
@@ -29,21 +30,24 @@ async def test_wrong_password_and_unknown_email_look_the_same(client, staff):
     assert wrong["detail"] == unknown["detail"]
 
 
-async def test_repeated_wrong_passwords_lock_the_account(client, conn, staff, settings):
+async def test_repeated_wrong_passwords_lock_the_account_from_that_address(client, conn, staff, settings):
     for _ in range(settings.login_max_failures):
         assert_problem(await login(client, staff.email, "wrong password!"), 401, "invalid_credentials")
-    assert await conn.fetchval("select locked_until > now() from people where email = $1", staff.email)
+    budget = (
+        "select failures, coalesce(locked_until > now(), false) as locked from sign_in_failures where person_id = $1"
+    )
+    assert tuple(await conn.fetchrow(budget, uuid.UUID(staff.id))) == (settings.login_max_failures, True)
     # Locked: even the right password gets the same answer as a wrong one or an unknown email.
     locked = assert_problem(await login(client, staff.email), 401, "invalid_credentials")
     unknown = assert_problem(await login(client, "nobody@example.org"), 401, "invalid_credentials")
     assert locked["detail"] == unknown["detail"]
 
-    await conn.execute("update people set locked_until = now() - interval '1 second'")
+    await conn.execute("update sign_in_failures set locked_until = now() - interval '1 second', forget_at = now()")
     # A lock that has run out starts the count again: one typo does not lock it anew.
     assert_problem(await login(client, staff.email, "one typo"), 401)
-    assert await conn.fetchval("select failed_logins from people where email = $1", staff.email) == 1
+    assert tuple(await conn.fetchrow(budget, uuid.UUID(staff.id))) == (1, False)
     assert (await login(client, staff.email)).status_code == 201
-    assert await conn.fetchval("select failed_logins from people where email = $1", staff.email) == 0
+    assert await conn.fetchrow(budget, uuid.UUID(staff.id)) is None
 
 
 async def test_admin_unlocks_an_account(client, conn, admin, staff, settings):
@@ -51,6 +55,7 @@ async def test_admin_unlocks_an_account(client, conn, admin, staff, settings):
         await login(client, staff.email, "wrong password!")
     response = await client.post(f"/v1/staff/accounts/{staff.id}/unlock", headers=admin.headers)
     assert response.status_code == 200 and response.json()["locked_until"] is None
+    assert await conn.fetchval("select count(*) from sign_in_failures") == 0
     assert (await login(client, staff.email)).status_code == 201
     assert await conn.fetchval("select count(*) from audit_log where action = 'account.unlock'") == 1
 

@@ -117,7 +117,12 @@ async def test_a_short_password_is_refused_before_the_api(dashboard, conn, admin
 async def test_an_admin_unlocks_and_deactivates_an_account(dashboard, client, conn, hasher, admin):
     colleague = await helpers.account(client, conn, hasher, ["staff"])
     await conn.execute(
-        "update people set failed_logins = 10, locked_until = now() + interval '1 hour' where id = $1",
+        "update people set failed_logins = 100, locked_until = now() + interval '1 hour' where id = $1",
+        uuid.UUID(colleague.id),
+    )
+    await conn.execute(
+        "insert into sign_in_failures (person_id, client_address, failures, window_started_at, locked_until, forget_at)"
+        " values ($1, '203.0.113.66', 10, now(), now() + interval '1 hour', now() + interval '1 hour')",
         uuid.UUID(colleague.id),
     )
     at = open_page(sign_in(dashboard(), admin), "views/accounts.py")
@@ -127,6 +132,7 @@ async def test_an_admin_unlocks_and_deactivates_an_account(dashboard, client, co
     assert not at.exception, at.exception
     row = await conn.fetchrow("select failed_logins, locked_until from people where id = $1", uuid.UUID(colleague.id))
     assert (row["failed_logins"], row["locked_until"]) == (0, None)
+    assert await conn.fetchval("select count(*) from sign_in_failures") == 0
 
     assert at.button(key="acct_deactivate").disabled  # not before the box is ticked
     at.checkbox(key="acct_confirm").check().run()

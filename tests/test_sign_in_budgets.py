@@ -8,6 +8,7 @@ that secret counts against the real one. Here at the real rate limit, against a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
@@ -23,6 +24,7 @@ from tests import helpers
 from tests.conftest import make_settings
 from tests.dashboard import sign_in, texts
 from tests.helpers import LOGIN, PASSWORD, assert_problem, login_body
+from tests.live_server import LiveServer
 
 SECRET = "a-dashboard-secret-for-the-tests-0123456789"
 ATTACKER, COUNSELOR = "203.0.113.66", "198.51.100.7"
@@ -135,6 +137,119 @@ async def test_the_dashboards_sign_in_page_locks_out_the_attackers_browser_only(
     monkeypatch.setattr(state, "browser_address", lambda: COUNSELOR)
     at = sign_in(dashboard(), counselor)
     assert "Watchlist" in texts(at), texts(at)
+
+
+async def test_an_attacker_who_knows_a_counselors_email_locks_the_account_for_their_own_browser_only(
+    api_url, client, conn, hasher, dashboard_secret
+):
+    counselor = await helpers.account(client, conn, hasher, ["staff"])
+    attacker = browser(api_url, ATTACKER)
+    for _ in range(Settings.login_max_failures):
+        with pytest.raises(ApiError) as wrong:
+            attacker.login(counselor.email, "wrong password")
+        assert wrong.value.status == 401, wrong.value.detail
+    budgets = (
+        "select client_address, failures, locked_until > now() as locked from sign_in_failures where person_id = $1"
+    )
+    assert [tuple(r) for r in await conn.fetch(budgets, uuid.UUID(counselor.id))] == [
+        (ATTACKER, Settings.login_max_failures, True)
+    ]
+    assert await conn.fetchval("select locked_until from people where id = $1", uuid.UUID(counselor.id)) is None
+    # The counselor, in another browser, signs in at once; the attacker's browser stays locked.
+    assert browser(api_url, COUNSELOR).login(counselor.email, PASSWORD)["id"] == counselor.id
+    assert [tuple(r) for r in await conn.fetch(budgets, uuid.UUID(counselor.id))] == [
+        (ATTACKER, Settings.login_max_failures, True)
+    ]
+
+
+BACKSTOP = 25  # the tests' account-wide limit: the real 100 would take long to reach
+
+
+@pytest.fixture
+async def door(database_url, conn):
+    """A live API with the sign-in rate limit raised (the per-account counts are what is
+    tested here), every request let into the hashing queue, and a small account-wide limit."""
+    settings = make_settings(database_url, dashboard_secret=SECRET, login_account_max_failures=BACKSTOP, hash_queue=100)
+    with LiveServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            yield http
+
+
+async def sign_in_from(http: httpx.AsyncClient, address: str, email: str, password: str) -> httpx.Response:
+    """A sign-in through the dashboard for the browser at `address`."""
+    headers = {"X-Aftercare-Dashboard": SECRET, "X-Aftercare-Client-IP": address}
+    return await http.post(LOGIN, json=login_body(email, password), headers=headers)
+
+
+async def test_a_locked_browser_is_refused_even_the_right_password_while_others_sign_in(door, conn):
+    counselor = await helpers.account(door, conn, helpers.Hasher("cheapest"), ["staff"])
+    for _ in range(Settings.login_max_failures):
+        assert_problem(await sign_in_from(door, ATTACKER, counselor.email, "wrong"), 401, "invalid_credentials")
+    refused = assert_problem(await sign_in_from(door, ATTACKER, counselor.email, PASSWORD), 401)
+    unknown = assert_problem(await sign_in_from(door, ATTACKER, "nobody@example.org", PASSWORD), 401)
+    assert refused == unknown  # the lock tells the attacker nothing either
+    assert (await sign_in_from(door, COUNSELOR, counselor.email, PASSWORD)).status_code == 201
+    assert (await door.post(LOGIN, json=login_body(counselor.email, PASSWORD))).status_code == 201
+
+
+async def test_wrong_passwords_spread_over_many_addresses_lock_the_account_everywhere_until_an_admin_unlocks_it(
+    door, conn
+):
+    hasher = helpers.Hasher("cheapest")
+    counselor = await helpers.account(door, conn, hasher, ["staff"])
+    admin = await helpers.account(door, conn, hasher, ["admin", "staff"])
+    # At most nine from each address: none reaches its own lock, together they reach the backstop.
+    for n in range(BACKSTOP):
+        address = f"192.0.2.{n // (Settings.login_max_failures - 1) + 1}"
+        if n == BACKSTOP - 1:
+            assert await conn.fetchval("select locked_until from people where id = $1", uuid.UUID(counselor.id)) is None
+        assert_problem(await sign_in_from(door, address, counselor.email, "wrong"), 401, "invalid_credentials")
+    assert not await conn.fetchval("select bool_or(locked_until > now()) from sign_in_failures")
+    assert await conn.fetchval("select failed_logins from people where id = $1", uuid.UUID(counselor.id)) == BACKSTOP
+    # Locked from everywhere, a fresh browser too; and staff see it on the Accounts page.
+    assert_problem(await sign_in_from(door, COUNSELOR, counselor.email, PASSWORD), 401, "invalid_credentials")
+    accounts = await door.get("/v1/staff/accounts", headers=admin.headers)
+    assert accounts.status_code == 200, accounts.text
+    assert [a["locked_until"] is not None for a in accounts.json()["items"] if a["id"] == counselor.id] == [True]
+
+    unlocked = await door.post(f"/v1/staff/accounts/{counselor.id}/unlock", headers=admin.headers)
+    assert unlocked.status_code == 200 and unlocked.json()["locked_until"] is None
+    left = await conn.fetchval("select count(*) from sign_in_failures where person_id = $1", uuid.UUID(counselor.id))
+    assert left == 0
+    assert (await sign_in_from(door, COUNSELOR, counselor.email, PASSWORD)).status_code == 201
+
+
+async def test_parallel_wrong_passwords_are_counted_exactly_per_address_and_per_account(door, conn):
+    counselor = await helpers.account(door, conn, helpers.Hasher("cheapest"), ["staff"])
+    attempts = [(ATTACKER, f"guess {n}") for n in range(30)] + [(COUNSELOR, f"typo {n}") for n in range(4)]
+    answers = await asyncio.gather(*[sign_in_from(door, a, counselor.email, p) for a, p in attempts])
+    assert {a.status_code for a in answers} == {401}
+    # Ten of the attacker's were checked, the other twenty met that address's lock; all four typos.
+    budgets = await conn.fetch(
+        "select client_address, failures, coalesce(locked_until > now(), false) as locked from sign_in_failures "
+        "where person_id = $1 order by failures",
+        uuid.UUID(counselor.id),
+    )
+    assert [tuple(r) for r in budgets] == [(COUNSELOR, 4, False), (ATTACKER, Settings.login_max_failures, True)]
+    assert await conn.fetchval("select failed_logins from people where id = $1", uuid.UUID(counselor.id)) == 14
+
+
+async def test_counts_whose_window_is_over_are_forgotten_by_the_next_wrong_password(door, conn):
+    """An attacker with many addresses leaves a row for each; none outlives its window."""
+    counselor = await helpers.account(door, conn, helpers.Hasher("cheapest"), ["staff"])
+    await conn.execute(
+        """
+        insert into sign_in_failures (person_id, client_address, failures, window_started_at, locked_until, forget_at)
+        select $1, '10.0.' || (n / 250) || '.' || (n % 250), 9, now() - interval '20 minutes', null,
+               now() - interval '5 minutes'
+        from generate_series(0, 999) n
+        """,
+        uuid.UUID(counselor.id),
+    )
+    assert_problem(await sign_in_from(door, "10.0.0.1", counselor.email, "wrong"), 401)
+    # The stale 999 are gone, and the one address starts a new count instead of locking at 10.
+    rows = await conn.fetch("select client_address, failures, locked_until from sign_in_failures")
+    assert [tuple(r) for r in rows] == [("10.0.0.1", 1, None)]
 
 
 def test_a_short_dashboard_secret_is_refused_at_start_up(monkeypatch):

@@ -6,7 +6,7 @@ import datetime as dt
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Router, post
+from litestar import Controller, Request, Router, post
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -20,7 +20,7 @@ from api.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from api.client_address import rate_limit_key
+from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.openapi import may_answer
 from api.problems import invalid, problem
@@ -156,9 +156,14 @@ async def _redeem(
     return outcome
 
 
-async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, password: str) -> TokenPair:
+async def _sign_in(
+    transactions: Transactions, runtime: Runtime, email: str, password: str, address: str
+) -> TokenPair:
     """Three steps, so that no connection waits on argon2: read the account (counting the
-    try), check the password, then record the sign-in."""
+    try), check the password, then record the sign-in. Wrong passwords are counted per
+    account and client `address`, so that an attacker who knows someone's email locks the
+    account only for the attacker's own address; a much higher count per account, from
+    every address, stops guessing spread over many addresses (db/people.py)."""
     settings: Settings = runtime.settings
     denied = problem(
         401,
@@ -168,7 +173,7 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
     )
     async with runtime.hasher.turn() as hashing:
         async with transactions.transaction() as conn:
-            account = await people_db.lock_account_by_email(conn, email)
+            account = await people_db.lock_account_by_email(conn, email, address)
             locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
             checked = account is not None and account["password_hash"] is not None and not locked
             if checked:
@@ -177,7 +182,9 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
                 await people_db.record_login_failure(
                     conn,
                     account["id"],
+                    address,
                     max_failures=settings.login_max_failures,
+                    account_max_failures=settings.login_account_max_failures,
                     lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
                 )
         # Unknown email, no password and locked account cost one check too: timing tells nothing.
@@ -187,7 +194,9 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
     if not right:
         raise denied
     async with transactions.transaction() as conn:
-        now_account = await people_db.record_login_success(conn, account["id"], rehash)
+        now_account = await people_db.record_login_success(
+            conn, account["id"], address, rehash, account_max_failures=settings.login_account_max_failures
+        )
         if now_account is None:
             outcome: TokenPair | ProblemDetailsException = denied
         elif not now_account["is_active"]:
@@ -227,12 +236,15 @@ class SignInController(Controller):
         "/login", responses=may_answer(401, 403, 429), summary="Sign in with email and password (staff, facilitators)"
     )
     async def login(
-        self, data: JSONBody[LoginRequest], transactions: TransactionsDep, runtime: RuntimeDep
+        self, data: JSONBody[LoginRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> TokenPair:
-        """Wrong passwords are counted per account: after 10 in a row the account is locked
-        for 15 minutes (an admin can unlock it sooner). Unknown email, wrong password and
-        locked account all get the same answer, so nobody learns which accounts exist."""
-        return await _sign_in(transactions, runtime, data.email, data.password)
+        """Wrong passwords are counted per account and client address: after 10 within 15
+        minutes from one address the account is locked for 15 minutes from that address; after
+        100 within 15 minutes from all addresses together, from everywhere (an admin can unlock
+        it sooner). Unknown email, wrong password and locked account all get the same answer,
+        so nobody learns which accounts exist."""
+        address = client_address(request) or "unknown"
+        return await _sign_in(transactions, runtime, data.email, data.password, address)
 
     @post(
         "/firebase",
