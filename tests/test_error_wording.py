@@ -11,6 +11,7 @@ import pytest
 from api.wording import PATTERN_MEANINGS
 from tests import helpers
 from tests.clock import ONCE
+from tests.dashboard import as_read
 from tests.helpers import assert_problem, checkin_body, create_group
 
 ENROL = "/v1/staff/participants"
@@ -184,6 +185,6 @@ async def test_the_dashboard_shows_every_field_the_api_named_once_each(client, s
         refused(ApiError(status, problem["detail"], problem["code"], problem["errors"]))
 
     at = AppTest.from_function(page, args=(400, problem)).run()
-    shown = "\n".join(str(e.value) for e in at.error)
+    shown = "\n".join(as_read(str(e.value)) for e in at.error)  # as a reader sees Markdown's escapes
     assert not at.exception and len(at.error) == 1
     assert all(shown.count(line) == 1 for line in lines), shown
