@@ -91,7 +91,8 @@ def api_down(exc: Exception, key: str = "retry") -> None:
 def refused(exc: ApiError) -> None:
     """A form's refusal: every field the API named, each once and on its own line (its
     `detail` repeats them all on one), else the API's sentence. Both may quote what was typed."""
-    lines = [f"{e.get('field')}: {e.get('message')}" for e in exc.errors if isinstance(e, dict)]
+    lines = [": ".join(str(e[k]) for k in ("field", "message") if e.get(k)) for e in exc.errors if isinstance(e, dict)]
+    lines = [line for line in lines if line]
     shown = [plain(line) for line in dict.fromkeys(lines)] or [plain(exc.detail)]
     st.error("\n\n".join(shown))
 

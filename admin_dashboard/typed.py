@@ -37,9 +37,12 @@ def plain(text: str) -> str:
 
 def inert_cell(value):
     """A cell a spreadsheet shows as typed: text starting like a formula gets a leading
-    apostrophe (OWASP's advice; spreadsheets hide it). Numbers stay numbers: a spreadsheet
-    does not run `-3`, and staff sum and sort them."""
-    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    apostrophe (OWASP's advice; spreadsheets hide it), also after leading spaces or line
+    breaks, which LibreOffice can trim before it reads a formula. Numbers stay numbers: a
+    spreadsheet does not run `-3`, and staff sum and sort them."""
+    if isinstance(value, str) and value.lstrip(" \n").startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
 
 
 def csv_text(frame: pd.DataFrame) -> str:

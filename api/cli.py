@@ -140,7 +140,8 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     if dashboard_port:
         # Lets the API believe the browser addresses the dashboard passes along (so each staff
         # member has their own sign-in budget): both processes get it from this environment.
-        os.environ.setdefault("AFTERCARE_DASHBOARD_SECRET", secrets.token_urlsafe(32))
+        if not os.environ.get("AFTERCARE_DASHBOARD_SECRET"):  # set but empty would turn it off
+            os.environ["AFTERCARE_DASHBOARD_SECRET"] = secrets.token_urlsafe(32)
         _start_child(
             "Dashboard", ["dashboard", "--host", host, "--port", str(dashboard_port)], api_url=_local_url(host, port)
         )

@@ -59,7 +59,7 @@ def bad_fields(value: Any, kind: Any, at: str = "") -> list[tuple[str, str]]:
             elif required:
                 found.append((_join(at, name), "is required"))
         if info.forbid_unknown_fields:
-            found += [(_join(at, str(k)), "is not a field of this request") for k in value if k not in fields]
+            found += [(_join(at, _sent_name(k)), "is not a field of this request") for k in value if k not in fields]
     elif isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType)) and isinstance(value, list):
         if (problem := _count(info, len(value))) is not None:
             found.append((at or "body", problem))
@@ -249,10 +249,15 @@ def _declared(kind: Any) -> tuple[Any, ...]:
     return tuple(v for arg in typing.get_args(kind) for v in _declared(arg))
 
 
+def _sent_name(name: object) -> str:
+    """A field name the client made up, as named back: cut short, since it could be anything."""
+    text = str(name)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def _join(at: str, name: str) -> str:
     if not name:
         return at
     if not at:
         return name
     return f"{at}{name}" if name.startswith("[") else f"{at}.{name}"
-

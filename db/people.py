@@ -120,9 +120,7 @@ async def update_participant(
         return await get_participant(conn, person_id)
 
 
-async def set_active(
-    conn: asyncpg.Connection, person_id: UUID, active: bool, now: dt.datetime | None = None
-) -> bool:
+async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool, now: dt.datetime | None = None) -> bool:
     """Activate or deactivate a person at `now` (the app's clock when not given: slots count
     from a return, against that clock). Deactivation also ends every device session (no
     token they hold works on the next request), voids unused activation codes, deletes the
@@ -257,16 +255,9 @@ async def record_login_failure(
     `max_failures`-th within `lock_for` locks the account for that address alone, and for the
     account from anywhere, where the `account_max_failures`-th within `lock_for` locks it
     everywhere. Each count starts again once its window and its lock are over. Call inside
-    the transaction of `lock_account_by_email`: that row lock makes the counting atomic."""
-    # Rows nobody needs any more go first; rows another sign-in holds are left to the next.
-    await conn.execute(
-        """
-        delete from sign_in_failures f
-        using (select person_id, client_address from sign_in_failures
-               where forget_at <= now() for update skip locked) gone
-        where (f.person_id, f.client_address) = (gone.person_id, gone.client_address)
-        """
-    )
+    the transaction of `lock_account_by_email`: that row lock makes the counting atomic. An
+    expired count of this account and address starts again at 1; other accounts' expired
+    counts are `forget_old_sign_in_failures`'s."""
     await conn.execute(
         """
         with counted as (
@@ -323,13 +314,35 @@ async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:
     await conn.execute("delete from sign_in_failures where person_id = $1", person_id)
 
 
+async def forget_old_sign_in_failures(conn: asyncpg.Connection) -> None:
+    """Delete every count whose window and lock are over, so that guesses from many
+    addresses cannot grow the table without bound. A statement of its own, outside any
+    sign-in's transaction: inside one, two sign-ins each deleting the other's expired row
+    before updating their own deadlocked. Rows a sign-in holds are left to the next call."""
+    await conn.execute(
+        """
+        delete from sign_in_failures f
+        using (select person_id, client_address from sign_in_failures
+               where forget_at <= now() for update skip locked) gone
+        where (f.person_id, f.client_address) = (gone.person_id, gone.client_address)
+        """
+    )
+
+
 async def record_login_success(
-    conn: asyncpg.Connection, person_id: UUID, client_address: str, new_hash: str | None, *, account_max_failures: int
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    client_address: str,
+    checked_hash: str,
+    new_hash: str | None,
+    *,
+    account_max_failures: int,
 ) -> asyncpg.Record | None:
     """A right password from `client_address`: clear that address's count, and take this
     try (counted before the check) off the account-wide count. The rest of that count runs
     out with its window: a right password does not buy guessers elsewhere a new budget. The
-    account as it is now (None if it is gone)."""
+    account as it is now; None if it is gone or its password changed since `checked_hash`
+    was read (the check ran outside any transaction, so it must not let an old password in)."""
     await conn.execute(
         "delete from sign_in_failures where person_id = $1 and client_address = $2", person_id, client_address
     )
@@ -339,12 +352,13 @@ async def record_login_success(
         set failed_logins = greatest(failed_logins - 1, 0),
             locked_until = case when failed_logins - 1 < $3 then null else locked_until end,
             password_hash = coalesce($2, password_hash)
-        where id = $1
+        where id = $1 and password_hash = $4
         returning id, roles, is_active
         """,
         person_id,
         new_hash,
         account_max_failures,
+        checked_hash,
     )
 
 

@@ -186,9 +186,7 @@ async def test_a_refresh_repeated_within_the_grace_gets_the_same_successor(clien
 
 
 @pytest.mark.clock_instants(*ONCE)
-async def test_the_replaced_token_is_a_copy_once_its_successor_was_used_even_within_the_grace(
-    client, conn, graduate
-):
+async def test_the_replaced_token_is_a_copy_once_its_successor_was_used_even_within_the_grace(client, conn, graduate):
     first = graduate.tokens["refresh_token"]
     second = (await client.post("/v1/auth/refresh", json={"refresh_token": first})).json()
     third = (await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})).json()

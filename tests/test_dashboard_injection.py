@@ -230,9 +230,20 @@ def test_typed_text_in_markdown_stays_text():
 def test_a_csv_cell_that_starts_like_a_formula_gets_an_apostrophe_and_numbers_stay_numbers():
     frame = pd.DataFrame(
         {
-            "alias": [FORMULA_ALIAS, "@cmd", "+1 312", "-x", TAB_ALIAS, "\r=1", "Riley\r=cmd|' /C calc'!A0", None],
-            "misses": [-1, 0, 1, 2, 3, 4, 5, 6],
-            "adherence": [-0.5, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, None],
+            "alias": [
+                FORMULA_ALIAS,
+                "@cmd",
+                "+1 312",
+                "-x",
+                TAB_ALIAS,
+                "\r=1",
+                "Riley\r=cmd|' /C calc'!A0",
+                None,
+                "  =1+1",
+                "\n@x",
+            ],
+            "misses": [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+            "adherence": [-0.5, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, None, 0.6, 0.7],
         }
     ).astype({"misses": "Int64"})
     rows = list(csv.reader(io.StringIO(csv_text(frame), newline="")))
@@ -247,6 +258,8 @@ def test_a_csv_cell_that_starts_like_a_formula_gets_an_apostrophe_and_numbers_st
         "'\r=1",
         "Riley\r=cmd|' /C calc'!A0",
         "",
+        "'  =1+1",  # LibreOffice may trim the spaces, then run it
+        "'\n@x",
     ]
 
 

@@ -188,3 +188,13 @@ async def test_the_dashboard_shows_every_field_the_api_named_once_each(client, s
     shown = "\n".join(as_read(str(e.value)) for e in at.error)  # as a reader sees Markdown's escapes
     assert not at.exception and len(at.error) == 1
     assert all(shown.count(line) == 1 for line in lines), shown
+
+
+async def test_a_made_up_field_is_named_back_cut_short(client):
+    """A field the request does not have is named, but what a client invents could be
+    anything and any length: named back at most 40 characters and an ellipsis."""
+    made_up = "x" * 5000
+    answer = await client.post("/v1/auth/login", json={"email": "a@example.org", "password": "p", made_up: 1})
+    problem = assert_problem(answer, 400, "validation_failed")
+    assert fields(problem) == {"x" * 40 + "…": "is not a field of this request"}
+    assert made_up not in answer.text

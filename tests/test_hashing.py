@@ -168,9 +168,7 @@ async def production_hashing(database_url, conn):
         yield client
 
 
-async def test_an_unknown_code_takes_as_long_as_a_wrong_one_for_a_live_used_or_locked_code(
-    production_hashing, conn
-):
+async def test_an_unknown_code_takes_as_long_as_a_wrong_one_for_a_live_used_or_locked_code(production_hashing, conn):
     client = production_hashing
     staff = await helpers.account(client, conn, Hasher("cheapest"), ["staff"])
     used = (await helpers.graduate(client, staff)).code

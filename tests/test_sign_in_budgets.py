@@ -258,13 +258,16 @@ def test_a_short_dashboard_secret_is_refused_at_start_up(monkeypatch):
         Settings.from_env(database_url="postgresql://x", secret_key="k" * 32)
 
 
-def test_aftercare_up_gives_the_api_and_the_dashboard_one_secret(monkeypatch):
+@pytest.mark.parametrize("given", [None, ""], ids=["unset", "set but empty"])
+def test_aftercare_up_gives_the_api_and_the_dashboard_one_secret(monkeypatch, given):
     from click.testing import CliRunner
 
     # Set, then unset: whatever `up` sets in the environment is undone after the test.
     for name in ("AFTERCARE_DASHBOARD_SECRET", "AFTERCARE_WORKER_EXPECTED"):
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
+    if given is not None:  # an empty secret would turn the browser's address off: `up` makes one
+        monkeypatch.setenv("AFTERCARE_DASHBOARD_SECRET", given)
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused")
     children: dict[str, str | None] = {}
     served: list[str | None] = []
@@ -298,3 +301,19 @@ def test_only_one_function_reads_the_connections_own_address():
         if re.search(r"\.client\b(?!_| import)|scope\[.client.\]|get_remote_address", path.read_text())
     }
     assert readers == {"api/client_address.py"}
+
+
+async def test_a_password_changed_while_the_old_one_was_checked_starts_no_session(conn, hasher, staff):
+    """The check runs outside any transaction (no connection waits on argon2), so the record
+    step signs in only if the password is still the one that was checked."""
+    from db import people as people_db
+
+    checked = await conn.fetchval("select password_hash from people where id = $1", uuid.UUID(staff.id))
+    await conn.execute(
+        "update people set password_hash = $2 where id = $1", uuid.UUID(staff.id), await hasher.hash("another one")
+    )
+    signed_in = await people_db.record_login_success(
+        conn, uuid.UUID(staff.id), "198.51.100.7", checked, None, account_max_failures=100
+    )
+    assert signed_in is None
+    assert await conn.fetchval("select password_hash from people where id = $1", uuid.UUID(staff.id)) != checked

@@ -61,7 +61,7 @@ class Hasher:
             raise problem(
                 503,
                 "busy",
-                "Too many sign-ins are being checked right now. Try again in a few seconds.",
+                "Too many passwords and codes are being checked right now. Try again in a few seconds.",
                 headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
             )
         self._taken += 1

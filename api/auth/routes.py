@@ -90,9 +90,7 @@ def _code_locked(now: bool = False) -> ProblemDetailsException:
     )
 
 
-async def _redeem(
-    transactions: Transactions, runtime: Runtime, typed_code: str, firebase_uid: str | None
-) -> TokenPair:
+async def _redeem(transactions: Transactions, runtime: Runtime, typed_code: str, firebase_uid: str | None) -> TokenPair:
     """Three steps, so that no connection waits on argon2: read the code (counting the try),
     check the verifier, then redeem the code if it is still redeemable."""
     parts = credentials.split_activation_code(typed_code)
@@ -156,9 +154,7 @@ async def _redeem(
     return outcome
 
 
-async def _sign_in(
-    transactions: Transactions, runtime: Runtime, email: str, password: str, address: str
-) -> TokenPair:
+async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, password: str, address: str) -> TokenPair:
     """Three steps, so that no connection waits on argon2: read the account (counting the
     try), check the password, then record the sign-in. Wrong passwords are counted per
     account and client `address`, so that an attacker who knows someone's email locks the
@@ -168,10 +164,12 @@ async def _sign_in(
     denied = problem(
         401,
         "invalid_credentials",
-        f"Email or password is not right. After {settings.login_max_failures} wrong tries an "
-        f"account is locked for {settings.login_lock_minutes} minutes.",
+        f"Email or password is not right. After {settings.login_max_failures} wrong tries from one "
+        f"place an account is locked there for {settings.login_lock_minutes} minutes.",
     )
     async with runtime.hasher.turn() as hashing:
+        async with transactions.transaction() as conn:
+            await people_db.forget_old_sign_in_failures(conn)  # on every path: timing tells nothing
         async with transactions.transaction() as conn:
             account = await people_db.lock_account_by_email(conn, email, address)
             locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
@@ -195,7 +193,12 @@ async def _sign_in(
         raise denied
     async with transactions.transaction() as conn:
         now_account = await people_db.record_login_success(
-            conn, account["id"], address, rehash, account_max_failures=settings.login_account_max_failures
+            conn,
+            account["id"],
+            address,
+            account["password_hash"],
+            rehash,
+            account_max_failures=settings.login_account_max_failures,
         )
         if now_account is None:
             outcome: TokenPair | ProblemDetailsException = denied
