@@ -18,18 +18,21 @@ async def audit(
     action: str,
     participant_ids: list[UUID] | UUID | None,
     details: dict[str, Any] | None = None,
+    *,
+    actor: tuple[UUID, list[str]] | None = None,
 ) -> None:
     """Record a staff read or write of participant data (or, with no participant, an admin
     action on accounts). Call it in the same transaction as
     a write, so there is never a change without its trail. `details` holds ids and field
-    names only, never values."""
+    names only, never values. `actor` (id, roles) names who acted where nobody is signed in
+    yet (redeeming a set-up code)."""
     if isinstance(participant_ids, UUID) or participant_ids is None:
         participant_ids = [participant_ids]  # type: ignore[list-item]
-    principal = request.user
+    actor_id, actor_roles = actor if actor is not None else (request.user.id, list(request.user.roles))
     await audit_db.record(
         conn,
-        actor_id=principal.id,
-        actor_roles=sorted(principal.roles),
+        actor_id=actor_id,
+        actor_roles=sorted(actor_roles),
         action=action,
         participant_ids=participant_ids,
         method=request.method,

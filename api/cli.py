@@ -340,7 +340,8 @@ def _learn_zones(*, required: bool) -> None:
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
-    help="At least 12 characters (asked for when left out, so it stays out of shell history).",
+    help="At least 12 characters, hard to guess, without the email or name (asked for when left out, so it "
+    "stays out of shell history).",
 )
 @click.option("--name", default="Administrator", show_default=True, help="Display name.")
 def create_admin(email: str, password: str, name: str) -> None:
@@ -351,17 +352,22 @@ def create_admin(email: str, password: str, name: str) -> None:
     import asyncpg
     import msgspec
 
+    from litestar.plugins.problem_details import ProblemDetailsException
+
     from api.admin.schemas import AccountCreate
     from api.auth.credentials import Hasher
+    from api.auth.passwords import check_strength
     from api.validation import explain
     from db import people as people_db
 
     try:  # the same rules as POST /v1/staff/accounts
-        account = msgspec.convert(
-            {"email": email, "password": password, "name": name, "roles": ["admin", "staff"]}, AccountCreate
-        )
+        account = msgspec.convert({"email": email, "name": name, "roles": ["admin", "staff"]}, AccountCreate)
     except msgspec.ValidationError as exc:
-        _fail(f"{explain(exc)} (the password needs 12 to 1024 characters, the name 1 to 100)", 2)
+        _fail(f"{explain(exc)} (the name needs 1 to 100 characters)", 2)
+    try:  # the same rules as choosing one's own password (/v1/auth/setup, /v1/me/password)
+        check_strength(password, "password", email=account.email, name=account.name)
+    except ProblemDetailsException as exc:
+        _fail(str(exc.detail), 2)
 
     async def create() -> str:
         conn = await asyncpg.connect(_database_url(announce=False))
@@ -369,7 +375,7 @@ def create_admin(email: str, password: str, name: str) -> None:
             row = await people_db.insert_account(
                 conn,
                 email=account.email,
-                password_hash=await Hasher().hash(account.password),
+                password_hash=await Hasher().hash(password),
                 name=account.name,
                 roles=account.roles,
                 timezone=account.timezone,

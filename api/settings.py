@@ -129,6 +129,9 @@ class Settings:
     # two parts of an app at once) returns the same successor instead of ending the session.
     refresh_reuse_grace_s: int = 30
     activation_code_ttl_days: int = 7
+    # How long a staff account's set-up code (a new account, or an admin's reset) can be
+    # redeemed: long enough to hand over across a weekend, short enough to go stale.
+    setup_code_ttl_hours: int = 72
     # Wrong verifiers tried against one activation code before it is locked for good.
     activation_max_attempts: int = 5
     # Wrong passwords from one client address within `login_lock_minutes` before the account

@@ -16,8 +16,10 @@ async def replace_activation_code(
     verifier_hash: str,
     expires_at: dt.datetime,
     created_by: UUID | None,
+    purpose: str = "activation",
 ) -> None:
     """Revoke the person's live codes and store a new one (one live code per person).
+    `purpose`: 'activation' (a graduate's device) or 'setup' (a staff account's password).
 
     Raises UniqueViolationError when `selector` is taken by another live code; the caller
     draws a new one."""
@@ -32,31 +34,36 @@ async def replace_activation_code(
     )
     await conn.execute(
         """
-        insert into activation_codes (person_id, selector, verifier_hash, expires_at, created_by)
-        values ($1, $2, $3, $4, $5)
+        insert into activation_codes (person_id, selector, verifier_hash, expires_at, created_by, purpose)
+        values ($1, $2, $3, $4, $5, $6)
         """,
         person_id,
         selector,
         verifier_hash,
         expires_at,
         created_by,
+        purpose,
     )
 
 
-async def lock_code_by_selector(conn: asyncpg.Connection, selector: str) -> asyncpg.Record | None:
-    """The newest code with this selector, live ones first, locked until the transaction ends
-    so that two redemptions of one code take turns."""
+async def lock_code_by_selector(
+    conn: asyncpg.Connection, selector: str, purpose: str = "activation"
+) -> asyncpg.Record | None:
+    """The newest code for `purpose` with this selector, live ones first, locked until the
+    transaction ends so that two redemptions of one code take turns. A code of the other
+    purpose is not found: a set-up code does not open a graduate's session, nor the reverse."""
     return await conn.fetchrow(
         """
         select c.id, c.person_id, c.verifier_hash, c.expires_at, c.used_at, c.revoked_at,
                c.failed_attempts, p.is_active
         from activation_codes c join people p on p.id = c.person_id
-        where c.selector = $1
+        where c.selector = $1 and c.purpose = $2
         order by (c.used_at is null and c.revoked_at is null) desc, c.id desc
         limit 1
         for update of c
         """,
         selector,
+        purpose,
     )
 
 
@@ -66,7 +73,7 @@ async def lock_code(conn: asyncpg.Connection, code_id: int) -> asyncpg.Record | 
     return await conn.fetchrow(
         """
         select c.id, c.person_id, c.verifier_hash, c.expires_at, c.used_at, c.revoked_at,
-               c.failed_attempts, p.is_active
+               c.failed_attempts, p.is_active, p.roles
         from activation_codes c join people p on p.id = c.person_id
         where c.id = $1
         for update of c
@@ -234,3 +241,20 @@ async def revoke_own_session(conn: asyncpg.Connection, person_id: UUID, session_
         session_id,
     )
     return ended is not None
+
+
+async def revoke_sessions(
+    conn: asyncpg.Connection, person_id: UUID, reason: str, keep: UUID | None = None
+) -> int:
+    """End every live session of the person but `keep` (the one asking, if any); how many."""
+    ended = await conn.fetch(
+        """
+        update auth_sessions set revoked_at = now(), revoked_reason = $2
+        where person_id = $1 and revoked_at is null and ($3::uuid is null or id <> $3)
+        returning id
+        """,
+        person_id,
+        reason,
+        keep,
+    )
+    return len(ended)

@@ -172,7 +172,7 @@ async def insert_account(
     conn: asyncpg.Connection,
     *,
     email: str,
-    password_hash: str,
+    password_hash: str | None,
     name: str,
     roles: list[str],
     timezone: str,
@@ -303,6 +303,29 @@ async def record_login_failure(
         account_max_failures,
         lock_for,
     )
+
+
+async def get_password_holder(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
+    """What a password change checks against: the stored hash, and the email and name a new
+    password must not contain."""
+    return await conn.fetchrow(
+        "select id, email, name, password_hash from people where id = $1 and email is not null", person_id
+    )
+
+
+async def set_password_hash(conn: asyncpg.Connection, person_id: UUID, password_hash: str | None) -> None:
+    """Store a new password hash, or none (a reset: the old password stops working). Either
+    way the wrong-password counts start over."""
+    await conn.execute(
+        """
+        update people set password_hash = $2, failed_logins = 0, failed_logins_since = null,
+                          locked_until = null, updated_at = now()
+        where id = $1
+        """,
+        person_id,
+        password_hash,
+    )
+    await conn.execute("delete from sign_in_failures where person_id = $1", person_id)
 
 
 async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -14,11 +15,13 @@ from api.admin.schemas import (
     Account,
     AccountCreate,
     AuditEntry,
+    SetupCode,
     to_account,
     to_audit_entry,
 )
 from api.audit import audit
-from api.deps import Conn, RuntimeDep, TransactionsDep
+from api.auth.activation import Verifier, issue_activation_code, new_verifier
+from api.deps import Conn, Runtime, RuntimeDep, TransactionsDep
 from api.openapi import may_answer
 from api.pagination import (
     Cursor,
@@ -33,6 +36,7 @@ from api.problems import found, problem
 from api.security import admin_only, staff_only
 from api.time_bounds import refuse_query_time
 from db import audit as audit_db
+from db import auth as auth_db
 from db import people as people_db
 
 
@@ -44,20 +48,22 @@ class AccountController(Controller):
     @post("/", responses=may_answer(409), summary="Create a staff, admin or facilitator account")
     async def create(
         self, data: JSONBody[AccountCreate], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
-    ) -> Account:
-        """Signs in with email and password. An email already in use answers 409."""
-        password_hash = await runtime.hasher.hash(data.password)  # before a connection: argon2 holds none
+    ) -> SetupCode:
+        """Answers the account and a one-time set-up code (shown once, valid 72 hours): hand
+        it to the person, who chooses their own password with it at /v1/auth/setup. Nobody
+        else ever knows the password. An email already in use answers 409."""
+        verifier = await new_verifier(runtime.hasher)  # before a connection: argon2 holds none
         async with transactions.transaction() as conn:
             row = await people_db.insert_account(
                 conn,
                 email=data.email,
-                password_hash=password_hash,
+                password_hash=None,
                 name=data.name,
                 roles=sorted(set(data.roles)),
                 timezone=data.timezone,
             )
             await audit(conn, request, "account.create", None, {"account_id": str(row["id"]), "roles": row["roles"]})
-        return to_account(row)
+            return await _issue_setup_code(conn, request, runtime, row, verifier)
 
     @get("/", summary="List accounts")
     async def list_accounts(self, conn: Conn, cursor: Cursor = None, limit: Limit = 50) -> Page[Account]:
@@ -83,6 +89,45 @@ class AccountController(Controller):
             await people_db.unlock_account(conn, account_id)
             await audit(conn, request, "account.unlock", None, {"account_id": str(account_id)})
             return to_account(await people_db.get_account(conn, account_id))
+
+
+    @post(
+        "/{account_id:uuid}/reset",
+        status_code=200,
+        responses=may_answer(409),
+        summary="Reset an account's password: a new set-up code",
+    )
+    async def reset(
+        self, account_id: FromPath[UUID], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> SetupCode:
+        """For a colleague who forgot their password or may have given it away: ends all of
+        their sessions, clears the password (the old one stops working at once) and answers a
+        new set-up code (shown once, valid 72 hours) to hand over in person. Your own account
+        answers 409: change your password at /v1/me/password."""
+        if account_id == request.user.id:
+            raise problem(
+                409, "cannot_reset_self", "You cannot reset your own account: change your password at /v1/me/password."
+            )
+        verifier = await new_verifier(runtime.hasher)  # before a connection: argon2 holds none
+        async with transactions.transaction() as conn:
+            row = found(await people_db.get_account(conn, account_id), "account")
+            await people_db.set_password_hash(conn, account_id, None)
+            ended = await auth_db.revoke_sessions(conn, account_id, "password reset by an admin")
+            await audit(conn, request, "account.reset", None, {"account_id": str(account_id), "sessions_ended": ended})
+            row = await people_db.get_account(conn, account_id)  # its lock cleared with the password
+            return await _issue_setup_code(conn, request, runtime, row, verifier)
+
+
+async def _issue_setup_code(
+    conn: asyncpg.Connection, request: Request, runtime: Runtime, row: asyncpg.Record, verifier: Verifier
+) -> SetupCode:
+    """A new set-up code for the account (replacing any live one), audited. Inside the
+    caller's transaction."""
+    code, expires_at = await issue_activation_code(
+        conn, verifier, runtime.settings.setup_code_ttl_hours / 24, row["id"], request.user.id, purpose="setup"
+    )
+    await audit(conn, request, "account.setup_code_issued", None, {"account_id": str(row["id"])})
+    return SetupCode(account=to_account(row), setup_code=code, setup_code_expires_at=expires_at)
 
 
 class AuditController(Controller):

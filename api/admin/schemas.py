@@ -9,12 +9,12 @@ import msgspec
 from api.validation import Email, Name, Timezone, check_timezone
 
 AccountRole = Literal["staff", "admin", "facilitator"]
-Password = Annotated[str, msgspec.Meta(min_length=12, max_length=1024, description="At least 12 characters.")]
 
 
 class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """No password: the account's owner chooses it with the set-up code the answer carries."""
+
     email: Email
-    password: Password
     name: Name
     roles: Annotated[list[AccountRole], msgspec.Meta(min_length=1, max_length=3)]
     timezone: Timezone = "UTC"
@@ -34,6 +34,15 @@ class Account(msgspec.Struct):
     """Set while the account is locked after too many wrong passwords."""
     created_at: dt.datetime
     deactivated_at: dt.datetime | None
+
+
+class SetupCode(msgspec.Struct):
+    """A one-time code for the account's owner to choose their password at /v1/auth/setup.
+    Shown this once: only its hash is stored."""
+
+    account: Account
+    setup_code: str
+    setup_code_expires_at: dt.datetime
 
 
 class AuditEntry(msgspec.Struct):

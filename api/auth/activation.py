@@ -1,4 +1,5 @@
-"""Issuing activation codes (enrolment and reissue share this)."""
+"""Issuing activation codes (enrolment and reissue share this) and set-up codes (a staff
+account's first password, and an admin's reset): the same kind of code, another purpose."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ async def new_verifier(hasher: Hasher) -> Verifier:
 
 
 async def issue_activation_code(
-    conn: asyncpg.Connection, verifier: Verifier, ttl_days: int, person_id: UUID, created_by: UUID | None
+    conn: asyncpg.Connection,
+    verifier: Verifier,
+    ttl_days: float,
+    person_id: UUID,
+    created_by: UUID | None,
+    purpose: str = "activation",
 ) -> tuple[str, dt.datetime]:
     """Replace the person's live code with a new one; return (code, expiry). Call inside a
     transaction. The selector is 20 random bits, so a clash with another live code is rare:
@@ -45,6 +51,7 @@ async def issue_activation_code(
                     verifier_hash=verifier.hashed,
                     expires_at=expires_at,
                     created_by=created_by,
+                    purpose=purpose,
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != "activation_codes_live_selector_key":

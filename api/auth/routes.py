@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -18,8 +19,11 @@ from api.auth.schemas import (
     FirebaseRequest,
     LoginRequest,
     RefreshRequest,
+    SetupRequest,
     TokenPair,
 )
+from api.auth.passwords import check_strength
+from api.audit import audit
 from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.openapi import may_answer
@@ -28,9 +32,6 @@ from api.security import issue_access_token
 from api.settings import Settings
 from db import auth as auth_db
 from db import people as people_db
-
-_INVALID_CODE = "That activation code is not right. Check it, or ask your counselor for a new one."
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -82,30 +83,56 @@ def _live(code: asyncpg.Record) -> bool:
     return code["used_at"] is None and code["revoked_at"] is None
 
 
-def _code_locked(now: bool = False) -> ProblemDetailsException:
+@dataclass(frozen=True)
+class _CodeKind:
+    """What differs between a graduate's activation code and a staff account's set-up code."""
+
+    purpose: str
+    ask: str  # who gives a new one
+    method: str  # the session's sign-in method
+
+
+ACTIVATION = _CodeKind("activation", "your counselor", "activation")
+SETUP = _CodeKind("setup", "an admin", "password")
+
+
+def _code_locked(kind: _CodeKind, now: bool = False) -> ProblemDetailsException:
     return problem(
         423,
         "code_locked",
-        f"This code is {'now ' if now else ''}locked after too many wrong tries. Ask your counselor for a new one.",
+        f"This code is {'now ' if now else ''}locked after too many wrong tries. Ask {kind.ask} for a new one.",
     )
 
 
-async def _redeem(transactions: Transactions, runtime: Runtime, typed_code: str, firebase_uid: str | None) -> TokenPair:
+def _invalid_code(kind: _CodeKind) -> ProblemDetailsException:
+    return problem(401, "invalid_code", f"That code is not right. Check it, or ask {kind.ask} for a new one.")
+
+
+async def _redeem(
+    transactions: Transactions,
+    runtime: Runtime,
+    typed_code: str,
+    kind: _CodeKind,
+    firebase_uid: str | None = None,
+    password: str | None = None,
+    request: Request | None = None,
+) -> TokenPair:
     """Three steps, so that no connection waits on argon2: read the code (counting the try),
-    check the verifier, then redeem the code if it is still redeemable."""
+    check the verifier (and hash the chosen `password` of a set-up code), then redeem the
+    code if it is still redeemable; a set-up code's use is audited (`request`)."""
     parts = credentials.split_activation_code(typed_code)
     if parts is None:
         raise problem(
             400,
             "validation_failed",
-            "code: an activation code has 10 letters and digits, like K7QM-3XHP-W9.",
-            errors=[{"field": "code", "source": "body", "message": "not an activation code"}],
+            "code: a code has 10 letters and digits, like K7QM-3XHP-W9.",
+            errors=[{"field": "code", "source": "body", "message": "not a code"}],
         )
     selector, verifier = parts
     max_attempts = runtime.settings.activation_max_attempts
     async with runtime.hasher.turn() as hashing:
         async with transactions.transaction() as conn:
-            code = await auth_db.lock_code_by_selector(conn, selector)
+            code = await auth_db.lock_code_by_selector(conn, selector, kind.purpose)
             # A try is counted before its check, so that tries sent at once cannot all be
             # checked before the count reaches the lock; a right one gets it back.
             counted = None
@@ -113,45 +140,68 @@ async def _redeem(transactions: Transactions, runtime: Runtime, typed_code: str,
                 counted = await auth_db.count_failed_code_attempt(conn, code["id"])
         # Unknown, used, replaced and locked codes cost one check too: timing tells nothing.
         right = await hashing.verify(code["verifier_hash"] if code is not None else None, verifier)
+        password_hash = await hashing.hash(password) if right and password is not None else None
     if not right:
         if code is not None and _live(code) and (counted is None or counted >= max_attempts):
-            raise _code_locked(now=counted is not None)
-        raise problem(401, "invalid_code", _INVALID_CODE)
+            raise _code_locked(kind, now=counted is not None)
+        raise _invalid_code(kind)
     async with transactions.transaction() as conn:
         code = await auth_db.lock_code(conn, code["id"])
-        if code is None:  # the graduate was deleted meanwhile
-            raise problem(401, "invalid_code", _INVALID_CODE)
+        if code is None:  # the person was deleted meanwhile
+            raise _invalid_code(kind)
         attempts = (
             await auth_db.uncount_code_attempt(conn, code["id"]) if counted is not None else code["failed_attempts"]
         )
         now = _now()
         outcome: TokenPair | ProblemDetailsException
         if _live(code) and attempts >= max_attempts:
-            outcome = _code_locked()
+            outcome = _code_locked(kind)
         elif not code["is_active"]:
             outcome = problem(403, "account_deactivated", "This account is no longer active. Contact your program.")
         elif code["used_at"] is not None:
             outcome = problem(
                 401,
                 "code_used",
-                "This code has already been used. Ask your counselor for a new one if you need to sign in on a "
-                "new phone.",
+                f"This code has already been used. Ask {kind.ask} for a new one if you need it again.",
             )
         elif code["revoked_at"] is not None:
             outcome = problem(
-                401, "code_replaced", "This code is no longer valid: use the newest code your counselor gave you."
+                401, "code_replaced", f"This code is no longer valid: use the newest code {kind.ask} gave you."
             )
         elif code["expires_at"] <= now:
-            outcome = problem(401, "code_expired", "This code has expired. Ask your counselor for a new one.")
+            outcome = problem(401, "code_expired", f"This code has expired. Ask {kind.ask} for a new one.")
+        elif (weak := await _weak_password(conn, code["person_id"], password)) is not None:
+            outcome = weak  # the code stays redeemable, and the try uncounted
         else:
             await auth_db.redeem_code(conn, code["id"], code["person_id"], now)
             if firebase_uid is not None:
                 await people_db.set_firebase_uid(conn, code["person_id"], firebase_uid)
-            outcome = await _start_session(conn, runtime, code["person_id"], ["participant"], "activation")
+            roles = ["participant"]
+            if password_hash is not None and request is not None:
+                await people_db.set_password_hash(conn, code["person_id"], password_hash)
+                who = (code["person_id"], list(code["roles"]))
+                await audit(conn, request, "account.setup_code_used", None, {"account_id": str(who[0])}, actor=who)
+                roles = code["roles"]
+            outcome = await _start_session(conn, runtime, code["person_id"], roles, kind.method)
     # Raised once the transaction is over: the uncounted try stays uncounted.
     if isinstance(outcome, ProblemDetailsException):
         raise outcome
     return outcome
+
+
+async def _weak_password(
+    conn: asyncpg.Connection, person_id: UUID, password: str | None
+) -> ProblemDetailsException | None:
+    """Why a password chosen with a set-up code is refused (it must not contain the account's
+    own email or name, known only once the code is), or None."""
+    if password is None:
+        return None
+    holder = await people_db.get_password_holder(conn, person_id)
+    try:
+        check_strength(password, "password", email=holder["email"], name=holder["name"])
+    except ProblemDetailsException as exc:
+        return exc
+    return None
 
 
 async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, password: str, address: str) -> TokenPair:
@@ -233,7 +283,24 @@ class SignInController(Controller):
         if data.firebase_id_token:  # asked of Google before a connection is taken
             off = invalid("firebase_id_token", f"{FIREBASE_OFF}: leave it out")
             uid = await _firebase_uid(runtime, data.firebase_id_token, off)
-        return await _redeem(transactions, runtime, data.code, uid)
+        return await _redeem(transactions, runtime, data.code, ACTIVATION, firebase_uid=uid)
+
+    @post(
+        "/setup",
+        responses=may_answer(401, 403, 423, 429),
+        summary="Choose my password with a set-up code (staff, admins, facilitators)",
+    )
+    async def setup(
+        self, data: JSONBody[SetupRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TokenPair:
+        """The one-time code an admin handed over when creating the account or resetting its
+        password: sets the password the person chooses (at least 12 characters, hard to
+        guess, not containing their email or name) and signs them in, like /v1/auth/login.
+        Codes are single use and expire after 72 hours; too many wrong tries lock the code."""
+        # The strength check needs the account's email and name, known only once the code
+        # is: a first cheap check on length, the full one once the code is found.
+        check_strength(data.password, "password", email=None, name=None)
+        return await _redeem(transactions, runtime, data.code, SETUP, password=data.password, request=request)
 
     @post(
         "/login", responses=may_answer(401, 403, 429), summary="Sign in with email and password (staff, facilitators)"

@@ -14,6 +14,22 @@ class ActivateRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Links this Firebase user to the graduate, for later sign-in with /v1/auth/firebase."""
 
 
+NewPassword = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=1024, description="At least 12 characters, hard to guess.")
+]
+
+
+class SetupRequest(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, description="e.g. K7QM-3XHP-W9")]
+    password: NewPassword
+    """The password the account's owner chooses (the rules of api/auth/passwords.py)."""
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    new_password: NewPassword
+
+
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]

@@ -4,11 +4,14 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
+from api.auth.password_change import change_own_password
+from api.auth.schemas import PasswordChange
 from api.checkins.plan import days_sober
-from api.deps import Conn
+from api.deps import Conn, RuntimeDep, TransactionsDep
+from api.openapi import may_answer
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.pagination import Page
 from api.participants.deletion import delete_graduate
@@ -64,6 +67,16 @@ class MeController(Controller):
         was still working on an alert of yours, they keep your alias and the alert's kind
         until they have closed it (`care_record_kept`), nothing more."""
         return await delete_graduate(conn, request, request.user.id)
+
+    @post("/password", status_code=204, responses=may_answer(403), summary="Change my password")
+    async def change_password(
+        self, data: JSONBody[PasswordChange], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> None:
+        """For everyone who signs in with a password. The new one needs at least 12
+        characters, must be hard to guess and must not contain your email or name. A wrong
+        current password answers 403 `wrong_password`. Every other session of yours ends
+        (anyone who knew the old password is signed out); this one stays."""
+        await change_own_password(request, transactions, runtime, data)
 
     @get("/sign-ins", summary="Devices where I am signed in")
     async def sign_ins(self, request: Request, conn: Conn) -> Page[SignIn]:
