@@ -151,12 +151,17 @@ def _login(world: World) -> dict[str, Any]:
 
 
 def _new_account(world: World) -> dict[str, Any]:
-    return {
-        "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
-        "password": "a long enough password",
-        "name": "New Colleague",
-        "roles": ["facilitator"],
-    }
+    return {"email": f"new-{uuid.uuid4().hex[:8]}@example.org", "name": "New Colleague", "roles": ["facilitator"]}
+
+
+async def _setup(world: World) -> dict[str, Any]:
+    return {"code": await world.fresh_setup_code(), "password": "violet tram umbrella quietly"}
+
+
+# Changing one's password to the same one: the caller can still sign in afterwards.
+_SAME_PASSWORD = {"current_password": helpers.PASSWORD, "new_password": helpers.PASSWORD}
+# Everyone signed in but graduates, who have no password (403).
+PASSWORD_HOLDERS = access(ALLOWED, anonymous=401, owner=403, other_graduate=403)
 
 
 def _attendance(world: World) -> dict[str, Any]:
@@ -208,6 +213,7 @@ POLICY: dict[tuple[str, str], Rule] = {
         PUBLIC, body={"id_token": "a-firebase-id-token"}, also_allowed=frozenset({404}), secret_text={"id_token": 404}
     ),
     ("POST", "/v1/auth/login"): Rule(PUBLIC, body=_login, secret_text={"password": 401}),
+    ("POST", "/v1/auth/setup"): Rule(PUBLIC, body=_setup, secret_text={"code": 400, "password": 201}),
     ("POST", "/v1/auth/logout"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 204}),
     ("POST", "/v1/auth/refresh"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 401}),
     ("GET", "/v1/crisis-resources"): Rule(PUBLIC),
@@ -224,6 +230,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", "/v1/me"): Rule(GRADUATES),
     ("GET", "/v1/me/export"): Rule(SIGNED_IN),
     ("GET", "/v1/me/sign-ins"): Rule(SIGNED_IN),
+    ("POST", "/v1/me/password"): Rule(
+        PASSWORD_HOLDERS,
+        body=_SAME_PASSWORD,
+        audit=Audited("account.password_changed", about=None),
+        secret_text={"current_password": 403, "new_password": 204},
+    ),
     ("DELETE", "/v1/me/sign-ins/{sign_in_id:uuid}"): Rule(OWN_OBJECT),
     ("GET", "/v1/me/sessions"): Rule(SIGNED_IN),
     ("POST", "/v1/me/calendar-feed"): Rule(SIGNED_IN),
@@ -371,12 +383,12 @@ POLICY: dict[tuple[str, str], Rule] = {
         body=_new_account,
         audit=Audited("account.create", about=None),
         strict_text=TIMEZONE_RULE,
-        secret_text={"password": 201},
     ),
     ("POST", "/v1/staff/accounts/{account_id:uuid}/deactivate"): Rule(
         ADMIN, audit=Audited("account.deactivate", about=None)
     ),
     ("POST", "/v1/staff/accounts/{account_id:uuid}/unlock"): Rule(ADMIN, audit=Audited("account.unlock", about=None)),
+    ("POST", "/v1/staff/accounts/{account_id:uuid}/reset"): Rule(ADMIN, audit=Audited("account.reset", about=None)),
     ("GET", "/v1/staff/audit"): Rule(ADMIN, audit=NotAudited("the trail itself: ids and actions, read by admins")),
 }
 

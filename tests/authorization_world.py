@@ -81,6 +81,13 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()["activation_code"]
 
+    async def fresh_setup_code(self) -> str:
+        """A new account's set-up code (each call its own account: a code works once)."""
+        body = {"email": f"setup-{uuid.uuid4().hex[:8]}@example.org", "name": "New Colleague", "roles": ["staff"]}
+        response = await self.client.post("/v1/staff/accounts", json=body, headers=self.people["admin"].headers)
+        assert response.status_code == 201, response.text
+        return response.json()["setup_code"]
+
     async def fresh_refresh_token(self) -> str:
         response = await self.client.post(
             "/v1/auth/login", json={"email": self.spare.email, "password": helpers.PASSWORD}

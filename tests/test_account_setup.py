@@ -185,3 +185,10 @@ async def test_resetting_yourself_or_an_unknown_account_is_refused(client, admin
 
 async def test_only_admins_reset(client, staff):
     assert_problem(await client.post(f"{ACCOUNTS}/{staff.id}/reset", headers=staff.headers), 403)
+
+
+async def test_a_very_long_password_is_scored_by_its_start_and_accepted(client, staff):
+    long_one = ("violet tram umbrella quietly " * 40)[:1024]
+    body = {"current_password": helpers.PASSWORD, "new_password": long_one}
+    assert (await client.post(OWN, json=body, headers=staff.headers)).status_code == 204
+    assert (await login(client, staff.email, long_one)).status_code == 201

@@ -27,6 +27,7 @@ from tests.helpers import LOGIN, PASSWORD, login_body
 from tests.live_server import LiveServer
 
 ACTIVATE = "/v1/auth/activate"
+SETUP = "/v1/auth/setup"
 
 
 async def test_a_full_hashing_queue_turns_the_next_request_away_at_once():
@@ -191,6 +192,34 @@ async def test_an_unknown_code_takes_as_long_as_a_wrong_one_for_a_live_used_or_l
     report(
         f"activation answer times, medians: unknown selector {statistics.median(unknown) * 1000:.0f} ms, "
         f"existing selector (live, locked, used) {statistics.median(known) * 1000:.0f} ms: ratio {ratio:.2f}"
+    )
+    assert ratio < 1.5
+
+
+async def test_an_unknown_set_up_code_takes_as_long_as_a_wrong_one_for_a_live_or_locked_code(
+    production_hashing, conn
+):
+    client = production_hashing
+    admin = await helpers.account(client, conn, Hasher("cheapest"), ["admin", "staff"])
+    body = {"email": "new@example.org", "name": "New Colleague", "roles": ["staff"]}
+    live = (await client.post("/v1/staff/accounts", json=body, headers=admin.headers)).json()["setup_code"]
+    unknown_selector = next(s * 4 for s in CODE_ALPHABET if s * 4 != live.replace("-", "")[:4])
+    unknown, known, answered = [], [], []
+    password = "violet tram umbrella quietly"
+    for n in range(ROUNDS):  # interleaved, so that a busy moment of the machine hits both
+        wrong = CODE_ALPHABET[n] * 6
+        status, took = await _answer_time(client, SETUP, {"code": unknown_selector + wrong, "password": password})
+        assert status == 401
+        unknown.append(took)
+        status, took = await _answer_time(client, SETUP, {"code": live.replace("-", "")[:4] + wrong, "password": password})
+        answered.append(status)
+        known.append(took)
+    # The code locked after five wrong tries: the samples cover live and locked codes.
+    assert answered.count(423) == ROUNDS - 4
+    ratio = _ratio(unknown, known)
+    report(
+        f"set-up answer times, medians: unknown selector {statistics.median(unknown) * 1000:.0f} ms, "
+        f"existing selector (live, locked) {statistics.median(known) * 1000:.0f} ms: ratio {ratio:.2f}"
     )
     assert ratio < 1.5
 

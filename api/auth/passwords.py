@@ -14,6 +14,7 @@ MAX_LENGTH = 1024
 # zxcvbn's 0-4 scale: 3 is "safely unguessable: moderate protection from an offline attack"
 # (about 10^8 guesses or more), which is what a stolen table of argon2 hashes meets.
 MIN_SCORE = 3
+SCORED_LENGTH = 72
 
 
 def _personal_words(email: str | None, name: str | None) -> list[str]:
@@ -39,9 +40,10 @@ def check_strength(password: str, field: str, *, email: str | None, name: str | 
         raise invalid(field, "must not contain your email address")
     if name and any(part in lowered for part in _personal_words(None, name)):
         raise invalid(field, "must not contain your name")
-    # Only the first 100 characters are scored: zxcvbn's matching grows fast with length,
-    # and a long password's start decides its guessability anyway.
-    result = zxcvbn.zxcvbn(password[:100], user_inputs=personal)
+    # Only the first 72 characters are scored (zxcvbn's own limit: its matching grows fast
+    # with length, and so would the time a long password costs us); a password that long
+    # is guessed by its start anyway.
+    result = zxcvbn.zxcvbn(password[:SCORED_LENGTH], user_inputs=personal, max_length=SCORED_LENGTH)
     if result["score"] < MIN_SCORE:
         feedback = result["feedback"]
         why = feedback.get("warning") or "it is too easy to guess"
