@@ -9,7 +9,7 @@ import streamlit as st
 
 from admin_dashboard.banner import system_banner
 from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import api_down, client, sign_out, signed_in
+from admin_dashboard.state import api_down, client, refused, sign_out, signed_in
 from admin_dashboard.typed import plain
 from admin_dashboard.zones import own_zone_note
 
@@ -24,6 +24,7 @@ STAFF_PAGES = [
     st.Page("views/enroll.py", title="Enroll a graduate", icon=":material/person_add:"),
     st.Page("views/groups.py", title="Groups", icon=":material/diversity_3:"),
     st.Page("views/messages.py", title="Messages", icon=":material/send:"),
+    st.Page("views/password.py", title="My password", icon=":material/key:"),
 ]
 ADMIN_PAGES = [
     st.Page("views/accounts.py", title="Accounts", icon=":material/badge:"),
@@ -39,11 +40,24 @@ def sign_in() -> None:
         email = st.text_input("Email")
         password = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
-    if not submitted:
+    with st.expander("First time here? Use your set-up code"):
+        with st.form("set_up"):
+            st.caption(
+                "Your admin gave you a one-time code. Choose your own password: at least 12 characters, "
+                "hard to guess, not containing your email or name."
+            )
+            code = st.text_input("Set-up code", key="setup_code", placeholder="K7QM-3XHP-W9")
+            chosen = st.text_input("Choose a password", type="password", key="setup_password")
+            again = st.text_input("The password again", type="password", key="setup_again")
+            setting_up = st.form_submit_button("Set my password and sign in", key="setup_submit")
+    if setting_up and chosen != again:
+        st.error("The two passwords are not the same.")
+        return
+    if not (submitted or setting_up):
         return
     api = client()
     try:
-        me = api.login(email.strip(), password)
+        me = api.set_up(code.strip(), chosen) if setting_up else api.login(email.strip(), password)
     except ApiUnavailable as exc:
         api_down(exc)
         return
@@ -51,7 +65,10 @@ def sign_in() -> None:
         st.error(str(exc))
         return
     except ApiError as exc:
-        st.error(plain(exc.detail) if exc.status != 400 else "Enter your email and password.")
+        if setting_up:
+            refused(exc)  # names what is wrong with the code or the password
+        else:
+            st.error(plain(exc.detail) if exc.status != 400 else "Enter your email and password.")
         return
     if not {"staff", "admin"} & set(me["roles"]):
         api.logout()

@@ -52,9 +52,17 @@ class ApiClient:
     # --- sign-in -----------------------------------------------------------------------------
 
     def login(self, email: str, password: str) -> dict[str, Any]:
+        return self._sign_in("/v1/auth/login", {"email": email, "password": password})
+
+    def set_up(self, code: str, password: str) -> dict[str, Any]:
+        """A first sign-in (or one after a reset): the set-up code from an admin, and the
+        password its owner chooses."""
+        return self._sign_in("/v1/auth/setup", {"code": code, "password": password})
+
+    def _sign_in(self, path: str, body: dict[str, str]) -> dict[str, Any]:
         """Signed in only once both the tokens and the profile are here: half a sign-in
         (the profile call failed) leaves the client signed out."""
-        tokens = self._call("POST", "/v1/auth/login", json={"email": email, "password": password}, auth=False)
+        tokens = self._call("POST", path, json=body, auth=False)
         self.tokens = tokens
         try:
             self.me = self.get("/v1/me")

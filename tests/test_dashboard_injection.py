@@ -48,12 +48,13 @@ async def hostile_world(client, conn, admin) -> dict:
 
     async def account(name: str, roles: list[str]) -> helpers.Actor:
         email = f"{roles[0]}-{uuid.uuid4().hex[:8]}@example.org"
-        body = {"email": email, "name": name, "roles": roles, "password": helpers.PASSWORD}
+        body = {"email": email, "name": name, "roles": roles}
         response = await client.post("/v1/staff/accounts", json=body, headers=admin.headers)
         assert response.status_code == 201, response.text
-        login = await client.post("/v1/auth/login", json=helpers.login_body(email, helpers.PASSWORD))
+        setup = {"code": response.json()["setup_code"], "password": helpers.PASSWORD}
+        login = await client.post("/v1/auth/setup", json=setup)
         assert login.status_code == 201, login.text
-        return helpers.Actor(id=response.json()["id"], headers=helpers.bearer(login.json()), email=email)
+        return helpers.Actor(id=response.json()["account"]["id"], headers=helpers.bearer(login.json()), email=email)
 
     counselor = await account(COUNSELOR, ["staff"])
     facilitator = await account(FACILITATOR, ["facilitator"])

@@ -37,7 +37,6 @@ async def _graduate_zone_routes(client, staff, graduate, group_id: str, zone: st
     enrol = {"alias": "Ana", "timezone": zone, "iop_completed_on": "2026-11-01"}
     account = {
         "email": f"z-{uuid.uuid4().hex[:6]}@example.org",
-        "password": "a long enough password",
         "name": "Zed",
         "roles": ["facilitator"],
         "timezone": zone,

@@ -1,5 +1,7 @@
-"""Accounts (admins): staff, admin and facilitator sign-ins. List them, create one,
-deactivate one (all its sessions end at once), unlock one after too many wrong passwords."""
+"""Accounts (admins): staff, admin and facilitator sign-ins. List them, create one (a
+one-time set-up code, shown once: the person chooses their own password with it), reset
+one's password (a new set-up code), deactivate one (all its sessions end at once), unlock
+one after too many wrong passwords."""
 
 import datetime as dt
 
@@ -12,8 +14,22 @@ from admin_dashboard.typed import plain
 from admin_dashboard.zones import accepted, reader_zone
 
 ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}
-PASSWORD_MIN = 12
-FIELDS = ("acct_email", "acct_name", "acct_roles", "acct_password", "acct_timezone")
+FIELDS = ("acct_email", "acct_name", "acct_roles", "acct_timezone")
+
+
+def show_setup_code(handed: dict) -> None:
+    """A set-up code, this once (the API keeps only its hash), with what to tell its owner."""
+    account, code = handed["account"], handed["setup_code"]
+    expires = dt.datetime.fromisoformat(handed["setup_code_expires_at"])
+    # Facilitators too: the password they choose there is the one the app asks for.
+    where = "on this dashboard's sign-in page, under “First time here? Use your set-up code”"
+    st.warning(
+        f"Set-up code for {plain(account['name'])}, shown this once: write it down or hand it over now. "
+        f"Tell them to choose their own password with it {where}. It works once and expires in 72 hours "
+        f"({expires:%b %d, %H:%M} UTC). Give it in person or by phone, not by email.",
+        icon=":material/key:",
+    )
+    st.code(code, language=None)
 
 
 def accounts_frame(accounts: list[dict]) -> pd.DataFrame:
@@ -46,6 +62,8 @@ def render(api) -> None:
             st.session_state.pop(key, None)
     if done := st.session_state.pop("acct_done", None):
         st.success(done, icon=":material/check_circle:")
+    if handed := st.session_state.pop("acct_code", None):
+        show_setup_code(handed)
 
     zone = reader_zone(api)
     accounts = api.get_all("/v1/staff/accounts", limit=200)
@@ -87,12 +105,6 @@ def create_account(api) -> None:
         email = st.text_input("Email", key="acct_email")
         name = st.text_input("Name", key="acct_name", help="Shown to colleagues, and to graduates for facilitators.")
         roles = st.multiselect("Roles", list(ROLES), default=["staff"], format_func=ROLES.get, key="acct_roles")
-        password = st.text_input(
-            "Password",
-            type="password",
-            key="acct_password",
-            help=f"At least {PASSWORD_MIN} characters. Give it to the person by a safe channel.",
-        )
         timezone = st.selectbox(
             "Time zone",
             zones,
@@ -112,8 +124,6 @@ def create_account(api) -> None:
         problems.append("Enter the person's name.")
     if not roles:
         problems.append("Choose at least one role.")
-    if len(password) < PASSWORD_MIN:
-        problems.append(f"The password needs at least {PASSWORD_MIN} characters.")
     if not timezone:
         problems.append("Choose a time zone.")
     if problems:
@@ -121,22 +131,22 @@ def create_account(api) -> None:
             st.error(problem)
         return
     try:
-        account = api.post(
+        created = api.post(
             "/v1/staff/accounts",
-            {"email": email.strip(), "name": name.strip(), "roles": roles, "password": password, "timezone": timezone},
+            {"email": email.strip(), "name": name.strip(), "roles": roles, "timezone": timezone},
         )
     except ApiError as exc:
         refused(exc)
         return
-    st.session_state.acct_done = (
-        f"Account created for {plain(account['name'])} ({plain(account['email'])}). They can sign in now."
-    )
+    account = created["account"]
+    st.session_state.acct_done = f"Account created for {plain(account['name'])} ({plain(account['email'])})."
+    st.session_state.acct_code = created
     st.session_state.acct_clear = True
     st.rerun()
 
 
 def manage_account(api, frame: pd.DataFrame) -> None:
-    st.subheader("Deactivate or unlock")
+    st.subheader("Unlock, reset or deactivate")
     labels = {
         row.id: f"{row.name} ({row.email})"
         + ("" if row.is_active else ", deactivated")
@@ -177,8 +187,30 @@ def manage_account(api, frame: pd.DataFrame) -> None:
                 st.rerun()
         else:
             st.caption("This account is deactivated.")
+        if row["is_active"]:
+            reset_password(api, chosen, row, myself)
     except ApiError as exc:
         refused(exc)
+
+
+def reset_password(api, chosen: str, row, myself: bool) -> None:
+    """For a colleague who forgot their password, or may have given it away."""
+    confirm = st.checkbox(
+        "Reset the password: this ends all their sessions and their password stops working",
+        key="acct_reset_confirm",
+        disabled=myself,
+    )
+    if st.button(
+        "Reset password",
+        key="acct_reset",
+        icon=":material/key:",
+        disabled=myself or not confirm,
+        help="Change your own password on the My password page." if myself else "Tick the box above first.",
+    ):
+        handed = api.post(f"/v1/staff/accounts/{chosen}/reset")
+        st.session_state.acct_done = f"{plain(row['name'])} is signed out everywhere; their old password is void."
+        st.session_state.acct_code = handed
+        st.rerun()
 
 
 run_page(render)
