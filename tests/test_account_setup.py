@@ -192,3 +192,8 @@ async def test_a_very_long_password_is_scored_by_its_start_and_accepted(client, 
     body = {"current_password": helpers.PASSWORD, "new_password": long_one}
     assert (await client.post(OWN, json=body, headers=staff.headers)).status_code == 204
     assert (await login(client, staff.email, long_one)).status_code == 201
+
+
+async def test_a_short_email_or_name_does_not_rule_out_every_password_with_its_letters(client, admin):
+    code = (await new_account(client, admin, email="al@example.org", name="Al Jo"))["setup_code"]
+    await set_up(client, code, "calm jolly almond tractor")  # "al" and "jo" inside, yet not their name

@@ -17,15 +17,15 @@ MIN_SCORE = 3
 SCORED_LENGTH = 72
 
 
-def _personal_words(email: str | None, name: str | None) -> list[str]:
-    """The account's email, its local part and the parts of its name: what an attacker who
-    knows whose account it is tries first."""
-    words: list[str] = []
-    if email:
-        words += [email.lower(), email.split("@", 1)[0].lower()]
-    if name:
-        words += [part for part in re.split(r"\W+", name.lower()) if len(part) >= 3]
-    return [w for w in words if w]
+# Shorter parts of an email or name ("al@...", "Jo") are in too many good passwords to refuse.
+PERSONAL_MIN = 3
+
+
+def _parts(email: str | None, name: str | None) -> tuple[list[str], list[str]]:
+    """(email words, name words): what an attacker who knows whose account it is tries first."""
+    local = [email.split("@", 1)[0].lower()] if email else []
+    names = re.split(r"\W+", name.lower()) if name else []
+    return [w for w in local if len(w) >= PERSONAL_MIN], [w for w in names if len(w) >= PERSONAL_MIN]
 
 
 def check_strength(password: str, field: str, *, email: str | None, name: str | None) -> None:
@@ -35,11 +35,12 @@ def check_strength(password: str, field: str, *, email: str | None, name: str | 
     if len(password) > MAX_LENGTH:
         raise invalid(field, f"use at most {MAX_LENGTH} characters")
     lowered = password.lower()
-    personal = _personal_words(email, name)
-    if email and email.split("@", 1)[0].lower() in lowered:
+    email_words, name_words = _parts(email, name)
+    if any(word in lowered for word in email_words):
         raise invalid(field, "must not contain your email address")
-    if name and any(part in lowered for part in _personal_words(None, name)):
+    if any(word in lowered for word in name_words):
         raise invalid(field, "must not contain your name")
+    personal = ([email.lower()] if email else []) + email_words + name_words
     # Only the first 72 characters are scored (zxcvbn's own limit: its matching grows fast
     # with length, and so would the time a long password costs us); a password that long
     # is guessed by its start anyway.
