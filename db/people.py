@@ -313,19 +313,27 @@ async def get_password_holder(conn: asyncpg.Connection, person_id: UUID) -> asyn
     )
 
 
-async def set_password_hash(conn: asyncpg.Connection, person_id: UUID, password_hash: str | None) -> None:
+async def set_password_hash(
+    conn: asyncpg.Connection, person_id: UUID, password_hash: str | None, *, replacing: str | None = None
+) -> bool:
     """Store a new password hash, or none (a reset: the old password stops working). Either
-    way the wrong-password counts start over."""
-    await conn.execute(
+    way the wrong-password counts start over. With `replacing`, only while that is still the
+    stored hash (a change checked against it): False when it changed meanwhile."""
+    changed = await conn.fetchval(
         """
         update people set password_hash = $2, failed_logins = 0, failed_logins_since = null,
                           locked_until = null, updated_at = now()
-        where id = $1
+        where id = $1 and ($3::text is null or password_hash = $3)
+        returning id
         """,
         person_id,
         password_hash,
+        replacing,
     )
+    if changed is None:
+        return False
     await conn.execute("delete from sign_in_failures where person_id = $1", person_id)
+    return True
 
 
 async def unlock_account(conn: asyncpg.Connection, person_id: UUID) -> None:

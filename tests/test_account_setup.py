@@ -197,3 +197,19 @@ async def test_a_very_long_password_is_scored_by_its_start_and_accepted(client, 
 async def test_a_short_email_or_name_does_not_rule_out_every_password_with_its_letters(client, admin):
     code = (await new_account(client, admin, email="al@example.org", name="Al Jo"))["setup_code"]
     await set_up(client, code, "calm jolly almond tractor")  # "al" and "jo" inside, yet not their name
+
+
+async def test_a_reset_between_checking_and_storing_a_change_wins(client, conn, staff, monkeypatch):
+    from db import people as people_db
+
+    read = people_db.get_password_holder
+
+    async def read_then_reset(app_conn, person_id):
+        holder = await read(app_conn, person_id)
+        await app_conn.execute("update people set password_hash = null where id = $1", person_id)  # a reset
+        return holder
+
+    monkeypatch.setattr(people_db, "get_password_holder", read_then_reset)
+    body = {"current_password": helpers.PASSWORD, "new_password": CHOSEN}
+    assert_problem(await client.post(OWN, json=body, headers=staff.headers), 409, "password_changed_meanwhile")
+    assert await conn.fetchval("select password_hash from people where id = $1", staff.id) is None

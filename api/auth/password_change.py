@@ -34,8 +34,10 @@ async def change_own_password(
     async with transactions.transaction() as conn:
         if new_hash is None:
             await audit(conn, request, "account.password_change_refused", None, {"account_id": str(me.id)})
+        elif not await people_db.set_password_hash(conn, me.id, new_hash, replacing=holder["password_hash"]):
+            # Changed or reset since it was read: the current password checked may be void.
+            raise problem(409, "password_changed_meanwhile", "Your password changed meanwhile. Try again.")
         else:
-            await people_db.set_password_hash(conn, me.id, new_hash)
             ended = await auth_db.revoke_sessions(conn, me.id, "password changed", keep=me.session_id)
             await audit(
                 conn, request, "account.password_changed", None, {"account_id": str(me.id), "sessions_ended": ended}

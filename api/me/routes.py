@@ -68,7 +68,7 @@ class MeController(Controller):
         until they have closed it (`care_record_kept`), nothing more."""
         return await delete_graduate(conn, request, request.user.id)
 
-    @post("/password", status_code=204, responses=may_answer(403), summary="Change my password")
+    @post("/password", status_code=204, responses=may_answer(403, 409), summary="Change my password")
     async def change_password(
         self, data: JSONBody[PasswordChange], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> None:
