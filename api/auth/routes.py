@@ -177,7 +177,8 @@ async def _redeem(
             if firebase_uid is not None:
                 await people_db.set_firebase_uid(conn, code["person_id"], firebase_uid)
             roles = ["participant"]
-            if password_hash is not None and request is not None:
+            if password_hash is not None:  # a set-up code: the route passes its request
+                assert request is not None
                 await people_db.set_password_hash(conn, code["person_id"], password_hash)
                 who = (code["person_id"], list(code["roles"]))
                 await audit(conn, request, "account.setup_code_used", None, {"account_id": str(who[0])}, actor=who)
