@@ -95,7 +95,9 @@ async def test_an_admin_creates_an_account_and_is_shown_its_set_up_code_once(das
     assert "Account created for Casey Counselor" in shown
     assert "expires in 72 hours" in shown and "First time here? Use your set-up code" in shown
     code = code_shown(at)
-    row = await conn.fetchrow("select name, roles, timezone, is_active, password_hash from people where email = $1", email)
+    row = await conn.fetchrow(
+        "select name, roles, timezone, is_active, password_hash from people where email = $1", email
+    )
     assert dict(row) == {
         "name": "Casey Counselor",
         "roles": ["facilitator", "staff"],
