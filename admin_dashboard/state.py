@@ -57,13 +57,14 @@ def timed_out(*, by_timer: bool = False) -> bool:
     Every run of the page is someone's doing (a click, a choice, a page opened), except the
     reruns of a part on a timer (`by_timer`: the watchlist's table, the idle watch): those
     check but do not count, or a watchlist left open would never time out."""
+    minutes = idle_minutes()  # read first: a wrong setting stops the dashboard at its first page
     if not signed_in():
         return False
     now = time.time()  # the wall clock, which the tests move (tests/clock.py)
     last = st.session_state.get("last_activity", now)
-    if now - last >= idle_minutes() * 60:
+    if now - last >= minutes * 60:
         client().logout()
-        sign_out(f"You were signed out after {plural(idle_minutes(), 'minute')} without activity.")
+        sign_out(f"You were signed out after {plural(minutes, 'minute')} without activity.")
         return True
     if not by_timer:
         st.session_state.last_activity = now

@@ -199,3 +199,10 @@ async def test_the_idle_time_is_a_setting(dashboard, staff, clock_instant, monke
         at.run()
         assert _on_sign_in_page(at)
         assert "You were signed out after 5 minutes without activity." in texts(at)
+
+
+@pytest.mark.parametrize("wrong", ["0", "15m", "-5"])
+def test_a_wrong_idle_time_stops_the_dashboard_at_its_first_page(dashboard, monkeypatch, wrong):
+    monkeypatch.setenv("AFTERCARE_DASHBOARD_IDLE_MINUTES", wrong)
+    at = dashboard().run()
+    assert at.exception and "AFTERCARE_DASHBOARD_IDLE_MINUTES must be a whole number" in at.exception[0].message
