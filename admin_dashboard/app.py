@@ -9,7 +9,7 @@ import streamlit as st
 
 from admin_dashboard.banner import system_banner
 from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import api_down, client, refused, sign_out, signed_in
+from admin_dashboard.state import api_down, client, idle_watch, refused, sign_out, signed_in, timed_out
 from admin_dashboard.typed import plain
 from admin_dashboard.zones import own_zone_note
 
@@ -77,6 +77,9 @@ def sign_in() -> None:
     st.rerun()
 
 
+# Before anything is shown: a click after the idle time-out gets the sign-in page, not what
+# it asked for; any other click counts as activity.
+timed_out()
 if not signed_in():
     # Every page's address is known (and none is shown), so a bookmarked or shared page
     # opens where it points once its reader has signed in, instead of "page not found".
@@ -91,6 +94,7 @@ else:
     with st.sidebar:
         st.caption(f"Signed in as **{plain(api.me['alias'])}** ({', '.join(sorted(api.roles))})")
         own_zone_note(api)
+        idle_watch()
         if st.button("Sign out", icon=":material/logout:"):
             api.logout()
             sign_out("You have signed out.")

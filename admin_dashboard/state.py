@@ -4,6 +4,7 @@ turn the API's answers (session over, API down, a refusal) into plain messages."
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,8 @@ from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, SessionE
 from admin_dashboard.typed import download_csv, plain
 
 SEVERITIES = ["low", "medium", "high", "critical"]
+IDLE_MINUTES = 15
+IDLE_CHECK_SECONDS = 60  # how late, at most, a page left open notices the time-out
 
 
 def client() -> ApiClient:
@@ -35,6 +38,39 @@ def signed_in() -> bool:
     return api.tokens is not None and api.me is not None
 
 
+def idle_minutes() -> int:
+    """AFTERCARE_DASHBOARD_IDLE_MINUTES: how long a signed-in browser may go without anyone
+    using it (15 minutes unless set)."""
+    raw = os.environ.get("AFTERCARE_DASHBOARD_IDLE_MINUTES") or ""
+    if not raw:
+        return IDLE_MINUTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"AFTERCARE_DASHBOARD_IDLE_MINUTES must be a whole number of minutes, at least 1, got {raw!r}")
+    return int(raw)
+
+
+def timed_out(*, by_timer: bool = False) -> bool:
+    """Whether this signed-in browser session went unused for `idle_minutes()` and was signed
+    out here just now, the API's session ended with it (a screen left open in a clinic is not
+    an open door to every graduate's check-ins).
+
+    Every run of the page is someone's doing (a click, a choice, a page opened), except the
+    reruns of a part on a timer (`by_timer`: the watchlist's table, the idle watch): those
+    check but do not count, or a watchlist left open would never time out."""
+    minutes = idle_minutes()  # read first: a wrong setting stops the dashboard at its first page
+    if not signed_in():
+        return False
+    now = time.time()  # the wall clock, which the tests move (tests/clock.py)
+    last = st.session_state.get("last_activity", now)
+    if now - last >= minutes * 60:
+        client().logout()
+        sign_out(f"You were signed out after {plural(minutes, 'minute')} without activity.")
+        return True
+    if not by_timer:
+        st.session_state.last_activity = now
+    return False
+
+
 def sign_out(message: str) -> None:
     """Forget everything this browser session held (lists with names and contact details
     included), keeping only the message for the sign-in page."""
@@ -47,12 +83,19 @@ def run_page(render: Callable[[ApiClient], None]) -> None:
     guarded(render)(client())
 
 
-def guarded(part: Callable[..., None]) -> Callable[..., None]:
+def guarded(part: Callable[..., None] | None = None, *, by_timer: bool = False) -> Any:
     """The same care for a part of a page that reruns on its own (an `st.fragment`): a
-    session that ended goes back to sign-in, an API that is down says so."""
+    session that ended or timed out goes back to sign-in, an API that is down says so.
+    `@guarded(by_timer=True)` for a part that reruns on a timer (`run_every`): its reruns
+    are not activity (see `timed_out`)."""
+    if part is None:
+        return functools.partial(guarded, by_timer=by_timer)
 
     @functools.wraps(part)
     def run(*args, **kwargs) -> None:
+        # A part's own rerun does not pass through app.py, so the time-out is checked here too.
+        if timed_out(by_timer=by_timer):
+            st.rerun(scope="app")
         try:
             part(*args, **kwargs)
         except SessionExpired as exc:
@@ -64,6 +107,13 @@ def guarded(part: Callable[..., None]) -> Callable[..., None]:
             refused(exc)
 
     return run
+
+
+@st.fragment(run_every=IDLE_CHECK_SECONDS)
+@guarded(by_timer=True)
+def idle_watch() -> None:
+    """Nothing to show: its timer makes every page, not only the watchlist, sign out within
+    a minute of the time-out, instead of keeping what it shows on screen until the next click."""
 
 
 def recent(name: str, fetch: Callable[[], object], ttl_s: float = 120) -> object:

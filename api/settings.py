@@ -128,6 +128,9 @@ class Settings:
     # Seconds after a refresh in which presenting the replaced refresh token again (a retry,
     # two parts of an app at once) returns the same successor instead of ending the session.
     refresh_reuse_grace_s: int = 30
+    # Hours a password session (staff, admins, facilitators) may go without a refresh before
+    # its refresh token is refused: a forgotten dashboard sign-in does not stay open for weeks.
+    staff_refresh_idle_hours: int = 12
     activation_code_ttl_days: int = 7
     # How long a staff account's set-up code (a new account, or an admin's reset) can be
     # redeemed: long enough to hand over across a weekend, short enough to go stale.
@@ -209,6 +212,7 @@ class Settings:
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
             refresh_reuse_grace_s=_int("AFTERCARE_REFRESH_REUSE_GRACE_S", cls.refresh_reuse_grace_s, 0),
+            staff_refresh_idle_hours=_int("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", cls.staff_refresh_idle_hours, 1),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),

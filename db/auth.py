@@ -121,28 +121,32 @@ async def create_session(
     method: str,
     refresh_hash: bytes,
     refresh_expires_at: dt.datetime,
+    now: dt.datetime,
 ) -> UUID:
+    """The refresh token is issued at `now`, the app's clock: the idle limit of password
+    sessions counts from it (api/auth/routes.py)."""
     return await conn.fetchval(
         """
         with session as (
             insert into auth_sessions (person_id, method) values ($1, $2) returning id
         )
-        insert into refresh_tokens (session_id, token_hash, expires_at)
-        select id, $3, $4 from session
+        insert into refresh_tokens (session_id, token_hash, expires_at, created_at)
+        select id, $3, $4, $5 from session
         returning session_id
         """,
         person_id,
         method,
         refresh_hash,
         refresh_expires_at,
+        now,
     )
 
 
 async def lock_refresh_token(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """
-        select rt.id, rt.session_id, rt.used_at, rt.expires_at,
-               s.person_id, s.revoked_at, p.is_active, p.roles
+        select rt.id, rt.session_id, rt.used_at, rt.expires_at, rt.created_at,
+               s.person_id, s.method, s.revoked_at, p.is_active, p.roles
         from refresh_tokens rt
         join auth_sessions s on s.id = rt.session_id
         join people p on p.id = s.person_id
@@ -162,14 +166,15 @@ async def rotate_refresh_token(
     expires_at: dt.datetime,
     now: dt.datetime,
 ) -> None:
-    """Mark the token used at `now` (the app's clock: the reuse grace counts from it) and
-    store its successor."""
+    """Mark the token used at `now` and store its successor, issued at `now` (the app's
+    clock: the reuse grace and the idle limit count from them)."""
     await conn.execute("update refresh_tokens set used_at = $2 where id = $1", token_id, now)
     await conn.execute(
-        "insert into refresh_tokens (session_id, token_hash, expires_at) values ($1, $2, $3)",
+        "insert into refresh_tokens (session_id, token_hash, expires_at, created_at) values ($1, $2, $3, $4)",
         session_id,
         new_hash,
         expires_at,
+        now,
     )
     await conn.execute("update auth_sessions set last_used_at = now() where id = $1", session_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import io
 import re
@@ -21,6 +22,45 @@ def sign_in(at: AppTest, who: Actor, password: str = PASSWORD) -> AppTest:
     at.button[0].click().run()
     assert not at.exception, at.exception
     return at
+
+
+class Timers:
+    """The timers of `st.fragment(run_every=...)` (the watchlist's table, the idle watch),
+    which AppTest registers but never fires: `fire` does what the browser does when they come
+    due, rerunning those parts only, as automatic reruns. Make it before the runs it watches."""
+
+    def __init__(self, monkeypatch) -> None:
+        from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
+        self.due: list[str] = []
+        self._firing: list[str] = []  # the timers of the next run, which only they start
+        real_run, real_messages = LocalScriptRunner._run_script, LocalScriptRunner.forward_msgs
+
+        def run_script(runner, rerun_data):
+            if self._firing:  # a rerun the parts ask for themselves (a sign-out) stays what it is
+                rerun_data = dataclasses.replace(rerun_data, fragment_id_queue=self._firing, is_auto_rerun=True)
+                self._firing = []
+            runner.parts_only = bool(rerun_data.fragment_id_queue)
+            return real_run(runner, rerun_data)
+
+        def forward_msgs(runner):
+            messages = real_messages(runner)
+            if not getattr(runner, "parts_only", True):  # the parts set their timers in a full run
+                self.due = [m.auto_rerun.fragment_id for m in messages if m.WhichOneof("type") == "auto_rerun"]
+            return messages
+
+        monkeypatch.setattr(LocalScriptRunner, "_run_script", run_script)
+        monkeypatch.setattr(LocalScriptRunner, "forward_msgs", forward_msgs)
+
+    def fire(self, at: AppTest) -> AppTest:
+        assert self.due, "no timer on this page"
+        self._firing = list(self.due)
+        try:
+            at.run()
+        finally:
+            self._firing = []
+        assert not at.exception, at.exception
+        return at
 
 
 def open_page(at: AppTest, page: str) -> AppTest:

@@ -277,3 +277,68 @@ async def test_expired_access_token_is_refused(client, graduate):
     claims["exp"] = int(time.time()) + 60
     fresh = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
     assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+def _at(instant, after: dt.timedelta):
+    """The clock moved to `after` past the pinned instant, standing still there."""
+    return time_machine.travel(instant.at + after, tick=False)
+
+
+async def _refresh(client, tokens: dict):
+    return await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_staff_sign_in_unused_for_12_hours_is_ended_at_its_next_refresh(
+    client, conn, staff, settings, clock_instant
+):
+    idle = dt.timedelta(hours=settings.staff_refresh_idle_hours)
+    minute = dt.timedelta(minutes=1)
+    with _at(clock_instant, idle - minute):  # 11 h 59 after signing in
+        kept = await _refresh(client, staff.tokens)
+        assert kept.status_code == 201, kept.text
+    # Counted from the last refresh, not from the sign-in: 23 h 58 after it, 11 h 59 idle.
+    with _at(clock_instant, 2 * (idle - minute)):
+        again = await _refresh(client, kept.json())
+        assert again.status_code == 201, again.text
+    with _at(clock_instant, 2 * (idle - minute) + idle + minute):  # 12 h 01 idle
+        ended = assert_problem(await _refresh(client, again.json()), 401, "session_idle")
+        assert "Sign in again" in ended["detail"]
+        row = await conn.fetchrow("select revoked_at, revoked_reason from auth_sessions where person_id = $1", staff.id)
+        assert row["revoked_at"] is not None and row["revoked_reason"] == "idle"
+        # Ended for good: the same token again is refused as any ended session's is.
+        assert_problem(await _refresh(client, again.json()), 401, "session_ended")
+        assert (await login(client, staff.email)).status_code == 201  # signing in again works
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_every_password_session_has_the_idle_limit_and_graduates_keep_theirs(
+    client, conn, hasher, staff, graduate, settings, clock_instant
+):
+    admin = await helpers.account(client, conn, hasher, ["admin", "staff"])
+    facilitator = await helpers.account(client, conn, hasher, ["facilitator"])
+    idle = dt.timedelta(hours=settings.staff_refresh_idle_hours)
+    with _at(clock_instant, idle + dt.timedelta(minutes=1)):
+        for who in (staff, admin, facilitator):
+            assert_problem(await _refresh(client, who.tokens), 401, "session_idle")
+        # A graduate's phone stays signed in however long it lies unused, within the token's life.
+        phone = await _refresh(client, graduate.tokens)
+        assert phone.status_code == 201, phone.text
+    with _at(clock_instant, idle + dt.timedelta(days=settings.refresh_token_ttl_days - 1)):
+        assert (await _refresh(client, phone.json())).status_code == 201
+    revoked = await conn.fetch("select person_id from auth_sessions where revoked_reason = 'idle'")
+    assert {str(r["person_id"]) for r in revoked} == {staff.id, admin.id, facilitator.id}
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_refresh_repeated_within_the_grace_is_not_idle(client, staff, settings, clock_instant):
+    idle = dt.timedelta(hours=settings.staff_refresh_idle_hours)
+    with _at(clock_instant, idle - dt.timedelta(seconds=5)):
+        first = await _refresh(client, staff.tokens)
+        assert first.status_code == 201, first.text
+    # The same token again 10 s later: 12 h 00 m 05 after it was issued, but a repeat of a
+    # refresh made 10 s ago, so it gets the same successor.
+    with _at(clock_instant, idle + dt.timedelta(seconds=5)):
+        repeat = await _refresh(client, staff.tokens)
+        assert repeat.status_code == 201, repeat.text
+        assert repeat.json()["refresh_token"] == first.json()["refresh_token"]

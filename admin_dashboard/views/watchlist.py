@@ -99,7 +99,7 @@ def render(api) -> None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS)
-@guarded
+@guarded(by_timer=True)  # refreshing itself is not someone using the dashboard
 def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, str]) -> None:
     """Only this part reruns every minute: the forms below keep what is being typed."""
     entries = api.get_all("/v1/staff/watchlist", counselor_id=counselor_id, limit=1000)

@@ -41,12 +41,14 @@ async def _start_session(
     conn: asyncpg.Connection, runtime: Runtime, person_id: UUID, roles: list[str], method: str
 ) -> TokenPair:
     refresh_token, refresh_hash = credentials.new_refresh_token()
+    now = _now()
     session_id = await auth_db.create_session(
         conn,
         person_id=person_id,
         method=method,
         refresh_hash=refresh_hash,
-        refresh_expires_at=_now() + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
+        refresh_expires_at=now + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
+        now=now,
     )
     return _token_pair(runtime, person_id, session_id, refresh_token, roles)
 
@@ -355,7 +357,9 @@ class SessionController(Controller):
         one again within `refresh_reuse_grace_s` (30 s; a retry, or two parts of an app
         refreshing at once) returns the same new refresh token and a fresh access token.
         Later, or once the new token has been used, it means it was copied: the whole session
-        is revoked."""
+        is revoked. A password sign-in's session (staff, admins, facilitators) ends when its
+        refresh token comes more than `staff_refresh_idle_hours` (12) after the sign-in or the
+        refresh that issued it: 401, code `session_idle`."""
         settings: Settings = runtime.settings
         now = _now()
         successor, successor_hash = credentials.successor_refresh_token(settings.secret_key, data.refresh_token)
@@ -375,6 +379,14 @@ class SessionController(Controller):
                 )
             elif row["revoked_at"] is not None or row["expires_at"] <= now:
                 outcome = problem(401, "session_ended", "This session has ended. Sign in again.")
+            elif _idle_too_long(settings, row, now):
+                await auth_db.revoke_session(conn, row["session_id"], "idle")
+                outcome = problem(
+                    401,
+                    "session_idle",
+                    f"This sign-in was not used for {settings.staff_refresh_idle_hours} hours, so it was ended. "
+                    "Sign in again.",
+                )
             elif not row["is_active"]:
                 outcome = problem(403, "account_deactivated", "This account is no longer active.")
             else:
@@ -398,6 +410,18 @@ class SessionController(Controller):
         """Revokes the session the refresh token belongs to; its access tokens stop working
         at once. Answers 204 whether or not the token was known."""
         await auth_db.revoke_session_of_token(conn, credentials.hash_refresh_token(data.refresh_token), "logout")
+
+
+def _idle_too_long(settings: Settings, row: asyncpg.Record, now: dt.datetime) -> bool:
+    """Whether a password session (the dashboard's kind: staff, admins, and facilitators on
+    the app) has gone unused too long to go on: its refresh token was issued, or last used (a
+    repeat within the grace), more than `staff_refresh_idle_hours` ago. A browser left signed
+    in, or a copied token, stops working overnight. Graduates' phones keep their sessions for
+    as long as the refresh token lasts: signing in again costs them a new code from staff."""
+    if row["method"] != "password":
+        return False
+    last_used = row["used_at"] or row["created_at"]
+    return now - last_used > dt.timedelta(hours=settings.staff_refresh_idle_hours)
 
 
 async def _repeat_within_grace(
