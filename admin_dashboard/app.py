@@ -1,15 +1,16 @@
 """The staff dashboard: `streamlit run admin_dashboard/app.py` (or `aftercare dashboard`).
 
-Sign-in first; then the pages a role may use (st.navigation). Every number and name comes
-from the Aftercare API (admin_dashboard/client.py); this app never opens the database."""
+Sign-in first (admin_dashboard/sign_in.py); then the pages a role may use (st.navigation),
+or only the two-factor set-up while the role must use it and it is not on. Every number and
+name comes from the Aftercare API (admin_dashboard/client.py); this app never opens the database."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from admin_dashboard.banner import system_banner
-from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import api_down, client, idle_watch, refused, sign_out, signed_in, timed_out
+from admin_dashboard.sign_in import sign_in
+from admin_dashboard.state import MUST_ENROL, client, idle_watch, sign_out, signed_in, timed_out
 from admin_dashboard.typed import plain
 from admin_dashboard.zones import own_zone_note
 
@@ -17,6 +18,8 @@ from admin_dashboard.zones import own_zone_note
 # a font host by every staff browser.
 st.set_page_config(page_title="Aftercare staff", layout="wide")
 
+MY_PASSWORD = st.Page("views/password.py", title="My password", icon=":material/key:")
+TWO_FACTOR = st.Page("views/two_factor.py", title="Two-factor sign-in", icon=":material/phonelink_lock:")
 STAFF_PAGES = [
     st.Page("views/watchlist.py", title="Watchlist", icon=":material/priority_high:", default=True),
     st.Page("views/overview.py", title="Overview", icon=":material/monitoring:"),
@@ -24,57 +27,54 @@ STAFF_PAGES = [
     st.Page("views/enroll.py", title="Enroll a graduate", icon=":material/person_add:"),
     st.Page("views/groups.py", title="Groups", icon=":material/diversity_3:"),
     st.Page("views/messages.py", title="Messages", icon=":material/send:"),
-    st.Page("views/password.py", title="My password", icon=":material/key:"),
+    MY_PASSWORD,
+    TWO_FACTOR,
 ]
 ADMIN_PAGES = [
     st.Page("views/accounts.py", title="Accounts", icon=":material/badge:"),
     st.Page("views/audit.py", title="Audit log", icon=":material/policy:"),
 ]
+# What a session may use before its required two-factor sign-in is set up (the API's rule).
+DURING_ENROLMENT = [TWO_FACTOR, MY_PASSWORD]
 
 
-def sign_in() -> None:
-    st.title("Aftercare staff dashboard")
-    if message := st.session_state.pop("signin_message", None):
-        st.info(message)
-    with st.form("sign_in"):
-        email = st.text_input("Email")
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Sign in", type="primary")
-    with st.expander("First time here? Use your set-up code"):
-        with st.form("set_up"):
-            st.caption(
-                "Your admin gave you a one-time code. Choose your own password: at least 12 characters, "
-                "hard to guess, not containing your email or name."
-            )
-            code = st.text_input("Set-up code", key="setup_code", placeholder="K7QM-3XHP-W9")
-            chosen = st.text_input("Choose a password", type="password", key="setup_password")
-            again = st.text_input("The password again", type="password", key="setup_again")
-            setting_up = st.form_submit_button("Set my password and sign in", key="setup_submit")
-    if setting_up and chosen != again:
-        st.error("The two passwords are not the same.")
-        return
-    if not (submitted or setting_up):
-        return
-    api = client()
-    try:
-        me = api.set_up(code.strip(), chosen) if setting_up else api.login(email.strip(), password)
-    except ApiUnavailable as exc:
-        api_down(exc)
-        return
-    except SessionExpired as exc:  # signed in, then refused at once (deactivated meanwhile)
-        st.error(str(exc))
-        return
-    except ApiError as exc:
-        if setting_up:
-            refused(exc)  # names what is wrong with the code or the password
-        else:
-            st.error(plain(exc.detail) if exc.status != 400 else "Enter your email and password.")
-        return
-    if not {"staff", "admin"} & set(me["roles"]):
+def account_menu(api) -> None:
+    """The sidebar's foot on every page: who is signed in, the idle watch, signing out."""
+    roles = ", ".join(sorted(api.roles))
+    alias = api.me.get("alias")
+    st.caption(f"Signed in as **{plain(alias)}** ({roles})" if alias else f"Signed in ({roles})")
+    own_zone_note(api)
+    idle_watch()
+    if st.button("Sign out", icon=":material/logout:"):
         api.logout()
-        st.error("This dashboard is for staff. Facilitators use the mobile app.")
-        return
-    st.rerun()
+        sign_out("You have signed out.")
+        st.rerun()
+
+
+def enrolment_only(api) -> None:
+    """Every page stays known, so that any address (a bookmark, a page open when two-factor
+    was turned off) opens the set-up instead of "page not found"; the sidebar offers only
+    what the API lets such a session use."""
+    page = st.navigation(STAFF_PAGES + ADMIN_PAGES, position="hidden")
+    if page.url_path not in {allowed.url_path for allowed in DURING_ENROLMENT}:
+        st.switch_page(TWO_FACTOR)
+    with st.sidebar:
+        st.warning(MUST_ENROL, icon=":material/phonelink_lock:")
+        for allowed in DURING_ENROLMENT:
+            st.page_link(allowed)
+        account_menu(api)
+    page.run()
+
+
+def everything(api) -> None:
+    pages = {"Care": STAFF_PAGES}
+    if "admin" in api.roles:
+        pages["Admin"] = ADMIN_PAGES
+    navigation = st.navigation(pages)
+    with st.sidebar:
+        account_menu(api)
+    system_banner(api)  # above every page: is the watch keeping up?
+    navigation.run()
 
 
 # Before anything is shown: a click after the idle time-out gets the sign-in page, not what
@@ -85,19 +85,7 @@ if not signed_in():
     # opens where it points once its reader has signed in, instead of "page not found".
     st.navigation(STAFF_PAGES + ADMIN_PAGES, position="hidden")
     sign_in()
+elif client().must_enrol_mfa:
+    enrolment_only(client())
 else:
-    api = client()
-    pages = {"Care": STAFF_PAGES}
-    if "admin" in api.roles:
-        pages["Admin"] = ADMIN_PAGES
-    navigation = st.navigation(pages)
-    with st.sidebar:
-        st.caption(f"Signed in as **{plain(api.me['alias'])}** ({', '.join(sorted(api.roles))})")
-        own_zone_note(api)
-        idle_watch()
-        if st.button("Sign out", icon=":material/logout:"):
-            api.logout()
-            sign_out("You have signed out.")
-            st.rerun()
-    system_banner(api)  # above every page: is the watch keeping up?
-    navigation.run()
+    everything(client())

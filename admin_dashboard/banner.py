@@ -11,8 +11,8 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from admin_dashboard.client import ApiError, ApiUnavailable, SessionExpired
-from admin_dashboard.state import plural, recent, sign_out
+from admin_dashboard.client import ApiError, ApiUnavailable, EnrolmentRequired, SessionExpired
+from admin_dashboard.state import plural, recent, sign_out, to_two_factor
 from admin_dashboard.zones import clock, reader_zone, zone_named
 
 STATUS_SECONDS = 30
@@ -127,6 +127,8 @@ def system_banner(api) -> None:
     except SessionExpired as exc:
         sign_out(str(exc))
         st.rerun()
+    except EnrolmentRequired:  # two-factor was turned off meanwhile, and the role needs it
+        to_two_factor()
     except ApiUnavailable:
         return
     jobs = status.get("jobs") or []

@@ -12,12 +12,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, SessionExpired
+from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, EnrolmentRequired, SessionExpired
 from admin_dashboard.typed import download_csv, plain
 
 SEVERITIES = ["low", "medium", "high", "critical"]
 IDLE_MINUTES = 15
 IDLE_CHECK_SECONDS = 60  # how late, at most, a page left open notices the time-out
+TWO_FACTOR_PAGE = "views/two_factor.py"
+MUST_ENROL = "Your role must use two-factor sign-in: set it up to continue."
 
 
 def client() -> ApiClient:
@@ -101,12 +103,20 @@ def guarded(part: Callable[..., None] | None = None, *, by_timer: bool = False) 
         except SessionExpired as exc:
             sign_out(str(exc))
             st.rerun(scope="app")
+        except EnrolmentRequired:
+            to_two_factor()
         except ApiUnavailable as exc:
             api_down(exc, key=f"retry_{part.__name__}")  # one Retry per part that failed
         except ApiError as exc:
             refused(exc)
 
     return run
+
+
+def to_two_factor() -> None:
+    """The API refused a call until two-factor sign-in is set up (the client noted it):
+    the two-factor page, in the navigation of a session that must set it up first."""
+    st.switch_page(TWO_FACTOR_PAGE)
 
 
 @st.fragment(run_every=IDLE_CHECK_SECONDS)

@@ -1,7 +1,8 @@
 """Accounts (admins): staff, admin and facilitator sign-ins. List them, create one (a
 one-time set-up code, shown once: the person chooses their own password with it), reset
-one's password (a new set-up code), deactivate one (all its sessions end at once), unlock
-one after too many wrong passwords."""
+one's password (a new set-up code; their two-factor sign-in is turned off too, for someone
+who lost their phone), deactivate one (all its sessions end at once), unlock one after too
+many wrong passwords."""
 
 import datetime as dt
 
@@ -45,6 +46,7 @@ def accounts_frame(accounts: list[dict]) -> pd.DataFrame:
             "locked_until",
             "created_at",
             "deactivated_at",
+            "mfa_enabled",
         ],
     )
     frame["roles"] = frame["roles"].map(lambda roles: ", ".join(sorted(roles)))
@@ -73,7 +75,9 @@ def render(api) -> None:
         f"{count} {'account' if count == 1 else 'accounts'}, {int(frame['is_active'].sum())} active. "
         "Graduates are not listed here."
     )
-    shown = frame[["name", "email", "roles", "timezone", "is_active", "locked", "created_at", "deactivated_at"]]
+    shown = frame[
+        ["name", "email", "roles", "timezone", "is_active", "locked", "mfa_enabled", "created_at", "deactivated_at"]
+    ]
     table_with_csv(
         shown,
         "accounts.csv",
@@ -84,6 +88,9 @@ def render(api) -> None:
             "timezone": "Time zone",
             "is_active": st.column_config.CheckboxColumn("Active"),
             "locked": st.column_config.CheckboxColumn("Locked", help="Too many wrong passwords: unlock below"),
+            "mfa_enabled": st.column_config.CheckboxColumn(
+                "Two-factor", help="Signs in with a code from an authenticator app after the password"
+            ),
             "created_at": st.column_config.DatetimeColumn("Created", format="MMM D, YYYY", timezone=zone),
             "deactivated_at": st.column_config.DatetimeColumn("Deactivated", format="MMM D, YYYY", timezone=zone),
         },
@@ -194,9 +201,11 @@ def manage_account(api, frame: pd.DataFrame) -> None:
 
 
 def reset_password(api, chosen: str, row, myself: bool) -> None:
-    """For a colleague who forgot their password, or may have given it away."""
+    """For a colleague who forgot their password, may have given it away, or lost the phone
+    with their authenticator app."""
     confirm = st.checkbox(
-        "Reset the password: this ends all their sessions and their password stops working",
+        "Reset the password: this ends all their sessions, their password stops working and their two-factor "
+        "sign-in is turned off (they set it up again)",
         key="acct_reset_confirm",
         disabled=myself,
     )
@@ -208,7 +217,10 @@ def reset_password(api, chosen: str, row, myself: bool) -> None:
         help="Change your own password on the My password page." if myself else "Tick the box above first.",
     ):
         handed = api.post(f"/v1/staff/accounts/{chosen}/reset")
-        st.session_state.acct_done = f"{plain(row['name'])} is signed out everywhere; their old password is void."
+        st.session_state.acct_done = (
+            f"{plain(row['name'])} is signed out everywhere; their old password is void and their two-factor "
+            "sign-in is off until they set it up again."
+        )
         st.session_state.acct_code = handed
         st.rerun()
 
