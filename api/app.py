@@ -28,6 +28,7 @@ from api.headers import cors_config, security_headers
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
+from api.mfa.routes import TwoFactorController
 from api.notifications.routes import (
     DeviceController,
     InboxController,
@@ -37,7 +38,7 @@ from api.notifications.routes import (
 from api.openapi import document_problems, strict_struct_schemas
 from api.participants.routes import DeletedParticipantController, ParticipantController
 from api.rate_store import rate_limit_store
-from api.security import build_jwt_auth
+from api.security import build_jwt_auth, mfa_enrolment_gate
 from api.settings import Settings
 from api.system.routes import SystemStatusController
 from api.timezones import learn_database_zones, timezones
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ready,
             auth_router(settings),
             MeController,
+            TwoFactorController,
             ParticipantController,
             DeletedParticipantController,
             AccountController,
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             timezones,
         ],
         lifespan=[lifespan],
+        # Sessions that must set up two-factor first reach only the routes that allow it.
+        guards=[mfa_enrolment_gate],
         dependencies=DEPENDENCIES,
         on_app_init=[jwt_auth.on_app_init],
         plugins=[

@@ -42,32 +42,44 @@ class Principal(msgspec.Struct, frozen=True):
     roles: frozenset[str]
     session_id: UUID
     timezone: str
+    # Their role must use two-factor sign-in and they have not set it up (mfa_enrolment_gate).
+    must_enrol_mfa: bool = False
 
     def has_any(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
 
 
-async def _load_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    try:
-        person_id, session_id = UUID(token.sub), UUID(str(token.extras["sid"]))
-    except (KeyError, ValueError):
-        return None
-    async with connection.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-        row = await auth_db.get_principal(conn, person_id, session_id)
-    if row is None:
-        raise NotAuthorizedException("This session has ended. Sign in again.")
-    return Principal(id=row["id"], roles=frozenset(row["roles"]), session_id=session_id, timezone=row["timezone"])
+def must_enrol_mfa(required: frozenset[str], roles, mfa_on: bool) -> bool:
+    """Whether someone holding `roles` must set up two-factor sign-in before anything else."""
+    return not mfa_on and not required.isdisjoint(roles)
 
 
 def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
+    async def load_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        try:
+            person_id, session_id = UUID(token.sub), UUID(str(token.extras["sid"]))
+        except (KeyError, ValueError):
+            return None
+        async with connection.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            row = await auth_db.get_principal(conn, person_id, session_id)
+        if row is None:
+            raise NotAuthorizedException("This session has ended. Sign in again.")
+        return Principal(
+            id=row["id"],
+            roles=frozenset(row["roles"]),
+            session_id=session_id,
+            timezone=row["timezone"],
+            must_enrol_mfa=must_enrol_mfa(settings.require_mfa, row["roles"], row["mfa_on"]),
+        )
+
     return JWTAuth[Principal, Token](
         token_secret=settings.secret_key,
-        retrieve_user_handler=_load_principal,
+        retrieve_user_handler=load_principal,
         default_token_expiration=timedelta(seconds=settings.access_token_ttl_s),
         accepted_issuers=["aftercare"],
         exclude=["^/schema"],
         exclude_opt_key="public",
-        description="Access token from /v1/auth/activate, /login, /refresh or /firebase.",
+        description="Access token from /v1/auth/activate, /login, /mfa, /setup, /refresh or /firebase.",
     )
 
 
@@ -108,6 +120,25 @@ def require_roles(*roles: str):
 
     guard.__name__ = f"require_{'_or_'.join(roles)}"
     return guard
+
+
+# What a handler declares (`opt={DURING_MFA_ENROLMENT: True}`) to stay open to a session
+# whose role must use two-factor sign-in before it is set up: the enrolment routes, and
+# changing one's password. Everything else is closed to such a session.
+DURING_MFA_ENROLMENT = "during_mfa_enrolment"
+
+
+async def mfa_enrolment_gate(connection: ASGIConnection[Any, Principal, Any, Any], handler: BaseRouteHandler) -> None:
+    """An app-wide guard: a session that must set up two-factor sign-in first reaches only
+    the routes that let it (DURING_MFA_ENROLMENT). A stolen password of such an account
+    opens nothing but the enrolment, which the owner notices when it is theirs to do."""
+    user: Principal | None = connection.scope.get("user")
+    if user is not None and user.must_enrol_mfa and not handler.opt.get(DURING_MFA_ENROLMENT):
+        raise problem(
+            403,
+            "mfa_enrolment_required",
+            "Your role must use two-factor sign-in: set it up first (POST /v1/me/mfa/totp, then confirm a code).",
+        )
 
 
 staff_only = require_roles(STAFF, ADMIN)

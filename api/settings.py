@@ -95,6 +95,26 @@ def _origins(name: str) -> tuple[str, ...]:
     return tuple(_origin(name, part.strip()) for part in raw.split(",") if part.strip())
 
 
+# Roles whose accounts sign in with a password, and so can be made to use two-factor.
+PASSWORD_ROLES = ("admin", "staff", "facilitator")
+
+
+def _roles_requiring_mfa(name: str, default: frozenset[str]) -> frozenset[str]:
+    """`admin,staff` (the default), any of admin, staff, facilitator, or `none`."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw == "none":
+        return frozenset()
+    roles = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if unknown := sorted(roles - set(PASSWORD_ROLES)):
+        raise ConfigError(
+            f"{name} lists {', '.join(unknown)}: give roles that sign in with a password "
+            f"({', '.join(PASSWORD_ROLES)}), comma-separated, or `none` (graduates sign in with codes)"
+        )
+    return roles
+
+
 def _dashboard_secret() -> str | None:
     secret = os.environ.get("AFTERCARE_DASHBOARD_SECRET") or None
     if secret is not None and len(secret) < 32:
@@ -131,6 +151,11 @@ class Settings:
     # Hours a password session (staff, admins, facilitators) may go without a refresh before
     # its refresh token is refused: a forgotten dashboard sign-in does not stay open for weeks.
     staff_refresh_idle_hours: int = 12
+    # Roles that must sign in with a second factor (an authenticator app): until they enrol,
+    # their sessions reach only the enrolment routes. They read every graduate's check-ins.
+    require_mfa: frozenset[str] = frozenset({"admin", "staff"})
+    # How long the step between a right password and the second factor may take.
+    mfa_challenge_ttl_s: int = 300
     activation_code_ttl_days: int = 7
     # How long a staff account's set-up code (a new account, or an admin's reset) can be
     # redeemed: long enough to hand over across a weekend, short enough to go stale.
@@ -213,6 +238,7 @@ class Settings:
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
             refresh_reuse_grace_s=_int("AFTERCARE_REFRESH_REUSE_GRACE_S", cls.refresh_reuse_grace_s, 0),
             staff_refresh_idle_hours=_int("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", cls.staff_refresh_idle_hours, 1),
+            require_mfa=_roles_requiring_mfa("AFTERCARE_REQUIRE_MFA", cls.require_mfa),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),

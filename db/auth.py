@@ -213,7 +213,8 @@ async def get_principal(conn: asyncpg.Connection, person_id: UUID, session_id: U
     checked on every request, so revocation takes effect at once."""
     return await conn.fetchrow(
         """
-        select p.id, p.roles, p.timezone
+        select p.id, p.roles, p.timezone,
+               exists (select from mfa_totp t where t.person_id = p.id and t.confirmed_at is not null) as mfa_on
         from auth_sessions s join people p on p.id = s.person_id
         where s.id = $2 and s.person_id = $1 and s.revoked_at is null and p.is_active
         """,

@@ -22,7 +22,10 @@ select {PARTICIPANT_COLUMNS}
 from people p join participant_profiles pp on pp.person_id = p.id
 """
 
-ACCOUNT_COLUMNS = "id, email, name, roles, timezone, is_active, locked_until, created_at, deactivated_at"
+ACCOUNT_COLUMNS = """
+    id, email, name, roles, timezone, is_active, locked_until, created_at, deactivated_at,
+    exists (select from mfa_totp t where t.person_id = people.id and t.confirmed_at is not null) as mfa_enabled
+"""
 
 
 async def insert_participant(
@@ -219,20 +222,32 @@ async def find_account_by_email(conn: asyncpg.Connection, email: str) -> asyncpg
 
 async def lock_account_by_email(conn: asyncpg.Connection, email: str, client_address: str) -> dict[str, Any] | None:
     """The account, locked until the transaction ends (call inside one), with `locked_until`
-    the later of its account-wide lock and its lock for `client_address`."""
+    the later of its account-wide lock and its lock for `client_address`, and `mfa_on`:
+    whether a right password must be followed by a second factor."""
     account = await conn.fetchrow(
         """
-        select id, roles, password_hash, is_active, locked_until
+        select id, roles, password_hash, is_active, locked_until,
+               exists (select from mfa_totp t where t.person_id = people.id and t.confirmed_at is not null) as mfa_on
         from people where lower(email) = lower($1)
         for update
         """,
         email,
     )
-    if account is None:
-        return None
-    # Read only now, once the account is ours: joined to the statement above, the count would
-    # come from before the wait for the lock, and sign-ins sent at once would not see the
-    # lock the one before them set.
+    return None if account is None else await _with_address_lock(conn, account, client_address)
+
+
+async def lock_account(conn: asyncpg.Connection, person_id: UUID, client_address: str) -> dict[str, Any] | None:
+    """As lock_account_by_email, by id (the second factor of a sign-in)."""
+    account = await conn.fetchrow(
+        "select id, roles, password_hash, is_active, locked_until from people where id = $1 for update", person_id
+    )
+    return None if account is None else await _with_address_lock(conn, account, client_address)
+
+
+async def _with_address_lock(conn: asyncpg.Connection, account: asyncpg.Record, client_address: str) -> dict[str, Any]:
+    # Read only now, once the account is ours: joined to the statement that locks it, the
+    # count would come from before the wait for the lock, and sign-ins sent at once would not
+    # see the lock the one before them set.
     address_locked_until = await conn.fetchval(
         "select locked_until from sign_in_failures where person_id = $1 and client_address = $2",
         account["id"],

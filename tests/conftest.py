@@ -164,6 +164,9 @@ def make_settings(database_url: str, **overrides) -> Settings:
         auth_rate_limit_per_minute=10_000,
         # No worker runs beside most tests: jobs would all be "late". Tests of job health set it.
         worker_expected=False,
+        # Most tests sign staff in with a password alone; tests/test_two_factor.py requires
+        # the second factor as a deployment does by default.
+        require_mfa=frozenset(),
     )
     values.update(overrides)
     return Settings(**values)

@@ -229,3 +229,22 @@ async def plant_time_zone(conn: asyncpg.Connection, table: str, row_id: str | uu
         await conn.execute(f"update {table} set timezone = $2 where id = $1", uuid.UUID(str(row_id)), zone)
     finally:
         await conn.execute(f"alter table {table} enable trigger {trigger}")
+
+
+def totp_code(secret: str, steps: int = 0) -> str:
+    """The authenticator app's code for now, or `steps` 30-second steps away from now."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps)
+
+
+async def enrol_totp(client, actor: Actor) -> tuple[str, list[str]]:
+    """Turn two-factor sign-in on for `actor` through the API: (secret, recovery codes)."""
+    started = await client.post("/v1/me/mfa/totp", headers=actor.headers)
+    assert started.status_code == 201, started.text
+    secret = started.json()["secret"]
+    confirmed = await client.post("/v1/me/mfa/totp/confirm", json={"code": totp_code(secret)}, headers=actor.headers)
+    assert confirmed.status_code == 200, confirmed.text
+    return secret, confirmed.json()["recovery_codes"]

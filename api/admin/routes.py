@@ -37,6 +37,7 @@ from api.security import admin_only, staff_only
 from api.time_bounds import refuse_query_time
 from db import audit as audit_db
 from db import auth as auth_db
+from db import mfa as mfa_db
 from db import people as people_db
 
 
@@ -100,9 +101,10 @@ class AccountController(Controller):
     async def reset(
         self, account_id: FromPath[UUID], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> SetupCode:
-        """For a colleague who forgot their password or may have given it away: ends all of
-        their sessions, clears the password (the old one stops working at once) and answers a
-        new set-up code (shown once, valid 72 hours) to hand over in person. Your own account
+        """For a colleague who forgot their password, may have given it away, or lost the phone
+        with their authenticator app: ends all of their sessions, clears the password (the old
+        one stops working at once) and their two-factor sign-in (they set it up again), and
+        answers a new set-up code (shown once, valid 72 hours) to hand over in person. Your own account
         answers 409: change your password at /v1/me/password."""
         if account_id == request.user.id:
             raise problem(
@@ -113,7 +115,16 @@ class AccountController(Controller):
             row = found(await people_db.get_account(conn, account_id), "account")
             await people_db.set_password_hash(conn, account_id, None)
             ended = await auth_db.revoke_sessions(conn, account_id, "password reset by an admin")
-            await audit(conn, request, "account.reset", None, {"account_id": str(account_id), "sessions_ended": ended})
+            # A reset is also how someone who lost their phone and recovery codes gets back in:
+            # they set up two-factor again (whoever holds the set-up code could anyway).
+            mfa_removed = await mfa_db.remove(conn, account_id)
+            await audit(
+                conn,
+                request,
+                "account.reset",
+                None,
+                {"account_id": str(account_id), "sessions_ended": ended, "mfa_removed": mfa_removed},
+            )
             row = await people_db.get_account(conn, account_id)  # its lock cleared with the password
             return await _issue_setup_code(conn, request, runtime, row, verifier)
 

@@ -34,6 +34,8 @@ class Account(msgspec.Struct):
     """Set while the account is locked after too many wrong passwords."""
     created_at: dt.datetime
     deactivated_at: dt.datetime | None
+    mfa_enabled: bool
+    """Whether the account signs in with a second factor (an authenticator app)."""
 
 
 class SetupCode(msgspec.Struct):

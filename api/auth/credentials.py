@@ -140,10 +140,16 @@ def shown_code(selector: str, verifier: str) -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
+def normalise_code(typed: str) -> str:
+    """A typed code in its canonical letters: upper case, no spaces or dashes, O/I/L read
+    as 0/1/1."""
+    return "".join(ch for ch in typed.upper() if ch not in " -").translate(_CROCKFORD_READS)
+
+
 def split_activation_code(typed: str) -> tuple[str, str] | None:
     """(selector, verifier) from what a person typed, forgiving case, spaces, dashes and the
     look-alikes O/I/L; None when it cannot be a code."""
-    cleaned = "".join(ch for ch in typed.upper() if ch not in " -").translate(_CROCKFORD_READS)
+    cleaned = normalise_code(typed)
     if len(cleaned) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in cleaned):
         return None
     return cleaned[:SELECTOR_LENGTH], cleaned[SELECTOR_LENGTH:]

@@ -12,55 +12,29 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from api.auth import credentials
+from api.auth import credentials, tokens
 from api.auth.firebase import FirebaseTokenError, FirebaseUnavailable
 from api.auth.schemas import (
     ActivateRequest,
     FirebaseRequest,
     LoginRequest,
     RefreshRequest,
+    SecondFactorRequest,
     SetupRequest,
     TokenPair,
 )
 from api.auth.passwords import check_strength
 from api.audit import audit
+from api.mfa import second_factor
 from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.openapi import may_answer
 from api.problems import invalid, problem
-from api.security import issue_access_token
 from api.settings import Settings
 from db import auth as auth_db
 from db import people as people_db
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-async def _start_session(
-    conn: asyncpg.Connection, runtime: Runtime, person_id: UUID, roles: list[str], method: str
-) -> TokenPair:
-    refresh_token, refresh_hash = credentials.new_refresh_token()
-    now = _now()
-    session_id = await auth_db.create_session(
-        conn,
-        person_id=person_id,
-        method=method,
-        refresh_hash=refresh_hash,
-        refresh_expires_at=now + dt.timedelta(days=runtime.settings.refresh_token_ttl_days),
-        now=now,
-    )
-    return _token_pair(runtime, person_id, session_id, refresh_token, roles)
-
-
-def _token_pair(runtime: Runtime, person_id: UUID, session_id: UUID, refresh_token: str, roles: list[str]) -> TokenPair:
-    return TokenPair(
-        access_token=issue_access_token(runtime.jwt_auth, person_id, session_id),
-        refresh_token=refresh_token,
-        expires_in=runtime.settings.access_token_ttl_s,
-        person_id=person_id,
-        roles=sorted(roles),
-    )
+_now = tokens.now
 
 
 FIREBASE_OFF = "Firebase sign-in is off on this server"
@@ -185,7 +159,7 @@ async def _redeem(
                 who = (code["person_id"], list(code["roles"]))
                 await audit(conn, request, "account.setup_code_used", None, {"account_id": str(who[0])}, actor=who)
                 roles = code["roles"]
-            outcome = await _start_session(conn, runtime, code["person_id"], roles, kind.method)
+            outcome = await tokens.start_session(conn, runtime, code["person_id"], roles, kind.method)
     # Raised once the transaction is over: the uncounted try stays uncounted.
     if isinstance(outcome, ProblemDetailsException):
         raise outcome
@@ -244,6 +218,10 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
         rehash = await hashing.hash(password) if stale else None
     if not right:
         raise denied
+    if account["mfa_on"]:
+        # Nothing is cleared yet: this try stays counted until the second factor is right,
+        # so that a guesser who holds the password cannot earn new tries by giving it again.
+        raise await second_factor.challenge(transactions, runtime, account, address, rehash)
     async with transactions.transaction() as conn:
         now_account = await people_db.record_login_success(
             conn,
@@ -258,7 +236,7 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
         elif not now_account["is_active"]:
             outcome = problem(403, "account_deactivated", "This account is no longer active.")
         else:
-            outcome = await _start_session(conn, runtime, account["id"], now_account["roles"], "password")
+            outcome = await tokens.start_session(conn, runtime, account["id"], now_account["roles"], "password")
     if isinstance(outcome, ProblemDetailsException):
         raise outcome
     return outcome
@@ -315,9 +293,29 @@ class SignInController(Controller):
         minutes from one address the account is locked for 15 minutes from that address; after
         100 within 15 minutes from all addresses together, from everywhere (an admin can unlock
         it sooner). Unknown email, wrong password and locked account all get the same answer,
-        so nobody learns which accounts exist."""
+        so nobody learns which accounts exist.
+
+        With two-factor sign-in on, a right password answers 401 `mfa_required` with a
+        `challenge` (good for `challenge_expires_in` seconds): send it with a code from the
+        authenticator app to /v1/auth/mfa."""
         address = client_address(request) or "unknown"
         return await _sign_in(transactions, runtime, data.email, data.password, address)
+
+    @post(
+        "/mfa",
+        responses=may_answer(401, 403, 423, 429),
+        summary="Complete a sign-in with a code from the authenticator app, or a recovery code",
+    )
+    async def mfa(
+        self, data: JSONBody[SecondFactorRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TokenPair:
+        """The second step of /v1/auth/login for accounts with two-factor sign-in. `code` is
+        the 6-digit code the app shows now (one 30-second step early or late is fine), or one
+        of the recovery codes (each works once). A code works once: the same code again
+        answers 401 `invalid_mfa_code`. Wrong codes count toward the account's sign-in lock
+        from the address that gave the password (423 `account_locked` once it is reached),
+        and after 5 the challenge ends: 401 `challenge_expired`, as when it runs out."""
+        return await second_factor.complete(transactions, runtime, request, data)
 
     @post(
         "/firebase",
@@ -342,7 +340,7 @@ class SignInController(Controller):
                 )
             if not person["is_active"]:
                 raise problem(403, "account_deactivated", "This account is no longer active.")
-            return await _start_session(conn, runtime, person["id"], person["roles"], "firebase")
+            return await tokens.start_session(conn, runtime, person["id"], person["roles"], "firebase")
 
 
 class SessionController(Controller):
@@ -400,7 +398,7 @@ class SessionController(Controller):
                         now=now,
                     )
                 # A repeat within the grace gets the successor the first refresh stored.
-                outcome = _token_pair(runtime, row["person_id"], row["session_id"], successor, row["roles"])
+                outcome = await tokens.token_pair(conn, runtime, row["person_id"], row["session_id"], successor, row["roles"])
         if isinstance(outcome, ProblemDetailsException):
             raise outcome
         return outcome

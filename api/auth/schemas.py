@@ -43,6 +43,12 @@ class FirebaseRequest(msgspec.Struct, forbid_unknown_fields=True):
     id_token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
 
 
+class SecondFactorRequest(msgspec.Struct, forbid_unknown_fields=True):
+    challenge: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    """From the 401 `mfa_required` answer of /v1/auth/login."""
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="123456, or a recovery code")]
+
+
 class TokenPair(msgspec.Struct):
     access_token: str
     refresh_token: str
@@ -50,4 +56,8 @@ class TokenPair(msgspec.Struct):
     """Seconds until the access token expires; refresh before then."""
     person_id: UUID
     roles: list[str]
+    mfa_enrolment_required: bool = False
+    """True when this account's role must use two-factor sign-in and it has not set it up:
+    until it does (/v1/me/mfa/totp), the session reaches only the enrolment routes and
+    /v1/me/password; every other route answers 403 `mfa_enrolment_required`."""
     token_type: str = "Bearer"

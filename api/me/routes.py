@@ -16,7 +16,7 @@ from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.pagination import Page
 from api.participants.deletion import delete_graduate
 from api.problems import found, invalid
-from api.security import PARTICIPANT, participants_only
+from api.security import DURING_MFA_ENROLMENT, PARTICIPANT, participants_only
 from db import auth as auth_db
 from db import people as people_db
 from db import privacy as privacy_db
@@ -68,7 +68,13 @@ class MeController(Controller):
         until they have closed it (`care_record_kept`), nothing more."""
         return await delete_graduate(conn, request, request.user.id)
 
-    @post("/password", status_code=204, responses=may_answer(403, 409), summary="Change my password")
+    @post(
+        "/password",
+        status_code=204,
+        responses=may_answer(403, 409),
+        summary="Change my password",
+        opt={DURING_MFA_ENROLMENT: True},
+    )
     async def change_password(
         self, data: JSONBody[PasswordChange], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> None:

@@ -1,0 +1,98 @@
+"""Turning two-factor sign-in on and off for one's own account (`/v1/me/mfa`)."""
+
+from __future__ import annotations
+
+from litestar import Request
+
+from api.audit import audit
+from api.deps import Runtime, Transactions
+from api.mfa import totp
+from api.mfa.codes import Verdict, check, wrong_code_detail
+from api.mfa.schemas import RecoveryCodes, TotpEnrolment, TwoFactorRemoval, TwoFactorStatus
+from api.problems import problem
+from api.security import must_enrol_mfa
+from db import auth as auth_db
+from db import mfa as mfa_db
+from db import people as people_db
+
+_ALREADY_ON = "Two-factor sign-in is already on. To set it up on a new phone, turn it off first."
+
+
+async def status(request: Request, transactions: Transactions, runtime: Runtime) -> TwoFactorStatus:
+    me = request.user
+    async with transactions.transaction() as conn:
+        row = await mfa_db.status(conn, me.id)
+    on = row["enabled_at"] is not None
+    return TwoFactorStatus(
+        enabled=on,
+        required=not runtime.settings.require_mfa.isdisjoint(me.roles),
+        enabled_at=row["enabled_at"],
+        recovery_codes_left=row["recovery_codes_left"],
+    )
+
+
+async def start(request: Request, transactions: Transactions, runtime: Runtime) -> TotpEnrolment:
+    """A new secret, awaiting its first code; a secret started before and never confirmed
+    is replaced (a QR code scanned into a phone since lost, say)."""
+    me, secret = request.user, totp.new_secret()
+    async with transactions.transaction() as conn:
+        holder = await people_db.get_password_holder(conn, me.id)
+        if holder is None or holder["password_hash"] is None:
+            raise problem(403, "no_password", "Two-factor sign-in is for accounts that sign in with a password.")
+        stored = totp.encrypt_secret(runtime.settings.secret_key, secret, me.id.bytes)
+        if not await mfa_db.start_totp(conn, me.id, stored):
+            raise problem(409, "mfa_already_on", _ALREADY_ON)
+        await audit(conn, request, "account.mfa_enrolment_started", None, {"account_id": str(me.id)})
+    return TotpEnrolment(secret=secret, otpauth_uri=totp.otpauth_uri(secret, holder["email"]))
+
+
+async def confirm(request: Request, transactions: Transactions, runtime: Runtime, code: str) -> RecoveryCodes:
+    """The first code from the app proves it holds the secret: two-factor is on, every other
+    session ends (one begun with a stolen password must not outlast the new lock), and the
+    recovery codes are shown this once."""
+    me, recovery_codes = request.user, totp.new_recovery_codes()
+    async with transactions.transaction() as conn:
+        row = await mfa_db.lock_totp(conn, me.id)
+        if row is None:
+            raise problem(409, "no_enrolment_started", "Start setting up first: POST /v1/me/mfa/totp.")
+        if row["confirmed_at"] is not None:
+            raise problem(409, "mfa_already_on", _ALREADY_ON)
+        verdict = await check(conn, runtime.settings.secret_key, me.id, code, enrolling=True)
+        if verdict is not Verdict.TOTP:
+            raise problem(400, "wrong_code", f"code: {wrong_code_detail(verdict)}")
+        hashes = [totp.recovery_code_hash(c) for c in recovery_codes]
+        await mfa_db.confirm_totp(conn, me.id, hashes)  # type: ignore[arg-type]  # all well-formed
+        ended = await auth_db.revoke_sessions(conn, me.id, "two-factor turned on", keep=me.session_id)
+        await audit(conn, request, "account.mfa_enrolled", None, {"account_id": str(me.id), "sessions_ended": ended})
+    return RecoveryCodes(recovery_codes=recovery_codes)
+
+
+async def remove(request: Request, transactions: Transactions, runtime: Runtime, data: TwoFactorRemoval) -> None:
+    """Both factors are asked for: a session left open on a shared computer is not enough
+    to take the second factor off. A refusal is audited; a right one ends nothing else."""
+    me = request.user
+    async with transactions.transaction() as conn:
+        holder = await people_db.get_password_holder(conn, me.id)
+    if holder is None or holder["password_hash"] is None:
+        raise problem(403, "no_password", "Two-factor sign-in is for accounts that sign in with a password.")
+    right_password = await runtime.hasher.verify(holder["password_hash"], data.password)  # no connection held
+    refusal = None
+    async with transactions.transaction() as conn:
+        if not await mfa_db.is_on(conn, me.id):
+            raise problem(409, "mfa_off", "Two-factor sign-in is not on.")
+        # The code is checked (and spent) only with the right password: a wrong password
+        # does not get to learn whether a code was right.
+        verdict = await check(conn, runtime.settings.secret_key, me.id, data.code) if right_password else None
+        if verdict is None:
+            refusal = problem(403, "wrong_password", "password: that is not your password.")
+        elif verdict in (Verdict.WRONG, Verdict.REPLAYED):
+            refusal = problem(403, "wrong_code", f"code: {wrong_code_detail(verdict)}")
+        if refusal is not None:
+            why = "wrong_password" if verdict is None else verdict.value
+            await audit(conn, request, "account.mfa_removal_refused", None, {"account_id": str(me.id), "why": why})
+        else:
+            await mfa_db.remove(conn, me.id)
+            required = must_enrol_mfa(runtime.settings.require_mfa, me.roles, mfa_on=False)
+            await audit(conn, request, "account.mfa_removed", None, {"account_id": str(me.id), "now_required": required})
+    if refusal is not None:
+        raise refusal
