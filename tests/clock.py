@@ -27,8 +27,13 @@ around "now" that the session routes accept, whatever year the suite really runs
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
+from collections.abc import Iterator
 from typing import NamedTuple
+
+import time_machine
 
 
 class Instant(NamedTuple):
@@ -122,3 +127,25 @@ def chosen(names: tuple[str, ...]) -> list[Instant]:
     if unknown:
         raise ValueError(f"unknown clock instants {sorted(unknown)}: tests/clock.py has {sorted(_BY_NAME)}")
     return [instant for instant in INSTANTS if not names or instant.name in names]
+
+
+class TotpSteps:
+    """A clock frozen near real time and moved on by hand, 30-second steps at a time, for
+    two-factor sign-in: an authenticator app's code is good once per step, so each use of one
+    in a test takes a later step's code. Near real time, not at a fixed instant: PostgreSQL's
+    clock, which stamps sign-in locks and forgets old sign-in challenges, stays within
+    minutes of it."""
+
+    def __init__(self, traveller) -> None:
+        self._traveller = traveller
+
+    def step(self, steps: int = 1) -> None:
+        self._traveller.shift(30 * steps)
+
+
+@contextlib.contextmanager
+def totp_steps() -> Iterator[TotpSteps]:
+    # 10 s into the next step: never before a token issued by a fixture set up earlier.
+    start = (int(time.time()) // 30 + 1) * 30 + 10
+    with time_machine.travel(start, tick=False) as traveller:
+        yield TotpSteps(traveller)

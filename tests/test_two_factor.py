@@ -8,32 +8,21 @@ so each sign-in of a test takes the next step's code."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-import time_machine
 
 from api.app import create_app
 from litestar.testing import AsyncTestClient
 from tests import helpers
+from tests.clock import totp_steps
 from tests.conftest import make_settings
 from tests.helpers import PASSWORD, assert_problem, totp_code
 
 
-class Clock:
-    def __init__(self, traveller) -> None:
-        self._traveller = traveller
-
-    def step(self, steps: int = 1) -> None:
-        self._traveller.shift(30 * steps)
-
-
 @pytest.fixture
 def clock():
-    # 10 s into the next step: never before a token issued by a fixture set up earlier.
-    start = (int(time.time()) // 30 + 1) * 30 + 10
-    with time_machine.travel(start, tick=False) as traveller:
-        yield Clock(traveller)
+    with totp_steps() as steps:
+        yield steps
 
 
 async def _login(client, actor) -> dict:

@@ -65,7 +65,7 @@ def set_up(api, status: dict) -> None:
     if status["required"]:
         st.warning(MUST_ENROL, icon=":material/phonelink_lock:")
     st.markdown(
-        "Two-factor sign-in is **off**. Once it is on, signing in asks for your password and then for the "
+        "Two-factor sign-in is off. Once it is on, signing in asks for your password and then for the "
         "6-digit code an authenticator app on your phone shows (Google Authenticator, Microsoft Authenticator, "
         "1Password, Authy and others): a password someone has guessed or seen is not enough to read "
         "graduates' check-ins."
@@ -78,7 +78,9 @@ def set_up(api, status: dict) -> None:
         return
     st.subheader("1. Scan this code with your authenticator app")
     picture, by_hand = st.columns([1, 2])
-    picture.image(qr_png(started["otpauth_uri"]), caption="Add an account in the app, then scan.")
+    # PNG as drawn: Streamlit would re-encode it as JPEG, whose blur at the modules' edges
+    # is what a phone's camera has to read through.
+    picture.image(qr_png(started["otpauth_uri"]), caption="Add an account in the app, then scan.", output_format="PNG")
     by_hand.caption("Cannot scan? Add the account by hand in the app (time-based) with this key:")
     by_hand.code(grouped(started["secret"]), language=None)
     by_hand.caption("Keep the key to yourself: whoever has it can make your codes.")
@@ -139,7 +141,7 @@ def show_on(api, status: dict) -> None:
     since = when(status["enabled_at"], reader_zone(api))
     left = status["recovery_codes_left"]
     st.success(
-        f"Two-factor sign-in is **on** (since {plain(since)}). {plural(left, 'recovery code')} left.",
+        f"Two-factor sign-in is on (since {plain(since)}). {plural(left, 'recovery code')} left.",
         icon=":material/verified_user:",
     )
     if left <= FEW_RECOVERY_CODES:
@@ -158,7 +160,9 @@ def turn_off(api, status: dict) -> None:
     with st.form("mfa_off", clear_on_submit=True):
         password = st.text_input("Your password", type="password", key="mfa_off_password")
         code = st.text_input("Code from your authenticator app, or a recovery code", key="mfa_off_code")
-        turning_off = st.form_submit_button("Turn off two-factor sign-in", icon=":material/no_encryption:")
+        turning_off = st.form_submit_button(
+            "Turn off two-factor sign-in", icon=":material/no_encryption:", key="mfa_off_submit"
+        )
     if not turning_off:
         return
     if not password or not code.strip():
