@@ -173,8 +173,10 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: str, request) -> Settings:
+    """A test that needs other values (the API's, behind `client` and `api_url`) names them:
+    `@pytest.mark.parametrize("settings", [{"require_mfa": ...}], indirect=True)`."""
+    return make_settings(database_url, **getattr(request, "param", {}))
 
 
 def _watch_hashing(app) -> list[str]:

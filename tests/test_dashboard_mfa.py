@@ -16,22 +16,14 @@ from PIL import Image
 
 from tests import helpers
 from tests.clock import totp_steps
-from tests.conftest import make_settings
 from tests.dashboard import capture_downloads, open_page, sign_in, texts
 from tests.helpers import PASSWORD, totp_code
 
 CODE_LABEL = "Code from your authenticator app"
 MUST_ENROL = "Your role must use two-factor sign-in: set it up to continue."
-# The API's own settings for a test that needs them (`settings` below, through api_url).
+# The API's settings for a test that needs them (conftest's `settings`, behind api_url).
 REQUIRED = {"require_mfa": frozenset({"admin", "staff"})}
 LOCKS_AT_ONCE = {"login_max_failures": 2}  # the password's try and one wrong code
-
-
-@pytest.fixture
-def settings(database_url, request):
-    """conftest's settings, with what a test asks for by `@pytest.mark.parametrize("settings",
-    [...], indirect=True)`."""
-    return make_settings(database_url, **getattr(request, "param", {}))
 
 
 @pytest.fixture
