@@ -2,8 +2,9 @@
 cancel reasons, notes, what an import or the API's own sentences bring along), made inert
 wherever the dashboard puts it. Two places run text: Markdown, which every Streamlit message,
 caption, heading, widget label and metric renders (`plain`), and a spreadsheet opening a CSV
-(`csv_text`, offered only through `download_csv`). tests/test_dashboard_injection.py renders
-every page with hostile text and checks both."""
+(`csv_text`, offered only through `download_csv`; `download_text` offers what the API made,
+such as recovery codes). tests/test_dashboard_injection.py renders every page with hostile
+text and checks both."""
 
 from __future__ import annotations
 
@@ -58,13 +59,23 @@ def csv_text(frame: pd.DataFrame) -> str:
 
 
 def download_csv(frame: pd.DataFrame, file_name: str, *, key: str, label: str = "Download CSV", where=st) -> None:
-    """The dashboard's only download: `frame` as inert CSV."""
+    """`frame` as inert CSV: the dashboard's download of anything people typed."""
+    _offer(label, csv_text(frame), file_name, "text/csv", key, where)
+
+
+def download_text(text: str, file_name: str, *, key: str, label: str, where=st) -> None:
+    """Plain text the API made for its reader (the two-factor recovery codes), nothing typed:
+    no spreadsheet opens a .txt file as cells to run."""
+    _offer(label, text, file_name, "text/plain", key, where)
+
+
+def _offer(label: str, data: str, file_name: str, mime: str, key: str, where) -> None:
     where.download_button(
         label,
-        csv_text(frame),
+        data,
         file_name=_FILE_NAME_UNSAFE.sub("-", file_name),
-        mime="text/csv",
+        mime=mime,
         icon=":material/download:",
-        on_click="ignore",  # a download needs no rerun
+        on_click="ignore",  # a download needs no rerun (and a rerun would take one-time codes off the screen)
         key=key,
     )

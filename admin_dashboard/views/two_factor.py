@@ -12,7 +12,7 @@ import streamlit as st
 
 from admin_dashboard.client import ApiError
 from admin_dashboard.state import MUST_ENROL, plural, refused, run_page
-from admin_dashboard.typed import plain
+from admin_dashboard.typed import download_text, plain
 from admin_dashboard.zones import reader_zone, when
 
 ENROLMENT = "mfa_enrolment"  # the key being set up ({secret, otpauth_uri}), until confirmed
@@ -126,15 +126,7 @@ def show_recovery_codes(codes: list[str]) -> None:
     )
     text = "\n".join(codes)
     st.code(text, language=None)
-    st.download_button(
-        "Download as text",
-        text + "\n",
-        file_name="aftercare-recovery-codes.txt",
-        mime="text/plain",
-        icon=":material/download:",
-        on_click="ignore",  # a rerun would take the codes off the screen
-        key="mfa_codes_download",
-    )
+    download_text(text + "\n", "aftercare-recovery-codes.txt", key="mfa_codes_download", label="Download as text")
 
 
 def show_on(api, status: dict) -> None:
