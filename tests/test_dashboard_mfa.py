@@ -21,9 +21,11 @@ from tests.helpers import PASSWORD, totp_code
 
 CODE_LABEL = "Code from your authenticator app"
 MUST_ENROL = "Your role must use two-factor sign-in: set it up to continue."
+DURING_ENROLMENT = ["Two-factor sign-in", "My password"]
 # The API's settings for a test that needs them (conftest's `settings`, behind api_url).
 REQUIRED = {"require_mfa": frozenset({"admin", "staff"})}
 LOCKS_AT_ONCE = {"login_max_failures": 2}  # the password's try and one wrong code
+CHOSEN = "violet tram umbrella quietly"
 
 
 @pytest.fixture
@@ -37,8 +39,11 @@ def qr_modules(png: bytes, scale: int = 5, border: int = 4) -> tuple[tuple[int, 
     what a phone's camera would see."""
     picture = Image.open(io.BytesIO(png)).convert("L")
     size = picture.width // scale - 2 * border
-    middle = lambda i: (i + border) * scale + scale // 2  # noqa: E731
-    return tuple(tuple(int(picture.getpixel((middle(x), middle(y))) < 128) for x in range(size)) for y in range(size))
+
+    def dark(x: int, y: int) -> int:  # the pixel at the middle of the module
+        return int(picture.getpixel(((x + border) * scale + scale // 2, (y + border) * scale + scale // 2)) < 128)
+
+    return tuple(tuple(dark(x, y) for x in range(size)) for y in range(size))
 
 
 def titles(at) -> list[str]:
@@ -60,15 +65,20 @@ def verify(at, code: str):
     return at
 
 
+def sidebar_links(at) -> list[str]:
+    """The pages the sidebar offers as links (a session that must set up two-factor first)."""
+    return [link.label for link in at.sidebar.get("page_link")]
+
+
 def signed_in_to_watchlist(at) -> bool:
     sidebar = " ".join(str(c.value) for c in at.sidebar.caption)
     return "Watchlist" in titles(at) and "Signed in as" in sidebar
 
 
-async def enrolled_staff(client, conn, hasher, clock, roles=("staff",)):
+async def enrolled_staff(client, conn, hasher, clock):
     """A staff account with two-factor on: (the actor, its secret, its recovery codes); the
     clock a step past the enrolment's code."""
-    person = await helpers.account(client, conn, hasher, list(roles))
+    person = await helpers.account(client, conn, hasher, ["staff"])
     secret, codes = await helpers.enrol_totp(client, person)
     clock.step()
     return person, secret, codes
@@ -142,7 +152,7 @@ async def test_a_role_that_must_use_two_factor_sees_only_its_set_up_until_it_is_
     counselor = await helpers.account(client, conn, hasher, ["staff"])
     at = sign_in(dashboard(), counselor)  # the default page asked for: the watchlist
     assert titles(at) == ["Two-factor sign-in"]
-    assert [link.label for link in at.sidebar.get("page_link")] == ["Two-factor sign-in", "My password"]
+    assert sidebar_links(at) == DURING_ENROLMENT
     assert MUST_ENROL in texts(at)
     assert "Signed in (staff)" in [c.value for c in at.sidebar.caption]
     assert titles(open_page(at, "views/overview.py")) == ["Two-factor sign-in"]  # a bookmark, say
@@ -157,10 +167,28 @@ async def test_a_role_that_must_use_two_factor_sees_only_its_set_up_until_it_is_
     at.button(key="mfa_confirm_submit").click().run()
     assert not at.exception, at.exception
     # Every page now, in the same session: no signing out and in again.
-    assert not at.sidebar.get("page_link") and MUST_ENROL not in texts(at)
+    assert sidebar_links(at) == [] and MUST_ENROL not in texts(at)
     assert len(at.code[0].value.splitlines()) == 10  # the recovery codes
     assert "Overview" in titles(open_page(at, "views/overview.py"))
     assert "Signed in as" in " ".join(str(c.value) for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("settings", [{"require_mfa": frozenset({"staff"})}], indirect=True)
+async def test_a_set_up_code_signs_in_to_the_two_factor_set_up_when_the_role_must_use_it(
+    dashboard, client, conn, hasher
+):
+    admin = await helpers.account(client, conn, hasher, ["admin"])  # not bound to two-factor here
+    body = {"email": "robin.hale@example.org", "name": "Robin Hale", "roles": ["staff"]}
+    code = (await client.post("/v1/staff/accounts", json=body, headers=admin.headers)).json()["setup_code"]
+    at = dashboard()
+    at.run()
+    at.text_input(key="setup_code").input(code)
+    at.text_input(key="setup_password").input(CHOSEN)
+    at.text_input(key="setup_again").input(CHOSEN)
+    at.button(key="setup_submit").click().run()
+    assert not at.exception, at.exception
+    assert titles(at) == ["Two-factor sign-in"] and MUST_ENROL in texts(at)
+    assert sidebar_links(at) == DURING_ENROLMENT
 
 
 @pytest.mark.parametrize("settings", [REQUIRED], indirect=True)
@@ -176,7 +204,7 @@ async def test_a_session_refused_for_want_of_two_factor_is_sent_to_its_set_up(da
     assert off.status_code == 204, off.text
     at = open_page(at, "views/overview.py")
     assert titles(at) == ["Two-factor sign-in"] and not at.error
-    assert [link.label for link in at.sidebar.get("page_link")] == ["Two-factor sign-in", "My password"]
+    assert sidebar_links(at) == DURING_ENROLMENT
 
 
 # --- the two-factor page -----------------------------------------------------------------------
