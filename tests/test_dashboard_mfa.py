@@ -116,9 +116,7 @@ async def test_a_recovery_code_signs_in_once(dashboard, client, conn, hasher, cl
     assert on_second_step(again) and "That code is not right" in again.error[0].value
 
 
-async def test_start_again_and_a_challenge_that_ran_out_go_back_to_the_password(
-    dashboard, client, conn, hasher, clock
-):
+async def test_start_again_and_a_challenge_that_ran_out_go_back_to_the_password(dashboard, client, conn, hasher, clock):
     counselor, secret, _ = await enrolled_staff(client, conn, hasher, clock)
     at = sign_in(dashboard(), counselor)
     at.button(key="mfa_restart").click().run()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from litestar.testing import AsyncTestClient
 from tests import helpers
 from tests.clock import totp_steps
 from tests.conftest import make_settings
