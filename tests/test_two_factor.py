@@ -200,6 +200,15 @@ async def test_a_challenge_runs_out_and_a_password_changed_meanwhile_voids_it(cl
     assert "password changed" in assert_problem(voided, 401, "challenge_expired")["detail"]
 
 
+async def test_a_challenge_of_a_deactivated_account_signs_nobody_in(client, admin, staff, clock):
+    secret, _ = await helpers.enrol_totp(client, staff)
+    clock.step()
+    challenge = (await _login(client, staff))["challenge"]
+    deactivated = await client.post(f"/v1/staff/accounts/{staff.id}/deactivate", headers=admin.headers)
+    assert deactivated.status_code == 200, deactivated.text
+    assert_problem(await _second_step(client, challenge, totp_code(secret)), 403, "account_deactivated")
+
+
 async def test_turning_two_factor_off_needs_the_password_and_a_code(client, conn, staff, clock):
     secret, _ = await helpers.enrol_totp(client, staff)
     clock.step()
