@@ -81,6 +81,9 @@ async def test_setting_up_shows_a_secret_once_and_turns_on_with_the_first_code(c
     assert (await client.get("/v1/me", headers=staff.headers)).status_code == 200
     again = await client.post("/v1/me/mfa/totp", headers=staff.headers)
     assert_problem(again, 409, "mfa_already_on")
+    exported = await client.get("/v1/me/export", headers=staff.headers)
+    assert exported.json()["data"]["two_factor"]["recovery_codes_left"] == 10
+    assert secret not in exported.text and not any(c in exported.text for c in codes)
     assert await _audit_actions(conn, staff) == ["account.mfa_enrolment_started", "account.mfa_enrolled"]
 
 
