@@ -312,3 +312,10 @@ def test_admins_and_staff_must_use_two_factor_unless_configured_otherwise(monkey
     monkeypatch.setenv("AFTERCARE_REQUIRE_MFA", "staff,participant")
     with pytest.raises(ConfigError, match="participant"):
         Settings.from_env(database_url="postgresql://x/y", secret_key=secret)
+
+
+@pytest.mark.parametrize("typed", ["１２３４５６", "12345６", "٣٣٣٣٣٣", "12 34 56 78", "ß" * 16, "\x00" * 6, "-" * 64])
+async def test_a_code_of_any_shape_is_only_ever_a_wrong_code(client, staff, clock, typed):
+    await helpers.enrol_totp(client, staff)
+    challenge = (await _login(client, staff))["challenge"]
+    assert_problem(await _second_step(client, challenge, typed), 401, "invalid_mfa_code")

@@ -62,6 +62,7 @@ async def confirm(request: Request, transactions: Transactions, runtime: Runtime
     me, recovery_codes = request.user, totp.new_recovery_codes()
     async with transactions.transaction() as conn:
         await _password_holder(conn, me.id)
+        await mfa_db.lock_person(conn, me.id)
         row = await mfa_db.lock_totp(conn, me.id)
         if row is None:
             raise problem(409, "no_enrolment_started", "Start setting up first: POST /v1/me/mfa/totp.")
@@ -86,6 +87,7 @@ async def remove(request: Request, transactions: Transactions, runtime: Runtime,
     right_password = await runtime.hasher.verify(holder["password_hash"], data.password)  # no connection held
     refusal = None
     async with transactions.transaction() as conn:
+        await mfa_db.lock_person(conn, me.id)
         if not await mfa_db.is_on(conn, me.id):
             raise problem(409, "mfa_off", "Two-factor sign-in is not on.")
         # The code is checked (and spent) only with the right password: a wrong password
