@@ -99,7 +99,14 @@ async def test_confirming_before_starting_is_a_conflict_and_graduates_have_no_se
 async def test_a_password_alone_no_longer_signs_in_once_two_factor_is_on(client, conn, staff, clock):
     secret, _ = await helpers.enrol_totp(client, staff)
     clock.step()
-    challenge = (await _login(client, staff))["challenge"]
+    required = await _login(client, staff)
+    challenge = required["challenge"]
+    assert required["challenge_expires_in"] == 300
+    # As the OpenAPI document says, for the app's developers.
+    document = (await client.get("/schema/openapi.json")).json()
+    documented = document["paths"]["/v1/auth/login"]["post"]["responses"]["401"]["content"]
+    schema = document["components"]["schemas"][documented["application/problem+json"]["schema"]["$ref"].split("/")[-1]]
+    assert set(required) <= set(schema["properties"])
     signed_in = await _second_step(client, challenge, totp_code(secret))
     assert signed_in.status_code == 201, signed_in.text
     assert (await client.get("/v1/me", headers=helpers.bearer(signed_in.json()))).status_code == 200
