@@ -132,6 +132,12 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     _run_upgrade(url)
     if demo if demo is not None else embedded:
         _load_demo(url)
+        # Demo sign-ins work without an authenticator app; a deployment's default asks admins
+        # and staff to set one up at their first sign-in.
+        if not os.environ.get("AFTERCARE_REQUIRE_MFA"):
+            os.environ["AFTERCARE_REQUIRE_MFA"] = "none"
+            click.echo("Two-factor sign-in: optional in this demo (AFTERCARE_REQUIRE_MFA=none); by default")
+            click.echo("  admins and staff must set it up at their first sign-in (README, Configuration)")
     if worker:
         _start_child("Worker", ["worker"])
         click.echo("           pushes are only logged without AFTERCARE_FCM_CREDENTIALS")
@@ -360,6 +366,10 @@ def create_admin(email: str, password: str, name: str) -> None:
     from api.validation import explain
     from db import people as people_db
 
+    try:
+        required_mfa = Settings.from_env(database_url="unused", need_secret=False).require_mfa
+    except ConfigError as exc:
+        _fail(str(exc), 2)
     try:  # the same rules as POST /v1/staff/accounts
         account = msgspec.convert({"email": email, "name": name, "roles": ["admin", "staff"]}, AccountCreate)
     except msgspec.ValidationError as exc:
@@ -395,6 +405,8 @@ def create_admin(email: str, password: str, name: str) -> None:
     except asyncpg.PostgresError as exc:  # its detail could echo the values: name the kind only
         _fail(f"the database refused the account ({type(exc).__name__})")
     click.echo(f"Created admin {email} (id {person_id}).")
+    if "admin" in required_mfa:
+        click.echo("At the first sign-in, set up two-factor sign-in with an authenticator app (AFTERCARE_REQUIRE_MFA).")
 
 
 @main.group()

@@ -36,6 +36,14 @@ class Problem(msgspec.Struct):
     errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
 
 
+class SignInProblem(Problem):
+    """A sign-in's 401: with two-factor on, a right password answers `code` `mfa_required`
+    and these two fields (for /v1/auth/mfa); otherwise they are absent."""
+
+    challenge: str | msgspec.UnsetType = msgspec.UNSET
+    challenge_expires_in: int | msgspec.UnsetType = msgspec.UNSET
+
+
 _WHEN = {
     400: "The request is malformed or a value is invalid; `errors` names each field.",
     401: "Not signed in, or the session has ended.",
@@ -80,6 +88,16 @@ def problem_response(status: int) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem, media_type=PROBLEM_JSON, description=_WHEN[status], generate_examples=False
     )
+
+
+def sign_in_refused() -> dict[int, ResponseSpec]:
+    """/v1/auth/login's 401, which may carry a two-factor challenge."""
+    description = "Email or password not right; or, with two-factor on, `mfa_required` and a `challenge`."
+    return {
+        401: ResponseSpec(
+            data_container=SignInProblem, media_type=PROBLEM_JSON, description=description, generate_examples=False
+        )
+    }
 
 
 def may_answer(*statuses: int) -> dict[int, ResponseSpec]:

@@ -8,6 +8,12 @@ from uuid import UUID
 import asyncpg
 
 
+async def lock_person(conn: asyncpg.Connection, person_id: UUID) -> None:
+    """Take the person's row first, as a sign-in's second step does (person, challenge, TOTP
+    row): an enrolment or removal at the same moment then waits instead of deadlocking."""
+    await conn.execute("select from people where id = $1 for update", person_id)
+
+
 async def start_totp(conn: asyncpg.Connection, person_id: UUID, secret_encrypted: bytes) -> bool:
     """Store a new secret awaiting its first code (replacing one that was never confirmed);
     False when two-factor is already on."""

@@ -23,6 +23,12 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'last_used_at', s.last_used_at, 'revoked_at', s.revoked_at)
                                       order by s.created_at)
                                   from auth_sessions s where s.person_id = $1), '[]'::jsonb),
+            -- Whether two-factor sign-in is on; never its secret or recovery codes.
+            'two_factor', (select jsonb_build_object(
+                                      'started_at', t.started_at, 'enabled_at', t.confirmed_at,
+                                      'recovery_codes_left', (select count(*) from mfa_recovery_codes r
+                                                              where r.person_id = $1 and r.used_at is null))
+                           from mfa_totp t where t.person_id = $1),
             'activation_codes', coalesce((select jsonb_agg(jsonb_build_object(
                                       'created_at', c.created_at, 'expires_at', c.expires_at,
                                       'used_at', c.used_at, 'revoked_at', c.revoked_at)

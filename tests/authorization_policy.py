@@ -158,6 +158,11 @@ async def _setup(world: World) -> dict[str, Any]:
     return {"code": await world.fresh_setup_code(), "password": "violet tram umbrella quietly"}
 
 
+async def _second_factor(world: World) -> dict[str, Any]:
+    challenge, recovery_code = await world.fresh_mfa_challenge()
+    return {"challenge": challenge, "code": recovery_code}
+
+
 # Changing one's password to the same one: the caller can still sign in afterwards.
 _SAME_PASSWORD = {"current_password": helpers.PASSWORD, "new_password": helpers.PASSWORD}
 # Everyone signed in but graduates, who have no password (403).
@@ -214,6 +219,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/auth/login"): Rule(PUBLIC, body=_login, secret_text={"password": 401}),
     ("POST", "/v1/auth/setup"): Rule(PUBLIC, body=_setup, secret_text={"code": 400, "password": 201}),
+    ("POST", "/v1/auth/mfa"): Rule(PUBLIC, body=_second_factor, secret_text={"challenge": 401, "code": 401}),
     ("POST", "/v1/auth/logout"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 204}),
     ("POST", "/v1/auth/refresh"): Rule(PUBLIC, body=_refresh, secret_text={"refresh_token": 401}),
     ("GET", "/v1/crisis-resources"): Rule(PUBLIC),
@@ -235,6 +241,27 @@ POLICY: dict[tuple[str, str], Rule] = {
         body=_SAME_PASSWORD,
         audit=Audited("account.password_changed", about=None),
         secret_text={"current_password": 403, "new_password": 204},
+    ),
+    # Two-factor sign-in. Nobody in the world has started setting it up, so confirming and
+    # turning off answer 409 (`no_enrolment_started`, `mfa_off`) once past the guards;
+    # tests/test_two_factor.py takes them all the way, audit rows included.
+    ("GET", "/v1/me/mfa"): Rule(SIGNED_IN),
+    ("POST", "/v1/me/mfa/totp"): Rule(
+        PASSWORD_HOLDERS, audit=Audited("account.mfa_enrolment_started", about=None), secret_text={}
+    ),
+    ("POST", "/v1/me/mfa/totp/confirm"): Rule(
+        PASSWORD_HOLDERS,
+        body={"code": "123456"},
+        also_allowed=frozenset({409}),
+        audit=NotAudited("about the caller's own account; a right code needs the caller's own app"),
+        secret_text={"code": 409},
+    ),
+    ("DELETE", "/v1/me/mfa"): Rule(
+        PASSWORD_HOLDERS,
+        body={"password": helpers.PASSWORD, "code": "123456"},
+        also_allowed=frozenset({409}),
+        audit=NotAudited("about the caller's own account; a right code needs the caller's own app"),
+        secret_text={"password": 409, "code": 409},
     ),
     ("DELETE", "/v1/me/sign-ins/{sign_in_id:uuid}"): Rule(OWN_OBJECT),
     ("GET", "/v1/me/sessions"): Rule(SIGNED_IN),

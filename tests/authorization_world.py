@@ -88,6 +88,17 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()["setup_code"]
 
+    async def fresh_mfa_challenge(self) -> tuple[str, str]:
+        """(challenge, recovery code) of a new account with two-factor on, its password given:
+        each call its own account, as a challenge and a recovery code work once."""
+        body = {"code": await self.fresh_setup_code(), "password": helpers.PASSWORD}
+        signed_in = _ok(await self.client.post("/v1/auth/setup", json=body))
+        _, recovery_codes = await helpers.enrol_totp(self.client, helpers.Actor("", helpers.bearer(signed_in)))
+        email = (await self.client.get("/v1/me", headers=helpers.bearer(signed_in))).json()["email"]
+        answer = await self.client.post("/v1/auth/login", json={"email": email, "password": helpers.PASSWORD})
+        assert answer.status_code == 401 and answer.json()["code"] == "mfa_required", answer.text
+        return answer.json()["challenge"], recovery_codes[0]
+
     async def fresh_refresh_token(self) -> str:
         response = await self.client.post(
             "/v1/auth/login", json={"email": self.spare.email, "password": helpers.PASSWORD}

@@ -87,6 +87,13 @@ KEYS = {
     ("refresh_tokens", "token_hash"): "every session is revoked",
     ("calendar_feeds", "token_hash"): "the secret calendar URL is deleted",
     ("devices", "token"): "push tokens go with the sessions they belong to",
+    # Two-factor sign-in: second factors, never a way in alone, and each use checks the account
+    # is active (test_two_factor.py::test_a_challenge_of_a_deactivated_account_signs_nobody_in).
+    ("mfa_totp", "secret_encrypted"): "a second factor: useless without a sign-in that needs it",
+    ("mfa_recovery_codes", "code_hash"): "a second factor: useless without a sign-in that needs it",
+    ("mfa_challenges", "token_hash"): "refused for a deactivated account (403)",
+    ("mfa_challenges", "password_hash"): "the hash the challenge was earned with: not a key",
+    ("mfa_challenges", "new_password_hash"): "stored only by a completed sign-in",
 }
 
 

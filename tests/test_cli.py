@@ -48,6 +48,7 @@ def test_upgrade_status_and_create_admin(fresh_db):
     created = aftercare("create-admin", "--email", "boss@example.org", "--password", "a very long password", env=env)
     assert created.returncode == 0, created.stderr
     assert "Created admin boss@example.org" in created.stdout
+    assert "set up two-factor sign-in" in created.stdout  # AFTERCARE_REQUIRE_MFA's default
     again = aftercare("create-admin", "--email", "BOSS@example.org", "--password", "a very long password", env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
     short = aftercare("create-admin", "--email", "x@example.org", "--password", "short", env=env)

@@ -70,6 +70,9 @@ async def test_setting_up_shows_a_secret_once_and_turns_on_with_the_first_code(c
     assert (await client.get("/v1/me", headers=staff.headers)).status_code == 200
     again = await client.post("/v1/me/mfa/totp", headers=staff.headers)
     assert_problem(again, 409, "mfa_already_on")
+    exported = await client.get("/v1/me/export", headers=staff.headers)
+    assert exported.json()["data"]["two_factor"]["recovery_codes_left"] == 10
+    assert secret not in exported.text and not any(c in exported.text for c in codes)
     assert await _audit_actions(conn, staff) == ["account.mfa_enrolment_started", "account.mfa_enrolled"]
 
 
@@ -85,7 +88,14 @@ async def test_confirming_before_starting_is_a_conflict_and_graduates_have_no_se
 async def test_a_password_alone_no_longer_signs_in_once_two_factor_is_on(client, conn, staff, clock):
     secret, _ = await helpers.enrol_totp(client, staff)
     clock.step()
-    challenge = (await _login(client, staff))["challenge"]
+    required = await _login(client, staff)
+    challenge = required["challenge"]
+    assert required["challenge_expires_in"] == 300
+    # As the OpenAPI document says, for the app's developers.
+    document = (await client.get("/schema/openapi.json")).json()
+    documented = document["paths"]["/v1/auth/login"]["post"]["responses"]["401"]["content"]
+    schema = document["components"]["schemas"][documented["application/problem+json"]["schema"]["$ref"].split("/")[-1]]
+    assert set(required) <= set(schema["properties"])
     signed_in = await _second_step(client, challenge, totp_code(secret))
     assert signed_in.status_code == 201, signed_in.text
     assert (await client.get("/v1/me", headers=helpers.bearer(signed_in.json()))).status_code == 200
@@ -189,6 +199,15 @@ async def test_a_challenge_runs_out_and_a_password_changed_meanwhile_voids_it(cl
     assert "password changed" in assert_problem(voided, 401, "challenge_expired")["detail"]
 
 
+async def test_a_challenge_of_a_deactivated_account_signs_nobody_in(client, admin, staff, clock):
+    secret, _ = await helpers.enrol_totp(client, staff)
+    clock.step()
+    challenge = (await _login(client, staff))["challenge"]
+    deactivated = await client.post(f"/v1/staff/accounts/{staff.id}/deactivate", headers=admin.headers)
+    assert deactivated.status_code == 200, deactivated.text
+    assert_problem(await _second_step(client, challenge, totp_code(secret)), 403, "account_deactivated")
+
+
 async def test_turning_two_factor_off_needs_the_password_and_a_code(client, conn, staff, clock):
     secret, _ = await helpers.enrol_totp(client, staff)
     clock.step()
@@ -289,3 +308,10 @@ def test_admins_and_staff_must_use_two_factor_unless_configured_otherwise(monkey
     monkeypatch.setenv("AFTERCARE_REQUIRE_MFA", "staff,participant")
     with pytest.raises(ConfigError, match="participant"):
         Settings.from_env(database_url="postgresql://x/y", secret_key=secret)
+
+
+@pytest.mark.parametrize("typed", ["１２３４５６", "12345６", "٣٣٣٣٣٣", "12 34 56 78", "ß" * 16, "\x00" * 6, "-" * 64])
+async def test_a_code_of_any_shape_is_only_ever_a_wrong_code(client, staff, clock, typed):
+    await helpers.enrol_totp(client, staff)
+    challenge = (await _login(client, staff))["challenge"]
+    assert_problem(await _second_step(client, challenge, typed), 401, "invalid_mfa_code")

@@ -28,7 +28,7 @@ from api.audit import audit
 from api.mfa import second_factor
 from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
-from api.openapi import may_answer
+from api.openapi import may_answer, sign_in_refused
 from api.problems import invalid, problem
 from api.settings import Settings
 from db import auth as auth_db
@@ -284,7 +284,9 @@ class SignInController(Controller):
         return await _redeem(transactions, runtime, data.code, SETUP, password=data.password, request=request)
 
     @post(
-        "/login", responses=may_answer(401, 403, 429), summary="Sign in with email and password (staff, facilitators)"
+        "/login",
+        responses=may_answer(403, 429) | sign_in_refused(),
+        summary="Sign in with email and password (staff, facilitators)",
     )
     async def login(
         self, data: JSONBody[LoginRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
+import asyncpg
 from litestar import Request
 
 from api.audit import audit
@@ -16,6 +19,14 @@ from db import mfa as mfa_db
 from db import people as people_db
 
 _ALREADY_ON = "Two-factor sign-in is already on. To set it up on a new phone, turn it off first."
+
+
+async def _password_holder(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record:
+    """The caller's account with its password hash; graduates (no password) get a 403."""
+    holder = await people_db.get_password_holder(conn, person_id)
+    if holder is None or holder["password_hash"] is None:
+        raise problem(403, "no_password", "Two-factor sign-in is for accounts that sign in with a password.")
+    return holder
 
 
 async def status(request: Request, transactions: Transactions, runtime: Runtime) -> TwoFactorStatus:
@@ -36,9 +47,7 @@ async def start(request: Request, transactions: Transactions, runtime: Runtime) 
     is replaced (a QR code scanned into a phone since lost, say)."""
     me, secret = request.user, totp.new_secret()
     async with transactions.transaction() as conn:
-        holder = await people_db.get_password_holder(conn, me.id)
-        if holder is None or holder["password_hash"] is None:
-            raise problem(403, "no_password", "Two-factor sign-in is for accounts that sign in with a password.")
+        holder = await _password_holder(conn, me.id)
         stored = totp.encrypt_secret(runtime.settings.secret_key, secret, me.id.bytes)
         if not await mfa_db.start_totp(conn, me.id, stored):
             raise problem(409, "mfa_already_on", _ALREADY_ON)
@@ -52,6 +61,8 @@ async def confirm(request: Request, transactions: Transactions, runtime: Runtime
     recovery codes are shown this once."""
     me, recovery_codes = request.user, totp.new_recovery_codes()
     async with transactions.transaction() as conn:
+        await _password_holder(conn, me.id)
+        await mfa_db.lock_person(conn, me.id)
         row = await mfa_db.lock_totp(conn, me.id)
         if row is None:
             raise problem(409, "no_enrolment_started", "Start setting up first: POST /v1/me/mfa/totp.")
@@ -72,12 +83,11 @@ async def remove(request: Request, transactions: Transactions, runtime: Runtime,
     to take the second factor off. A refusal is audited; a right one ends nothing else."""
     me = request.user
     async with transactions.transaction() as conn:
-        holder = await people_db.get_password_holder(conn, me.id)
-    if holder is None or holder["password_hash"] is None:
-        raise problem(403, "no_password", "Two-factor sign-in is for accounts that sign in with a password.")
+        holder = await _password_holder(conn, me.id)
     right_password = await runtime.hasher.verify(holder["password_hash"], data.password)  # no connection held
     refusal = None
     async with transactions.transaction() as conn:
+        await mfa_db.lock_person(conn, me.id)
         if not await mfa_db.is_on(conn, me.id):
             raise problem(409, "mfa_off", "Two-factor sign-in is not on.")
         # The code is checked (and spent) only with the right password: a wrong password

@@ -45,7 +45,9 @@ def otpauth_uri(secret: str, account_name: str) -> str:
 
 
 def looks_like_totp(typed: str) -> bool:
-    return len(_digits(typed)) == DIGITS and _digits(typed).isdigit()
+    code = _digits(typed)
+    # ASCII digits only: str.isdigit() takes "１２３４５６" and the like too.
+    return len(code) == DIGITS and code.isascii() and code.isdigit()
 
 
 def _digits(typed: str) -> str:
