@@ -30,6 +30,7 @@ PUBLIC = {
     "/v1/auth/activate",
     "/v1/auth/login",
     "/v1/auth/setup",
+    "/v1/auth/mfa",
     "/v1/auth/refresh",
     "/v1/auth/logout",
     "/v1/auth/firebase",
