@@ -79,8 +79,9 @@ async def remove(conn: asyncpg.Connection, person_id: UUID) -> bool:
     return bool(was_on)
 
 
-async def use_recovery_code(conn: asyncpg.Connection, person_id: UUID, code_hash: bytes) -> int | None:
-    """Spend a recovery code: how many are left, or None when it is unknown or spent."""
+async def use_recovery_code(conn: asyncpg.Connection, person_id: UUID, code_hash: bytes) -> bool:
+    """Spend a recovery code; False when it is unknown or spent already (status() says how
+    many are left, for the one caller that shows it)."""
     used = await conn.fetchval(
         """
         update mfa_recovery_codes set used_at = now()
@@ -90,11 +91,7 @@ async def use_recovery_code(conn: asyncpg.Connection, person_id: UUID, code_hash
         person_id,
         code_hash,
     )
-    if used is None:
-        return None
-    return await conn.fetchval(
-        "select count(*) from mfa_recovery_codes where person_id = $1 and used_at is null", person_id
-    )
+    return used is not None
 
 
 async def status(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record:

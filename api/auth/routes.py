@@ -400,7 +400,9 @@ class SessionController(Controller):
                         now=now,
                     )
                 # A repeat within the grace gets the successor the first refresh stored.
-                outcome = await tokens.token_pair(conn, runtime, row["person_id"], row["session_id"], successor, row["roles"])
+                outcome = await tokens.token_pair(
+                    conn, runtime, row["person_id"], row["session_id"], successor, row["roles"]
+                )
         if isinstance(outcome, ProblemDetailsException):
             raise outcome
         return outcome

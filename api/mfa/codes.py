@@ -37,8 +37,10 @@ async def check(
         secret = totp.decrypt_secret(server_secret, row["secret_encrypted"], person_id.bytes)
         if secret is None:
             # No personal data: which account shows in the audit row of the failure.
-            log.error("a two-factor secret cannot be decrypted: was AFTERCARE_SECRET_KEY changed? "
-                      "Such accounts sign in with a recovery code, or an admin resets them")
+            log.error(
+                "a two-factor secret cannot be decrypted: was AFTERCARE_SECRET_KEY changed? "
+                "Such accounts sign in with a recovery code, or an admin resets them"
+            )
             return Verdict.WRONG
         step = totp.matching_step(secret, typed, time.time())
         if step is None:
@@ -47,7 +49,7 @@ async def check(
     code_hash = totp.recovery_code_hash(typed)
     if enrolling or code_hash is None:
         return Verdict.WRONG
-    return Verdict.RECOVERY if await mfa_db.use_recovery_code(conn, person_id, code_hash) is not None else Verdict.WRONG
+    return Verdict.RECOVERY if await mfa_db.use_recovery_code(conn, person_id, code_hash) else Verdict.WRONG
 
 
 def wrong_code_detail(verdict: Verdict) -> str:

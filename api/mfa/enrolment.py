@@ -103,6 +103,7 @@ async def remove(request: Request, transactions: Transactions, runtime: Runtime,
         else:
             await mfa_db.remove(conn, me.id)
             required = must_enrol_mfa(runtime.settings.require_mfa, me.roles, mfa_on=False)
-            await audit(conn, request, "account.mfa_removed", None, {"account_id": str(me.id), "now_required": required})
+            details = {"account_id": str(me.id), "now_required": required}
+            await audit(conn, request, "account.mfa_removed", None, details)
     if refusal is not None:
         raise refusal
