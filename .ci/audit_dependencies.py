@@ -12,7 +12,10 @@ it is listed as "unchecked" (refresh the lock, see README "Dependencies").
 
 A vulnerability fails the run unless .ci/audit-ignore.txt explains it (one line each:
 `<id> <why it does not affect us>`), and so does a pin that could not be checked, unless a
-line `unchecked:<package> <why it stays behind>` explains that.
+line `unchecked:<package> <why it stays behind>` explains that, or unless the first release
+after the pin reached PyPI less than --grace-days ago: then the lock is "due" for a refresh
+by a date the script prints. Without that window, any upstream release published between a
+commit and its CI run would turn the run red though nothing in the project changed.
 
 Exit codes: 0 nothing unexplained, 1 something unexplained, 2 PyPI unreachable or
 the lock unreadable (fails closed: an audit that could not run is not a pass).
@@ -28,6 +31,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +44,8 @@ class Finding:
     version: str
     vulnerabilities: list[dict] = field(default_factory=list)
     unchecked_because: str | None = None
+    # When the first release after the pinned one reached PyPI (None: not known).
+    behind_since: datetime | None = None
 
 
 def pins(lock: Path) -> list[tuple[str, str]]:
@@ -64,10 +70,26 @@ def check(name: str, version: str, index: str) -> Finding:
             return Finding(name, version, unchecked_because="not on PyPI")
         latest = project["info"]["version"]
         if latest != version:
-            return Finding(name, version, unchecked_because=f"latest is {latest}")
+            behind_since = _behind_since(project, version)
+            return Finding(name, version, unchecked_because=f"latest is {latest}", behind_since=behind_since)
         release = project
     live = [v for v in release.get("vulnerabilities") or [] if not v.get("withdrawn")]
     return Finding(name, version, vulnerabilities=live)
+
+
+def _first_upload(files: list[dict]) -> datetime | None:
+    times = [f["upload_time_iso_8601"] for f in files if f.get("upload_time_iso_8601")]
+    return min((datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times), default=None)
+
+
+def _behind_since(project: dict, version: str) -> datetime | None:
+    """When the first release newer than `version` (by upload time) was published."""
+    releases = project.get("releases") or {}
+    pinned_at = _first_upload(releases.get(version) or [])
+    if pinned_at is None:
+        return _first_upload(project.get("urls") or [])
+    later = (at for files in releases.values() if (at := _first_upload(files)) and at > pinned_at)
+    return min(later, default=None) or _first_upload(project.get("urls") or [])
 
 
 def explained(path: Path) -> dict[str, str]:
@@ -86,6 +108,10 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, default=ROOT / "requirements.lock", help="pinned requirements")
     parser.add_argument("--ignore", type=Path, default=ROOT / ".ci" / "audit-ignore.txt", help="explained ids")
     parser.add_argument("--index", default="https://pypi.org", help="PyPI's address (default: %(default)s)")
+    parser.add_argument(
+        "--grace-days", type=int, default=7,
+        help="days an unexplained pin may stay behind a newer release before it fails (default: %(default)s)",
+    )
     args = parser.parse_args()
 
     try:
@@ -120,15 +146,25 @@ def main() -> int:
             unexplained += why is None
             print(f"{finding.name} {finding.version}: {', '.join(aliases)} (fixed in {fixed}) {state}")
     unchecked = [f for f in findings if f.unchecked_because]
+    now = datetime.now(UTC)
+    due = 0
     for finding in unchecked:
         why = reasons.get(f"unchecked:{finding.name}")
-        unexplained += why is None
-        state = f"explained: {why}" if why else "UNEXPLAINED: refresh the lock, or say why it stays"
+        deadline = finding.behind_since + timedelta(days=args.grace_days) if finding.behind_since else None
+        if why:
+            state = f"explained: {why}"
+        elif deadline and now < deadline:
+            due += 1
+            days = (now - finding.behind_since).days
+            state = f"due: refresh the lock by {deadline:%Y-%m-%d} (a newer release came out {days} day(s) ago)"
+        else:
+            unexplained += 1
+            state = "UNEXPLAINED: refresh the lock, or say why it stays"
         print(f"unchecked: {finding.name} {finding.version} ({finding.unchecked_because}) {state}")
     vulnerable = sum(bool(f.vulnerabilities) for f in findings)
     print(
         f"{len(findings)} packages: {vulnerable} with known vulnerabilities, {len(unchecked)} unchecked, "
-        f"{unexplained} unexplained"
+        f"{due} due for a lock refresh, {unexplained} unexplained"
     )
     return 1 if unexplained else 0
 
