@@ -582,8 +582,8 @@ def jobs() -> None:
     "--lookback-days",
     default=7,
     show_default=True,
-    type=click.IntRange(1, 60),
-    help="How far back to look for slots that ended without a check-in.",
+    type=click.IntRange(1, 31),
+    help="How far back to look for slots that ended without a check-in (the state keeps 31 days).",
 )
 def sweep_missed(lookback_days: int) -> None:
     """Record missed check-ins and raise alerts (2 in a row, 4 in a row, under 50% in 14 days).
@@ -633,10 +633,51 @@ def sweep_missed(lookback_days: int) -> None:
             err=True,
         )
     click.echo(
-        f"Sweep done in {time.monotonic() - started:.2f}s: {counts['missed_recorded']} missed check-ins recorded, "
+        f"Sweep done in {time.monotonic() - started:.2f}s: {counts['graduates_visited']} graduates visited, "
+        f"{counts['missed_recorded']} missed check-ins recorded, "
         f"{counts['misses_alerted']} counted in alerts, {counts['adherence_alerts']} low-adherence alerts opened"
         f"{f', {skipped} graduates skipped' if skipped else ''}."
     )
+
+
+@jobs.command("rebuild-engagement")
+@click.option(
+    "--batch", default=20_000, show_default=True, type=click.IntRange(100, 1_000_000), help="Graduates per transaction."
+)
+def rebuild_engagement(batch: int) -> None:
+    """Work every graduate's engagement state out again from their history.
+
+    The state (each graduate's current slot, misses in a row, slots of the last month, and
+    the metrics' rollups) is kept as things happen; this recomputes it from the check-ins,
+    plans and alerts, batch by batch, while the API keeps answering. Run it after restoring
+    a backup or changing the plan rules; running it twice changes nothing.
+    """
+    import datetime as dt
+
+    import asyncpg
+
+    from db import engagement
+
+    def shown(done: int, total: int) -> None:
+        click.echo(f"  {done:,}/{total:,} graduates", err=True)
+
+    async def run() -> int:
+        conn = await asyncpg.connect(_database_url(announce=False))
+        try:
+            return await engagement.rebuild(conn, dt.datetime.now(dt.UTC), batch, shown)
+        finally:
+            await conn.close()
+
+    started = time.monotonic()
+    try:
+        counted = asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no engagement tables yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    except asyncpg.PostgresError as exc:
+        _fail(f"the rebuild failed ({type(exc).__name__}: {exc}); nothing of the batch that failed was kept")
+    click.echo(f"Engagement rebuilt in {time.monotonic() - started:.2f}s: {counted:,} active graduates.")
 
 
 if __name__ == "__main__":

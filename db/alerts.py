@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from db import engagement
 from db.sql import Params
 
 ALERT_COLUMNS = """
@@ -119,6 +120,11 @@ async def get(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
 
 
 async def lock(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None:
+    """The alert, locked, after its graduate's state row (taken first by every writer of it:
+    db/engagement.py `hold`), so staff acting on it never deadlock with the sweep."""
+    person_id = await conn.fetchval("select person_id from alerts where id = $1", alert_id)
+    if person_id is not None:
+        await engagement.hold(conn, [person_id])
     return await conn.fetchrow("select id, person_id, status from alerts where id = $1 for update", alert_id)
 
 

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
+from db import engagement
+
 
 async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
     """Every row that belongs to the person, by table (secrets left out)."""
@@ -160,6 +162,7 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
 
     The audit log keeps its rows: they hold ids only, and the record of who looked at what
     must outlive the account."""
+    await engagement.hold(conn, [person_id])  # as every writer of their state does, first
     counts = await conn.fetchrow(
         """
         with tokens as (

@@ -1,4 +1,4 @@
-"""The missed-check-in sweep: set-based statements over every graduate at once."""
+"""The missed-check-in sweep: set-based statements over the graduates whose slot ended."""
 
 from __future__ import annotations
 
@@ -7,49 +7,19 @@ from typing import NamedTuple
 
 import asyncpg
 
-from db.slots_sql import ended_slots
+from db import engagement
 
 SWEEP_LOCK_KEY = 7_261_706_163_617_266
 
-# The sweep's slots, worked out once for both statements that need them (and for everyone
-# at once): every slot that ended within the lookback or the last 14 days (the adherence
-# window), for each active graduate since they activated. `done` (is there a check-in
-# dated inside it) is looked up only where it is read: within the lookback (to record
-# misses) and for graduates whose schedule has 4 or more slots in 14 days (the only ones
-# the adherence rule can flag; a weekly graduate owes 2). Looked up in person order, so
-# consecutive lookups read neighbouring index pages.
-SWEEP_SLOTS_TABLE = """
-create temp table sweep_slots (
-    id uuid not null, starts_on date not null, ends_on date not null,
-    recent boolean not null,  -- ended within the lookback
-    in_14d boolean not null,  -- ended within the last 14 days
-    done boolean              -- null where nobody reads it
-) on commit drop
-"""
-
-SWEEP_SLOTS = (
-    "with "
-    + ended_slots("greatest($2::int, 14)")
-    + """
-, ordered as (
-    select s.*, s.ends_on >= s.today - $2::int as recent, s.ends_on >= s.today - 14 as in_14d
-    from graduate_slots s
-    order by s.id
-)
-insert into sweep_slots (id, starts_on, ends_on, recent, in_14d, done)
-select id, starts_on, ends_on, recent, in_14d,
-       case when recent or (in_14d and due_14d >= 4) then
-           exists (select from checkins c where c.person_id = ordered.id
-                   and c.local_date between ordered.starts_on and ordered.ends_on)
-       end
-from ordered
-"""
-)
-
-# Every slot that ended within the lookback with no check-in dated inside it: recorded once.
+# Every slot of a graduate just visited that ended within the lookback with no check-in
+# dated inside it: recorded once. `today` is the graduate's date at this sweep (their state
+# was just worked out).
 RECORD_MISSED = """
 insert into missed_checkins (person_id, slot_starts_on, slot_ends_on, recorded_at)
-select id, starts_on, ends_on, $1 from sweep_slots where recent and not done
+select s.person_id, s.starts_on, s.ends_on, $1
+from engagement e join engagement_slots s on s.person_id = e.person_id
+where e.person_id = any($2::uuid[]) and not s.done and s.ends_on < e.today and s.ends_on >= e.today - $3::int
+order by 1, 2
 on conflict do nothing
 """
 
@@ -113,13 +83,15 @@ from streaks s
 where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.alerted
 """
 
-# Fewer than half of the last 14 days' slots checked in (with at least 4 due): a medium
-# alert, unless one is open, or one was resolved in the last week.
+# Fewer than half of the last 14 days' slots checked in (with at least 4 due), among the
+# graduates visited: a medium alert, unless one is open, or one was resolved in the last week.
 ALERT_ADHERENCE = """
 with adherence as (
-    select id, count(*)::int as due, count(*) filter (where done)::int as done
-    from sweep_slots where in_14d group by id
-    having count(*) >= 4 and count(*) filter (where done) * 2 < count(*)
+    select s.person_id as id, count(*)::int as due, count(*) filter (where s.done)::int as done
+    from engagement e join engagement_slots s on s.person_id = e.person_id
+    where e.person_id = any($2::uuid[]) and s.ends_on < e.today and s.ends_on >= e.today - 14
+    group by s.person_id
+    having count(*) >= 4 and count(*) filter (where s.done) * 2 < count(*)
 ), raised as (
     insert into alerts (person_id, kind, severity, reasons, details, opened_at, updated_at)
     select a.id, 'low_adherence', 2,
@@ -130,12 +102,29 @@ with adherence as (
     from adherence a
     where not exists (select from alerts x where x.person_id = a.id and x.kind = 'low_adherence'
                       and (x.status <> 'resolved' or x.resolved_at > $1::timestamptz - interval '7 days'))
+    order by a.id
     on conflict (person_id, kind) where status <> 'resolved' do nothing
     returning id, reasons -> 0 as reason
 )
 insert into alert_events (alert_id, at, kind, details)
 select id, $1, 'opened', reason from raised
 """
+
+# The next visit: when their state stops holding, or sooner where a low-adherence alert
+# resolved in the last week holds a new one back (the rule may speak again when it lapses).
+NEXT_VISIT = """
+update engagement e
+set visit_at = least(e.fresh_until, coalesce(
+    (select max(x.resolved_at) + interval '7 days' from alerts x
+     where x.person_id = e.person_id and x.kind = 'low_adherence' and x.status = 'resolved'
+       and x.resolved_at > $2::timestamptz - interval '7 days'), 'infinity'))
+where e.person_id = any($1::uuid[])
+"""
+
+# Who the sweep looks at: those whose time came (a slot ended, the window moved, an event
+# changed their plan), by index; and those with misses nobody was alerted about yet.
+DUE = "select person_id from engagement where visit_at <= $1"
+UNALERTED = "select distinct person_id from missed_checkins where not alerted and made_up_by is null"
 
 
 class Nudge(NamedTuple):
@@ -150,22 +139,28 @@ class Nudge(NamedTuple):
 async def sweep(
     conn: asyncpg.Connection, now: dt.datetime, lookback_days: int = 7, nudge: Nudge | None = None
 ) -> dict[str, int]:
-    """Record missed slots and raise alerts, for everyone, in one transaction (with a nudge
-    to each graduate alerted about, when its text is given). Two sweeps at once take turns
-    on an advisory lock; the second finds nothing left to do."""
+    """Visit the graduates whose time came: work their state out, record their missed slots
+    and raise alerts (with a nudge to each graduate alerted about, when its text is given),
+    in one transaction. Two sweeps at once take turns on an advisory lock; the second finds
+    nothing left to do. The cost follows the slots that ended, not the number of graduates."""
+    if not 0 < lookback_days <= engagement.KEPT_DAYS:
+        raise ValueError(f"lookback_days must be 1-{engagement.KEPT_DAYS}: the state keeps that many days")
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
         # JIT compiling these statements costs more than running them (measured: bench/sweep.py).
-        # The graduates and their slots (a few rows a graduate) are sorted and grouped in
-        # memory: with the default 4MB they spilled to temporary files at 100,000 graduates.
         await conn.execute("set local jit = off; set local work_mem = '64MB'")
-        await conn.execute("drop table if exists pg_temp.sweep_slots")  # a sweep earlier in this transaction
-        await conn.execute(SWEEP_SLOTS_TABLE)
-        await conn.execute(SWEEP_SLOTS, now, lookback_days)
-        missed = await conn.execute(RECORD_MISSED, now)
+        due = [row["person_id"] for row in await conn.fetch(DUE, now)]
+        unalerted = [row["person_id"] for row in await conn.fetch(UNALERTED)]
+        # Held first, in one order: a check-in for one of them waits, or is seen.
+        await engagement.hold(conn, sorted({*due, *unalerted}))
+        visited = await engagement.refresh(conn, now, due)
+        missed = await conn.execute(RECORD_MISSED, now, due, lookback_days)
         consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
-        adherence = await conn.execute(ALERT_ADHERENCE, now)
+        adherence = await conn.execute(ALERT_ADHERENCE, now, due)
+        await conn.execute(NEXT_VISIT, due, now)
+        await engagement.fold_deltas(conn, now)
     return {
+        "graduates_visited": visited,
         "missed_recorded": int(missed.split()[-1]),
         "misses_alerted": int(consecutive.split()[-1]),
         "adherence_alerts": int(adherence.split()[-1]),

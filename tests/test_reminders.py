@@ -363,7 +363,7 @@ async def test_two_misses_in_a_row_bring_one_nudge_with_the_alert(client, conn, 
     assert await stored(conn, steady, "missed_checkin") == []  # one miss: no alert, no nudge
 
     again = await sweep_and_nudge(conn, now)
-    assert again == {"missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}
+    assert again == {"graduates_visited": 0, "missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}
     assert len(await stored(conn, slipping, "missed_checkin")) == 1
 
 

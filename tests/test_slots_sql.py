@@ -15,7 +15,7 @@ import pytest
 
 from api.checkins import plan
 from api.checkins.plan import Override
-from db import slots_sql, watch
+from db import engagement, slots_sql, watch
 from db import sweep as sweep_db
 from tests import reference_sql
 from tests.clock import FEW
@@ -155,11 +155,11 @@ async def test_watchlist_agrees_with_the_plain_statement(conn, now):
     for counselor in (None, population["counselors"][0]):
         everyone = await conn.fetch(reference_sql.WATCHLIST, now, counselor, 10_000, 0)
         assert len(everyone) > 50
-        assert [dict(r) for r in await conn.fetch(watch.WATCHLIST, now, counselor, 10_000, 0)] == [
+        assert [dict(r) for r in await watch.watchlist(conn, now, counselor, 10_000, 0)] == [
             dict(r) for r in everyone
         ]
         for limit, offset in ((1, 0), (7, 3), (40, 40), (25, len(everyone) - 10), (5, len(everyone) + 1)):
-            page = await conn.fetch(watch.WATCHLIST, now, counselor, limit, offset)
+            page = await watch.watchlist(conn, now, counselor, limit, offset)
             assert [dict(r) for r in page] == [dict(r) for r in everyone[offset : offset + limit]]
 
 
@@ -168,6 +168,7 @@ async def test_metrics_adherence_agrees_with_the_plain_statement(conn, now):
     # A day has two rows where graduates' own calendars differ on whether it is in the last
     # week; metrics() adds the rows up, so they are compared as rows, in no particular order.
     expected = sorted(tuple(r) for r in await conn.fetch(reference_sql.ADHERENCE, now))
+    await engagement.refresh_stale(conn, now)  # the population was written behind the state's back: all stale
     assert expected and sorted(tuple(r) for r in await conn.fetch(watch.ADHERENCE, now)) == expected
 
 
@@ -204,6 +205,12 @@ async def _reference_sweep(conn, now: dt.datetime, lookback_days: int) -> dict[s
     }
 
 
+async def _sweep(conn, now: dt.datetime, lookback_days: int) -> dict[str, int]:
+    counts = await sweep_db.sweep(conn, now, lookback_days)
+    del counts["graduates_visited"]  # the plain statements look at everyone
+    return counts
+
+
 @pytest.mark.parametrize("lookback_days", [3, 7, 20])
 async def test_sweep_agrees_with_the_plain_statements(conn, now, lookback_days):
     await populate(conn, now, 6 + lookback_days, size=300)
@@ -211,7 +218,7 @@ async def test_sweep_agrees_with_the_plain_statements(conn, now, lookback_days):
     await conn.execute(reference_sql.RECORD_MISSED, now - dt.timedelta(days=3), 7)
     await conn.execute("update missed_checkins set alerted = true where random() < 0.3")
     outcomes = []
-    for run in (_reference_sweep, lambda c, n, d: sweep_db.sweep(c, n, d)):
+    for run in (_reference_sweep, _sweep):
         transaction = conn.transaction()
         await transaction.start()
         try:

@@ -49,7 +49,7 @@ async def test_sweep_records_misses_once_and_alerts(client, conn, staff, databas
     await graduate(client, conn, staff, iop_days_ago=20, checkin_days=[], activated=False, alias="Never")
     now = dt.datetime.now(dt.UTC)
     first = await sweep(conn, now)
-    assert first == {"missed_recorded": 5, "misses_alerted": 4, "adherence_alerts": 0}
+    assert first == {"graduates_visited": 2, "missed_recorded": 5, "misses_alerted": 4, "adherence_alerts": 0}
     rows = await conn.fetch(
         "select person_id, slot_starts_on, alerted from missed_checkins order by person_id, slot_starts_on"
     )
@@ -58,15 +58,16 @@ async def test_sweep_records_misses_once_and_alerts(client, conn, staff, databas
     )
     [alert] = await conn.fetch("select person_id, kind, severity, details from alerts")
     assert (alert["person_id"], alert["kind"], alert["severity"]) == (four_missed, "missed_checkins", 3)
-    # Again, and twice at once: nothing changes.
-    assert await sweep(conn, now) == {"missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}
+    # Again, and twice at once: nothing changes, and nobody is visited (no slot ended since).
+    nothing = {"graduates_visited": 0, "missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}
+    assert await sweep(conn, now) == nothing
     a, b = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
         results = await asyncio.gather(sweep(a, now), sweep(b, now))
     finally:
         await a.close()
         await b.close()
-    assert results == [{"missed_recorded": 0, "misses_alerted": 0, "adherence_alerts": 0}] * 2
+    assert results == [nothing] * 2
     assert await conn.fetchval("select count(*) from missed_checkins") == 5
     assert await conn.fetchval("select count(*) from alert_events") == 1
 
@@ -106,6 +107,7 @@ async def test_low_adherence(client, conn, staff):
     # Yesterday's check-in ended the run of misses, so only the adherence alert is raised.
     assert [k["kind"] for k in kinds] == ["low_adherence"]
     assert await sweep(conn, dt.datetime.now(dt.UTC)) == {
+        "graduates_visited": 0,
         "missed_recorded": 0,
         "misses_alerted": 0,
         "adherence_alerts": 0,

@@ -37,6 +37,7 @@ from api.problems import found, invalid, problem
 from api.security import staff_only
 from db import alerts as alerts_db
 from db import checkins as checkins_db
+from db import engagement as engagement_db
 from db import groups as groups_db
 from db import people as people_db
 from db import watch as watch_db
@@ -251,6 +252,7 @@ class WatchController(Controller):
         and check-ins per day for the last 30 days. Counts only: nobody's data."""
         now = dt.datetime.now(dt.UTC)
         monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
+        await engagement_db.refresh_stale(conn, now)  # writes: before the read-only snapshot
         # One snapshot: every number is from the same moment.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             data = await watch_db.metrics(conn, now)

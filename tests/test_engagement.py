@@ -1,0 +1,179 @@
+"""The engagement state (db/engagement.py) against the plain statements (tests/reference_sql.py)
+and against itself rebuilt from history: a random population lives through a week of random
+events (check-ins up to 7 days late, overrides set mid-slot and cleared, time zones changed,
+also across the date line, deactivations and returns, first sign-ins, deletions, alerts
+resolved), across a daylight-saving change, with the sweep after each step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import uuid
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from api.checkins import plan
+from db import engagement, slots_sql, watch
+from db import sweep as sweep_db
+from tests import reference_sql
+from tests.test_slots_sql import ZONES, _reference_sweep, _sweep_outcome, populate
+
+# The US changes its clocks on 2026-03-08: the week runs across it.
+START = dt.datetime(2026, 3, 5, 17, 30, tzinfo=dt.UTC)
+
+
+async def _apply_random_events(conn, rng: random.Random, now: dt.datetime, grads: list[dict]) -> None:
+    people = [r["id"] for r in await conn.fetch("select person_id as id from participant_profiles order by 1")]
+    zones = {r["id"]: r["timezone"] for r in await conn.fetch("select id, timezone from people")}
+    for person in rng.sample(people, min(len(people), 60)):
+        event = rng.choice(["checkin"] * 4 + ["override", "clear", "zone", "away", "back", "sign_in", "resolve"])
+        today = now.astimezone(ZoneInfo(zones[person])).date()
+        if event == "checkin":
+            day = today - dt.timedelta(days=rng.randrange(0, 8))  # up to 7 days late
+            await conn.execute(
+                "insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep,"
+                " need_support) values ($1, gen_random_uuid(), $2, $3, 3, 1, false, 3, 'no')",
+                person,
+                now - dt.timedelta(hours=rng.randrange(0, 170)),
+                day,
+            )
+        elif event == "override":
+            starts = today + dt.timedelta(days=rng.randrange(-3, 4))  # often in the middle of a slot
+            ends = starts + dt.timedelta(days=rng.randrange(0, 20)) if rng.random() < 0.6 else None
+            await conn.execute(
+                "insert into checkin_plans (person_id, cadence, starts_on, ends_on, set_at) values ($1, $2, $3, $4, $5)"
+                " on conflict (person_id) do update set cadence = excluded.cadence, starts_on = excluded.starts_on,"
+                " ends_on = excluded.ends_on, set_at = excluded.set_at",
+                person,
+                rng.choice(plan.CADENCES),
+                starts,
+                ends,
+                now,
+            )
+        elif event == "clear":
+            await conn.execute("delete from checkin_plans where person_id = $1", person)
+        elif event == "zone":
+            # Kiritimati and Pago Pago are a day apart on the same clock time.
+            await conn.execute("update people set timezone = $2 where id = $1", person, rng.choice(ZONES))
+        elif event == "away":
+            await conn.execute("update people set is_active = false where id = $1", person)
+        elif event == "back":
+            await conn.execute(
+                "update people set is_active = true, reactivated_at = $2 where id = $1 and not is_active", person, now
+            )
+        elif event == "sign_in":
+            await conn.execute(
+                "update participant_profiles set activated_at = $2 where person_id = $1 and activated_at is null",
+                person,
+                now,
+            )
+        else:
+            await conn.execute(
+                "update alerts set status = 'resolved', resolved_at = $2 where person_id = $1 and status <> 'resolved'",
+                person,
+                now,
+            )
+    if rng.random() < 0.5:
+        await conn.execute("delete from people where id = $1", rng.choice(people))
+
+
+async def _state(conn, now: dt.datetime) -> dict:
+    """What the state says, leaving out when it was worked out (`today`, `fresh_until`,
+    `visit_at`: a rebuild works everyone out at once) and slots older than any window."""
+    people = await conn.fetch(
+        """
+        select person_id, counselor_id, zone, slot_starts_on, slot_ends_on, slot_done, last_checkin_at,
+               last_checkin_on, consecutive_misses, overdue, open_alerts, top_severity, needs_attention
+        from engagement order by person_id
+        """
+    )
+    slots = await conn.fetch(
+        "select * from engagement_slots where ends_on >= $1::date - 29 order by person_id, starts_on", now.date()
+    )
+    return {"people": [dict(r) for r in people], "slots": [dict(r) for r in slots]}
+
+
+def _assert_same_state(kept: dict, rebuilt: dict) -> None:
+    for part in ("people", "slots"):
+        left = {json.dumps(r, default=str, sort_keys=True) for r in kept[part]}
+        right = {json.dumps(r, default=str, sort_keys=True) for r in rebuilt[part]}
+        if left ^ right:
+            print("KEPT", *sorted(left - right)[:3], "REBUILT", *sorted(right - left)[:3], sep="\n")
+        assert not (left ^ right), part
+
+
+def _rows(records) -> list[dict]:
+    return [dict(r) for r in records]
+
+
+async def _compare_reads(conn, now: dt.datetime, counselors: list[uuid.UUID]) -> None:
+    for counselor in (None, *counselors):
+        expected = _rows(await conn.fetch(reference_sql.WATCHLIST, now, counselor, 100_000, 0))
+        assert _rows(await watch.watchlist(conn, now, counselor, 100_000, 0)) == expected, counselor
+        for limit, offset in ((1, 0), (7, 3), (25, max(len(expected) - 10, 0))):
+            page = await watch.watchlist(conn, now, counselor, limit, offset)
+            assert _rows(page) == expected[offset : offset + limit]
+    # The metrics' adherence, by day and whether in each graduate's last week, and the rest.
+    assert sorted(tuple(r) for r in await conn.fetch(watch.ADHERENCE, now)) == sorted(
+        tuple(r) for r in await conn.fetch(reference_sql.ADHERENCE, now)
+    )
+    active = await conn.fetchval("with " + slots_sql.graduates() + " select count(*)::int from graduates", now)
+    assert await conn.fetchval(watch.ACTIVE_GRADUATES) == active
+    checkins = await conn.fetch(
+        "select local_date as day, count(*)::int as checkins from checkins"
+        " where local_date >= ($1::timestamptz at time zone 'UTC')::date - 29 group by 1 order by 1",
+        now,
+    )
+    assert _rows(await conn.fetch(watch.CHECKINS_BY_DAY, now)) == _rows(checkins)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+async def test_a_week_of_random_events_keeps_the_state_equal_to_the_plain_statements_and_to_a_rebuild(conn, seed):
+    rng = random.Random(seed)
+    now = START
+    population = await populate(conn, now, seed, size=300)
+    await sweep_db.sweep(conn, now)  # everyone worked out once, as after the migration
+    visited = []
+    for _ in range(7):
+        now += dt.timedelta(hours=rng.randrange(9, 40), minutes=rng.randrange(60))
+        await _apply_random_events(conn, rng, now, population["grads"])
+
+        # The sweep as it is, and the plain statements from the same starting point.
+        transaction = conn.transaction()
+        await transaction.start()
+        expected_counts = await _reference_sweep(conn, now, 7)
+        expected = await _sweep_outcome(conn)
+        await transaction.rollback()
+        counts = await sweep_db.sweep(conn, now)
+        visited.append(counts.pop("graduates_visited"))
+        assert counts == expected_counts
+        assert json.dumps(await _sweep_outcome(conn), default=str) == json.dumps(expected, default=str)
+
+        await _compare_reads(conn, now, population["counselors"])
+
+        # Kept as it happened = worked out again from history.
+        kept = await _state(conn, now)
+        transaction = conn.transaction()
+        await transaction.start()
+        await engagement.rebuild(conn, now)
+        rebuilt = await _state(conn, now)
+        await _compare_reads(conn, now, population["counselors"])
+        await transaction.rollback()
+        _assert_same_state(kept, rebuilt)
+    # Incremental: a step visits those whose slot ended or whose plan changed, not everyone.
+    assert 0 < min(visited) and max(visited) < 300
+
+
+async def test_the_sweep_visits_nobody_twice_for_the_same_slot(conn):
+    population = await populate(conn, START, 21, size=200)
+    first = await sweep_db.sweep(conn, START)
+    assert first["graduates_visited"] == len(
+        [g for g in population["grads"] if g["active"] and g["activated_at"] is not None]
+    )
+    assert (await sweep_db.sweep(conn, START))["graduates_visited"] == 0
+    # Ten minutes on, only those whose slot ended in those ten minutes (a zone's midnight).
+    later = START + dt.timedelta(minutes=10)
+    due = await conn.fetchval("select count(*) from engagement where visit_at <= $1", later)
+    assert (await sweep_db.sweep(conn, later))["graduates_visited"] == due
