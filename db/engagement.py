@@ -39,47 +39,73 @@ _CURRENT = (
         where s.ends_on = k.today + o.days
     ) up
     where k.today is not null
-), counted_upcoming as (
-    select u.id, s.starts_on, s.ends_on, s.starts_on <= u.today as running
+), current_slot as materialized (
+    select u.id, c.starts_on, c.ends_on, c.next_starts_on,
+           case when c.starts_on is not null then
+               exists (select from checkins x where x.person_id = u.id
+                       and x.local_date between c.starts_on and c.ends_on) end as done
     from upcoming u
-    cross join lateral unnest(u.starts, u.ends) as s(starts_on, ends_on)
-    where """
+    cross join lateral (
+        select min(s.starts_on) filter (where s.starts_on <= u.today) as starts_on,
+               min(s.ends_on) filter (where s.starts_on <= u.today) as ends_on,
+               min(s.starts_on) filter (where s.starts_on > u.today) as next_starts_on
+        from unnest(u.starts, u.ends) as s(starts_on, ends_on)
+        where """
     + counted("s.starts_on", "s.ends_on", "u")
     + """
-), current_slot as materialized (
-    select u.id, r.starts_on, r.ends_on, min(u.starts_on) filter (where not u.running) as next_starts_on,
-           case when r.starts_on is not null then
-               exists (select from checkins x where x.person_id = u.id
-                       and x.local_date between r.starts_on and r.ends_on) end as done
-    from counted_upcoming u
-    left join counted_upcoming r on r.id = u.id and r.running
-    group by u.id, r.starts_on, r.ends_on
+    ) c
 )"""
 )
 
 # Into two temporary tables (one statement, one snapshot): the slots to keep, and a row per
 # graduate who counts, with what the watchlist sorts by and how long it all holds.
-WORK_OUT = (
-    "with "
-    + ended_slots(str(KEPT_DAYS), "and p.id = any($2::uuid[])")
+def work_out(days: int) -> str:
+    """The statement, looking `days` back for slots that ended (see `refresh`)."""
+    return _WORK_OUT.replace("{ended_slots}", ended_slots(str(days), "and p.id = any($2::uuid[])"))
+
+
+_WORK_OUT = (
+    "with {ended_slots}"
     + _CURRENT
     + """
-, kept as (
+, since as materialized (
+    -- Slots that ended before the date a graduate's state was worked out at cannot have
+    -- changed unless an event made it stale (then it is worked out whole): only the newer
+    -- ones are looked up, so a visit costs the slots that ended since the last one.
+    select g.id, case when e.fresh_until > '-infinity' and e.today is not null then e.today
+                      else '-infinity'::date end as since
+    from graduates g left join engagement e on e.person_id = g.id
+), new_slots as (
+    select s.id, s.starts_on, s.ends_on,
+           exists (select from checkins c where c.person_id = s.id
+                   and c.local_date between s.starts_on and s.ends_on) as done
+    from (select gs.* from graduate_slots gs join since x on x.id = gs.id where gs.ends_on >= x.since
+          order by gs.id) s
+), kept as (
     insert into fresh_slots (person_id, starts_on, ends_on, done, zone)
-    select s.id, s.starts_on, s.ends_on, s.done, g.timezone from slots s join graduates g on g.id = s.id
+    select s.id, s.starts_on, s.ends_on, s.done, g.timezone from new_slots s join graduates g on g.id = s.id
     union all
     select c.id, c.starts_on, c.ends_on, c.done, g.timezone from current_slot c join graduates g on g.id = c.id
     where c.starts_on is not null
     returning *
-), last_checkin as (
-    select g.id, l.client_time, l.local_date
-    from graduates g
-    cross join lateral (select c.client_time, c.local_date from checkins c where c.person_id = g.id
+), last_checkin as (  -- kept by the check-in trigger; looked up where the state is stale
+    select x.id, e.last_checkin_at as client_time, e.last_checkin_on as local_date
+    from since x join engagement e on e.person_id = x.id
+    where x.since > '-infinity' and e.last_checkin_on is not null
+    union all
+    select x.id, l.client_time, l.local_date
+    from since x
+    cross join lateral (select c.client_time, c.local_date from checkins c where c.person_id = x.id
                         order by c.local_date desc, c.client_time desc limit 1) l
-), window_14d as (  -- the ended slots the watchlist and the adherence rule look at
+    where x.since = '-infinity'
+), window_14d as (  -- the ended slots the watchlist and the adherence rule look at: new and kept
     select k.person_id, k.starts_on, k.ends_on, k.done
     from kept k join graduates g on g.id = k.person_id
     where k.ends_on < g.today and k.ends_on >= g.today - 14
+    union all
+    select o.person_id, o.starts_on, o.ends_on, o.done
+    from since x join graduates g on g.id = x.id
+    join engagement_slots o on o.person_id = x.id and o.ends_on < x.since and o.ends_on >= g.today - 14
 ), standing as (
     select w.person_id,
            count(*) filter (where w.starts_on > coalesce(l.local_date, '-infinity'::date))::int as misses,
@@ -88,9 +114,10 @@ WORK_OUT = (
     from window_14d w left join last_checkin l on l.id = w.person_id
     group by w.person_id
 )
-insert into fresh_people (person_id, counselor_id, zone, today, slot_starts_on, slot_ends_on, slot_done,
+insert into fresh_people (person_id, counselor_id, zone, today, since, slot_starts_on, slot_ends_on, slot_done,
                           last_checkin_at, last_checkin_on, consecutive_misses, overdue, fresh_until)
-select g.id, g.counselor_id, g.timezone, g.today, c.starts_on, c.ends_on, c.done, l.client_time, l.local_date,
+select g.id, g.counselor_id, g.timezone, g.today, x.since, c.starts_on, c.ends_on, c.done, l.client_time,
+       l.local_date,
        coalesce(s.misses, 0), coalesce(s.overdue, false),
        case when g.today is null then $1::timestamptz + interval '1 day'
             -- Local midnights: after the current slot's last day; when the next one starts;
@@ -102,19 +129,21 @@ select g.id, g.counselor_id, g.timezone, g.today, c.starts_on, c.ends_on, c.done
                        ((g.today + 14)::timestamp at time zone g.timezone))
        end
 from graduates g
+join since x on x.id = g.id
 left join current_slot c on c.id = g.id
 left join last_checkin l on l.id = g.id
 left join standing s on s.person_id = g.id
 """
 )
 
-_TEMP_TABLES = """
+TEMP_TABLES = """
 drop table if exists pg_temp.fresh_slots, pg_temp.fresh_people;
 create temp table fresh_slots (
     person_id uuid not null, starts_on date not null, ends_on date not null, done boolean not null, zone text not null
 ) on commit drop;
 create temp table fresh_people (
-    person_id uuid primary key, counselor_id uuid, zone text, today date, slot_starts_on date, slot_ends_on date,
+    person_id uuid primary key, counselor_id uuid, zone text, today date, since date, slot_starts_on date,
+    slot_ends_on date,
     slot_done boolean, last_checkin_at timestamptz, last_checkin_on date, consecutive_misses integer not null,
     overdue boolean not null, fresh_until timestamptz not null
 ) on commit drop;
@@ -126,11 +155,15 @@ delete from engagement e where e.person_id = any($1::uuid[])
   and not exists (select from fresh_people f where f.person_id = e.person_id)
 """
 
-# Only what changed is written, so the rollups' deltas are the real changes.
+# Only what changed is written, so the rollups' deltas are the real changes: of the slots
+# worked out again (since `since`), those that differ; and those older than the month kept.
 DROP_CHANGED_SLOTS = """
-delete from engagement_slots s where s.person_id = any($1::uuid[])
-  and not exists (select from fresh_slots f where f.person_id = s.person_id and f.starts_on = s.starts_on
-                  and f.ends_on = s.ends_on and f.done = s.done and f.zone = s.zone)
+delete from engagement_slots s using fresh_people f
+where s.person_id = f.person_id
+  and (s.ends_on < f.today - """ + str(KEPT_DAYS) + """ or f.today is null
+       or (s.ends_on >= f.since
+           and not exists (select from fresh_slots n where n.person_id = s.person_id and n.starts_on = s.starts_on
+                           and n.ends_on = s.ends_on and n.done = s.done and n.zone = s.zone)))
 """
 
 STORE = """
@@ -140,7 +173,7 @@ with stored as (
                                  top_severity, fresh_until, visit_at)
     select f.person_id, f.counselor_id, f.zone, f.today, f.slot_starts_on, f.slot_ends_on, f.slot_done,
            f.last_checkin_at, f.last_checkin_on, f.consecutive_misses, f.overdue, coalesce(a.n, 0), a.top,
-           f.fresh_until, '-infinity'
+           f.fresh_until, case when $1 then f.fresh_until else '-infinity' end
     from fresh_people f
     left join lateral (select count(*)::int as n, max(severity) as top from alerts a
                        where a.person_id = f.person_id and a.status <> 'resolved') a on true
@@ -150,7 +183,9 @@ with stored as (
             slot_done = excluded.slot_done, last_checkin_at = excluded.last_checkin_at,
             last_checkin_on = excluded.last_checkin_on, consecutive_misses = excluded.consecutive_misses,
             overdue = excluded.overdue, open_alerts = excluded.open_alerts, top_severity = excluded.top_severity,
-            fresh_until = excluded.fresh_until
+            fresh_until = excluded.fresh_until,
+            -- A visit by the sweep: next when this stops holding. A reader's: unchanged.
+            visit_at = case when $1 then excluded.fresh_until else e.visit_at end
     returning 1
 )
 select count(*) from stored
@@ -174,17 +209,35 @@ async def hold(conn: asyncpg.Connection, person_ids: list[UUID]) -> list[UUID]:
     return [row["person_id"] for row in rows]
 
 
-async def refresh(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[UUID]) -> int:
-    """Work these graduates' state out from their history at `now`, in the caller's
-    transaction (which should hold them); returns how many still count."""
+async def refresh(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[UUID], visit: bool = False) -> int:
+    """Work these graduates' state out at `now` (whole from history where an event made it
+    stale; otherwise the slots that ended since), in the caller's transaction, which should
+    hold them. `visit`: the sweep's (or a rebuild's) look, which sets when it looks next.
+    Returns how many still count."""
     if not person_ids:
         return 0
-    await conn.execute(_TEMP_TABLES)
-    await conn.execute(WORK_OUT, now, person_ids)
+    await conn.execute(TEMP_TABLES)
+    await conn.execute(work_out(await _days_to_look_back(conn, now, person_ids)), now, person_ids)
     await conn.execute(DROP_GONE, person_ids)
-    await conn.execute(DROP_CHANGED_SLOTS, person_ids)
+    await conn.execute(DROP_CHANGED_SLOTS)
     await conn.execute(STORE_SLOTS)
-    return await conn.fetchval(STORE)
+    return await conn.fetchval(STORE, visit)
+
+
+async def _days_to_look_back(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[UUID]) -> int:
+    """The whole month kept if any of them is stale (or new); else back to the oldest date
+    their state was worked out at, with a day either side for the zones' dates."""
+    span = await conn.fetchval(
+        """
+        select case when count(*) < cardinality($1::uuid[]) or bool_or(fresh_until = '-infinity' or today is null)
+                    then $3::int else $2::date - min(today) + 2 end
+        from engagement where person_id = any($1::uuid[])
+        """,
+        person_ids,
+        now.date(),
+        KEPT_DAYS,
+    )
+    return max(1, min(KEPT_DAYS, span))
 
 
 async def refresh_stale(conn: asyncpg.Connection, now: dt.datetime) -> int:
@@ -226,8 +279,11 @@ async def rebuild(
         async with conn.transaction():
             await conn.execute("set local jit = off; set local work_mem = '64MB'")
             await hold(conn, chunk)
-            counted_people += await refresh(conn, now, chunk)
-            await conn.execute("update engagement set visit_at = fresh_until where person_id = any($1::uuid[])", chunk)
+            # Stale first: worked out whole from history, not from the slots kept.
+            await conn.execute(
+                "update engagement set fresh_until = '-infinity' where person_id = any($1::uuid[])", chunk
+            )
+            counted_people += await refresh(conn, now, chunk, visit=True)
         if progress:
             progress(min(start + batch, len(ids)), len(ids))
     async with conn.transaction():

@@ -110,15 +110,16 @@ insert into alert_events (alert_id, at, kind, details)
 select id, $1, 'opened', reason from raised
 """
 
-# The next visit: when their state stops holding, or sooner where a low-adherence alert
-# resolved in the last week holds a new one back (the rule may speak again when it lapses).
-NEXT_VISIT = """
-update engagement e
-set visit_at = least(e.fresh_until, coalesce(
-    (select max(x.resolved_at) + interval '7 days' from alerts x
-     where x.person_id = e.person_id and x.kind = 'low_adherence' and x.status = 'resolved'
-       and x.resolved_at > $2::timestamptz - interval '7 days'), 'infinity'))
-where e.person_id = any($1::uuid[])
+# The next visit is when their state stops holding (set as it is stored), or sooner where a
+# low-adherence alert resolved in the last week holds a new one back (the rule may speak
+# again when that lapses).
+SOONER_VISIT = """
+update engagement e set visit_at = r.lapses
+from (select x.person_id, max(x.resolved_at) + interval '7 days' as lapses from alerts x
+      where x.person_id = any($1::uuid[]) and x.kind = 'low_adherence' and x.status = 'resolved'
+        and x.resolved_at > $2::timestamptz - interval '7 days'
+      group by x.person_id) r
+where e.person_id = r.person_id and r.lapses < e.visit_at
 """
 
 # Who the sweep looks at: those whose time came (a slot ended, the window moved, an event
@@ -153,11 +154,11 @@ async def sweep(
         unalerted = [row["person_id"] for row in await conn.fetch(UNALERTED)]
         # Held first, in one order: a check-in for one of them waits, or is seen.
         await engagement.hold(conn, sorted({*due, *unalerted}))
-        visited = await engagement.refresh(conn, now, due)
+        visited = await engagement.refresh(conn, now, due, visit=True)
         missed = await conn.execute(RECORD_MISSED, now, due, lookback_days)
         consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
         adherence = await conn.execute(ALERT_ADHERENCE, now, due)
-        await conn.execute(NEXT_VISIT, due, now)
+        await conn.execute(SOONER_VISIT, due, now)
         await engagement.fold_deltas(conn, now)
     return {
         "graduates_visited": visited,

@@ -86,9 +86,11 @@ async def _assert_state_is_history(conn, now: dt.datetime, person: uuid.UUID) ->
     )
     tr = conn.transaction()
     await tr.start()
-    try:  # the temporary tables only, rolled back: nothing kept is touched
-        await conn.execute(engagement._TEMP_TABLES)
-        await conn.execute(engagement.WORK_OUT, now, [person])
+    try:  # rolled back: nothing kept is touched
+        # Stale, so it is worked out whole from history rather than from the slots kept.
+        await conn.execute("update engagement set fresh_until = '-infinity' where person_id = $1", person)
+        await conn.execute(engagement.TEMP_TABLES)
+        await conn.execute(engagement.work_out(engagement.KEPT_DAYS), now, [person])
         worked = await conn.fetchrow(f"select {STATE} from fresh_people where person_id = $1", person)
         worked_slots = await conn.fetch(
             "select starts_on, ends_on, done from fresh_slots where person_id = $1 order by starts_on", person

@@ -264,13 +264,15 @@ create trigger engagement_slots_update after update on engagement_slots
 
 create function engagement_rows_added() returns trigger language plpgsql as $$
 begin
-    insert into engagement_deltas (zone, day, graduates) select '', 'infinity', count(*) from new_rows having count(*) > 0;
+    insert into engagement_deltas (zone, day, graduates)
+    select '', 'infinity', count(*) from new_rows having count(*) > 0;
     return null;
 end $$;
 
 create function engagement_rows_removed() returns trigger language plpgsql as $$
 begin
-    insert into engagement_deltas (zone, day, graduates) select '', 'infinity', -count(*) from old_rows having count(*) > 0;
+    insert into engagement_deltas (zone, day, graduates)
+    select '', 'infinity', -count(*) from old_rows having count(*) > 0;
     return null;
 end $$;
 
