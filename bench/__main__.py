@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--out bench/results/latest.md] [--skip http sweep dispatch]
 
-  http      the API under wrk, scenarios a-e and the memory soak (bench/http.py)
+  http      the API under wrk, scenarios a-f and the memory soak (bench/http.py)
   sweep     the missed-check-in sweep at 10,000 / 100,000 / 1,000,000 graduates (bench/sweep.py)
   dispatch  one worker pushing to the local fake FCM at batch sizes 100 and 500 (bench/dispatch.py)
 

@@ -11,6 +11,8 @@ processes and drives it from wrk (its own process; signed requests, a random gra
   d  GET /v1/staff/watchlist (a counselor; --watchlist-connections at once), at --graduates
      and at --watchlist-graduates
   e  mixed mobile traffic (mostly reads, one in ten a check-in)
+  f  GET /v1/staff/metrics, as d (a counselor, --watchlist-connections at once, at --graduates
+     and at --watchlist-graduates), each run right after d's
   soak  e again for --soak seconds, the API's memory sampled throughout
 For each: requests per second, p50/p95/p99, errors, the API's peak memory (all its processes).
 """
@@ -36,6 +38,7 @@ from bench import load, statements
 from bench.scratch import scratch_database
 from bench.seed import Program, add_graduates, seed_program
 from bench.server import ApiServer
+from db import mfa as mfa_db
 
 GROUP_FILTERS = [
     "/v1/groups",
@@ -55,6 +58,8 @@ MIXED = [
     (10, "POST", "/v1/checkins"),
 ]
 MAX_TOKENS = 5000
+# Staff views, measured alike and back to back at each size, so that d and f see the same data.
+STAFF = [("d", "/v1/staff/watchlist"), ("f", "/v1/staff/metrics")]
 
 
 @dataclass
@@ -73,6 +78,14 @@ def token_minter(settings: Settings) -> Callable[[UUID, UUID], str]:
     """Access tokens as the API issues them (api.security), valid long enough for any run."""
     jwt_auth = build_jwt_auth(dataclasses.replace(settings, access_token_ttl_s=6 * 3600))
     return lambda person_id, session_id: issue_access_token(jwt_auth, person_id, session_id)
+
+
+async def counselor_second_factor(conn: asyncpg.Connection, program: Program) -> None:
+    """Staff must use two-factor sign-in (Settings.require_mfa) and are refused every staff route
+    until it is on (403 mfa_enrolment_required), so the bench's counselor has it on, as real staff
+    do. Tokens are minted, never signed in for, so the secret is never used."""
+    await mfa_db.start_totp(conn, program.counselor_id, secrets.token_bytes(32))
+    await mfa_db.confirm_totp(conn, program.counselor_id, [])
 
 
 async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates: int) -> str:
@@ -136,16 +149,20 @@ class Bench:
         rows = await conn.fetch("select person_id, session_id from bench_logins order by random() limit $1", MAX_TOKENS)
         return [self.token(r["person_id"], r["session_id"]) for r in rows]
 
-    def watchlist(self, server: ApiServer) -> Row:
-        """A few counselors at once (`--watchlist-connections`): staff, not the app's crowd."""
-        return self.drive(
-            server,
-            f"d  GET /v1/staff/watchlist ({self.program.graduates // 1000}k graduates, "
-            f"{self.args.watchlist_connections} connections)",
-            [(1, "GET", "/v1/staff/watchlist")],
-            [self.token(self.program.counselor_id, self.program.counselor_session_id)],
-            self.args.watchlist_connections,
-        )
+    def staff(self, server: ApiServer) -> list[Row]:
+        """Scenarios d and f: a few counselors at once (`--watchlist-connections`), not the app's crowd."""
+        token = self.token(self.program.counselor_id, self.program.counselor_session_id)
+        return [
+            self.drive(
+                server,
+                f"{letter}  GET {path} ({self.program.graduates // 1000}k graduates, "
+                f"{self.args.watchlist_connections} connections)",
+                [(1, "GET", path)],
+                [token],
+                self.args.watchlist_connections,
+            )
+            for letter, path in STAFF
+        ]
 
     def drive(self, server: ApiServer, name: str, plan, tokens: list[str], connections: int | None = None) -> Row:
         seconds, connections = self.args.seconds, connections or self.args.connections
@@ -174,6 +191,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             await migrate.upgrade(conn)
             progress(f"Seeding {args.graduates:,} graduates and {args.groups:,} groups:")
             program = await seed_program(conn, args.graduates, args.groups, progress)
+            await counselor_second_factor(conn, program)
             bench = Bench(args, database_url, program)
             graduates = await bench.graduate_tokens(conn)
             checkin_pgbench = await checkin_script(conn, bench.settings, program.graduates)
@@ -191,7 +209,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 )
                 bench.baseline(row, listing_pgbench, pgbench_path)
                 bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates)
-                bench.watchlist(server)
+                bench.staff(server)
                 bench.drive(server, "e  mixed mobile traffic", MIXED, graduates)
             if args.watchlist_graduates > program.graduates:
                 progress(f"Adding graduates up to {args.watchlist_graduates:,}:")
@@ -200,7 +218,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 )
             with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
                 if args.watchlist_graduates > program.graduates:
-                    bench.watchlist(server)
+                    bench.staff(server)
                 if args.soak:
                     soak(bench, server, graduates, args.soak)
             return bench.rows
@@ -245,14 +263,12 @@ def table(rows: list[Row]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
-    p.add_argument("--graduates", type=int, default=5000, help="graduates for scenarios a-e (default 5000)")
-    p.add_argument("--watchlist-graduates", type=int, default=50000, help="graduates for the second watchlist run")
+    p.add_argument("--graduates", type=int, default=5000, help="graduates for scenarios a-f (default 5000)")
+    p.add_argument("--watchlist-graduates", type=int, default=50000, help="graduates for the second runs of d and f")
     p.add_argument("--groups", type=int, default=10000, help="groups (default 10000)")
     p.add_argument("--seconds", type=float, default=20, help="measured seconds per scenario (default 20)")
     p.add_argument("--connections", type=int, default=32, help="open HTTP connections (default 32)")
-    p.add_argument(
-        "--watchlist-connections", type=int, default=4, help="counselors loading the watchlist at once (default 4)"
-    )
+    p.add_argument("--watchlist-connections", type=int, default=4, help="counselors at once in d and f (default 4)")
     p.add_argument("--workers", type=int, default=2, help="API worker processes (default 2, one per core)")
     p.add_argument("--soak", type=float, default=300, help="seconds of the memory soak; 0 skips it (default 300)")
     p.add_argument("--show-scripts", action="store_true", help="print the pgbench scripts")

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from bench import load, statements
-from bench.http import CHECKIN, checkin_script
+from bench.http import CHECKIN, STAFF, Bench, checkin_script, counselor_second_factor, parser
 from bench.scratch import scratch_database
 from bench.seed import seed_program
 from db import migrate
@@ -81,3 +81,25 @@ async def test_wrk_sends_fresh_checkins_the_api_accepts(api_url, graduate, conn)
     stored = await conn.fetchval("select count(*) from checkins where person_id = $1", UUID(graduate.id))
     # A new client id every time: none is a repeat. (wrk leaves out what was in flight at the end.)
     assert result.requests <= stored <= result.requests + 2
+
+
+async def test_the_counselor_is_let_into_the_staff_scenarios(server_url):
+    """Scenarios d and f sign in as the seeded counselor with the deployment's settings (staff
+    must use two-factor sign-in): every staff path answers 200, not a 403 counted as errors."""
+    async with scratch_database(server_url) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate.upgrade(conn)
+            program = await seed_program(conn, 30, 20, lambda _: None)
+            await counselor_second_factor(conn, program)
+            bench = Bench(parser().parse_args([]), url, program)
+            headers = {"Authorization": f"Bearer {bench.token(program.counselor_id, program.counselor_session_id)}"}
+
+            async def send(client):
+                return {path: (await client.get(path, headers=headers)).status_code for _, path in STAFF}
+
+            _, statuses = await statements.capture(bench.settings, send)
+            assert [letter for letter, _ in STAFF] == ["d", "f"]
+            assert statuses == {"/v1/staff/watchlist": 200, "/v1/staff/metrics": 200}
+        finally:
+            await conn.close()
