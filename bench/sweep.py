@@ -129,7 +129,7 @@ def _next_monday_midnight(after: dt.datetime, zone: str) -> dt.datetime:
 
 async def _explain(conn: asyncpg.Connection, at: dt.datetime) -> None:
     """EXPLAIN ANALYZE of working out the state of those due at `at` (rolled back after)."""
-    due = [row["person_id"] for row in await conn.fetch(DUE, at)]
+    due = [row["person_id"] for row in await conn.fetch(DUE, at, 10**9)]
     transaction = conn.transaction()
     await transaction.start()
     try:

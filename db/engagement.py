@@ -18,6 +18,8 @@ import asyncpg
 
 from db.slots_sql import counted, ended_slots
 
+# The sweep's lock (db/sweep.py): a rebuild's batches take it too, so the two take turns.
+SWEEP_LOCK_KEY = 7_261_706_163_617_266
 # Graduates a reader works out before it answers (see refresh_stale).
 STALE_PER_READ = 2_000
 # Days of ended slots kept per graduate: the longest window read (the metrics' 30 days).
@@ -166,29 +168,36 @@ where s.person_id = f.person_id
                            and n.ends_on = s.ends_on and n.done = s.done and n.zone = s.zone)))
 """
 
+# The rows worked out, over those kept; the alert columns (kept by the alerts' trigger) are
+# counted again only where the state was stale or is new.
 STORE = """
-with stored as (
-    insert into engagement as e (person_id, counselor_id, zone, today, slot_starts_on, slot_ends_on, slot_done,
-                                 last_checkin_at, last_checkin_on, consecutive_misses, overdue, open_alerts,
-                                 top_severity, fresh_until, visit_at)
-    select f.person_id, f.counselor_id, f.zone, f.today, f.slot_starts_on, f.slot_ends_on, f.slot_done,
-           f.last_checkin_at, f.last_checkin_on, f.consecutive_misses, f.overdue, coalesce(a.n, 0), a.top,
-           f.fresh_until, case when $1 then f.fresh_until else '-infinity' end
-    from fresh_people f
-    left join lateral (select count(*)::int as n, max(severity) as top from alerts a
-                       where a.person_id = f.person_id and a.status <> 'resolved') a on true
-    on conflict (person_id) do update
-        set counselor_id = excluded.counselor_id, zone = excluded.zone, today = excluded.today,
-            slot_starts_on = excluded.slot_starts_on, slot_ends_on = excluded.slot_ends_on,
-            slot_done = excluded.slot_done, last_checkin_at = excluded.last_checkin_at,
-            last_checkin_on = excluded.last_checkin_on, consecutive_misses = excluded.consecutive_misses,
-            overdue = excluded.overdue, open_alerts = excluded.open_alerts, top_severity = excluded.top_severity,
-            fresh_until = excluded.fresh_until,
-            -- A visit by the sweep: next when this stops holding. A reader's: unchanged.
-            visit_at = case when $1 then excluded.fresh_until else e.visit_at end
-    returning 1
-)
-select count(*) from stored
+update engagement e
+set counselor_id = f.counselor_id, zone = f.zone, today = f.today, slot_starts_on = f.slot_starts_on,
+    slot_ends_on = f.slot_ends_on, slot_done = f.slot_done, last_checkin_at = f.last_checkin_at,
+    last_checkin_on = f.last_checkin_on, consecutive_misses = f.consecutive_misses, overdue = f.overdue,
+    open_alerts = case when f.since = '-infinity' then
+        (select count(*) from alerts a where a.person_id = f.person_id and a.status <> 'resolved')
+        else e.open_alerts end,
+    top_severity = case when f.since = '-infinity' then
+        (select max(severity) from alerts a where a.person_id = f.person_id and a.status <> 'resolved')
+        else e.top_severity end,
+    fresh_until = f.fresh_until,
+    -- A visit by the sweep: next when this stops holding. A reader's: unchanged.
+    visit_at = case when $1 then f.fresh_until else e.visit_at end
+from fresh_people f
+where e.person_id = f.person_id
+"""
+STORE_NEW = """
+insert into engagement (person_id, counselor_id, zone, today, slot_starts_on, slot_ends_on, slot_done,
+                        last_checkin_at, last_checkin_on, consecutive_misses, overdue, open_alerts,
+                        top_severity, fresh_until, visit_at)
+select f.person_id, f.counselor_id, f.zone, f.today, f.slot_starts_on, f.slot_ends_on, f.slot_done,
+       f.last_checkin_at, f.last_checkin_on, f.consecutive_misses, f.overdue, a.n, a.top,
+       f.fresh_until, case when $1 then f.fresh_until else '-infinity' end
+from fresh_people f
+cross join lateral (select count(*)::int as n, max(severity) as top from alerts a
+                    where a.person_id = f.person_id and a.status <> 'resolved') a
+where not exists (select from engagement e where e.person_id = f.person_id)
 """
 
 STORE_SLOTS = """
@@ -220,8 +229,10 @@ async def refresh(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[U
     await conn.execute(work_out(await _days_to_look_back(conn, now, person_ids)), now, person_ids)
     await conn.execute(DROP_GONE, person_ids)
     await conn.execute(DROP_CHANGED_SLOTS)
-    await conn.execute(STORE_SLOTS)
-    return await conn.fetchval(STORE, visit)
+    updated = await conn.execute(STORE, visit)
+    inserted = await conn.execute(STORE_NEW, visit)
+    await conn.execute(STORE_SLOTS)  # after the rows they belong to
+    return int(updated.split()[-1]) + int(inserted.split()[-1])
 
 
 async def _days_to_look_back(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[UUID]) -> int:
@@ -277,6 +288,7 @@ async def rebuild(
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         async with conn.transaction():
+            await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
             await conn.execute("set local jit = off; set local work_mem = '64MB'")
             await hold(conn, chunk)
             # Stale first: worked out whole from history, not from the slots kept.

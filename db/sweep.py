@@ -9,7 +9,11 @@ import asyncpg
 
 from db import engagement
 
-SWEEP_LOCK_KEY = 7_261_706_163_617_266
+# Taken by the sweep and by each batch of a rebuild: they take turns.
+SWEEP_LOCK_KEY = engagement.SWEEP_LOCK_KEY
+# Graduates worked out per statement: each statement stays well inside the statement time
+# limit even when everyone is due at once (after the migration, or a long outage).
+VISIT_BATCH = 50_000
 
 # Every slot of a graduate just visited that ended within the lookback with no check-in
 # dated inside it: recorded once. `today` is the graduate's date at this sweep (their state
@@ -124,7 +128,9 @@ where e.person_id = r.person_id and r.lapses < e.visit_at
 
 # Who the sweep looks at: those whose time came (a slot ended, the window moved, an event
 # changed their plan), by index; and those with misses nobody was alerted about yet.
-DUE = "select person_id from engagement where visit_at <= $1"
+# At most $2 a run (a run past that many would outlast the worker's interval; the next run
+# goes on where it stopped), oldest first.
+DUE = "select person_id from engagement where visit_at <= $1 order by visit_at limit $2"
 UNALERTED = "select distinct person_id from missed_checkins where not alerted and made_up_by is null"
 
 
@@ -150,19 +156,28 @@ async def sweep(
         await conn.execute("select pg_advisory_xact_lock($1)", SWEEP_LOCK_KEY)
         # JIT compiling these statements costs more than running them (measured: bench/sweep.py).
         await conn.execute("set local jit = off; set local work_mem = '64MB'")
-        due = [row["person_id"] for row in await conn.fetch(DUE, now)]
+        due = [row["person_id"] for row in await conn.fetch(DUE, now, VISIT_BATCH * 40)]
+        visited = missed = adherence = 0
+        for start in range(0, len(due), VISIT_BATCH):
+            batch = sorted(due[start : start + VISIT_BATCH])
+            # Held first: a check-in for one of them waits, or is seen.
+            await engagement.hold(conn, batch)
+            visited += await engagement.refresh(conn, now, batch, visit=True)
+            missed += _count(await conn.execute(RECORD_MISSED, now, batch, lookback_days))
+            adherence += _count(await conn.execute(ALERT_ADHERENCE, now, batch))
+            await conn.execute(SOONER_VISIT, batch, now)
         unalerted = [row["person_id"] for row in await conn.fetch(UNALERTED)]
-        # Held first, in one order: a check-in for one of them waits, or is seen.
-        await engagement.hold(conn, sorted({*due, *unalerted}))
-        visited = await engagement.refresh(conn, now, due, visit=True)
-        missed = await conn.execute(RECORD_MISSED, now, due, lookback_days)
+        await engagement.hold(conn, sorted(set(unalerted) - set(due)))
         consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
-        adherence = await conn.execute(ALERT_ADHERENCE, now, due)
-        await conn.execute(SOONER_VISIT, due, now)
         await engagement.fold_deltas(conn, now)
     return {
         "graduates_visited": visited,
-        "missed_recorded": int(missed.split()[-1]),
-        "misses_alerted": int(consecutive.split()[-1]),
-        "adherence_alerts": int(adherence.split()[-1]),
+        "missed_recorded": missed,
+        "misses_alerted": _count(consecutive),
+        "adherence_alerts": adherence,
     }
+
+
+def _count(status: str) -> int:
+    """Rows a statement wrote, from its status ("INSERT 0 12")."""
+    return int(status.split()[-1])

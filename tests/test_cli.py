@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import asyncpg
 import pytest
 
 from tests.conftest import create_database, drop_database
@@ -97,6 +98,39 @@ def test_sweep_job_from_the_command_line(fresh_db):
     assert first.returncode == 0, first.stderr
     assert "0 missed check-ins recorded" in first.stdout and first.stdout.startswith("Sweep done in")
     assert aftercare("jobs", "sweep-missed", "--lookback-days", "0", env=env).returncode == 2
+    assert aftercare("jobs", "sweep-missed", "--lookback-days", "32", env=env).returncode == 2  # 31 days kept
+
+
+async def test_rebuild_engagement_from_the_command_line(fresh_db):
+    env = os.environ | {"DATABASE_URL": fresh_db}
+    assert aftercare("db", "upgrade", env=env).returncode == 0
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        person = await conn.fetchval(
+            "insert into people (roles, name, timezone) values (array['participant'], 'G', 'America/Chicago')"
+            " returning id"
+        )
+        await conn.execute(
+            "insert into participant_profiles (person_id, iop_completed_on, activated_at)"
+            " values ($1, current_date - 40, now() - interval '20 days')",
+            person,
+        )
+        # The state as a bad hand (or a restored backup) left it: rebuilt from history.
+        await conn.execute("update engagement set consecutive_misses = 99, overdue = true, fresh_until = 'infinity'")
+        result = aftercare("jobs", "rebuild-engagement", "--batch", "100", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "1/1 graduates" in result.stderr and result.stdout.startswith("Engagement rebuilt in")
+        assert "1 active graduates" in result.stdout
+        row = await conn.fetchrow(
+            "select consecutive_misses, fresh_until < 'infinity' as holds_for_a_while from engagement"
+            " where person_id = $1",
+            person,
+        )
+        assert row["consecutive_misses"] < 99 and row["holds_for_a_while"]
+    finally:
+        await conn.close()
+    help_text = aftercare("jobs", "rebuild-engagement", "--help").stdout
+    assert "from their history" in help_text and "--batch" in help_text
 
 
 def test_up_refuses_one_port_for_two_servers():

@@ -441,3 +441,29 @@ async def test_adding_an_earlier_slot_keeps_rsvps_on_their_session(client, staff
         (False, None),
         (True, "going"),
     ]
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_the_overviews_sessions_this_week_counts_every_groups_schedule_at_most_once_a_minute(
+    client, staff, monkeypatch
+):
+    from api.checkins import staff_routes
+
+    now = dt.datetime.now(dt.UTC)
+    monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
+
+    async def listed(group) -> int:
+        week = {"from": monday.isoformat(), "to": (monday + dt.timedelta(days=7)).isoformat()}
+        items = (await client.get(f"/v1/groups/{group['id']}/sessions", params=week, headers=staff.headers)).json()
+        return sum(1 for s in items["items"] if s["status"] == "scheduled")
+
+    async def counted() -> int:
+        return (await client.get("/v1/staff/metrics", headers=staff.headers)).json()["sessions_this_week"]
+
+    first = await create_group(client, staff)
+    expected = await listed(first)
+    assert expected > 0 and await counted() == expected
+    second = await create_group(client, staff)
+    assert await counted() == expected  # counted a moment ago: the same number for a minute
+    monkeypatch.setattr(staff_routes, "SESSIONS_COUNT_TTL_S", 0)
+    assert await counted() == expected + await listed(second)

@@ -4,6 +4,7 @@ read of participant data is audited."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -247,21 +248,19 @@ class WatchController(Controller):
         )
 
     @get("/metrics", summary="Program metrics")
-    async def metrics(self, conn: Conn) -> Metrics:
+    async def metrics(self, request: Request, conn: Conn) -> Metrics:
         """Active graduates, check-in adherence over 7 and 30 days, open alerts by severity,
-        and check-ins per day for the last 30 days. Counts only: nobody's data."""
+        check-ins per day for the last 30 days, and the sessions scheduled this week (counted
+        at most once a minute). Counts only: nobody's data."""
         now = dt.datetime.now(dt.UTC)
-        monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
         await engagement_db.refresh_stale(conn, now)  # writes: before the read-only snapshot
         # One snapshot: every number is from the same moment.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             data = await watch_db.metrics(conn, now)
-            week = await sessions_between(
-                conn, await groups_db.active_group_ids(conn), monday, monday + dt.timedelta(days=7), viewer_id=None
-            )
+            sessions = await _sessions_this_week(conn, request, now)
         return Metrics(
             adherence_by_day=[DayAdherence(**d) for d in data["adherence_by_day"]],
-            sessions_this_week=sum(1 for s in week if s.status == "scheduled"),
+            sessions_this_week=sessions,
             attendance_rate_30d=data["attendance_rate_30d"],
             active_graduates=data["active_graduates"],
             adherence_7d=data["adherence_7d"],
@@ -269,3 +268,21 @@ class WatchController(Controller):
             open_alerts={name: data["open_alerts"].get(value, 0) for value, name in SEVERITY_NAMES.items()},
             checkins_by_day=[DayCount(**d) for d in data["checkins_by_day"]],
         )
+
+
+# Counting this week's sessions works every group's schedule out (about a second of Python
+# for 10,000 groups); a count a minute old is as good for the overview's tile.
+SESSIONS_COUNT_TTL_S = 60
+
+
+async def _sessions_this_week(conn: asyncpg.Connection, request: Request, now: dt.datetime) -> int:
+    monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
+    counted = getattr(request.app.state, "sessions_this_week", None)  # (monday, counted at, count)
+    if counted is not None and counted[0] == monday and time.monotonic() - counted[1] < SESSIONS_COUNT_TTL_S:
+        return counted[2]
+    week = await sessions_between(
+        conn, await groups_db.active_group_ids(conn), monday, monday + dt.timedelta(days=7), viewer_id=None
+    )
+    count = sum(1 for s in week if s.status == "scheduled")
+    request.app.state.sessions_this_week = (monday, time.monotonic(), count)
+    return count
