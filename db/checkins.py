@@ -14,19 +14,22 @@ CHECKIN_COLUMNS = """
 """
 
 
-async def plan_context(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
-    """What the plan is computed from: zone, IOP date, activation, sobriety date, override."""
-    return await conn.fetchrow(
-        """
-        select p.timezone, pp.iop_completed_on, pp.activated_at, pp.sobriety_date,
-               o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until
-        from people p
-        join participant_profiles pp on pp.person_id = p.id
-        left join checkin_plans o on o.person_id = p.id
-        where p.id = $1
-        """,
-        person_id,
-    )
+_PLAN_CONTEXT = """
+select p.timezone, pp.iop_completed_on, pp.activated_at, pp.sobriety_date,
+       o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until {hold}
+from people p
+join participant_profiles pp on pp.person_id = p.id
+left join checkin_plans o on o.person_id = p.id
+where p.id = $1
+"""
+
+
+async def plan_context(conn: asyncpg.Connection, person_id: UUID, hold_state: bool = False) -> asyncpg.Record | None:
+    """What the plan is computed from: zone, IOP date, activation, sobriety date, override.
+    `hold_state`: also lock the graduate's engagement row, as every writer of it does first
+    (db/engagement.py `hold`), in the same round trip: a check-in's first step."""
+    hold = ", (select true from engagement e where e.person_id = p.id for update) as held" if hold_state else ""
+    return await conn.fetchrow(_PLAN_CONTEXT.format(hold=hold), person_id)
 
 
 async def set_plan(

@@ -13,7 +13,6 @@ from api.checkins.plan import days_sober
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
 from api.problems import found, invalid, problem
 from db import alerts as alerts_db
-from db import engagement as engagement_db
 from db import checkins as checkins_db
 from db.zones import zone_of
 from notifications import templates
@@ -109,12 +108,11 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
         raise invalid("client_time", "is in the future: check the phone's clock")
     if data.client_time < now - OLDEST:
         raise invalid("client_time", "is more than 7 days old, too late to count")
-    context = found(await checkins_db.plan_context(conn, person_id), "participant")
-    local_date = data.client_time.astimezone(zone_of(context["timezone"])).date()
     async with conn.transaction():
-        # The graduate's state row first: a sweep visiting them at this moment either sees
-        # this check-in or has finished (and a miss it recorded is made up below).
-        await engagement_db.hold(conn, [person_id])
+        # The graduate's state row is locked first: a sweep visiting them at this moment
+        # either sees this check-in or has finished (and a miss it recorded is made up below).
+        context = found(await checkins_db.plan_context(conn, person_id, hold_state=True), "participant")
+        local_date = data.client_time.astimezone(zone_of(context["timezone"])).date()
         row = await checkins_db.insert(
             conn,
             person_id,

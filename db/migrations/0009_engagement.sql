@@ -135,37 +135,48 @@ create trigger checkin_plans_engagement_delete after delete on checkin_plans
 
 -- A check-in stored: its slot is done, it may be the newest, and the misses in a row and
 -- "overdue" follow from the slots kept (no look at the clock: `today` is the date they
--- were worked out at, and nothing about them changes before `fresh_until`).
+-- were worked out at, and nothing about them changes before `fresh_until`). One statement:
+-- it runs with every check-in. (The slots' rows are otherwise only inserted and deleted,
+-- so the done count's delta is written here rather than by a trigger on them.)
 create function engagement_checkins_stored() returns trigger language plpgsql as $$
 begin
-    insert into engagement_deltas (zone, day, checkins)
-    select '', local_date, count(*) from new_rows group by local_date;
-
-    update engagement_slots s set done = true
-    from new_rows c
-    where s.person_id = c.person_id and c.local_date between s.starts_on and s.ends_on and not s.done;
-
+    with filled as (
+        update engagement_slots s set done = true
+        from new_rows c
+        where s.person_id = c.person_id and c.local_date between s.starts_on and s.ends_on and not s.done
+        returning s.person_id, s.starts_on, s.ends_on, s.zone
+    ), counted as (
+        insert into engagement_deltas (zone, day, done, checkins)
+        select '', local_date, 0, count(*) from new_rows group by local_date
+        union all
+        select zone, ends_on, count(*), 0 from filled group by zone, ends_on
+    ), newest as (
+        select distinct on (n.person_id) n.person_id, n.client_time, n.local_date from new_rows n
+        order by n.person_id, n.local_date desc, n.client_time desc
+    ), latest as (
+        select e.person_id, e.today, e.slot_starts_on,
+               case when e.last_checkin_on is null
+                         or (n.local_date, n.client_time) > (e.last_checkin_on, e.last_checkin_at)
+                    then n.client_time else e.last_checkin_at end as last_at,
+               greatest(n.local_date, e.last_checkin_on) as last_on
+        from engagement e join newest n on n.person_id = e.person_id
+    ), standing as (
+        select l.person_id, l.last_at, l.last_on,
+               count(s.starts_on) filter (where s.ends_on < l.today and s.ends_on >= l.today - 14
+                                          and s.starts_on > l.last_on)::int as misses,
+               coalesce((array_agg(not (s.done or f.person_id is not null) order by s.ends_on desc)
+                         filter (where s.ends_on < l.today and s.ends_on >= l.today - 14))[1], false) as overdue,
+               bool_or(s.done or f.person_id is not null) filter (where s.starts_on = l.slot_starts_on) as slot_done
+        from latest l
+        left join engagement_slots s on s.person_id = l.person_id
+        left join filled f on f.person_id = s.person_id and f.starts_on = s.starts_on
+        group by l.person_id, l.last_at, l.last_on
+    )
     update engagement e
-    set last_checkin_at = l.client_time, last_checkin_on = l.local_date
-    from (select distinct on (person_id) person_id, client_time, local_date from new_rows
-          order by person_id, local_date desc, client_time desc) l
-    where e.person_id = l.person_id
-      and (e.last_checkin_on is null or (l.local_date, l.client_time) > (e.last_checkin_on, e.last_checkin_at));
-
-    update engagement e
-    set consecutive_misses = k.misses, overdue = k.overdue, slot_done = k.slot_done
-    from (select e.person_id,
-                 count(s.*) filter (where s.ends_on < e.today and s.ends_on >= e.today - 14
-                                    and s.starts_on > coalesce(e.last_checkin_on, '-infinity'::date))::int as misses,
-                 coalesce((array_agg(not s.done order by s.ends_on desc)
-                           filter (where s.ends_on < e.today and s.ends_on >= e.today - 14))[1], false) as overdue,
-                 bool_or(s.done) filter (where s.starts_on = e.slot_starts_on) as slot_done
-          from engagement e
-          left join engagement_slots s on s.person_id = e.person_id
-          where e.person_id in (select person_id from new_rows)
-          group by e.person_id) k
-    where e.person_id = k.person_id
-      and (e.consecutive_misses, e.overdue, e.slot_done) is distinct from (k.misses, k.overdue, k.slot_done);
+    set last_checkin_at = k.last_at, last_checkin_on = k.last_on, consecutive_misses = k.misses,
+        overdue = k.overdue, slot_done = k.slot_done
+    from standing k
+    where e.person_id = k.person_id;
     return null;
 end $$;
 
@@ -227,7 +238,7 @@ create trigger alerts_engagement_update after update on alerts
 create trigger alerts_engagement_delete after delete on alerts
     referencing old table as old_rows for each statement execute function engagement_alerts_deleted();
 
--- The rollups follow the slots kept and the graduates counted.
+-- The rollups follow the slots kept and the graduates counted (a slot turning done: above).
 create function engagement_slots_added() returns trigger language plpgsql as $$
 begin
     insert into engagement_deltas (zone, day, due, done)
@@ -242,25 +253,10 @@ begin
     return null;
 end $$;
 
-create function engagement_slots_changed() returns trigger language plpgsql as $$
-begin
-    insert into engagement_deltas (zone, day, due, done)
-    select zone, ends_on, sum(due)::int, sum(done)::int
-    from (select zone, ends_on, 1 as due, done::int as done from new_rows
-          union all
-          select zone, ends_on, -1, -done::int from old_rows) d
-    group by zone, ends_on
-    having sum(due) <> 0 or sum(done) <> 0;
-    return null;
-end $$;
-
 create trigger engagement_slots_insert after insert on engagement_slots
     referencing new table as new_rows for each statement execute function engagement_slots_added();
 create trigger engagement_slots_delete after delete on engagement_slots
     referencing old table as old_rows for each statement execute function engagement_slots_removed();
-create trigger engagement_slots_update after update on engagement_slots
-    referencing old table as old_rows new table as new_rows
-    for each statement execute function engagement_slots_changed();
 
 create function engagement_rows_added() returns trigger language plpgsql as $$
 begin
