@@ -27,8 +27,14 @@ where p.id = $1
 async def plan_context(conn: asyncpg.Connection, person_id: UUID, hold_state: bool = False) -> asyncpg.Record | None:
     """What the plan is computed from: zone, IOP date, activation, sobriety date, override.
     `hold_state`: also lock the graduate's engagement row, as every writer of it does first
-    (db/engagement.py `hold`), in the same round trip: a check-in's first step."""
-    hold = ", (select true from engagement e where e.person_id = p.id for update) as held" if hold_state else ""
+    (db/engagement.py `hold`), in the same round trip (a check-in's first step), and say how
+    many alerts they have open (null: not known, the row is waiting to be worked out)."""
+    hold = (
+        ", (select case when e.fresh_until > '-infinity' then e.open_alerts end from engagement e"
+        " where e.person_id = p.id for update) as open_alerts"
+        if hold_state
+        else ""
+    )
     return await conn.fetchrow(_PLAN_CONTEXT.format(hold=hold), person_id)
 
 

@@ -144,7 +144,8 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
             await alerts_db.raise_alert(
                 conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
             )
-        await alerts_db.note_checkin(conn, person_id, row["id"])
+        if stored or context["open_alerts"] != 0:  # most graduates have no alert open: no round trip
+            await alerts_db.note_checkin(conn, person_id, row["id"])
         if data.need_support == "crisis_now":
             # The answer carries the resources at once; the inbox keeps them, on every device.
             await notify(
