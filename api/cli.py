@@ -572,6 +572,21 @@ def dashboard(host: str, port: int) -> None:
     os.execv(sys.executable, command)  # Streamlit handles SIGTERM and Ctrl-C itself
 
 
+def _run_job(run, failed):
+    """Run a job's coroutine; a database that is missing, unreachable or failing ends the
+    command with a message saying what to do (`failed(exc)` words the last)."""
+    import asyncpg
+
+    try:
+        return asyncio.run(run())
+    except asyncpg.UndefinedTableError:
+        _fail("the database has no schema yet: run `aftercare db upgrade` first")
+    except OSError as exc:
+        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
+    except asyncpg.PostgresError as exc:
+        _fail(failed(exc))
+
+
 @main.group()
 def jobs() -> None:
     """Scheduled work (the worker runs these on a timer; run one by hand here)."""
@@ -617,14 +632,7 @@ def sweep_missed(lookback_days: int) -> None:
             await conn.close()
 
     started = time.monotonic()
-    try:
-        counts, skipped = asyncio.run(run())
-    except asyncpg.UndefinedTableError:
-        _fail("the database has no schema yet: run `aftercare db upgrade` first")
-    except OSError as exc:
-        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
-    except asyncpg.PostgresError as exc:
-        _fail(f"the sweep failed ({type(exc).__name__}): {advice(exc)}")
+    counts, skipped = _run_job(run, lambda exc: f"the sweep failed ({type(exc).__name__}): {advice(exc)}")
     if skipped:
         click.secho(
             f"Skipped {skipped} graduate(s) whose time zone the database does not know: fix it on their "
@@ -669,14 +677,9 @@ def rebuild_engagement(batch: int) -> None:
             await conn.close()
 
     started = time.monotonic()
-    try:
-        counted = asyncio.run(run())
-    except asyncpg.UndefinedTableError:
-        _fail("the database has no engagement tables yet: run `aftercare db upgrade` first")
-    except OSError as exc:
-        _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
-    except asyncpg.PostgresError as exc:
-        _fail(f"the rebuild failed ({type(exc).__name__}: {exc}); nothing of the batch that failed was kept")
+    counted = _run_job(
+        run, lambda exc: f"the rebuild failed ({type(exc).__name__}: {exc}); nothing of the batch that failed was kept"
+    )
     click.echo(f"Engagement rebuilt in {time.monotonic() - started:.2f}s: {counted:,} active graduates.")
 
 

@@ -1,5 +1,5 @@
-"""SQL shared by the sweep, the watchlist and the metrics: every active graduate's slots
-that ended lately, and whether each has a check-in. Parameter $1 is "now".
+"""Which slots ended lately for a set of active graduates, and whether each has a check-in:
+what the engagement state (db/engagement.py) is worked out from. Parameter $1 is "now".
 
 What a slot is comes from `checkin_slot`, the SQL twin of api/checkins/plan.py. Which slots
 ended is worked out per *schedule*, not per graduate: a graduate's slots depend only on

@@ -1,6 +1,7 @@
 """The statements as they were before the speed-up (commit ec8f6cf): every graduate's every
 day asked of checkin_slot. Slow, but plainly the rules; the faster statements must give the
-same answers (tests/test_slots_sql.py). Who counts as a graduate is not what changed: that
+same answers (tests/test_slots_sql.py), and so must the engagement state
+(tests/test_engagement.py). Who counts as a graduate is not what changed: that
 part is the live one (db.slots_sql.graduates)."""
 
 # ruff: noqa: E501

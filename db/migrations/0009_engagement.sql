@@ -128,7 +128,7 @@ create trigger participant_profiles_engagement after update of activated_at, iop
     execute function engagement_touch_row();
 create trigger checkin_plans_engagement_insert after insert on checkin_plans
     referencing new table as new_rows for each statement execute function engagement_touch_inserted();
-create trigger checkin_plans_engagement after update or delete on checkin_plans
+create trigger checkin_plans_engagement after update on checkin_plans
     for each row execute function engagement_touch_row();
 create trigger checkin_plans_engagement_delete after delete on checkin_plans
     referencing old table as old_rows for each statement execute function engagement_touch_deleted();
