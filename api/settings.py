@@ -13,7 +13,7 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
-def _int(name: str, default: int, minimum: int | None = None) -> int:
+def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -23,6 +23,8 @@ def _int(name: str, default: int, minimum: int | None = None) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -237,7 +239,8 @@ class Settings:
             access_token_ttl_s=_int("AFTERCARE_ACCESS_TOKEN_TTL_S", cls.access_token_ttl_s),
             refresh_token_ttl_days=_int("AFTERCARE_REFRESH_TOKEN_TTL_DAYS", cls.refresh_token_ttl_days),
             refresh_reuse_grace_s=_int("AFTERCARE_REFRESH_REUSE_GRACE_S", cls.refresh_reuse_grace_s, 0),
-            staff_refresh_idle_hours=_int("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", cls.staff_refresh_idle_hours, 1),
+            # At most 12: timely log-off, a security officer's bound on a session left unused.
+            staff_refresh_idle_hours=_int("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", cls.staff_refresh_idle_hours, 1, 12),
             require_mfa=_roles_requiring_mfa("AFTERCARE_REQUIRE_MFA", cls.require_mfa),
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),

@@ -318,19 +318,36 @@ select zone, day, sum(due), sum(done), sum(checkins), sum(graduates) from (
 ) t group by zone, day
 """
 
-# The deltas folded into the totals (the sweep does it, under its lock), and days no
-# window reads any more dropped.
-FOLD_DELTAS = """
-with moved as (delete from engagement_deltas returning *)
+# The deltas folded into the totals, and days no window reads any more dropped: by the
+# sweep, under its lock. A fold is one statement (the rows it deletes are the rows it adds),
+# so two at once, or a fold beside a reader's snapshot, count every delta once.
+_FOLD = """
+with moved as ({moved})
 insert into engagement_totals as t (zone, day, due, done, checkins, graduates)
 select zone, day, sum(due), sum(done), sum(checkins), sum(graduates) from moved group by zone, day order by zone, day
 on conflict (zone, day) do update
     set due = t.due + excluded.due, done = t.done + excluded.done, checkins = t.checkins + excluded.checkins,
         graduates = t.graduates + excluded.graduates
 """
+FOLD_DELTAS = _FOLD.format(moved="delete from engagement_deltas returning *")
+# At most $1 of them, by a reader between two sweeps.
+FOLD_SOME_DELTAS = _FOLD.format(
+    moved="delete from engagement_deltas where ctid = any(array(select ctid from engagement_deltas limit $1))"
+    " returning *"
+)
 DROP_OLD_TOTALS = "delete from engagement_totals where day < ($1::timestamptz at time zone 'UTC')::date - 60"
+# What a reader folds at most per call: check-ins write a delta or two each, and in the
+# evening's rush thousands arrive between two sweeps; summed on every read they would make
+# the overview's cost follow them. Folded a slice at a time, no call waits long.
+READER_FOLD = 20_000
 
 
 async def fold_deltas(conn: asyncpg.Connection, now: dt.datetime) -> None:
     await conn.execute(FOLD_DELTAS)
     await conn.execute(DROP_OLD_TOTALS, now)
+
+
+async def fold_some_deltas(conn: asyncpg.Connection, most: int = READER_FOLD) -> None:
+    """Fold the deltas written since the last sweep, up to `most`, as a reader of the totals
+    (the metrics) does first: the rows it then sums stay few."""
+    await conn.execute(FOLD_SOME_DELTAS, most)

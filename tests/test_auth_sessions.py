@@ -299,7 +299,8 @@ async def _refresh(client, tokens: dict):
 async def test_a_staff_sign_in_unused_for_12_hours_is_ended_at_its_next_refresh(
     client, conn, staff, settings, clock_instant
 ):
-    idle = dt.timedelta(hours=settings.staff_refresh_idle_hours)
+    assert settings.staff_refresh_idle_hours == 12  # the limit the clinic's security officer asked for
+    idle = dt.timedelta(hours=12)
     minute = dt.timedelta(minutes=1)
     with _at(clock_instant, idle - minute):  # 11 h 59 after signing in
         kept = await _refresh(client, staff.tokens)
@@ -349,3 +350,19 @@ async def test_a_refresh_repeated_within_the_grace_is_not_idle(client, staff, se
         repeat = await _refresh(client, staff.tokens)
         assert repeat.status_code == 201, repeat.text
         assert repeat.json()["refresh_token"] == first.json()["refresh_token"]
+
+
+def test_the_staff_idle_limit_is_12_hours_and_can_only_be_shortened(monkeypatch):
+    from api.settings import ConfigError, Settings
+
+    def loaded():
+        return Settings.from_env(database_url="postgresql://x/y", secret_key="s" * 40)
+
+    monkeypatch.delenv("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", raising=False)
+    assert loaded().staff_refresh_idle_hours == 12
+    monkeypatch.setenv("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", "8")
+    assert loaded().staff_refresh_idle_hours == 8
+    for too_long in ("13", "72"):
+        monkeypatch.setenv("AFTERCARE_STAFF_REFRESH_IDLE_HOURS", too_long)
+        with pytest.raises(ConfigError, match="at most 12"):
+            loaded()

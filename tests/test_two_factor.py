@@ -166,6 +166,36 @@ async def test_wrong_codes_count_toward_the_lock_and_end_the_challenge(database_
         assert_problem(await _second_step(client, challenge, totp_code(secret)), 423, "account_locked")
         locked = await client.post("/v1/auth/login", json={"email": staff.email, "password": PASSWORD})
         assert_problem(locked, 401, "invalid_credentials")
+        whys = await conn.fetch(
+            "select details ->> 'why' as why from audit_log where action = 'account.mfa_failed'"
+            " and details ->> 'account_id' = $1 order by id",
+            str(staff.id),
+        )
+        assert [r["why"] for r in whys] == ["wrong", "wrong", "wrong"]
+
+
+async def test_wrong_tries_at_turning_two_factor_off_count_toward_the_lock(database_url, conn, hasher, clock):
+    """Whoever holds an open session and the password gets no more guesses at the code here
+    than at sign-in: each refusal is counted, and a locked account checks nothing."""
+    settings = make_settings(database_url, login_max_failures=3)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        staff = await helpers.account(client, conn, hasher, ["staff"])
+        secret, _ = await helpers.enrol_totp(client, staff)
+        clock.step()
+
+        def removal(password: str, code: str):
+            body = {"password": password, "code": code}
+            return client.request("DELETE", "/v1/me/mfa", json=body, headers=staff.headers)
+
+        assert_problem(await removal(PASSWORD, "000000"), 403, "wrong_code")
+        assert_problem(await removal("not it at all", totp_code(secret)), 403, "wrong_password")
+        assert_problem(await removal(PASSWORD, "000001"), 423, "account_locked")  # the third counted try
+        # Locked: even both right factors are refused, and two-factor stays on.
+        assert_problem(await removal(PASSWORD, totp_code(secret)), 423, "account_locked")
+        status = await client.get("/v1/me/mfa", headers=staff.headers)
+        assert status.json()["enabled"] is True
+        locked = await client.post("/v1/auth/login", json={"email": staff.email, "password": PASSWORD})
+        assert_problem(locked, 401, "invalid_credentials")
 
 
 async def test_five_wrong_codes_end_the_challenge_and_a_right_code_clears_the_count(client, conn, staff, clock):
@@ -289,6 +319,29 @@ async def test_a_role_that_must_use_two_factor_reaches_only_enrolment_until_it_i
         )
         assert off.status_code == 204, off.text
         assert_problem(await client.get("/v1/me", headers=staff.headers), 403, "mfa_enrolment_required")
+
+
+def test_only_the_set_up_and_the_password_change_stay_open_during_compulsory_enrolment():
+    """The gate is app-wide; a handler stays open to a session that must enrol only by
+    declaring it. A new route marked so by mistake fails here (BLOCKED above shows the gate
+    closes the rest)."""
+    from api.security import DURING_MFA_ENROLMENT
+    from tests.test_authorization import SKIPPED_METHODS, offline_app
+
+    open_routes = {
+        (method, route.path)
+        for route in offline_app().routes
+        for method, handler in getattr(route, "route_handler_map", {}).items()
+        if method not in SKIPPED_METHODS
+        and (handler[0] if isinstance(handler, tuple) else handler).opt.get(DURING_MFA_ENROLMENT)
+    }
+    assert open_routes == {
+        ("GET", "/v1/me/mfa"),
+        ("DELETE", "/v1/me/mfa"),
+        ("POST", "/v1/me/mfa/totp"),
+        ("POST", "/v1/me/mfa/totp/confirm"),
+        ("POST", "/v1/me/password"),
+    }
 
 
 def test_admins_and_staff_must_use_two_factor_unless_configured_otherwise(monkeypatch):

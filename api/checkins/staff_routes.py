@@ -253,7 +253,9 @@ class WatchController(Controller):
         check-ins per day for the last 30 days, and the sessions scheduled this week (counted
         at most once a minute). Counts only: nobody's data."""
         now = dt.datetime.now(dt.UTC)
-        await engagement_db.refresh_stale(conn, now)  # writes: before the read-only snapshot
+        # Writes, so before the read-only snapshot.
+        await engagement_db.refresh_stale(conn, now)
+        await engagement_db.fold_some_deltas(conn)
         # One snapshot: every number is from the same moment.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             data = await watch_db.metrics(conn, now)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 from litestar import Request
 
 from api.audit import audit
+from api.auth import tokens
+from api.client_address import client_address
 from api.deps import Runtime, Transactions
 from api.mfa import totp
 from api.mfa.codes import Verdict, check, wrong_code_detail
 from api.mfa.schemas import RecoveryCodes, TotpEnrolment, TwoFactorRemoval, TwoFactorStatus
+from api.mfa.second_factor import locked
 from api.problems import problem
 from api.security import must_enrol_mfa
 from db import auth as auth_db
@@ -80,19 +85,26 @@ async def confirm(request: Request, transactions: Transactions, runtime: Runtime
 
 async def remove(request: Request, transactions: Transactions, runtime: Runtime, data: TwoFactorRemoval) -> None:
     """Both factors are asked for: a session left open on a shared computer is not enough
-    to take the second factor off. A refusal is audited; a right one ends nothing else."""
-    me = request.user
+    to take the second factor off. A refusal is audited and counted toward the sign-in lock
+    as a wrong password at sign-in is (from this address), and a locked account is refused
+    before anything is checked: whoever holds a session and the password gets no more
+    guesses at the code here than at sign-in. A right one ends nothing else."""
+    me, settings = request.user, runtime.settings
+    address = client_address(request) or "unknown"
     async with transactions.transaction() as conn:
         holder = await _password_holder(conn, me.id)
     right_password = await runtime.hasher.verify(holder["password_hash"], data.password)  # no connection held
     refusal = None
     async with transactions.transaction() as conn:
-        await mfa_db.lock_person(conn, me.id)
+        # The person first, as a sign-in's second step locks it.
+        account = await people_db.lock_account(conn, me.id, address)
+        if account is not None and _locked_now(account):
+            raise locked(runtime)
         if not await mfa_db.is_on(conn, me.id):
             raise problem(409, "mfa_off", "Two-factor sign-in is not on.")
         # The code is checked (and spent) only with the right password: a wrong password
         # does not get to learn whether a code was right.
-        verdict = await check(conn, runtime.settings.secret_key, me.id, data.code) if right_password else None
+        verdict = await check(conn, settings.secret_key, me.id, data.code) if right_password else None
         if verdict is None:
             refusal = problem(403, "wrong_password", "password: that is not your password.")
         elif verdict in (Verdict.WRONG, Verdict.REPLAYED):
@@ -100,10 +112,26 @@ async def remove(request: Request, transactions: Transactions, runtime: Runtime,
         if refusal is not None:
             why = "wrong_password" if verdict is None else verdict.value
             await audit(conn, request, "account.mfa_removal_refused", None, {"account_id": str(me.id), "why": why})
+            await people_db.record_login_failure(
+                conn,
+                me.id,
+                address,
+                max_failures=settings.login_max_failures,
+                account_max_failures=settings.login_account_max_failures,
+                lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
+            )
+            if _locked_now(await people_db.lock_account(conn, me.id, address) or {}):
+                refusal = locked(runtime)
         else:
             await mfa_db.remove(conn, me.id)
-            required = must_enrol_mfa(runtime.settings.require_mfa, me.roles, mfa_on=False)
+            required = must_enrol_mfa(settings.require_mfa, me.roles, mfa_on=False)
             details = {"account_id": str(me.id), "now_required": required}
             await audit(conn, request, "account.mfa_removed", None, details)
+    # Raised once the transaction is over: the counted failure and the audit row stay.
     if refusal is not None:
         raise refusal
+
+
+def _locked_now(account: dict[str, Any]) -> bool:
+    until = account.get("locked_until")
+    return until is not None and until > tokens.now()

@@ -46,11 +46,12 @@ class TwoFactorController(Controller):
         once, shown only now. A wrong code: 400 `wrong_code`, try the next one."""
         return await enrolment.confirm(request, transactions, runtime, data.code)
 
-    @delete("/", status_code=204, responses=may_answer(403, 409), summary="Turn two-factor sign-in off")
+    @delete("/", status_code=204, responses=may_answer(403, 409, 423), summary="Turn two-factor sign-in off")
     async def remove(
         self, data: JSONBody[TwoFactorRemoval], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> None:
         """Needs your password and a code from the app (or a recovery code): 403
-        `wrong_password` or `wrong_code` otherwise. Where your role must use two-factor, your
+        `wrong_password` or `wrong_code` otherwise, each counted toward the sign-in lock as a wrong
+        password is (423 `account_locked` once it locks the account from your address). Where your role must use two-factor, your
         sessions then reach only the set-up routes until you set it up again."""
         await enrolment.remove(request, transactions, runtime, data)

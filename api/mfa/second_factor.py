@@ -69,7 +69,8 @@ def _expired(why: str = "This sign-in step has ended") -> ProblemDetailsExceptio
     return problem(401, "challenge_expired", f"{why}: sign in again with your password.")
 
 
-def _locked(runtime: Runtime) -> ProblemDetailsException:
+def locked(runtime: Runtime) -> ProblemDetailsException:
+    """423 while wrong passwords or codes lock the account for this address."""
     return problem(
         423,
         "account_locked",
@@ -101,7 +102,7 @@ async def _refuse(
     await audit(conn, request, "account.mfa_failed", None, details, actor=(person, list(ch["roles"])))
     now_locked = (await people_db.lock_account(conn, person, ch["client_address"]))["locked_until"]
     if now_locked is not None and now_locked > now:
-        return _locked(runtime)
+        return locked(runtime)
     if spent:
         return _expired("Too many wrong codes for this sign-in")
     return problem(401, "invalid_mfa_code", wrong_code_detail(verdict))
@@ -128,7 +129,7 @@ async def complete(
         elif not ch["is_active"]:
             outcome = problem(403, "account_deactivated", "This account is no longer active.")
         elif account["locked_until"] is not None and account["locked_until"] > now:
-            outcome = _locked(runtime)
+            outcome = locked(runtime)
         else:
             person = ch["person_id"]
             verdict = await check(conn, settings.secret_key, person, data.code)
