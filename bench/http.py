@@ -60,6 +60,7 @@ MIXED = [
 MAX_TOKENS = 5000
 # Staff views, measured alike and back to back at each size, so that d and f see the same data.
 STAFF = [("d", "/v1/staff/watchlist"), ("f", "/v1/staff/metrics")]
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "soak")
 
 
 @dataclass
@@ -162,6 +163,7 @@ class Bench:
                 self.args.watchlist_connections,
             )
             for letter, path in STAFF
+            if letter in self.args.only
         ]
 
     def drive(self, server: ApiServer, name: str, plan, tokens: list[str], connections: int | None = None) -> Row:
@@ -201,16 +203,24 @@ async def run(args: argparse.Namespace) -> list[Row]:
             progress(
                 f"Serving the API ({args.workers} workers), {args.connections} connections, {args.seconds:.0f} s each:"
             )
+            only = set(args.only)
             with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
-                row = bench.drive(server, "a  POST /v1/checkins", [CHECKIN], graduates)
-                bench.baseline(row, [checkin_pgbench], pgbench_path)
-                row = bench.drive(
-                    server, "b  GET /v1/groups (5 filters)", [(1, "GET", p) for p in GROUP_FILTERS], graduates
-                )
-                bench.baseline(row, listing_pgbench, pgbench_path)
-                bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates)
-                bench.staff(server)
-                bench.drive(server, "e  mixed mobile traffic", MIXED, graduates)
+                if "a" in only:
+                    row = bench.drive(server, "a  POST /v1/checkins", [CHECKIN], graduates)
+                    bench.baseline(row, [checkin_pgbench], pgbench_path)
+                if "b" in only:
+                    row = bench.drive(
+                        server, "b  GET /v1/groups (5 filters)", [(1, "GET", p) for p in GROUP_FILTERS], graduates
+                    )
+                    bench.baseline(row, listing_pgbench, pgbench_path)
+                if "c" in only:
+                    bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates)
+                if only & {"d", "f"}:
+                    bench.staff(server)
+                if "e" in only:
+                    bench.drive(server, "e  mixed mobile traffic", MIXED, graduates)
+            if not only & {"d", "f", "soak"}:
+                return bench.rows
             if args.watchlist_graduates > program.graduates:
                 progress(f"Adding graduates up to {args.watchlist_graduates:,}:")
                 bench.program = await add_graduates(
@@ -219,7 +229,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
                 if args.watchlist_graduates > program.graduates:
                     bench.staff(server)
-                if args.soak:
+                if args.soak and "soak" in only:
                     soak(bench, server, graduates, args.soak)
             return bench.rows
         finally:
@@ -271,6 +281,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--watchlist-connections", type=int, default=4, help="counselors at once in d and f (default 4)")
     p.add_argument("--workers", type=int, default=2, help="API worker processes (default 2, one per core)")
     p.add_argument("--soak", type=float, default=300, help="seconds of the memory soak; 0 skips it (default 300)")
+    p.add_argument(
+        "--only",
+        type=lambda text: text.split(","),
+        default=list(SCENARIOS),
+        help="the scenarios to run, comma-separated, e.g. a,d (default: all of a,b,c,d,e,f,soak)",
+    )
     p.add_argument("--show-scripts", action="store_true", help="print the pgbench scripts")
     return p
 

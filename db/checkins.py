@@ -70,20 +70,48 @@ async def clear_plan(conn: asyncpg.Connection, person_id: UUID) -> None:
     await conn.execute("delete from checkin_plans where person_id = $1", person_id)
 
 
-async def insert(conn: asyncpg.Connection, person_id: UUID, fields: dict[str, Any]) -> asyncpg.Record | None:
-    """Store a check-in; None when this person already sent one with this client id (also
-    when the other copy is being stored at this very moment: the insert waits for it)."""
+async def insert(
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    fields: dict[str, Any],
+    *,
+    earlier: int,
+    fills_slot: dt.date | None,
+) -> tuple[asyncpg.Record, list[dict[str, Any]]] | None:
+    """Store a check-in, with what follows from it in the same round trip (a check-in is the
+    app's busiest write): the person's `earlier` check-ins before it, newest first, for its
+    risk assessment; and the slot starting on `fills_slot`, if it was recorded as missed and
+    no alert counted it yet, made up by it. None when this person already sent one with this
+    client id (also when the other copy is being stored at this very moment: the insert
+    waits for it); nothing is changed then."""
     columns = ["person_id", *fields]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return await conn.fetchrow(
+    after = len(columns)
+    row = await conn.fetchrow(
         f"""
-        insert into checkins ({", ".join(columns)}) values ({placeholders})
-        on conflict (person_id, client_id) do nothing
-        returning {CHECKIN_COLUMNS}
+        with stored as (
+            insert into checkins ({", ".join(columns)}) values ({placeholders})
+            on conflict (person_id, client_id) do nothing
+            returning {CHECKIN_COLUMNS}
+        ), made_up as (
+            update missed_checkins m set made_up_by = stored.id
+            from stored
+            where m.person_id = $1 and m.slot_starts_on = ${after + 3} and not m.alerted and m.made_up_by is null
+        )
+        select stored.*,
+               coalesce((select jsonb_agg(e order by e.client_time desc)
+                         from (select mood, craving, used, need_support, phq2, gad2, client_time from checkins
+                               where person_id = $1 and client_time < ${after + 1}
+                               order by client_time desc limit ${after + 2}) e), '[]') as earlier
+        from stored
         """,
         person_id,
         *fields.values(),
+        fields["client_time"],
+        earlier,
+        fills_slot,
     )
+    return None if row is None else (row, row["earlier"])
 
 
 async def by_client_id(conn: asyncpg.Connection, person_id: UUID, client_id: UUID) -> asyncpg.Record | None:
@@ -96,20 +124,6 @@ async def set_risk_reasons(conn: asyncpg.Connection, checkin_id: UUID, reasons: 
     """The check-in, with its reasons."""
     return await conn.fetchrow(
         f"update checkins set risk_reasons = $2 where id = $1 returning {CHECKIN_COLUMNS}", checkin_id, reasons
-    )
-
-
-async def earlier(conn: asyncpg.Connection, person_id: UUID, before: dt.datetime, limit: int) -> list[asyncpg.Record]:
-    """The person's check-ins before `before` (by when they were made), newest first."""
-    return await conn.fetch(
-        """
-        select mood, craving, used, need_support, phq2, gad2 from checkins
-        where person_id = $1 and client_time < $2
-        order by client_time desc limit $3
-        """,
-        person_id,
-        before,
-        limit,
     )
 
 
@@ -152,20 +166,3 @@ async def missed_slots(
         last,
     )
     return {row["slot_starts_on"]: row for row in rows}
-
-
-async def make_up_missed(conn: asyncpg.Connection, person_id: UUID, slot_starts_on: dt.date, checkin_id: UUID) -> bool:
-    """A late check-in fills a slot recorded as missed, unless an alert already counted it."""
-    return (
-        await conn.fetchval(
-            """
-            update missed_checkins set made_up_by = $3
-            where person_id = $1 and slot_starts_on = $2 and not alerted and made_up_by is null
-            returning true
-            """,
-            person_id,
-            slot_starts_on,
-            checkin_id,
-        )
-        or False
-    )

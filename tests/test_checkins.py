@@ -250,3 +250,23 @@ async def test_a_late_retry_of_a_stored_check_in_gets_its_answer(client, conn, g
         "/v1/checkins", json=body(client_id=first["client_id"], client_time=old.isoformat()), headers=graduate.headers
     )
     assert repeat.status_code == 200 and repeat.json()["id"] == first["id"]
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_an_ordinary_check_in_is_stored_in_four_round_trips(settings, client, conn, graduate):
+    """The app's busiest write: the state lock with the plan, then one statement that stores
+    it, reads what its risk assessment compares it with and makes up a recorded miss (a
+    repeat, an old check-in, a risky one or an open alert each cost more, and only then)."""
+    from bench import statements
+    from db.sweep import sweep
+
+    await sweep(conn, dt.datetime.now(dt.UTC))  # their state worked out, as it is between two check-ins
+
+    async def send(served):
+        response = await served.post("/v1/checkins", json=body(), headers=graduate.headers)
+        assert response.status_code == 201, response.text
+
+    logged, _ = await statements.capture(settings, send)
+    ran = [" ".join(q.split()).lower() for q, _ in logged]
+    checkin = [q for q in ran if not q.startswith(statements.DRIVER_STATEMENTS) and "from auth_sessions s join people" not in q]
+    assert [q.split()[0] for q in checkin] == ["begin;", "select", "with", "commit;"], checkin

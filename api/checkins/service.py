@@ -100,20 +100,23 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
     """Store a check-in and act on it; (the check-in, whether it is new). The same client id
     sent again with the same answers returns the first result and stores nothing, also when
     both arrive at once; with other answers it is refused (409), saying which differ."""
-    # A repeat is answered with the first result, however late the retry comes.
-    if (earlier_copy := await checkins_db.by_client_id(conn, person_id, data.client_id)) is not None:
-        return repeat_of(earlier_copy, data), False
     now = dt.datetime.now(dt.UTC)
     if data.client_time > now + FUTURE_SLACK:
         raise invalid("client_time", "is in the future: check the phone's clock")
     if data.client_time < now - OLDEST:
+        # A repeat is answered with the first result, however late the retry comes.
+        if (earlier_copy := await checkins_db.by_client_id(conn, person_id, data.client_id)) is not None:
+            return repeat_of(earlier_copy, data), False
         raise invalid("client_time", "is more than 7 days old, too late to count")
     async with conn.transaction():
         # The graduate's state row is locked first: a sweep visiting them at this moment
         # either sees this check-in or has finished (and a miss it recorded is made up below).
         context = found(await checkins_db.plan_context(conn, person_id, hold_state=True), "participant")
         local_date = data.client_time.astimezone(zone_of(context["timezone"])).date()
-        row = await checkins_db.insert(
+        # A late check-in fills its slot if the slot was recorded as missed but nobody was
+        # alerted about it yet; after an alert, the miss stands and the check-in shows on it.
+        slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))
+        stored = await checkins_db.insert(
             conn,
             person_id,
             {
@@ -129,22 +132,24 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
                 "phq2": data.phq2,
                 "gad2": data.gad2,
             },
+            earlier=risk.CRAVING_HISTORY,
+            fills_slot=slot.starts_on if slot is not None else None,
         )
-        if row is None:
+        if stored is None:  # a repeat (its first copy may have been stored at this very moment)
             return repeat_of(await checkins_db.by_client_id(conn, person_id, data.client_id), data), False
-        earlier = await checkins_db.earlier(conn, person_id, data.client_time, risk.CRAVING_HISTORY)
+        row, earlier = stored
         reasons = risk.assess(_answers(row), [_answers(e) for e in earlier])
-        stored = [
+        stored_reasons = [
             {"code": r.code, "kind": r.kind, "severity": risk.SEVERITY_NAMES[r.severity], "message": r.message}
             for r in reasons
         ]
-        if stored:  # none is the column's default: most check-ins skip this round trip
-            row = await checkins_db.set_risk_reasons(conn, row["id"], stored)
-        for reason, entry in zip(reasons, stored, strict=True):
+        if stored_reasons:  # none is the column's default: most check-ins skip this round trip
+            row = await checkins_db.set_risk_reasons(conn, row["id"], stored_reasons)
+        for reason, entry in zip(reasons, stored_reasons, strict=True):
             await alerts_db.raise_alert(
                 conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
             )
-        if stored or context["open_alerts"] != 0:  # most graduates have no alert open: no round trip
+        if stored_reasons or context["open_alerts"] != 0:  # most graduates have no alert open: no round trip
             await alerts_db.note_checkin(conn, person_id, row["id"])
         if data.need_support == "crisis_now":
             # The answer carries the resources at once; the inbox keeps them, on every device.
@@ -155,11 +160,6 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
                 dedup_key=f"crisis:{row['id']}",
                 urgent=True,
             )
-        # A late check-in fills its slot if the slot was recorded as missed but nobody was
-        # alerted about it yet; after an alert, the miss stands and the check-in shows on it.
-        slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))
-        if slot is not None:
-            await checkins_db.make_up_missed(conn, person_id, slot.starts_on, row["id"])
     return to_checkin(row), True
 
 
