@@ -117,7 +117,7 @@ async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates
         client_time: "ct",
         UUID(created["id"]): "ins_id",
     }
-    return statements.pgbench_script(logged, variables, graduates, {"insert into checkins": "ins_"})
+    return statements.pgbench_script(logged, variables, graduates, {"with stored as (": "ins_"})
 
 
 async def listing_scripts(conn: asyncpg.Connection, settings: Settings, graduates: int) -> list[str]:

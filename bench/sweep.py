@@ -4,14 +4,21 @@
 
 For each size: a scratch database on DATABASE_URL's server (or the embedded one), migrated,
 seeded with set-based SQL (graduates at every stage of their plan in four US zones, 30 days
-of history with about 80% of check-ins made). Then the sweep, timed, as it meets the state:
-  first     everyone's state worked out from history (as after the migration, or a rebuild)
+of history with about 80% of check-ins made) up to a Saturday. Then the sweep, timed, as it
+meets the state:
+  first     everyone's state worked out from history (as after the migration, or a rebuild),
+            on Saturday
   again     at once, the same "now": nobody is due
-  10 min    as the worker runs it, the 10 minutes after a Monday's midnight in New York: the
+then the weekend's check-ins arrive through the API's path (the check-in trigger, about four
+in five graduates a day), each graduate's next look "before the slots ahead run out" is
+spread over the next ten days as it is once the program has run a while (after a first
+sweep they all fall in its second week), and:
+  10 min    as the worker runs it, the 10 minutes after Monday's midnight in New York: the
             graduates of that zone, whose weekly slots all ended then (the busiest interval)
   1 day     a catch-up of the day that holds every zone's Monday midnight, as after a day
             with the worker stopped: nearly everyone's slot ended in it
-and the check-in reminder job at an hour when everyone is due one. Prints a table; --explain
+and the check-in reminder job at an hour past every graduate's reminder time (those whose
+slot is done get none). Prints a table; --explain
 adds EXPLAIN ANALYZE of the statement that works the due graduates' state out. The database
 is dropped afterwards.
 """
@@ -28,8 +35,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from bench.scratch import database_server, scratch_database
-from db import migrate
-from db import engagement
+from db import engagement, migrate
 from db.sweep import DUE, sweep
 from notifications.reminders import checkin_reminders
 
@@ -40,16 +46,33 @@ select gen_random_uuid(), array['participant'], 'G' || n,
        (array['America/Chicago', 'America/New_York', 'America/Denver', 'America/Los_Angeles'])[1 + n % 4]
 from generate_series(1, {n}) as n;
 insert into participant_profiles (person_id, iop_completed_on, activated_at)
-select id, current_date - 30 - (random() * 330)::int, now() - interval '30 days' from people;
+select id, '{today}'::date - 30 - (random() * 330)::int, '{today}'::date - interval '30 days' from people;
 -- 30 days of history: about four in five days have a check-in.
 insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep, need_support)
 select p.id, gen_random_uuid(), d + interval '19 hours', d::date, 3 + (random() * 2)::int, (random() * 6)::int,
        false, 3, 'no'
-from people p cross join generate_series(current_date - 30, current_date - 1, interval '1 day') as d
+from people p cross join generate_series('{today}'::date - 30, '{today}'::date - 1, interval '1 day') as d
 where random() < 0.8
 -- In index order: the person-first indexes then fill page by page instead of at random
 -- (a million graduates seed in minutes rather than most of an hour).
 order by p.id, d;
+"""
+
+# A day's check-ins as the app sends them: one statement, so the check-in trigger runs on
+# them as a set (the API stores one per transaction; the trigger does the same work).
+DAY_OF_CHECKINS = """
+insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep, need_support)
+select p.id, gen_random_uuid(), $1::date + interval '19 hours', $1::date, 3, 1, false, 3, 'no'
+from people p where random() < 0.8 order by p.id
+"""
+
+# Once the program has run a while, graduates' last visits lie anywhere in the past week or
+# two, so the visits "before the slots ahead run out" fall on any day: spread over the next
+# ten days here (after the first sweep they would all fall in its second week).
+STEADY_VISITS = """
+update engagement set visit_by = $1::timestamptz + (abs(hashtext(person_id::text)) % 14400) * interval '1 minute',
+                      visit_at = least(visit_at, $1::timestamptz
+                                       + (abs(hashtext(person_id::text)) % 14400) * interval '1 minute')
 """
 
 # As autovacuum would leave a table that has settled (it may be off on a test server): the
@@ -58,6 +81,11 @@ SETTLE = "vacuum (analyze) people, participant_profiles, checkins"
 
 
 async def run(size: int, server: str, explain: bool) -> dict:
+    # Weekly and three-a-week slots end on Sundays: Monday's local midnights are the busiest
+    # of the week. The history runs up to the Saturday before.
+    new_york = _next_monday_midnight(dt.datetime.now(dt.UTC) + dt.timedelta(days=1), "America/New_York")
+    los_angeles = new_york + dt.timedelta(hours=3)
+    now = new_york - dt.timedelta(days=2)  # Saturday 00:00 in New York
     async with scratch_database(server) as url:
         conn = await asyncpg.connect(url, command_timeout=3600)
         try:
@@ -65,12 +93,11 @@ async def run(size: int, server: str, explain: bool) -> dict:
             print(f"  seeding {size:,} graduates with 30 days of history...", flush=True)
             started = time.monotonic()
             await conn.execute("set synchronous_commit = off")  # a scratch database: no need to wait for the disk
-            await conn.execute(SEED.replace("{n}", str(size)))
+            await conn.execute(SEED.replace("{n}", str(size)).replace("{today}", str(now.date())))
             await conn.execute(SETTLE)
             seeded = time.monotonic() - started
             print(f"  seeded in {seeded:.0f} s", flush=True)
             checkins = await conn.fetchval("select count(*) from checkins")
-            now = dt.datetime.now(dt.UTC)
             runs = {}
             started = time.monotonic()
             first = await sweep(conn, now)
@@ -78,11 +105,16 @@ async def run(size: int, server: str, explain: bool) -> dict:
             started = time.monotonic()
             second = await sweep(conn, now)
             runs["again"] = (time.monotonic() - started, second)
-            # Weekly and three-a-week slots end on Sundays: Monday's local midnights are the
-            # busiest of the week. Each run starts from the state just before its window (the
-            # way there is swept untimed) and is rolled back after.
-            new_york = _next_monday_midnight(now + dt.timedelta(days=1), "America/New_York")
-            los_angeles = _next_monday_midnight(now + dt.timedelta(days=1), "America/Los_Angeles")
+            started = time.monotonic()
+            weekend = 0
+            for day in (now.date(), now.date() + dt.timedelta(days=1)):
+                weekend += int((await conn.execute(DAY_OF_CHECKINS, day)).split()[-1])
+            weekend_s = time.monotonic() - started
+            print(f"  the weekend's {weekend:,} check-ins through the trigger in {weekend_s:.1f} s", flush=True)
+            await conn.execute(STEADY_VISITS, now)
+            await conn.execute(SETTLE.replace("people, participant_profiles, checkins", "engagement, engagement_slots"))
+            # Each run starts from the state just before its window (the way there is swept
+            # untimed) and is rolled back after.
             windows = {
                 "10 min": (new_york - dt.timedelta(seconds=1), new_york + dt.timedelta(minutes=10)),
                 "1 day": (los_angeles + dt.timedelta(minutes=10, days=-1), los_angeles + dt.timedelta(minutes=10)),
@@ -112,6 +144,8 @@ async def run(size: int, server: str, explain: bool) -> dict:
                 "graduates": size,
                 "checkins": checkins,
                 "seed_s": seeded,
+                "weekend": weekend,
+                "weekend_s": weekend_s,
                 "runs": runs,
                 "reminded": reminded,
                 "remind_s": remind_s,
@@ -159,6 +193,9 @@ async def main(sizes: list[int], explain: bool) -> int:
     print(f"\n{'graduates':>10} {'remind s':>9} {'again s':>8} {'reminded':>9}")
     for r in results:
         print(f"{r['graduates']:>10,} {r['remind_s']:>9.2f} {r['remind_again_s']:>8.2f} {r['reminded']:>9,}")
+    print(f"\n{'graduates':>10} {'weekend check-ins':>18} {'through the trigger s':>22}")
+    for r in results:
+        print(f"{r['graduates']:>10,} {r['weekend']:>18,} {r['weekend_s']:>22.2f}")
     ok = all(r["runs"]["again"][1]["graduates_visited"] == 0 for r in results)
     visited = "nobody" if ok else "someone (a bug)"
     print(f"\n{len(results)} sizes swept; the second run at the same moment visited {visited}.")

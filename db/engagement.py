@@ -1,11 +1,15 @@
-"""Engagement state: each active graduate's slots of the last month and where they stand,
-kept as things happen (db/migrations/0009_engagement.sql says which event writes what).
+"""Engagement state: each active graduate's slots of the last month and the next three
+weeks, and where they stand, kept as things happen (db/migrations/0009_engagement.sql and
+0010_sweep_skips_done_slots.sql say which event writes what).
 
 `refresh` works chosen graduates out from their history, with the same slot SQL as before
-(db/slots_sql.py), and stores the result with how long it holds (`fresh_until`: the end of
-their current slot, or the day a slot leaves the 14-day window, whichever is first). The
-sweep refreshes those whose time came (`visit_at`, by index); readers refresh only those an
-event made stale (few); `rebuild` refreshes everyone (`aftercare jobs rebuild-engagement`).
+(db/slots_sql.py), and stores the result with when the sweep must look again (`fresh_until`,
+copied to `visit_at` by a visit): for a graduate not overdue, the end of their first slot
+not done (a check-in filling it moves this on, by trigger), or the day the window's oldest
+slot leaves it where that can make the adherence rule speak; for the overdue, the end of
+their current slot, the start of the next or that day; `visit_by` at the latest. The sweep refreshes those whose time came (`visit_at`,
+by index); readers refresh only those an event made stale (few); `rebuild` refreshes
+everyone (`aftercare jobs rebuild-engagement`).
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ STALE_PER_READ = 2_000
 KEPT_DAYS = 31
 
 # Per schedule, the slots that end within the next three weeks (today included: every slot
-# starting in the next two ends in them); per graduate, among those that count for them,
-# the one running today (their current slot, if any) and when the next one starts.
+# starting in the next two ends in them); per graduate, those that count for them (kept as
+# the slots ahead, so a check-in can mark any of them done), the one running today (their
+# current slot, if any) and when the next one starts.
 _CURRENT = (
     """
 , upcoming as materialized (
     select unnest(k.ids) as id, unnest(k.activated_ons) as activated_on, unnest(k.o_set_ons) as o_set_on,
-           k.today, k.o_from, up.starts, up.ends
+           k.today, k.iop, k.o_from, up.starts, up.ends
     from schedules k
     cross join lateral (
         select array_agg(s.starts_on order by s.starts_on) as starts, array_agg(s.ends_on order by s.starts_on) as ends
@@ -41,21 +46,23 @@ _CURRENT = (
         where s.ends_on = k.today + o.days
     ) up
     where k.today is not null
-), current_slot as materialized (
-    select u.id, c.starts_on, c.ends_on, c.next_starts_on,
-           case when c.starts_on is not null then
-               exists (select from checkins x where x.person_id = u.id
-                       and x.local_date between c.starts_on and c.ends_on) end as done
+), ahead as materialized (
+    select u.id, u.today, s.starts_on, s.ends_on
     from upcoming u
-    cross join lateral (
-        select min(s.starts_on) filter (where s.starts_on <= u.today) as starts_on,
-               min(s.ends_on) filter (where s.starts_on <= u.today) as ends_on,
-               min(s.starts_on) filter (where s.starts_on > u.today) as next_starts_on
-        from unnest(u.starts, u.ends) as s(starts_on, ends_on)
-        where """
+    cross join lateral unnest(u.starts, u.ends) as s(starts_on, ends_on)
+    where s.ends_on >= u.iop  -- as for the slots that ended (db/slots_sql.py): none before the IOP ends
+      and """
     + counted("s.starts_on", "s.ends_on", "u")
     + """
-    ) c
+), current_slot as materialized (
+    select c.id, c.starts_on, c.ends_on, c.next_starts_on,
+           case when c.starts_on is not null then
+               exists (select from checkins x where x.person_id = c.id
+                       and x.local_date between c.starts_on and c.ends_on) end as done
+    from (select id, min(starts_on) filter (where starts_on <= today) as starts_on,
+                 min(ends_on) filter (where starts_on <= today) as ends_on,
+                 min(starts_on) filter (where starts_on > today) as next_starts_on
+          from ahead group by id) c
 )"""
 )
 
@@ -83,13 +90,6 @@ _WORK_OUT = (
                    and c.local_date between s.starts_on and s.ends_on) as done
     from (select gs.* from graduate_slots gs join since x on x.id = gs.id where gs.ends_on >= x.since
           order by gs.id) s
-), kept as (
-    insert into fresh_slots (person_id, starts_on, ends_on, done, zone)
-    select s.id, s.starts_on, s.ends_on, s.done, g.timezone from new_slots s join graduates g on g.id = s.id
-    union all
-    select c.id, c.starts_on, c.ends_on, c.done, g.timezone from current_slot c join graduates g on g.id = c.id
-    where c.starts_on is not null
-    returning *
 ), last_checkin as (  -- kept by the check-in trigger; looked up where the state is stale
     select x.id, e.last_checkin_at as client_time, e.last_checkin_on as local_date
     from since x join engagement e on e.person_id = x.id
@@ -100,6 +100,28 @@ _WORK_OUT = (
     cross join lateral (select c.client_time, c.local_date from checkins c where c.person_id = x.id
                         order by c.local_date desc, c.client_time desc limit 1) l
     where x.since = '-infinity'
+), kept as (
+    insert into fresh_slots (person_id, starts_on, ends_on, done, zone)
+    select s.id, s.starts_on, s.ends_on, s.done, g.timezone from new_slots s join graduates g on g.id = s.id
+    union all
+    select c.id, c.starts_on, c.ends_on, c.done, g.timezone from current_slot c join graduates g on g.id = c.id
+    where c.starts_on is not null
+    union all
+    -- The slots ahead: done only if a check-in is dated in them (looked up only where the
+    -- newest check-in is that late: an app a day ahead of the server's clock).
+    select a.id, a.starts_on, a.ends_on,
+           case when l.local_date >= a.starts_on then
+               exists (select from checkins x where x.person_id = a.id
+                       and x.local_date between a.starts_on and a.ends_on) else false end,
+           g.timezone
+    from ahead a join graduates g on g.id = a.id left join last_checkin l on l.id = a.id
+    where a.starts_on > a.today
+    returning *
+), first_open as (  -- the end of the first slot from today on that has no check-in
+    select k.person_id, min(k.ends_on) as ends_on
+    from kept k join graduates g on g.id = k.person_id
+    where k.ends_on >= g.today and not k.done
+    group by k.person_id
 ), window_14d as (  -- the ended slots the watchlist and the adherence rule look at: new and kept
     select k.person_id, k.starts_on, k.ends_on, k.done
     from kept k join graduates g on g.id = k.person_id
@@ -108,33 +130,56 @@ _WORK_OUT = (
     select o.person_id, o.starts_on, o.ends_on, o.done
     from since x join graduates g on g.id = x.id
     join engagement_slots o on o.person_id = x.id and o.ends_on < x.since and o.ends_on >= g.today - 14
+), newest_first as (  -- with, per slot, how many slots and misses from it to the newest
+    select w.*, count(*) over newest as n, count(*) filter (where not w.done) over newest as m
+    from window_14d w
+    window newest as (partition by w.person_id order by w.ends_on desc)
 ), standing as (
     select w.person_id,
            count(*) filter (where w.starts_on > coalesce(l.local_date, '-infinity'::date))::int as misses,
            (array_agg(not w.done order by w.ends_on desc))[1] as overdue,
-           min(w.ends_on) as oldest_ends_on
-    from window_14d w left join last_checkin l on l.id = w.person_id
+           min(w.ends_on) as oldest_ends_on,
+           -- Whether old slots leaving the window can bring the adherence rule to speak: only
+           -- if some newest part of it, 4 slots or more, has more misses than check-ins.
+           bool_or(w.n >= 4 and 2 * w.m > w.n) as at_risk
+    from newest_first w left join last_checkin l on l.id = w.person_id
     group by w.person_id
 )
 insert into fresh_people (person_id, counselor_id, zone, today, since, slot_starts_on, slot_ends_on, slot_done,
-                          last_checkin_at, last_checkin_on, consecutive_misses, overdue, fresh_until)
+                          last_checkin_at, last_checkin_on, consecutive_misses, overdue, fresh_until, visit_by)
 select g.id, g.counselor_id, g.timezone, g.today, x.since, c.starts_on, c.ends_on, c.done, l.client_time,
        l.local_date,
        coalesce(s.misses, 0), coalesce(s.overdue, false),
        case when g.today is null then $1::timestamptz + interval '1 day'
-            -- Local midnights: after the current slot's last day; when the next one starts;
-            -- the day the oldest slot in the 14-day window leaves it; in two weeks at the
-            -- latest (no slot soon).
-            else least(((c.ends_on + 1)::timestamp at time zone g.timezone),
-                       (c.next_starts_on::timestamp at time zone g.timezone),
-                       ((s.oldest_ends_on + 15)::timestamp at time zone g.timezone),
-                       ((g.today + 14)::timestamp at time zone g.timezone))
-       end
+            -- Overdue: local midnights after the current slot's last day (done, it clears
+            -- "overdue"); when the next one starts; when the oldest slot in the 14-day
+            -- window leaves it.
+            when s.overdue then
+                least(((c.ends_on + 1)::timestamp at time zone g.timezone),
+                      (c.next_starts_on::timestamp at time zone g.timezone),
+                      ((s.oldest_ends_on + 15)::timestamp at time zone g.timezone),
+                      b.visit_by)
+            -- Else a slot that ends done changes nothing anyone reads (no miss; adherence
+            -- only rises; misses in a row stay 0): the end of the first slot not done (the
+            -- check-in that fills it moves this on, by trigger), and when the oldest slot
+            -- leaves the window if that can bring the adherence rule to speak.
+            else least(((o.ends_on + 1)::timestamp at time zone g.timezone),
+                       case when s.at_risk then (s.oldest_ends_on + 15)::timestamp at time zone g.timezone end,
+                       b.visit_by)
+       end,
+       b.visit_by
 from graduates g
 join since x on x.id = g.id
+-- In the second week, well before the slots ahead (three weeks) run out, on a day and at a
+-- minute that differ per graduate: after a rebuild, everyone's next look is spread over a
+-- week, and a zone's graduates are never all due at its midnight.
+cross join lateral (select abs(hashtext(g.id::text)) as h) r
+cross join lateral (select ((g.today + 7 + r.h % 7)::timestamp + (r.h / 7 % 1440) * interval '1 minute')
+                               at time zone g.timezone as visit_by) b
 left join current_slot c on c.id = g.id
 left join last_checkin l on l.id = g.id
 left join standing s on s.person_id = g.id
+left join first_open o on o.person_id = g.id
 """
 )
 
@@ -147,7 +192,7 @@ create temp table fresh_people (
     person_id uuid primary key, counselor_id uuid, zone text, today date, since date, slot_starts_on date,
     slot_ends_on date,
     slot_done boolean, last_checkin_at timestamptz, last_checkin_on date, consecutive_misses integer not null,
-    overdue boolean not null, fresh_until timestamptz not null
+    overdue boolean not null, fresh_until timestamptz not null, visit_by timestamptz
 ) on commit drop;
 """
 
@@ -181,7 +226,7 @@ set counselor_id = f.counselor_id, zone = f.zone, today = f.today, slot_starts_o
     top_severity = case when f.since = '-infinity' then
         (select max(severity) from alerts a where a.person_id = f.person_id and a.status <> 'resolved')
         else e.top_severity end,
-    fresh_until = f.fresh_until,
+    fresh_until = f.fresh_until, visit_by = f.visit_by,
     -- A visit by the sweep: next when this stops holding. A reader's: unchanged.
     visit_at = case when $1 then f.fresh_until else e.visit_at end
 from fresh_people f
@@ -190,10 +235,10 @@ where e.person_id = f.person_id
 STORE_NEW = """
 insert into engagement (person_id, counselor_id, zone, today, slot_starts_on, slot_ends_on, slot_done,
                         last_checkin_at, last_checkin_on, consecutive_misses, overdue, open_alerts,
-                        top_severity, fresh_until, visit_at)
+                        top_severity, fresh_until, visit_by, visit_at)
 select f.person_id, f.counselor_id, f.zone, f.today, f.slot_starts_on, f.slot_ends_on, f.slot_done,
        f.last_checkin_at, f.last_checkin_on, f.consecutive_misses, f.overdue, a.n, a.top,
-       f.fresh_until, case when $1 then f.fresh_until else '-infinity' end
+       f.fresh_until, f.visit_by, case when $1 then f.fresh_until else '-infinity' end
 from fresh_people f
 cross join lateral (select count(*)::int as n, max(severity) as top from alerts a
                     where a.person_id = f.person_id and a.status <> 'resolved') a

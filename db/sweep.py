@@ -30,9 +30,13 @@ on conflict do nothing
 # Misses in a row (since the last check-in) that include one nobody was alerted about yet:
 # 2 or more open or update a medium alert, 4 or more make it high. Then those misses count
 # as alerted, so a late check-in no longer erases them, and a second run finds nothing new.
-ALERT_CONSECUTIVE = """
+# Only the graduates just visited ($7) are candidates: a streak grows only by a miss, which
+# only a visit records (a check-in removed makes the graduate stale, so visited too); every
+# other unalerted miss was looked at when recorded and is part of a streak under 2.
+# (tests/reference_sql.py runs it over everyone with an unalerted miss.)
+_ALERT_CONSECUTIVE = """
 with candidates as materialized (
-    select distinct person_id from missed_checkins where not alerted and made_up_by is null
+    select distinct person_id from missed_checkins where not alerted and made_up_by is null {among}
 ), recent as (
     select m.person_id, m.slot_starts_on, m.alerted
     from candidates k
@@ -86,6 +90,7 @@ update missed_checkins m set alerted = true
 from streaks s
 where m.person_id = s.person_id and m.slot_starts_on = any(s.slots) and not m.alerted
 """
+ALERT_CONSECUTIVE = _ALERT_CONSECUTIVE.replace("{among}", "and person_id = any($7::uuid[])")
 
 # Fewer than half of the last 14 days' slots checked in (with at least 4 due), among the
 # graduates visited: a medium alert, unless one is open, or one was resolved in the last week.
@@ -116,14 +121,14 @@ select id, $1, 'opened', reason from raised
 
 # The next visit is when their state stops holding (set as it is stored), or sooner where a
 # low-adherence alert resolved in the last week holds a new one back (the rule may speak
-# again when that lapses).
+# again when that lapses); `visit_by` too, so a check-in moving the visit on keeps to it.
 SOONER_VISIT = """
-update engagement e set visit_at = r.lapses
+update engagement e set visit_at = least(e.visit_at, r.lapses), visit_by = least(e.visit_by, r.lapses)
 from (select x.person_id, max(x.resolved_at) + interval '7 days' as lapses from alerts x
       where x.person_id = any($1::uuid[]) and x.kind = 'low_adherence' and x.status = 'resolved'
         and x.resolved_at > $2::timestamptz - interval '7 days'
       group by x.person_id) r
-where e.person_id = r.person_id and r.lapses < e.visit_at
+where e.person_id = r.person_id and (r.lapses < e.visit_at or r.lapses < e.visit_by)
 """
 
 # Who the sweep looks at: those whose time came (a slot ended, the window moved, an event
@@ -131,7 +136,6 @@ where e.person_id = r.person_id and r.lapses < e.visit_at
 # At most $2 a run (a run past that many would outlast the worker's interval; the next run
 # goes on where it stopped), oldest first.
 DUE = "select person_id from engagement where visit_at <= $1 order by visit_at limit $2"
-UNALERTED = "select distinct person_id from missed_checkins where not alerted and made_up_by is null"
 
 
 class Nudge(NamedTuple):
@@ -166,9 +170,7 @@ async def sweep(
             missed += _count(await conn.execute(RECORD_MISSED, now, batch, lookback_days))
             adherence += _count(await conn.execute(ALERT_ADHERENCE, now, batch))
             await conn.execute(SOONER_VISIT, batch, now)
-        unalerted = [row["person_id"] for row in await conn.fetch(UNALERTED)]
-        await engagement.hold(conn, sorted(set(unalerted) - set(due)))
-        consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4))
+        consecutive = await conn.execute(ALERT_CONSECUTIVE, now.date(), now, *(nudge or (None,) * 4), due)
         await engagement.fold_deltas(conn, now)
     return {
         "graduates_visited": visited,

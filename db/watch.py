@@ -13,13 +13,15 @@ from db import engagement
 # one counselor, or for everyone); the deleted graduates whose alerts were open
 # (deleted_participants) among them, by the same order, until someone acknowledges them.
 # Only the page's rows are looked at further: their adherence over the 14 days before their
-# `today` (the slots kept for them), their alias and counselor.
+# local date now (the slots kept for them, ahead ones included: a graduate who misses
+# nothing is not visited when a slot ends, so the state's `today` may be days old), their
+# alias and counselor.
 WATCHLIST = """
 with listed as (
     select e.person_id as id, case when e.zone is null then 'time_zone_unknown' else 'active' end as status,
            e.top_severity, e.open_alerts, e.consecutive_misses as consecutive, e.last_checkin_at as last_at,
-           e.today, e.overdue, null::text as alias, null::uuid as counselor_id, null::timestamptz as deleted_at,
-           null::jsonb as alerts
+           ($4::timestamptz at time zone e.zone)::date as today, e.overdue, null::text as alias,
+           null::uuid as counselor_id, null::timestamptz as deleted_at, null::jsonb as alerts
     from engagement e
     where e.needs_attention and ($1::uuid is null or e.counselor_id = $1)
     order by e.top_severity desc nulls last, e.consecutive_misses desc, e.last_checkin_at nulls first, e.person_id
@@ -58,7 +60,7 @@ async def watchlist(
     the last sweep and of every event since (a check-in, an alert, a plan change: those an
     event made stale are worked out first, in their own transaction, at `now`)."""
     await engagement.refresh_stale(conn, now)
-    return await conn.fetch(WATCHLIST, counselor_id, limit, offset)
+    return await conn.fetch(WATCHLIST, counselor_id, limit, offset, now)
 
 
 # The rollups (totals, and the deltas not folded in yet), summed per zone and day.

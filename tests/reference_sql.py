@@ -7,6 +7,11 @@ part is the live one (db.slots_sql.graduates)."""
 # ruff: noqa: E501
 
 from db.slots_sql import graduates
+from db.sweep import _ALERT_CONSECUTIVE
+
+# Misses in a row, over everyone with a miss nobody was alerted about (the sweep's own looks
+# only at those it just visited).
+ALERT_CONSECUTIVE = _ALERT_CONSECUTIVE.replace("{among}", "")
 
 _ENDED_SLOTS = """
 slots as (

@@ -196,7 +196,7 @@ async def _reference_sweep(conn, now: dt.datetime, lookback_days: int) -> dict[s
     async with conn.transaction():
         await conn.execute("set local jit = off")
         missed = await conn.execute(reference_sql.RECORD_MISSED, now, lookback_days)
-        consecutive = await conn.execute(sweep_db.ALERT_CONSECUTIVE, now.date(), now, None, None, None, None)
+        consecutive = await conn.execute(reference_sql.ALERT_CONSECUTIVE, now.date(), now, None, None, None, None)
         adherence = await conn.execute(reference_sql.ALERT_ADHERENCE, now)
     return {
         "missed_recorded": int(missed.split()[-1]),
