@@ -86,7 +86,7 @@ async def insert(
     waits for it); nothing is changed then."""
     columns = ["person_id", *fields]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    after = len(columns)
+    client_time, after = columns.index("client_time") + 1, len(columns)
     row = await conn.fetchrow(
         f"""
         with stored as (
@@ -96,18 +96,17 @@ async def insert(
         ), made_up as (
             update missed_checkins m set made_up_by = stored.id
             from stored
-            where m.person_id = $1 and m.slot_starts_on = ${after + 3} and not m.alerted and m.made_up_by is null
+            where m.person_id = $1 and m.slot_starts_on = ${after + 2} and not m.alerted and m.made_up_by is null
         )
         select stored.*,
                coalesce((select jsonb_agg(e order by e.client_time desc)
                          from (select mood, craving, used, need_support, phq2, gad2, client_time from checkins
-                               where person_id = $1 and client_time < ${after + 1}
-                               order by client_time desc limit ${after + 2}) e), '[]') as earlier
+                               where person_id = $1 and client_time < ${client_time}
+                               order by client_time desc limit ${after + 1}) e), '[]') as earlier
         from stored
         """,
         person_id,
         *fields.values(),
-        fields["client_time"],
         earlier,
         fills_slot,
     )

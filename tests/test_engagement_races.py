@@ -228,3 +228,33 @@ async def test_two_sweeps_and_a_check_in_at_once_count_each_miss_once(live, conn
             assert [(m["slot_starts_on"], m["alerted"]) for m in misses] == [(today - dt.timedelta(days=2), False)]
             assert (len(alerts), opened, nudges) == (0, 0, 0)
     report(f"check-in vs two sweeps, {ROUNDS} rounds: {outcomes}")
+
+
+async def test_the_same_check_in_sent_twice_at_once_is_stored_once_and_both_get_its_answer(live, conn):
+    """The insert that stores a check-in also makes up a miss and reads the earlier ones, in
+    one statement: two copies at once through the live server store one row, make the miss
+    up once, and both answer with the same check-in."""
+    now = dt.datetime.now(dt.UTC)
+    today = now.date()
+    yesterday = today - dt.timedelta(days=1)
+    staff = await helpers.account(live, conn, helpers.Hasher("cheapest"), ["staff"])
+    for round_no in range(10):
+        person, headers = await helpers.graduate_with_history(
+            live, conn, staff, today=today, iop_days_ago=10, checkin_days=list(range(-10, -1)), alias=f"T{round_no}"
+        )
+        await sweep(conn, now)  # yesterday's miss recorded, no alert (one alone)
+        at = dt.datetime.combine(yesterday, dt.time(12), tzinfo=dt.UTC)
+        body = helpers.checkin_body(client_time=at.isoformat())
+        first, second = await asyncio.gather(*(live.post("/v1/checkins", json=body, headers=headers) for _ in "ab"))
+        assert sorted((first.status_code, second.status_code)) == [200, 201], (first.text, second.text)
+        assert first.json()["id"] == second.json()["id"]
+        stored = await conn.fetchval(
+            "select count(*) from checkins where person_id = $1 and client_id = $2",
+            person,
+            uuid.UUID(body["client_id"]),
+        )
+        assert stored == 1
+        made_up = await conn.fetchval(
+            "select made_up_by from missed_checkins where person_id = $1 and slot_starts_on = $2", person, yesterday
+        )
+        assert made_up == uuid.UUID(first.json()["id"])

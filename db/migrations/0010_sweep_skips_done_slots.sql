@@ -44,39 +44,40 @@ begin
                     then n.client_time else e.last_checkin_at end as last_at,
                greatest(n.local_date, e.last_checkin_on) as last_on
         from engagement e join newest n on n.person_id = e.person_id
-    ), standing as (
-        select l.person_id, l.last_at, l.last_on,
-               count(s.starts_on) filter (where s.ends_on < l.today and s.ends_on >= l.today - 14
-                                          and s.starts_on > l.last_on)::int as misses,
-               coalesce((array_agg(not (s.done or f.person_id is not null) order by s.ends_on desc)
-                         filter (where s.ends_on < l.today and s.ends_on >= l.today - 14))[1], false) as overdue,
-               bool_or(s.done or f.person_id is not null) filter (where s.starts_on = l.slot_starts_on) as slot_done,
-               min(s.ends_on) filter (where s.ends_on >= l.today and not (s.done or f.person_id is not null))
-                   as first_open,
-               min(s.ends_on) filter (where s.ends_on < l.today and s.ends_on >= l.today - 14) as oldest
+    ), slots as (  -- each one's slots kept, done counting these check-ins; from the newest ended
+                   -- in the 14-day window down to each, how many slots (n) and misses (m)
+        select l.person_id, l.last_at, l.last_on, l.today, l.slot_starts_on, s.starts_on, s.ends_on,
+               s.done or f.person_id is not null as done,
+               s.ends_on < l.today and s.ends_on >= l.today - 14 as in_window,
+               count(*) filter (where s.ends_on < l.today and s.ends_on >= l.today - 14) over newest as n,
+               count(*) filter (where s.ends_on < l.today and s.ends_on >= l.today - 14
+                                  and not (s.done or f.person_id is not null)) over newest as m
         from latest l
         left join engagement_slots s on s.person_id = l.person_id
         left join filled f on f.person_id = s.person_id and f.starts_on = s.starts_on
-        group by l.person_id, l.last_at, l.last_on
-    ), newest_first as (  -- the window's slots, with how many slots and misses from each to the newest
-        select l.person_id, count(*) over newest as n,
-               count(*) filter (where not (s.done or f.person_id is not null)) over newest as m
-        from latest l
-        join engagement_slots s on s.person_id = l.person_id and s.ends_on < l.today and s.ends_on >= l.today - 14
-        left join filled f on f.person_id = s.person_id and f.starts_on = s.starts_on
         window newest as (partition by l.person_id order by s.ends_on desc)
-    ), risk as (
-        select person_id, bool_or(n >= 4 and 2 * m > n) as at_risk from newest_first group by person_id
+    ), standing as (
+        select person_id, last_at, last_on,
+               count(*) filter (where in_window and starts_on > last_on)::int as misses,
+               coalesce((array_agg(not done order by ends_on desc) filter (where in_window))[1], false) as overdue,
+               bool_or(done) filter (where starts_on = slot_starts_on) as slot_done,
+               min(ends_on) filter (where ends_on >= today and not done) as first_open,
+               min(ends_on) filter (where in_window) as oldest,
+               -- Whether old slots leaving the window can make the adherence rule speak: some
+               -- newest part of it, 4 slots or more, has more misses than check-ins.
+               coalesce(bool_or(n >= 4 and 2 * m > n) filter (where in_window), false) as at_risk
+        from slots
+        group by person_id, last_at, last_on
     )
     update engagement e
     set last_checkin_at = k.last_at, last_checkin_on = k.last_on, consecutive_misses = k.misses,
         overdue = k.overdue, slot_done = k.slot_done,
         visit_at = case when e.fresh_until = '-infinity' or e.zone is null or k.overdue then e.visit_at
                         else coalesce(least(e.visit_by, ((k.first_open + 1)::timestamp at time zone e.zone),
-                                            case when r.at_risk
+                                            case when k.at_risk
                                                  then (k.oldest + 15)::timestamp at time zone e.zone end),
                                       e.visit_at) end
-    from standing k left join risk r on r.person_id = k.person_id
+    from standing k
     where e.person_id = k.person_id;
     return null;
 end $$;
