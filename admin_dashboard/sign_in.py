@@ -26,8 +26,9 @@ def sign_in() -> None:
 
 def first_step() -> None:
     with st.form("sign_in"):
-        email = st.text_input("Email")
-        password = st.text_input("Password", type="password")
+        email = st.text_input("Email", autocomplete="username")
+        # Named for password managers, which fill the saved password in (issue 18).
+        password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     with st.expander("First time here? Use your set-up code"):
         with st.form("set_up"):
@@ -36,8 +37,10 @@ def first_step() -> None:
                 "hard to guess, not containing your email or name."
             )
             code = st.text_input("Set-up code", key="setup_code", placeholder="K7QM-3XHP-W9")
-            chosen = st.text_input("Choose a password", type="password", key="setup_password")
-            again = st.text_input("The password again", type="password", key="setup_again")
+            chosen = st.text_input(
+                "Choose a password", type="password", key="setup_password", autocomplete="new-password"
+            )
+            again = st.text_input("The password again", type="password", key="setup_again", autocomplete="new-password")
             setting_up = st.form_submit_button("Set my password and sign in", key="setup_submit")
     if setting_up and chosen != again:
         st.error("The two passwords are not the same.")

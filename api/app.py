@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.stores.registry import StoreRegistry
 
@@ -19,6 +18,7 @@ from api.body import json_body_request
 from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.deps import DEPENDENCIES, Runtime
+from api.docs import DOCS_PATH, docs_assets, docs_page
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
 from api.groups.routes import GroupController
@@ -43,8 +43,6 @@ from api.settings import Settings
 from api.system.routes import SystemStatusController
 from api.timezones import learn_database_zones, timezones
 from db.pool import create_pool
-
-DOCS_PATH = "/schema"
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -104,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StaffNotificationController,
             SystemStatusController,
             timezones,
+            docs_assets(),
         ],
         lifespan=[lifespan],
         # Sessions that must set up two-factor first reach only the routes that allow it.
@@ -130,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="Backend for addiction-recovery aftercare: graduates, groups, check-ins, staff.",
             path=DOCS_PATH,
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[docs_page()],
         ),
         debug=False,
     )

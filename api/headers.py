@@ -11,6 +11,8 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
+from api.docs import DOCS_CSP
+
 HSTS = "max-age=63072000; includeSubDomains"  # two years
 
 # Nothing an API answer holds is a page to frame, to sniff into HTML or script, or to name
@@ -22,8 +24,6 @@ _EVERY_ANSWER = {
     "Cache-Control": "no-store",
 }
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# The docs page runs Scalar's script and styles from a CDN: it may load them, not be framed.
-_DOCS_CSP = "frame-ancestors 'none'"
 
 
 def security_headers(docs_path: str) -> BeforeMessageSendHookHandler:
@@ -37,7 +37,7 @@ def security_headers(docs_path: str) -> BeforeMessageSendHookHandler:
         headers = MutableScopeHeaders.from_message(message)
         for name, value in _EVERY_ANSWER.items():
             _set_default(headers, name, value)
-        _set_default(headers, "Content-Security-Policy", _DOCS_CSP if _is_docs(scope, docs_path) else _API_CSP)
+        _set_default(headers, "Content-Security-Policy", DOCS_CSP if _is_docs(scope, docs_path) else _API_CSP)
         # Only over TLS: a browser ignores HSTS on plain HTTP, and a development server on
         # http://localhost must not teach it to demand HTTPS there. The scheme is https when
         # uvicorn trusts the proxy's X-Forwarded-Proto (FORWARDED_ALLOW_IPS).

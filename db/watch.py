@@ -16,14 +16,22 @@ from db import engagement
 # local date now (the slots kept for them, ahead ones included: a graduate who misses
 # nothing is not visited when a slot ends, so the state's `today` may be days old), their
 # alias and counselor.
-WATCHLIST = """
-with listed as (
-    select e.person_id as id, case when e.zone is null then 'time_zone_unknown' else 'active' end as status,
-           e.top_severity, e.open_alerts, e.consecutive_misses as consecutive, e.last_checkin_at as last_at,
-           ($4::timestamptz at time zone e.zone)::date as today, e.overdue, null::text as alias,
-           null::uuid as counselor_id, null::timestamptz as deleted_at, null::jsonb as alerts
+WATCHLIST = (
+    """
+with attention as (
+    select e.*, ($4::timestamptz at time zone e.zone)::date as local_today,
+           """
+    + engagement.overdue_at("$4")
+    + """ as overdue_now
     from engagement e
     where e.needs_attention and ($1::uuid is null or e.counselor_id = $1)
+), listed as (
+    select e.person_id as id, case when e.zone is null then 'time_zone_unknown' else 'active' end as status,
+           e.top_severity, e.open_alerts, e.consecutive_misses as consecutive, e.last_checkin_at as last_at,
+           e.local_today as today, e.overdue_now as overdue, null::text as alias,
+           null::uuid as counselor_id, null::timestamptz as deleted_at, null::jsonb as alerts
+    from attention e
+    where e.top_severity is not null or e.zone is null or e.overdue_now
     order by e.top_severity desc nulls last, e.consecutive_misses desc, e.last_checkin_at nulls first, e.person_id
     limit $2::int + $3::int
 ), page as materialized (
@@ -51,6 +59,7 @@ left join participant_profiles pp on pp.person_id = pe.id
 left join adherence a on a.id = p.id
 order by p.top_severity desc nulls last, p.consecutive desc, p.last_at nulls first, p.id
 """
+)
 
 
 async def watchlist(

@@ -179,6 +179,9 @@ def test_two_factor_is_set_up_and_asked_for_at_sign_in_in_chromium(streamlit_app
         page.goto(streamlit_app)
         expect(page.get_by_text("First time here? Use your set-up code")).to_be_visible(timeout=30_000)
         screenshot(page, "sign-in.png", "the sign-in page")
+        # Password managers fill what is named so (issue 18).
+        assert page.get_by_role("textbox", name="Email").get_attribute("autocomplete") == "username"
+        assert page.get_by_role("textbox", name="Password").get_attribute("autocomplete") == "current-password"
 
         sign_in(page, staff.email)
         expect(page.get_by_role("heading", name="Watchlist")).to_be_visible(timeout=30_000)

@@ -92,6 +92,7 @@ async def test_the_overview_shows_the_programs_numbers(dashboard, client, conn, 
     at = open_page(sign_in(dashboard(), staff), "views/overview.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Active graduates"] == "2"
+    assert "waiting to activate" in next(m for m in at.metric if m.label == "Active graduates").help
     assert metrics["Critical"] == "1"
     assert "Sessions this week" in metrics and "Attendance, 30 days" in metrics
     assert "Check-ins per day" in texts(at)
@@ -198,3 +199,20 @@ async def test_the_csv_cannot_run_a_formula_typed_as_an_alias(dashboard, client,
     rows = list(csv.DictReader(io.StringIO(offered["watchlist.csv"])))
     assert sorted(r["alias"] for r in rows) == sorted(["'" + formula, "'-Robin"])  # text to a spreadsheet
     assert {r["open_alerts"] for r in rows} == {"1"}  # numbers stay numbers
+
+
+def test_check_ins_per_day_keep_the_days_with_none_on_a_date_axis():
+    from admin_dashboard.views.overview import checkins_per_day
+
+    series = checkins_per_day(
+        [{"day": "2026-11-30", "checkins": 4}, {"day": "2026-12-02", "checkins": 1}], dt.date(2026, 12, 3), days=5
+    )
+    assert [d.date().isoformat() for d in series.index] == [
+        "2026-11-29",
+        "2026-11-30",
+        "2026-12-01",
+        "2026-12-02",
+        "2026-12-03",
+    ]
+    assert list(series) == [0, 4, 0, 1, 0]
+    assert str(series.index.dtype).startswith("datetime64")

@@ -84,12 +84,20 @@ async def _state(conn, now: dt.datetime) -> dict:
     `visit_at`: a rebuild works everyone out at once), slots older than any window and slots
     further ahead than the last visit kept (it keeps three weeks from then; a rebuild from
     now). The current slot is the one kept that holds today: a graduate who missed nothing is
-    not visited when a slot ends, so the row's own is as of its `today`."""
+    not visited when a slot ends, so the row's own is as of its `today`; "overdue" and "needs
+    attention" as readers see them at `now` (an overdue graduate's done slot ending clears it
+    without a visit)."""
     people = await conn.fetch(
         """
         select e.person_id, e.counselor_id, e.zone, c.starts_on as slot_starts_on, c.ends_on as slot_ends_on,
-               c.done as slot_done, e.last_checkin_at, e.last_checkin_on, e.consecutive_misses, e.overdue,
-               e.open_alerts, e.top_severity, e.needs_attention
+               c.done as slot_done, e.last_checkin_at, e.last_checkin_on, e.consecutive_misses,
+               """
+        + engagement.overdue_at("$1")
+        + """ as overdue, e.open_alerts, e.top_severity,
+               e.top_severity is not null or (e.zone is null and e.fresh_until <> '-infinity')
+                   or """
+        + engagement.overdue_at("$1")
+        + """ as needs_attention
         from engagement e
         left join lateral (select s.starts_on, s.ends_on, s.done from engagement_slots s
                            where s.person_id = e.person_id
@@ -265,3 +273,48 @@ async def test_a_slot_that_ends_with_its_check_in_costs_no_visit_and_the_answers
     # nothing unless the graduate is overdue or the adherence rule may speak (the faders).
     assert 0 < visits < 40 * 16 / 2, visits
     print(f"visits {visits} for 16 days of 40 graduates' daily slots")
+
+
+async def test_an_overdue_graduate_who_checks_in_is_not_visited_when_that_slot_ends(conn):
+    """Yesterday's daily slot missed, so overdue; a check-in today fills today's slot. The
+    sweep does not come at tonight's midnight (the slot ends done: nothing anyone reads
+    changes but "overdue", which readers end with the slot), and the watchlist lists them
+    until then and not after, as the plain statements do."""
+    zone = ZoneInfo("America/Chicago")
+    now = START  # 11:30 in Chicago
+    today = now.astimezone(zone).date()
+    person = uuid.uuid4()
+    await conn.execute(
+        "insert into people (id, roles, name, timezone) values ($1, array['participant'], 'G', $2)", person, zone.key
+    )
+    await conn.execute(
+        "insert into participant_profiles (person_id, iop_completed_on, activated_at) values ($1, $2, $3)",
+        person,
+        today - dt.timedelta(days=10),
+        now - dt.timedelta(days=9),
+    )
+
+    async def check_in(day: dt.date) -> None:
+        await conn.execute(
+            "insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep,"
+            " need_support) values ($1, gen_random_uuid(), $2, $3, 3, 1, false, 3, 'no')",
+            person,
+            dt.datetime.combine(day, dt.time(12), tzinfo=zone),
+            day,
+        )
+
+    for back in range(8, 1, -1):  # every day but yesterday
+        await check_in(today - dt.timedelta(days=back))
+    assert (await sweep_db.sweep(conn, now))["graduates_visited"] == 1
+    listed = await watch.watchlist(conn, now, None, 10, 0)
+    assert [(r["participant_id"], r["overdue"]) for r in listed] == [(person, True)]
+
+    await check_in(today)
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    assert await conn.fetchval("select visit_at from engagement where person_id = $1", person) > midnight
+    before, after = midnight - dt.timedelta(minutes=1), midnight + dt.timedelta(minutes=10)
+    assert (await sweep_db.sweep(conn, after))["graduates_visited"] == 0
+    for at, on_the_list in ((before, True), (after, False)):
+        expected = _rows(await conn.fetch(reference_sql.WATCHLIST, at, None, 10, 0))
+        assert _rows(await watch.watchlist(conn, at, None, 10, 0)) == expected
+        assert bool(expected) is on_the_list, at

@@ -21,9 +21,9 @@ def render(api) -> None:
         "words make a good one. Changing it signs you out everywhere else."
     )
     with st.form("pw_change"):
-        current = st.text_input("Current password", type="password", key="pw_current")
-        new = st.text_input("New password", type="password", key="pw_new")
-        again = st.text_input("New password again", type="password", key="pw_again")
+        current = st.text_input("Current password", type="password", key="pw_current", autocomplete="current-password")
+        new = st.text_input("New password", type="password", key="pw_new", autocomplete="new-password")
+        again = st.text_input("New password again", type="password", key="pw_again", autocomplete="new-password")
         submitted = st.form_submit_button("Change password", type="primary", icon=":material/key:", key="pw_submit")
     if not submitted:
         return

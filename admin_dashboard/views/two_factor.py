@@ -150,7 +150,9 @@ def turn_off(api, status: dict) -> None:
     else:
         st.caption("Signing in then asks for your password only.")
     with st.form("mfa_off", clear_on_submit=True):
-        password = st.text_input("Your password", type="password", key="mfa_off_password")
+        password = st.text_input(
+            "Your password", type="password", key="mfa_off_password", autocomplete="current-password"
+        )
         code = st.text_input("Code from your authenticator app, or a recovery code", key="mfa_off_code")
         turning_off = st.form_submit_button(
             "Turn off two-factor sign-in", icon=":material/no_encryption:", key="mfa_off_submit"
