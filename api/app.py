@@ -18,7 +18,7 @@ from api.body import json_body_request
 from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.deps import DEPENDENCIES, Runtime
-from api.docs import DOCS_PATH, docs_assets, docs_page
+from api.docs import DOCS_PATH, docs_asset, docs_page
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
 from api.groups.routes import GroupController
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StaffNotificationController,
             SystemStatusController,
             timezones,
-            docs_assets(),
+            docs_asset,
         ],
         lifespan=[lifespan],
         # Sessions that must set up two-factor first reach only the routes that allow it.

@@ -275,42 +275,51 @@ async def test_a_slot_that_ends_with_its_check_in_costs_no_visit_and_the_answers
     print(f"visits {visits} for 16 days of 40 graduates' daily slots")
 
 
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+async def _daily_graduate(conn, now: dt.datetime) -> uuid.UUID:
+    """A graduate in Chicago on daily slots (10 days after the IOP), signed in 9 days ago."""
+    person = uuid.uuid4()
+    await conn.execute(
+        "insert into people (id, roles, name, timezone) values ($1, array['participant'], 'G', $2)", person, CHICAGO.key
+    )
+    await conn.execute(
+        "insert into participant_profiles (person_id, iop_completed_on, activated_at) values ($1, $2, $3)",
+        person,
+        now.astimezone(CHICAGO).date() - dt.timedelta(days=10),
+        now - dt.timedelta(days=9),
+    )
+    return person
+
+
+async def _check_in(conn, person: uuid.UUID, day: dt.date) -> None:
+    """A check-in at noon of that day in Chicago, stored as the API stores it."""
+    await conn.execute(
+        "insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep,"
+        " need_support) values ($1, gen_random_uuid(), $2, $3, 3, 1, false, 3, 'no')",
+        person,
+        dt.datetime.combine(day, dt.time(12), tzinfo=CHICAGO),
+        day,
+    )
+
+
 async def test_an_overdue_graduate_who_checks_in_is_not_visited_when_that_slot_ends(conn):
     """Yesterday's daily slot missed, so overdue; a check-in today fills today's slot. The
     sweep does not come at tonight's midnight (the slot ends done: nothing anyone reads
     changes but "overdue", which readers end with the slot), and the watchlist lists them
     until then and not after, as the plain statements do."""
-    zone = ZoneInfo("America/Chicago")
     now = START  # 11:30 in Chicago
-    today = now.astimezone(zone).date()
-    person = uuid.uuid4()
-    await conn.execute(
-        "insert into people (id, roles, name, timezone) values ($1, array['participant'], 'G', $2)", person, zone.key
-    )
-    await conn.execute(
-        "insert into participant_profiles (person_id, iop_completed_on, activated_at) values ($1, $2, $3)",
-        person,
-        today - dt.timedelta(days=10),
-        now - dt.timedelta(days=9),
-    )
-
-    async def check_in(day: dt.date) -> None:
-        await conn.execute(
-            "insert into checkins (person_id, client_id, client_time, local_date, mood, craving, used, sleep,"
-            " need_support) values ($1, gen_random_uuid(), $2, $3, 3, 1, false, 3, 'no')",
-            person,
-            dt.datetime.combine(day, dt.time(12), tzinfo=zone),
-            day,
-        )
-
+    today = now.astimezone(CHICAGO).date()
+    person = await _daily_graduate(conn, now)
     for back in range(8, 1, -1):  # every day but yesterday
-        await check_in(today - dt.timedelta(days=back))
+        await _check_in(conn, person, today - dt.timedelta(days=back))
     assert (await sweep_db.sweep(conn, now))["graduates_visited"] == 1
     listed = await watch.watchlist(conn, now, None, 10, 0)
     assert [(r["participant_id"], r["overdue"]) for r in listed] == [(person, True)]
 
-    await check_in(today)
-    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    await _check_in(conn, person, today)
+    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=CHICAGO)
     assert await conn.fetchval("select visit_at from engagement where person_id = $1", person) > midnight
     before, after = midnight - dt.timedelta(minutes=1), midnight + dt.timedelta(minutes=10)
     assert (await sweep_db.sweep(conn, after))["graduates_visited"] == 0
@@ -318,3 +327,20 @@ async def test_an_overdue_graduate_who_checks_in_is_not_visited_when_that_slot_e
         expected = _rows(await conn.fetch(reference_sql.WATCHLIST, at, None, 10, 0))
         assert _rows(await watch.watchlist(conn, at, None, 10, 0)) == expected
         assert bool(expected) is on_the_list, at
+
+
+async def test_a_check_in_after_a_reader_worked_a_graduate_out_keeps_the_visit_the_sweep_owes(conn):
+    """A reader works out a graduate an event made stale (here: just signed in, a missed day
+    in their history) but records no misses: that is the sweep's. A check-in before the sweep
+    comes must not move that visit on: the miss is recorded at the next run, as the plain
+    statements record it."""
+    now = START
+    today = now.astimezone(CHICAGO).date()
+    person = await _daily_graduate(conn, now)
+    for back in (8, 7, 6, 5, 4, 3, 2, 0):  # not yesterday; today's last, after the reader
+        if back == 0:
+            await watch.watchlist(conn, now, None, 10, 0)  # the reader works them out
+            assert await conn.fetchval("select overdue from engagement where person_id = $1", person)
+        await _check_in(conn, person, today - dt.timedelta(days=back))
+    await _step_and_compare(conn, now + dt.timedelta(minutes=1), [])
+    assert await conn.fetchval("select count(*) from missed_checkins where person_id = $1", person) == 1

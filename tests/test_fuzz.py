@@ -236,7 +236,7 @@ METHODS = ("OPTIONS", "HEAD", "GET", "PUT", "PATCH", "POST", "DELETE")
 UNDOCUMENTED_ANSWERS = {204, 401, 403, 404, 405}
 # Words of a framework's internal message that must never reach a client.
 INTERNALS = ("AuthMiddleware", "scope", "Traceback")
-_EXTRA_PATHS = {"path": "openapi.json"}  # /schema/{path}
+_EXTRA_PATHS = {"path": "openapi.json", "name": "swagger-ui.css"}  # /schema/{path}, /schema/assets/{name}
 
 
 def _route_table() -> dict[str, set[str]]:

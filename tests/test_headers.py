@@ -69,6 +69,9 @@ async def test_security_headers_on_every_kind_of_answer(client, admin, monkeypat
     script = await client.get(f"{DOCS_PATH}/assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and script.headers["cache-control"] == "max-age=86400, public"
     assert "script-src 'self'" in script.headers["content-security-policy"]
+    # Only the files the page uses: not the package's OAuth redirect page, editor or maps.
+    for other in ("oauth2-redirect.html", "swagger-editor-bundle.js", "swagger-ui.js.map", "..%2F__init__.py"):
+        assert (await client.get(f"{DOCS_PATH}/assets/{other}")).status_code == 404, other
 
 
 async def test_a_header_a_route_sets_itself_is_kept():

@@ -46,14 +46,23 @@ def _steps() -> list[tuple[str, str, dict | None, int, object]]:
 
 
 def _same_fields(shown, real, where: str = "answer") -> None:
-    """The same keys at every level; lists compared by their first items."""
+    """The same keys at every level, the same kinds of value (null where the README shows
+    null, a list that is empty where it shows one empty, a number where a number); lists
+    compared by their first items."""
+    kinds = (dict, list, str, bool, int, float, type(None))
+    assert next(k for k in kinds if isinstance(shown, k)) is next(k for k in kinds if isinstance(real, k)), (
+        where,
+        shown,
+        real,
+    )
     if isinstance(shown, dict):
-        assert isinstance(real, dict) and set(real) == set(shown), (where, sorted(shown), real)
+        assert set(real) == set(shown), (where, sorted(shown), sorted(real))
         for key in shown:
-            if shown[key] is not None and real[key] is not None:
-                _same_fields(shown[key], real[key], f"{where}.{key}")
-    elif isinstance(shown, list) and shown and real:
-        _same_fields(shown[0], real[0], f"{where}[0]")
+            _same_fields(shown[key], real[key], f"{where}.{key}")
+    elif isinstance(shown, list):
+        assert bool(shown) is bool(real), (where, shown, real)
+        if shown:
+            _same_fields(shown[0], real[0], f"{where}[0]")
 
 
 def _learn_ids(shown, real, ids: dict[str, str]) -> None:
@@ -76,6 +85,8 @@ def _with_real_ids(value: str, ids: dict[str, str]) -> str:
 
 async def test_the_readme_walkthrough_runs_as_written(client, staff):
     steps = _steps()
+    section = README.read_text().split(SECTION, 1)[1].split("\n### ", 1)[0]
+    assert len(steps) == section.count("```http"), "a step of the walkthrough is not in the form the test reads"
     assert [f"{m} {p.split('?')[0].split('/')[2]}" for m, p, *_ in steps][:3] == [
         "POST auth",
         "GET checkins",

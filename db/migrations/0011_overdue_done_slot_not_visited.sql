@@ -5,6 +5,11 @@
 -- moves the visit on as for anyone not overdue. Measured at a million graduates (bench/sweep.py),
 -- these were two visits in three at a zone's Monday midnight.
 --
+-- And a fix: a row a reader worked out since an event made it stale (`visit_at` still
+-- '-infinity': the reader records no misses and raises no alerts, the sweep must) keeps its
+-- visit; 0010 moved it on for anyone not overdue, and a miss that event revealed could go
+-- unrecorded.
+--
 -- As in 0010, but for the overdue with their current slot done: visited when it ends only if
 -- the adherence rule can speak then (the window gains a slot: a short window of 3 misses
 -- reaches the 4 slots the rule needs).
@@ -65,7 +70,7 @@ begin
     update engagement e
     set last_checkin_at = k.last_at, last_checkin_on = k.last_on, consecutive_misses = k.misses,
         overdue = k.overdue, slot_done = k.slot_done,
-        visit_at = case when e.fresh_until = '-infinity' or e.zone is null
+        visit_at = case when e.fresh_until = '-infinity' or e.visit_at = '-infinity' or e.zone is null
                              or (k.overdue and k.slot_done is not true) then e.visit_at
                         else coalesce(least(e.visit_by, ((k.first_open + 1)::timestamp at time zone e.zone),
                                             case when k.overdue and k.speaks_at_slot_end
