@@ -6,6 +6,8 @@ name comes from the Aftercare API (admin_dashboard/client.py); this app never op
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from admin_dashboard.banner import system_banner
@@ -14,9 +16,11 @@ from admin_dashboard.state import MUST_ENROL, client, idle_watch, sign_out, sign
 from admin_dashboard.typed import plain
 from admin_dashboard.zones import own_zone_note
 
-# No page_icon: Streamlit's own favicon is served by the dashboard itself, not fetched from
-# a font host by every staff browser.
-st.set_page_config(page_title="Aftercare staff", layout="wide")
+# Our own favicon, served by the dashboard: without one, Streamlit makes the default page's
+# Material icon the favicon and every staff browser fetches it from a font host (a clinic
+# network that blocks outside hosts would see requests fail on every page).
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
+st.set_page_config(page_title="Aftercare staff", page_icon=str(FAVICON), layout="wide")
 
 MY_PASSWORD = st.Page("views/password.py", title="My password", icon=":material/key:")
 TWO_FACTOR = st.Page("views/two_factor.py", title="Two-factor sign-in", icon=":material/phonelink_lock:")

@@ -13,7 +13,7 @@ import streamlit as st
 
 from admin_dashboard.client import ApiError, ApiUnavailable, EnrolmentRequired, SessionExpired
 from admin_dashboard.state import plural, recent, sign_out, to_two_factor
-from admin_dashboard.zones import clock, reader_zone, zone_named
+from admin_dashboard.zones import clock, reader_zone, time_column, zone_named
 
 STATUS_SECONDS = 30
 # A late job, in the order a counselor cares: (not since a time, never).
@@ -165,7 +165,7 @@ def fix_list(frame: pd.DataFrame, zone: str) -> None:
                 "kind": "What",
                 "jobs": "Left out of",
                 "reasons": "Why",
-                "since": st.column_config.DatetimeColumn("Since", format="MMM D, h:mm a", timezone=zone),
+                "since": time_column("Since", zone),
             },
         )
         labels = {row.id: f"{row.name} ({KINDS.get(row.kind, row.kind).lower()})" for row in frame.itertuples()}

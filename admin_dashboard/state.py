@@ -16,6 +16,13 @@ from admin_dashboard.client import ApiClient, ApiError, ApiUnavailable, Enrolmen
 from admin_dashboard.typed import download_csv, plain
 
 SEVERITIES = ["low", "medium", "high", "critical"]
+# One color per severity, wherever it shows: a card's badge (Streamlit's color names) and a
+# table's cell (the same hues as ink, dark enough to read on white). The mark is a plain
+# circle, colored, not a colored emoji: a clinic PC without an emoji font draws those as
+# empty boxes (Debian's Chromium here did).
+SEVERITY_COLORS = {"low": "blue", "medium": "yellow", "high": "orange", "critical": "red"}
+SEVERITY_INK = {"low": "#1c6fd1", "medium": "#a37b00", "high": "#d9650b", "critical": "#d92b2b"}
+MARK = "●"
 IDLE_MINUTES = 15
 IDLE_CHECK_SECONDS = 60  # how late, at most, a page left open notices the time-out
 TWO_FACTOR_PAGE = "views/two_factor.py"
@@ -128,7 +135,7 @@ def idle_watch() -> None:
 
 def recent(name: str, fetch: Callable[[], object], ttl_s: float = 120) -> object:
     """`fetch()` kept in this browser session for `ttl_s`: lists whose every read is audited
-    (a row per graduate) are not read again on every click and keystroke."""
+    (a row each, naming every graduate shown) are not read again on every click and keystroke."""
     kept = st.session_state.get(f"recent_{name}")
     if kept is not None and time.monotonic() - kept[0] < ttl_s:
         return kept[1]
@@ -162,8 +169,41 @@ def team(api: ApiClient, role: str = "staff") -> dict[str, str]:
     return {m["id"]: m["name"] for m in api.get("/v1/staff/team")["items"] if role in m["roles"]}
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """ "1 alert", "3 alerts"; `many` for a noun that does not take an s ("1 person", "2 people")."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
+def severity_label(severity: str | None) -> str:
+    """A severity as a table shows it: "● Critical" ("" for none); `inked` colors it."""
+    return f"{MARK} {severity.title()}" if severity in SEVERITY_INK else ""
+
+
+def severity_badge(severity: str) -> str:
+    """A severity as a colored badge inside Markdown (our own text, never typed): the same
+    mark and color as `severity_label` in an inked table."""
+    return f":{SEVERITY_COLORS[severity]}-badge[{severity_label(severity)}]"
+
+
+def severity_text(severity: str) -> str:
+    """A severity as colored text inside Markdown where a badge does not fit (an expander's
+    label): the same mark and color."""
+    return f":{SEVERITY_COLORS[severity]}[{severity_label(severity)}]"
+
+
+# A check-in that reported use: what a counselor must not miss, on a card and in a table.
+USED_BADGE = ":red-badge[Used]"
+USED_LABEL = f"{MARK} Used"
+# Markdown the dashboard writes itself on purpose (badges are Streamlit directives): tests
+# that look for live Markdown in what people typed know these apart.
+OWN_BADGES = frozenset([*(severity_badge(s) for s in SEVERITIES), *(severity_text(s) for s in SEVERITIES), USED_BADGE])
+_INK = {severity_label(s): ink for s, ink in SEVERITY_INK.items()} | {USED_LABEL: SEVERITY_INK["critical"]}
+
+
+def inked(frame: pd.DataFrame, columns: list[str]):
+    """The table with its severity and "Used" cells in their color (a Styler, which
+    st.dataframe draws); any other cell as it is."""
+    return frame.style.map(lambda v: f"color: {_INK[v]}; font-weight: 600" if v in _INK else "", subset=columns)
 
 
 def blank(value: Any) -> bool:
@@ -183,7 +223,10 @@ def show_flash(page: str) -> None:
         st.success(message, icon=":material/check_circle:")
 
 
-def table_with_csv(frame, file_name: str, column_config: dict | None = None, key: str | None = None) -> None:
-    """A table, and the same rows as CSV (what staff take to a spreadsheet or a meeting)."""
+def table_with_csv(
+    frame, file_name: str, column_config: dict | None = None, key: str | None = None, csv: pd.DataFrame | None = None
+) -> None:
+    """A table, and the same rows as CSV (what staff take to a spreadsheet or a meeting);
+    `csv` when the file holds the rows' plain values where the table shows marks (a severity)."""
     st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config)
-    download_csv(frame, file_name, key=key or f"csv_{file_name}")
+    download_csv(frame if csv is None else csv, file_name, key=key or f"csv_{file_name}")

@@ -1,6 +1,7 @@
 """Time zones in the dashboard: the ones the API accepts (for every picker), and a stored zone
 that cannot be worked with (bad data: an old row, a database upgrade) shown as not recognized,
-with UTC in its place, instead of a stack trace."""
+with UTC in its place, instead of a stack trace. And one way to write a moment on every page:
+"12:55 PM", "Nov 27, 12:55 PM", "Nov 27, 2026, 12:55 PM", in text and in tables alike."""
 
 from __future__ import annotations
 
@@ -58,29 +59,55 @@ def zone_picker(where, label: str, choices: list[str], current: str | None, *, k
     )
 
 
+# The same moments in a table's DatetimeColumn (day.js: "A" is AM/PM, where "a" wrote "am").
+TABLE_TIME = "MMM D, h:mm A"
+TABLE_DAY = "MMM D, YYYY"
+
+
 def clock(moment: dt.datetime) -> str:
     """ "9:05 PM"."""
     return f"{moment.hour % 12 or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
 
 
+def _in_zone(iso: str | dt.datetime, zone: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+    return moment.astimezone(zone_named(zone) or dt.UTC)
+
+
+def local_clock(iso: str | dt.datetime, zone: str) -> str:
+    """ "9:05 PM" in `zone` (UTC if it is not recognized)."""
+    return clock(_in_zone(iso, zone))
+
+
 def local_time(iso: str | dt.datetime, zone: str) -> str:
     """ "Nov 27, 9:05 PM" in `zone` (UTC if it is not recognized)."""
-    moment = dt.datetime.fromisoformat(iso) if isinstance(iso, str) else iso
-    moment = moment.astimezone(zone_named(zone) or dt.UTC)
+    moment = _in_zone(iso, zone)
     return f"{moment:%b} {moment.day}, {clock(moment)}"
 
 
-def local_day(iso: str, zone: str) -> str:
+def local_day(iso: str | dt.datetime, zone: str) -> str:
     """ "Nov 27" in `zone` (UTC if it is not recognized)."""
-    moment = dt.datetime.fromisoformat(iso).astimezone(zone_named(zone) or dt.UTC)
+    moment = _in_zone(iso, zone)
     return f"{moment:%b} {moment.day}"
 
 
-def when(value: str | None, zone: str) -> str:
-    """ "Nov 27, 2026 9:05 PM" in `zone` (UTC if it is not recognized); "–" for nothing."""
+def when(value: str | dt.datetime | None, zone: str) -> str:
+    """ "Nov 27, 2026, 9:05 PM" in `zone` (UTC if it is not recognized); "–" for nothing."""
     if not value:
         return "–"
-    return dt.datetime.fromisoformat(value).astimezone(zone_named(zone) or dt.UTC).strftime("%b %-d, %Y %-I:%M %p")
+    moment = _in_zone(value, zone)
+    return f"{moment:%b} {moment.day}, {moment.year}, {clock(moment)}"
+
+
+def time_column(label: str, zone: str, format: str = TABLE_TIME, **options) -> st.column_config.DatetimeColumn:  # noqa: A002
+    """A table's column of moments, written as `local_time` writes them, in `zone` (a
+    `format` of the same clock may add the year or the seconds)."""
+    return st.column_config.DatetimeColumn(label, format=format, timezone=usable(zone), **options)
+
+
+def day_column(label: str, zone: str, **options) -> st.column_config.DatetimeColumn:
+    """A table's column of days ("Nov 27, 2026"), in `zone`."""
+    return st.column_config.DatetimeColumn(label, format=TABLE_DAY, timezone=usable(zone), **options)
 
 
 def today_in(zone: str) -> dt.date:

@@ -191,12 +191,12 @@ def _start_child(name: str, args: list[str], api_url: str | None = None) -> None
 
 
 def _load_demo(url: str) -> None:
-    """Load the demo people once; on every start print their sign-ins, with fresh
-    activation codes for demo graduates who have not signed in yet."""
+    """Load the demo program once; on every start print its sign-ins, with fresh activation
+    codes for demo graduates who have not signed in yet."""
     import asyncpg
 
     from api.auth.credentials import Hasher
-    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL, demo_graduate_codes, load_demo
+    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL, NotEmpty, demo_graduate_codes, load_demo
 
     password_file = data_dir() / "demo-password.txt"
 
@@ -204,24 +204,35 @@ def _load_demo(url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
             hasher = Hasher()
-            created = await load_demo(conn, hasher)
-            return created, await demo_graduate_codes(conn, hasher)
+            created = await load_demo(conn, hasher, progress=click.echo)
+            # Just loaded: its codes are fresh (new ones would cost an argon2 hash each).
+            return created, created.activation_codes if created else await demo_graduate_codes(conn, hasher)
         finally:
             await conn.close()
 
-    click.echo("Demo data:")
-    created, codes = asyncio.run(load())
+    click.echo("Demo data (an invented program: about 60 graduates, 7 groups, 4 months of history):")
+    try:
+        created, codes = asyncio.run(load())
+    except NotEmpty as exc:
+        click.echo(
+            f"  not loaded: {exc}, and invented graduates must not mix with real ones."
+            " Load it into an empty database (a new DATABASE_URL), or start without --demo."
+        )
+        return
     if created is not None:
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(created.password + "\n")
         password_file.chmod(0o600)
-        click.echo("  loaded")
     else:
         click.echo("  already loaded")
     password = password_file.read_text().strip() if password_file.exists() else "(unknown: see README)"
-    click.echo(f"Staff sign-in (POST /v1/auth/login); the password for all three is {password}")
-    for role, email in (("admin", ADMIN_EMAIL), ("counselor", COUNSELOR_EMAIL), ("facilitator", FACILITATOR_EMAIL)):
-        click.echo(f"  {role + ':':<13}{email}")
+    click.echo(f"Staff sign-in (POST /v1/auth/login); the password for all of them is {password}")
+    for role, emails in (
+        ("admin", ADMIN_EMAIL),
+        ("counselors", f"{COUNSELOR_EMAIL} (the bigger caseload), counselor2@aftercare.example"),
+        ("facilitators", f"{FACILITATOR_EMAIL}, facilitator2@aftercare.example, facilitator3@aftercare.example"),
+    ):
+        click.echo(f"  {role + ':':<14}{emails}")
     click.echo("Graduate activation codes (POST /v1/auth/activate): new ones at every start, each works once:")
     for alias, code in codes.items():
         click.echo(f"  {alias:<8} {code}")

@@ -53,6 +53,7 @@ _WHEN = {
     409: "The request conflicts with the current state; `code` says how.",
     413: "The request body is larger than this API accepts.",
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
+    422: "The request is understood but this case needs more from it; `code` says what.",
     423: "Locked after too many wrong attempts.",
     429: "Too many attempts from this address: wait and retry (see Retry-After).",
     503: "A service this needs (the database, the rate limiter) is unreachable, or too many passwords and codes are "

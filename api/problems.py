@@ -20,6 +20,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
+    422: "Unprocessable content",
     423: "Locked",
     429: "Too many requests",
     500: "Internal server error",

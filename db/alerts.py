@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 from uuid import UUID
@@ -24,17 +25,20 @@ async def raise_alert(
     severity: int,
     reason: dict[str, Any],
     checkin_id: UUID | None,
+    at: dt.datetime | None = None,
 ) -> int:
     """Open an alert of this kind, or add the reason to the one already open (its severity
     rises to the highest seen, and an acknowledged alert opens again on worse, high or
-    critical news); record either on the timeline. Returns the alert id."""
+    critical news); record either on the timeline. Returns the alert id. `at`: when, if
+    not the database's now (the demo's history is dated back)."""
     row = await conn.fetchrow(
         """
-        insert into alerts (person_id, kind, severity, reasons) values ($1, $2, $3, jsonb_build_array($4::text::jsonb))
+        insert into alerts (person_id, kind, severity, reasons, opened_at, updated_at)
+        values ($1, $2, $3, jsonb_build_array($4::text::jsonb), coalesce($5, now()), coalesce($5, now()))
         on conflict (person_id, kind) where status <> 'resolved' do update
             set severity = greatest(alerts.severity, excluded.severity),
                 reasons = alerts.reasons || excluded.reasons,
-                updated_at = now(),
+                updated_at = excluded.updated_at,
                 -- Worse news, or high or critical news, needs eyes again: back to open.
                 status = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then 'open' else alerts.status end,
                 acknowledged_at = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then null else alerts.acknowledged_at end,
@@ -45,28 +49,33 @@ async def raise_alert(
         kind,
         severity,
         json.dumps(reason),
+        at,
     )
     await conn.execute(
-        "insert into alert_events (alert_id, kind, checkin_id, details) values ($1, $2, $3, $4)",
+        "insert into alert_events (alert_id, kind, checkin_id, details, at) values ($1, $2, $3, $4, coalesce($5, now()))",
         row["id"],
         "opened" if row["opened"] else "reason",
         checkin_id,
         reason,
+        at,
     )
     return row["id"]
 
 
-async def note_checkin(conn: asyncpg.Connection, person_id: UUID, checkin_id: UUID) -> None:
+async def note_checkin(
+    conn: asyncpg.Connection, person_id: UUID, checkin_id: UUID, at: dt.datetime | None = None
+) -> None:
     """A check-in shows on every alert of the person still open (unless it opened it)."""
     await conn.execute(
         """
-        insert into alert_events (alert_id, kind, checkin_id)
-        select a.id, 'checkin', $2 from alerts a
+        insert into alert_events (alert_id, kind, checkin_id, at)
+        select a.id, 'checkin', $2, coalesce($3, now()) from alerts a
         where a.person_id = $1 and a.status <> 'resolved'
           and not exists (select from alert_events e where e.alert_id = a.id and e.checkin_id = $2)
         """,
         person_id,
         checkin_id,
+        at,
     )
 
 
@@ -76,7 +85,7 @@ async def list_alerts(
     statuses: list[str] | None,
     min_severity: int | None,
     counselor_id: UUID | None,
-    person_id: UUID | None,
+    person_ids: list[UUID] | None,
     after: tuple[int, Any, int] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
@@ -88,8 +97,8 @@ async def list_alerts(
         params.where("a.severity >= {}", min_severity)
     if counselor_id is not None:
         params.where("pp.counselor_id = {}", counselor_id)
-    if person_id is not None:
-        params.where("a.person_id = {}", person_id)
+    if person_ids:
+        params.where("a.person_id = any({})", person_ids)
     if after is not None:
         params.where("(-a.severity, a.opened_at, a.id) > ({}, {}, {})", -after[0], after[1], after[2])
     return await conn.fetch(
@@ -128,61 +137,105 @@ async def lock(conn: asyncpg.Connection, alert_id: int) -> asyncpg.Record | None
     return await conn.fetchrow("select id, person_id, status from alerts where id = $1 for update", alert_id)
 
 
-async def events(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
+async def timelines(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
+    """The events of these alerts, each alert's in order, with who acted by name (a staff
+    member who left keeps their name on what they did)."""
     return await conn.fetch(
         """
-        select id, at, actor_id, kind, checkin_id, channel, reached, note, details
-        from alert_events where alert_id = $1 order by id
+        select e.alert_id, e.id, e.at, e.actor_id, p.name as actor_name, e.kind, e.checkin_id, e.channel, e.reached,
+               e.note, e.details
+        from alert_events e
+        left join people p on p.id = e.actor_id
+        where e.alert_id = any($1::bigint[])
+        order by e.alert_id, e.id
         """,
-        alert_id,
+        alert_ids,
     )
 
 
-async def acknowledge(conn: asyncpg.Connection, alert_id: int, actor_id: UUID) -> None:
+async def checkins_behind(conn: asyncpg.Connection, alert_ids: list[int]) -> list[asyncpg.Record]:
+    """For each of these alerts raised by a check-in, the latest check-in that raised it or
+    added a reason to it (missed check-ins raise alerts with none)."""
+    return await conn.fetch(
+        """
+        select distinct on (e.alert_id) e.alert_id, c.id, c.client_id, c.client_time, c.received_at, c.local_date,
+               c.mood, c.craving, c.used, c.sleep, c.need_support, c.note, c.phq2, c.gad2, c.risk_reasons
+        from alert_events e
+        join checkins c on c.id = e.checkin_id
+        where e.alert_id = any($1::bigint[]) and e.kind in ('opened', 'reason')
+        order by e.alert_id, e.id desc
+        """,
+        alert_ids,
+    )
+
+
+async def has_outreach(conn: asyncpg.Connection, alert_id: int) -> bool:
+    return await conn.fetchval(
+        "select exists (select from alert_events where alert_id = $1 and kind = 'outreach')", alert_id
+    )
+
+
+async def acknowledge(conn: asyncpg.Connection, alert_id: int, actor_id: UUID, at: dt.datetime | None = None) -> None:
     await conn.execute(
         """
-        update alerts set status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, updated_at = now()
+        update alerts set status = 'acknowledged', acknowledged_at = coalesce($3, now()), acknowledged_by = $2,
+                          updated_at = coalesce($3, now())
         where id = $1
         """,
         alert_id,
         actor_id,
+        at,
     )
     await conn.execute(
-        "insert into alert_events (alert_id, actor_id, kind) values ($1, $2, 'acknowledged')", alert_id, actor_id
+        "insert into alert_events (alert_id, actor_id, kind, at) values ($1, $2, 'acknowledged', coalesce($3, now()))",
+        alert_id,
+        actor_id,
+        at,
     )
 
 
 async def log_outreach(
-    conn: asyncpg.Connection, alert_id: int, actor_id: UUID, channel: str, reached: bool, note: str | None
+    conn: asyncpg.Connection,
+    alert_id: int,
+    actor_id: UUID,
+    channel: str,
+    reached: bool,
+    note: str | None,
+    at: dt.datetime | None = None,
 ) -> None:
     await conn.execute(
         """
-        insert into alert_events (alert_id, actor_id, kind, channel, reached, note)
-        values ($1, $2, 'outreach', $3, $4, $5)
+        insert into alert_events (alert_id, actor_id, kind, channel, reached, note, at)
+        values ($1, $2, 'outreach', $3, $4, $5, coalesce($6, now()))
         """,
         alert_id,
         actor_id,
         channel,
         reached,
         note,
+        at,
     )
-    await conn.execute("update alerts set updated_at = now() where id = $1", alert_id)
+    await conn.execute("update alerts set updated_at = coalesce($2, now()) where id = $1", alert_id, at)
 
 
-async def resolve(conn: asyncpg.Connection, alert_id: int, actor_id: UUID, note: str | None) -> None:
+async def resolve(
+    conn: asyncpg.Connection, alert_id: int, actor_id: UUID, note: str | None, at: dt.datetime | None = None
+) -> None:
     await conn.execute(
         """
-        update alerts set status = 'resolved', resolved_at = now(), resolved_by = $2, resolution_note = $3,
-                          updated_at = now()
+        update alerts set status = 'resolved', resolved_at = coalesce($4, now()), resolved_by = $2,
+                          resolution_note = $3, updated_at = coalesce($4, now())
         where id = $1
         """,
         alert_id,
         actor_id,
         note,
+        at,
     )
     await conn.execute(
-        "insert into alert_events (alert_id, actor_id, kind, note) values ($1, $2, 'resolved', $3)",
+        "insert into alert_events (alert_id, actor_id, kind, note, at) values ($1, $2, 'resolved', $3, coalesce($4, now()))",
         alert_id,
         actor_id,
         note,
+        at,
     )

@@ -196,10 +196,18 @@ async def membership(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) 
     )
 
 
-async def add_member(conn: asyncpg.Connection, group_id: UUID, person_id: UUID, status: str) -> None:
-    # groups.member_count follows by trigger.
+async def add_member(
+    conn: asyncpg.Connection, group_id: UUID, person_id: UUID, status: str, since: dt.datetime | None = None
+) -> None:
+    """`since` only for history written after the fact (the demo); else the moment of joining.
+    groups.member_count follows by trigger."""
     await conn.execute(
-        "insert into group_members (group_id, person_id, status) values ($1, $2, $3)", group_id, person_id, status
+        "insert into group_members (group_id, person_id, status, since)"
+        " values ($1, $2, $3, coalesce($4, clock_timestamp()))",
+        group_id,
+        person_id,
+        status,
+        since,
     )
 
 

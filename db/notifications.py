@@ -22,6 +22,7 @@ class NewNotification(NamedTuple):
     urgent: bool
     not_before: dt.datetime
     expires_at: dt.datetime | None
+    created_at: dt.datetime | None = None  # None: the database's now (the demo's history passes past ones)
 
 
 async def insert_many(conn: asyncpg.Connection, rows: Sequence[NewNotification]) -> list[asyncpg.Record]:
@@ -33,12 +34,13 @@ async def insert_many(conn: asyncpg.Connection, rows: Sequence[NewNotification])
     records = await conn.fetch(
         """
         insert into notifications (person_id, kind, dedup_key, title, body, push_title, push_body, data,
-                                   urgent, not_before, expires_at)
+                                   urgent, not_before, expires_at, created_at)
         select person_id, kind, dedup_key, title, body, push_title, push_body, data::jsonb,
-               urgent, not_before, expires_at
+               urgent, not_before, expires_at, coalesce(created_at, now())
         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::boolean[], $10::timestamptz[], $11::timestamptz[])
-             as n(person_id, kind, dedup_key, title, body, push_title, push_body, data, urgent, not_before, expires_at)
+                    $8::text[], $9::boolean[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
+             as n(person_id, kind, dedup_key, title, body, push_title, push_body, data, urgent, not_before, expires_at,
+                  created_at)
         on conflict (person_id, dedup_key) do nothing
         returning id, person_id
         """,

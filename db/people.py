@@ -60,6 +60,11 @@ async def insert_participant(
     )
 
 
+async def count_people(conn: asyncpg.Connection) -> int:
+    """Everyone stored: graduates, staff, facilitators, admins."""
+    return await conn.fetchval("select count(*) from people")
+
+
 async def get_participant(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(_PARTICIPANTS + " where p.id = $1", person_id)
 

@@ -36,11 +36,14 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'used_at', c.used_at, 'revoked_at', c.revoked_at)
                                       order by c.created_at)
                                   from activation_codes c where c.person_id = $1), '[]'::jsonb),
-            -- Who at the program read or changed this person's record, and when.
+            -- Who at the program read or changed this person's record, and when (a list
+            -- that showed them among others included).
             'access_to_my_record', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'actor_id', a.actor_id, 'actor_roles', a.actor_roles,
                                       'action', a.action) order by a.id)
-                                  from audit_log a where a.participant_id = $1), '[]'::jsonb),
+                                  from audit_log a
+                                  where a.participant_id = $1 or a.participant_ids @> array[$1]::uuid[]),
+                                  '[]'::jsonb),
             'group_memberships', coalesce((select jsonb_agg(jsonb_build_object(
                                       'group_id', m.group_id, 'status', m.status, 'since', m.since)
                                       order by m.since)
@@ -76,7 +79,8 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'sent_at', n.sent_at) order by n.id)
                                   from notifications n where n.person_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
-                                      'at', a.at, 'action', a.action, 'participant_id', a.participant_id)
+                                      'at', a.at, 'action', a.action, 'participant_id', a.participant_id,
+                                      'participant_ids', a.participant_ids)
                                       order by a.id)
                                   from audit_log a where a.actor_id = $1), '[]'::jsonb)
         )

@@ -260,17 +260,20 @@ async def member_group_ids(conn: asyncpg.Connection, person_id: UUID) -> list[UU
 
 
 async def add_announcement(
-    conn: asyncpg.Connection, group_id: UUID, author_id: UUID, title: str, body: str
+    conn: asyncpg.Connection, group_id: UUID, author_id: UUID, title: str, body: str, at: dt.datetime | None = None
 ) -> asyncpg.Record:
+    """`at`: when it was posted, if not now (the demo's history)."""
     return await conn.fetchrow(
         """
-        insert into group_announcements (group_id, author_id, title, body) values ($1, $2, $3, $4)
+        insert into group_announcements (group_id, author_id, title, body, created_at)
+        values ($1, $2, $3, $4, coalesce($5, now()))
         returning id, group_id, author_id, title, body, created_at
         """,
         group_id,
         author_id,
         title,
         body,
+        at,
     )
 
 

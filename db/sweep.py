@@ -78,10 +78,11 @@ with candidates as materialized (
     -- A gentle note to the graduate when a streak reaches 2, and again at 4, written with
     -- the alert. The dedup key names the streak by its last check-in (stable however long
     -- it runs) and the step. Text from the caller ($3-$6).
-    insert into notifications (person_id, kind, dedup_key, title, body, push_title, push_body, data, not_before)
+    insert into notifications (person_id, kind, dedup_key, title, body, push_title, push_body, data, not_before,
+                               created_at)
     select person_id, 'missed_checkin',
            'missed:' || coalesce(last_date::text, 'never') || ':' || case when misses >= 4 then 'high' else 'medium' end,
-           $3, $4, $5, $6, '{"kind": "missed_checkin"}'::jsonb, $2
+           $3, $4, $5, $6, '{"kind": "missed_checkin"}'::jsonb, $2, $2
     from streaks
     where $3::text is not null
     on conflict (person_id, dedup_key) do nothing

@@ -26,14 +26,15 @@ async def notify(
     urgent: bool = False,
     not_before: dt.datetime | None = None,
     expires_at: dt.datetime | None = None,
+    at: dt.datetime | None = None,
 ) -> list[asyncpg.Record]:
     """One notification per active person among `person_ids` (others get none). With a
     dedup key, a person who has one with that key already gets no second. Returns (id,
-    person_id) of each written."""
+    person_id) of each written. `at`: when it was written, if not now (the demo's history)."""
     recipients = await notifications_db.active_recipients(conn, person_ids)
     by_zone: dict[str, Content] = {}
     rows = []
-    now = not_before or dt.datetime.now(dt.UTC)
+    now = not_before or at or dt.datetime.now(dt.UTC)
     for person in recipients:
         zone = person["timezone"]
         if zone not in by_zone:
@@ -52,6 +53,7 @@ async def notify(
                 urgent=urgent,
                 not_before=now,
                 expires_at=expires_at,
+                created_at=at,
             )
         )
     return await notifications_db.insert_many(conn, rows)

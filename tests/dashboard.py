@@ -115,7 +115,13 @@ def as_read(markdown: str) -> str:
 
 def live_markdown(source: str) -> list[str]:
     """What in `source` a Markdown renderer would turn into something other than text:
-    links and images (CommonMark), autolinks, shortcodes, directives, LaTeX."""
+    links and images (CommonMark), autolinks, shortcodes, directives, LaTeX. The badges the
+    dashboard writes itself (a severity, "Used") are directives on purpose: typed text cannot
+    make one, as `plain()` escapes every colon and bracket in it."""
+    from admin_dashboard.state import OWN_BADGES
+
+    for badge in OWN_BADGES:
+        source = source.replace(badge, "")
     rendered = _MARKDOWN.render(source)
     found = [tag for tag in ("<a ", "<img") if tag in rendered]
     text = html.unescape(re.sub(r"<[^>]+>", "", rendered))

@@ -1,6 +1,7 @@
 """The staff alert workflow and plan overrides, with their authorization and audit."""
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
@@ -163,3 +164,125 @@ async def test_an_alerts_reasons_are_objects_through_the_api(client, staff, grad
     [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
     [reason] = alert["reasons"]
     assert isinstance(reason, dict) and reason["code"] and reason["message"]
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_resolving_with_no_outreach_logged_needs_a_note(client, conn, staff, graduate):
+    await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=graduate.headers)
+    [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    url = f"/v1/staff/alerts/{alert['id']}/resolve"
+    for body in ({}, {"note": None}, {"note": ""}, {"note": " \n\t "}):  # blank is no note
+        refused = assert_problem(await client.post(url, json=body, headers=staff.headers), 422, "outcome_required")
+        assert "note" in refused["detail"] and "outreach" in refused["detail"]
+    row = await conn.fetchrow("select status, resolved_at from alerts where id = $1", alert["id"])
+    assert (row["status"], row["resolved_at"]) == ("open", None)
+    assert await conn.fetchval("select count(*) from alert_events where kind = 'resolved'") == 0
+    assert await conn.fetchval("select count(*) from audit_log where action = 'alert.resolve'") == 0
+    resolved = await client.post(url, json={"note": "  Talked in person; safe.  "}, headers=staff.headers)
+    assert resolved.status_code == 200, resolved.text
+    assert (resolved.json()["status"], resolved.json()["resolution_note"]) == ("resolved", "Talked in person; safe.")
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_after_outreach_the_resolution_note_is_optional(client, conn, staff, graduate):
+    await client.post("/v1/checkins", json=checkin(used=True), headers=graduate.headers)
+    [alert] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    url = f"/v1/staff/alerts/{alert['id']}"
+    outreach = {"channel": "call", "reached": True, "note": "Safe; back to daily check-ins."}
+    assert (await client.post(f"{url}/outreach", json=outreach, headers=staff.headers)).status_code == 200
+    resolved = await client.post(f"{url}/resolve", json={"note": "   "}, headers=staff.headers)
+    assert resolved.status_code == 200, resolved.text
+    assert (resolved.json()["status"], resolved.json()["resolution_note"]) == ("resolved", None)
+    assert [e["kind"] for e in resolved.json()["events"]][-2:] == ["outreach", "resolved"]
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_a_list_with_timelines_carries_outreach_by_name_and_the_check_in_behind_each_alert(
+    client, conn, hasher, staff
+):
+    robin = await helpers.graduate(client, staff, alias="Robin")
+    kim = await helpers.graduate(client, staff, alias="Kim")
+    sky = await helpers.graduate(client, staff, alias="Sky")
+    await client.post("/v1/checkins", json=checkin(craving=9, note="first"), headers=robin.headers)  # medium
+    await client.post("/v1/checkins", json=checkin(craving=9, used=True, note="rough **night**"), headers=robin.headers)
+    await client.post("/v1/checkins", json=checkin(need_support="crisis_now"), headers=kim.headers)
+    await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=sky.headers)
+    colleague = await helpers.account(client, conn, hasher, ["staff"])
+    await conn.execute("update people set name = 'Dana' where id = $1", uuid.UUID(colleague.id))
+    [craving] = [
+        a
+        for a in (
+            await client.get("/v1/staff/alerts", params={"participant_id": robin.id}, headers=staff.headers)
+        ).json()["items"]
+        if a["kind"] == "craving"
+    ]
+    call = {"channel": "call", "reached": False, "note": "Voicemail."}
+    await client.post(f"/v1/staff/alerts/{craving['id']}/outreach", json=call, headers=colleague.headers)
+
+    params = {"participant_id": [robin.id, kim.id], "timeline": "true"}
+    listed = (await client.get("/v1/staff/alerts", params=params, headers=staff.headers)).json()["items"]
+    assert {a["alias"] for a in listed} == {"Robin", "Kim"}  # Sky was not asked for
+    by_kind = {(a["alias"], a["kind"]): a for a in listed}
+    behind = by_kind[("Robin", "craving")]["checkin"]
+    assert (behind["craving"], behind["used"], behind["note"]) == (9, True, "rough **night**")  # the latest reason
+    assert by_kind[("Robin", "reported_use")]["checkin"]["note"] == "rough **night**"
+    assert by_kind[("Kim", "crisis")]["checkin"]["need_support"] == "crisis_now"
+    [outreach] = [e for e in by_kind[("Robin", "craving")]["events"] if e["kind"] == "outreach"]
+    assert (outreach["actor_name"], outreach["actor_id"], outreach["note"]) == ("Dana", colleague.id, "Voicemail.")
+    opened = by_kind[("Robin", "craving")]["events"][0]
+    assert (opened["kind"], opened["actor_name"]) == ("opened", None)  # the system
+    plain_list = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    assert {(a["events"], a["checkin"]) for a in plain_list} == {(None, None)}  # only when asked for
+    # Whose notes were read: one row per graduate, or one row naming them all (either shape of the log).
+    rows = await conn.fetch(
+        "select to_jsonb(a) as row from audit_log a where action = 'alert.list' and details = '{\"timeline\": true}'"
+    )
+    read = [
+        i
+        for r in rows
+        for i in (json.loads(r["row"]).get("participant_ids") or [json.loads(r["row"])["participant_id"]])
+    ]
+    assert sorted(read) == sorted([robin.id, kim.id])
+
+
+async def test_outreach_and_a_resolve_without_a_note_at_once_never_resolve_without_an_outcome(
+    client, conn, staff, graduate, api_url
+):
+    """The race the resolve rule must hold: outreach and a note-less resolve sent together,
+    on a real server (each request its own connection), many times, either side first. A
+    resolve that wins the lock finds no outreach and is refused; one that waits finds it."""
+    import asyncio
+    import random
+
+    import httpx
+
+    outcomes = set()
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        for _ in range(12):
+            sent = await client.post("/v1/checkins", json=checkin(need_support="talk_soon"), headers=graduate.headers)
+            assert sent.status_code == 201, sent.text
+            alert_id = await conn.fetchval("select id from alerts where status = 'open'")
+            url = f"/v1/staff/alerts/{alert_id}"
+
+            async def outreach() -> int:
+                await asyncio.sleep(random.random() / 100)
+                body = {"channel": "call", "reached": True}
+                return (await http.post(f"{url}/outreach", json=body, headers=staff.headers)).status_code
+
+            async def resolve() -> int:
+                await asyncio.sleep(random.random() / 100)
+                return (await http.post(f"{url}/resolve", json={}, headers=staff.headers)).status_code
+
+            logged, resolved = await asyncio.gather(outreach(), resolve())
+            outcomes.add((logged, resolved))
+            kinds = [
+                r["kind"]
+                for r in await conn.fetch("select kind from alert_events where alert_id = $1 order by id", alert_id)
+            ]
+            if resolved == 200:
+                assert logged == 200 and kinds.index("outreach") < kinds.index("resolved"), kinds
+            else:
+                assert resolved == 422 and "resolved" not in kinds, (resolved, kinds)
+                done = await http.post(f"{url}/resolve", json={"note": "Reached by phone."}, headers=staff.headers)
+                assert done.status_code == 200, done.text
+    assert outcomes <= {(200, 200), (200, 422)}, outcomes

@@ -216,8 +216,14 @@ async def test_staff_work_on_participant_data_is_audited(client, conn, hasher, s
         before = await conn.fetchval("select coalesce(max(id), 0) from audit_log")
         url, response = await call(client, world, method, template, rule, caller)
         assert 200 <= response.status_code < 300, f"{method} {url}: {response.text}"
+        # A list read is one row holding every graduate shown: a row per graduate it names.
         rows = await conn.fetch(
-            "select actor_id, action, participant_id, method, path from audit_log where id > $1", before
+            """
+            select actor_id, action, about, method, path
+            from audit_log, unnest(coalesce(participant_ids, array[participant_id])) as about
+            where id > $1
+            """,
+            before,
         )
         about = {
             "owner": world.owner.id,

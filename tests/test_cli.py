@@ -1,12 +1,14 @@
 """The `aftercare` command, run as a person would run it (a subprocess)."""
 
 import os
+import re
 import subprocess
 import sys
 
 import asyncpg
 import pytest
 
+from tests.clock import ONCE
 from tests.conftest import create_database, drop_database
 
 
@@ -136,3 +138,27 @@ async def test_rebuild_engagement_from_the_command_line(fresh_db):
 def test_up_refuses_one_port_for_two_servers():
     result = aftercare("up", "--port", "8123", "--dashboard-port", "8123")
     assert result.returncode == 2 and "choose another" in result.stderr
+
+
+@pytest.mark.clock_instants(*ONCE)  # the demo's history is dated back from today
+def test_up_loads_the_demo_once_and_prints_its_sign_ins(fresh_db, tmp_path, monkeypatch, capsys):
+    from api import cli
+
+    env = os.environ | {"DATABASE_URL": fresh_db}
+    assert aftercare("db", "upgrade", env=env).returncode == 0
+    monkeypatch.setenv("AFTERCARE_DATA_DIR", str(tmp_path))
+    cli._load_demo(fresh_db)
+    first = capsys.readouterr().out
+    password = (tmp_path / "demo-password.txt").read_text().strip()
+    assert "loaded in" in first and "check-ins" in first and password in first
+    for email in ("admin@aftercare.example", "counselor@aftercare.example", "facilitator@aftercare.example"):
+        assert email in first
+    codes = re.findall(r"^  (\w+) +(\w{4}-\w{4}-\w{2})$", first, re.M)
+    assert [alias for alias, _ in codes] == ["Pebble", "Quartz", "Thistle", "Yarrow"]
+
+    cli._load_demo(fresh_db)  # the next start: nothing loaded again, fresh codes
+    again = capsys.readouterr().out
+    assert "already loaded" in again and "loaded in" not in again and password in again
+    fresh = re.findall(r"^  (\w+) +(\w{4}-\w{4}-\w{2})$", again, re.M)
+    assert [alias for alias, _ in fresh] == [alias for alias, _ in codes]
+    assert not {code for _, code in fresh} & {code for _, code in codes}

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -113,21 +114,45 @@ def streamlit_app(api_url: str, tmp_path: Path):
         log.close()
 
 
+def is_local(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost") or url.startswith(("data:", "blob:"))
+
+
 @contextlib.contextmanager
-def chromium_page() -> Iterator[Page]:
+def chromium_page(height: int = 1000, outside: list[str] | None = None) -> Iterator[Page]:
+    """A page in which every request to another host than this machine is refused and
+    recorded: the dashboard must look right on a clinic network that blocks outside hosts
+    (issue 18: fonts and icons came from a font host), so any such request fails the test.
+    A test that means to cause some (the groups' map, on request) passes its own `outside`
+    list, reads it as it goes and checks it itself."""
     from playwright.sync_api import sync_playwright
+
+    checked_here = outside is None
+    outside = [] if outside is None else outside
+
+    def only_local(route) -> None:
+        if is_local(route.request.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            yield browser.new_page(viewport={"width": 1440, "height": 1000})
+            # Streamlit scrolls inside its main area, so a screenshot holds what the window does.
+            page = browser.new_page(viewport={"width": 1440, "height": height})
+            page.route("**/*", only_local)
+            yield page
         finally:
             browser.close()
+    if checked_here:
+        assert not outside, f"the dashboard asked other hosts for: {sorted(set(outside))}"
 
 
-def sign_in(page: Page, email: str) -> None:
+def sign_in(page: Page, email: str, password: str = helpers.PASSWORD) -> None:
     page.get_by_role("textbox", name="Email").fill(email)
-    page.get_by_role("textbox", name="Password").fill(helpers.PASSWORD)
+    page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 

@@ -44,7 +44,7 @@ async def test_a_deleted_account_with_open_alerts_shows_what_was_kept_until_ackn
     table = at.dataframe[0].value
     assert sorted(table["alias"]) == ["Kim", "Robin"]  # most severe first: both critical
     row = table[table["alias"] == "Robin"].iloc[0]
-    assert row["note"].startswith("Account deleted ") and row["top_severity"] == "critical"
+    assert row["note"].startswith("Account deleted ") and row["top_severity"] == "● Critical"
     # Nothing is worked out for a deleted account: empty, not "no" or 0.
     assert pd.isna(row["overdue"]) and pd.isna(row["adherence_14d"]) and pd.isna(row["consecutive_misses"])
     kim = table[table["alias"] == "Kim"].iloc[0]
@@ -53,8 +53,8 @@ async def test_a_deleted_account_with_open_alerts_shows_what_was_kept_until_ackn
     at.selectbox(key="watch_person").set_value(robin.id).run()
     assert not at.exception, at.exception
     page = texts(at)
-    assert "Robin's account was deleted" in page and "Critical · crisis" in page
-    assert not [b for b in at.button if b.key == "watch_open"]  # no participant page any more
+    assert "Robin's account was deleted" in page and ":red-badge[● Critical] In crisis now" in page
+    assert not [b for b in at.button if b.key == f"watch_open_{robin.id}"]  # no participant page any more
     assert not [b for b in at.button if b.label in ("Log outreach", "Resolve")]
 
     at.button(key=f"ack_deleted_{robin.id}").click().run()

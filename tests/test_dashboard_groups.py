@@ -1,6 +1,7 @@
-"""The dashboard's Groups page: create, refuse, edit, archive, the roster of a session and
-cancelling one. Streamlit's AppTest against the real API on a free port; what the page did
-is checked through the API."""
+"""The dashboard's Groups page: create, refuse, edit, archive and reopen, the roster of a
+session and cancelling one. Streamlit's AppTest against the real API on a free port; what the
+page did is checked through the API. Where a group meets, its schedule, the tabs and the
+listing's layout: tests/test_dashboard_group_details.py."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ async def groups_page(dashboard, client, conn, hasher):
 
 
 def pick(at, group_id: str, section: str):
-    """Pick a group below the listing and one of its sections."""
+    """Pick a group below the listing and open one of its tabs (AppTest switches tabs through
+    their state, as a click in the browser does)."""
     at.selectbox(key="group_pick").set_value(group_id)
-    at.radio(key="group_section").set_value(section)
+    at.session_state["group_section"] = section
     at.run()
     assert not at.exception, at.exception
     return at
@@ -64,6 +66,7 @@ async def test_staff_create_a_group_through_the_form(dashboard, client, conn, ha
     # The listing shows it, and the group picked below is the new one.
     assert "Thursday Newcomers" in list(listing(at)["name"])
     assert at.selectbox(key="group_pick").value == str(row["id"])
+    assert at.text_input(key=f"edit_{row['id']}_name").value == "Thursday Newcomers"  # at its Details
 
 
 async def test_a_session_that_ends_before_it_starts_is_refused_with_a_message(dashboard, client, conn, hasher):
@@ -84,13 +87,14 @@ async def test_an_empty_name_is_refused_with_a_message(dashboard, client, conn, 
     schedule_rows(at, "new_schedule", {"weekday": "monday", "start": "18:00", "end": "19:00"})
     at.button(key="new_submit").click().run()
     assert not at.exception, at.exception
-    assert any(as_read(e.value).startswith("name:") for e in at.error), [e.value for e in at.error]
+    # Named as the form labels it, in the API's words.
+    assert any(as_read(e.value).startswith("Name: ") for e in at.error), [e.value for e in at.error]
 
 
 async def test_editing_the_capacity_sends_only_the_capacity(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Capacity Circle", capacity=5)
     _, at = await groups_page(dashboard, client, conn, hasher)
-    pick(at, group["id"], "Edit")
+    pick(at, group["id"], "Details")
     assert at.text_input(key=f"edit_{group['id']}_name").value == "Capacity Circle"  # prefilled
     at.number_input(key=f"edit_{group['id']}_capacity").set_value(9)
     at.button(key=f"edit_{group['id']}_submit").click().run()
@@ -104,7 +108,7 @@ async def test_editing_the_capacity_sends_only_the_capacity(dashboard, client, c
 async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, hasher, staff):
     group = await helpers.create_group(client, staff, name="Closing Circle")
     _, at = await groups_page(dashboard, client, conn, hasher)
-    pick(at, group["id"], "Edit")
+    pick(at, group["id"], "Details")
     at.button(key=f"archive_{group['id']}_submit").click().run()
     assert "Tick the box to confirm" in texts(at)
     assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is False
@@ -116,11 +120,17 @@ async def test_archiving_asks_for_confirmation_first(dashboard, client, conn, ha
     assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is True
     assert "Closing Circle" not in list(listing(at)["name"])
 
-    # Archived by mistake: it comes back from the "Archived groups" list.
+    # Archived by mistake: shown again with the switch at the top, and reopened at its Details.
     at.toggle(key="groups_show_archived").set_value(True).run()
+    shown = listing(at)
+    assert shown.loc[shown["name"] == "Closing Circle", "archived"].tolist() == [True]
+    pick(at, group["id"], "Details")
+    assert f"archive_{group['id']}_submit" not in [b.key for b in at.button]  # archived: nothing to archive
     at.button(key=f"unarchive_{group['id']}").click().run()
     assert not at.exception, at.exception
+    assert "Closing Circle is back in the listing." in texts(at)
     assert (await client.get(f"/v1/groups/{group['id']}", headers=staff.headers)).json()["archived"] is False
+    at.toggle(key="groups_show_archived").set_value(False).run()
     assert "Closing Circle" in list(listing(at)["name"])
 
 
@@ -139,7 +149,7 @@ async def test_the_roster_shows_a_members_rsvp(dashboard, client, conn, hasher, 
     pick(at, group["id"], "Sessions")
     assert at.selectbox(key=f"session_{group['id']}").value == session["id"]  # the next one first
     roster = at.data_editor(key=f"roster_{session['id']}").value
-    assert roster[["alias", "rsvp"]].to_dict("records") == [{"alias": "Sam", "rsvp": "going"}]
+    assert roster[["alias", "rsvp"]].to_dict("records") == [{"alias": "Sam", "rsvp": "Going"}]
     assert "Going 1" in texts(at)
     assert any(b.label == "Download attendance CSV" for b in at.get("download_button"))
 

@@ -5,11 +5,14 @@ code, deactivation). Streamlit's AppTest against the real API on a free port."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from admin_dashboard.state import USED_BADGE, severity_badge
+from admin_dashboard.typed import plain
 from tests import helpers
 from tests.clock import FEW, ONCE
 from tests.dashboard import open_page, sign_in, texts
@@ -109,12 +112,12 @@ async def test_the_participant_page_shows_profile_checkins_groups_and_alerts_wit
     at = open_participant(sign_in(dashboard(), staff), robin.id)
     page = texts(at)
     assert "Robin" in [h.value for h in at.header]
-    assert "Status Active" in page and "Counselor Staff" in page
+    assert "Status Active" in page and "**Counselor:** Staff" in page
     days = (dt.datetime.now(ZoneInfo("America/Chicago")).date() - sober_since).days
     assert f"Days sober {days}" in page
     assert "robin@example.org" in page and "America/Chicago" in page
 
-    listing, checkins, groups, timeline = frames(at)
+    listing, timeline, checkins, groups = frames(at)  # the open alert first, with its outreach
     assert set(listing["alias"]) == {"Robin", "Alex"}
     assert sorted(checkins["mood"]) == [2, 4] and sorted(checkins["craving"]) == [2, 6]
     assert "Talk soon" in set(checkins["need_support"])
@@ -123,7 +126,7 @@ async def test_the_participant_page_shows_profile_checkins_groups_and_alerts_wit
     assert outreach["channel"] == "Call" and outreach["reached"] == "Yes" and outreach["who"] == "Staff"
     assert outreach["note"] == "Spoke on the phone, meeting Thursday"
     assert "Opened" in set(timeline["what"])
-    assert "Outreach: 1 attempt(s), 1 reached." in page
+    assert "Outreach: 1 attempt, 1 reached." in page
     assert len(at.get("vega_lite_chart")) == 2  # mood and craving over time
 
 
@@ -211,3 +214,89 @@ async def test_deactivating_asks_first_then_ends_access_and_can_be_undone(dashbo
     button(at, "Reactivate").click().run()
     person = (await client.get(f"/v1/staff/participants/{robin.id}", headers=staff.headers)).json()
     assert person["status"] != "deactivated"
+
+
+def in_order(at) -> list[tuple[str, str]]:
+    """What the page shows, top to bottom: (kind of element, its text or label)."""
+    shown = []
+    for node in at.main:
+        text = (
+            getattr(node, "label", None) if type(node).__name__ in ("Expander", "Tab") else getattr(node, "value", None)
+        )
+        shown.append((type(node).__name__, str(text)))
+    return shown
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_an_opened_graduate_shows_open_alerts_first_with_a_flag_and_use_marked(dashboard, client, staff):
+    robin = await helpers.graduate(client, staff, alias="Robin", counselor_id=staff.id)
+    await client.post("/v1/checkins", json=helpers.checkin_body(craving=9), headers=robin.headers)
+    [craving] = (await client.get("/v1/staff/alerts", headers=staff.headers)).json()["items"]
+    resolved = await client.post(
+        f"/v1/staff/alerts/{craving['id']}/resolve", json={"note": "Talked it through."}, headers=staff.headers
+    )
+    assert resolved.status_code == 200, resolved.text
+    used = helpers.checkin_body(need_support="crisis_now", used=True)
+    assert (await client.post("/v1/checkins", json=used, headers=robin.headers)).status_code == 201
+
+    at = open_participant(sign_in(dashboard(), staff), robin.id)
+    shown = in_order(at)
+    header = shown.index(("Header", "Robin"))
+    # Right under the name: how many alerts are open, and the worst one's color.
+    assert shown[header + 1] == ("Markdown", f"⚠ **2 open alerts** {severity_badge('critical')}")
+    expanders = [text for kind, text in shown if kind == "Expander"]
+    assert [e.split(" · ")[:3] for e in expanders] == [
+        [":red[● Critical]", "crisis", "open"],  # the severity in its color, as on the watchlist
+        [":orange[● High]", "reported use", "open"],
+        [":yellow[● Medium]", "craving", "resolved"],  # under "Past alerts", after the rest
+    ]
+    first_alert = shown.index(("Expander", expanders[0]))
+    assert header < first_alert < shown.index(("Metric", "Active")) < shown.index(("Tab", "Check-ins"))
+    assert shown[first_alert + 1] == ("Markdown", "**Why:** Asked for help now \\(in crisis\\)\\.")
+    assert shown.index(("Tab", "Past alerts")) < shown.index(("Expander", expanders[2]))
+
+    _, crisis, use, checkins, past = frames(at)  # the alerts' timelines, the check-ins between
+    assert [list(t["what"])[:1] for t in (crisis, use, past)] == [["Opened"]] * 3
+    # Use stands out; "no" is blank.
+    assert dict(zip(checkins["need_support"], checkins["used"], strict=True)) == {"In crisis now": "● Used", "No": ""}
+    assert f"{USED_BADGE} reported in 1 of them." in [m.value for m in at.markdown]
+
+
+async def test_a_graduate_without_alerts_has_no_flag(dashboard, client, staff):
+    robin = await helpers.graduate(client, staff, alias="Robin")
+    at = open_participant(sign_in(dashboard(), staff), robin.id)
+    assert "open alert" not in " ".join(m.value for m in at.markdown) and "No open alerts." in texts(at)
+    assert not at.expander or all("resolved" in e.label for e in at.expander)
+
+
+@pytest.mark.clock_instants(*ONCE)
+async def test_blank_fields_show_blank_and_a_long_alias_in_full(dashboard, client, staff):
+    longest = "Bartholomew-Maximilian Featherstonehaugh-Whitcombe"  # the most the API takes
+    assert len(longest) == 50
+    rejected = await client.post(
+        "/v1/staff/participants",
+        json={"alias": longest + "x", "timezone": "UTC", "iop_completed_on": str(dt.date.today())},
+        headers=staff.headers,
+    )
+    assert rejected.status_code == 400
+    # No email, phone, sobriety date or counselor; a check-in without a note; a group.
+    who = await helpers.graduate(client, staff, alias=longest)
+    assert (await client.post("/v1/checkins", json=helpers.checkin_body(), headers=who.headers)).status_code == 201
+    group = await helpers.create_group(client, staff, name="Tuesday Evening Circle")
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=who.headers)).status_code == 201
+
+    at = open_participant(sign_in(dashboard(), staff), who.id)
+    assert not at.exception, at.exception
+    page = texts(at)
+    assert "None" not in page and "nan" not in page.split() and "NaT" not in page
+    assert "**Counselor:** none" in page and "contact: no contact details" in page and "Days sober –" in page
+    for frame in frames(at):
+        for column in frame.columns:
+            assert frame[column].notna().all(), column  # a missing value shows as "None"
+            assert not {"None", "nan", "NaT"} & {str(v) for v in frame[column]}, column
+    listing = frames(at)[0]
+    assert list(listing["alias"]) == [longest] and list(listing["email"]) == [""]
+    assert at.header[0].value == plain(longest) and at.selectbox(key="participant_pick").value == who.id
+    # Wide enough for the whole name, in every table that shows one.
+    widths = json.loads(at.dataframe[0].proto.columns)
+    assert widths["alias"]["width"] == "large" and widths["counselor"]["width"] == "large"

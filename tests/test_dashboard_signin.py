@@ -170,7 +170,7 @@ async def test_the_watchlist_refreshing_itself_does_not_keep_a_session_alive(
     for minute in range(1, 15):
         with _at(clock_instant, minute):
             timers.fire(at)
-            assert not _on_sign_in_page(at) and "people need attention" in texts(at)
+            assert not _on_sign_in_page(at) and "Nobody is overdue or alerted right now." in texts(at)
     with _at(clock_instant, 15):
         timers.fire(at)
         assert _on_sign_in_page(at) and TIMED_OUT in texts(at)

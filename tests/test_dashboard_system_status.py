@@ -184,7 +184,7 @@ async def test_an_alias_written_in_markdown_shows_as_typed(dashboard, client, co
     written = markdown_shown(at)
     assert any(plain(MARKDOWN_ALIAS) in text for text in written) and f"{MARKDOWN_ALIAS}'s time zone" in texts(at)
     assert not any("**Sam**" in text or "<b>" in text for text in written)
-    at.button(key="watch_open").click().run()
+    at.button(key=f"watch_open_{sam.id}").click().run()
     assert [h.value for h in at.header] == [plain(MARKDOWN_ALIAS)]
     assert not any("**Sam**" in text for text in markdown_shown(at))
 

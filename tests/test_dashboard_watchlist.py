@@ -31,7 +31,7 @@ async def test_acknowledge_log_outreach_and_resolve_from_the_watchlist(dashboard
 
     table = at.dataframe[0].value
     assert list(table["alias"]) == ["Robin"]  # my caseload by default
-    assert list(table["top_severity"]) == ["critical"]
+    assert list(table["top_severity"]) == ["● Critical"]
     at.selectbox(key="watch_counselor").set_value("everyone").run()
     assert sorted(at.dataframe[0].value["alias"]) == ["Kim", "Robin"]
 
@@ -131,9 +131,16 @@ async def test_a_session_that_ends_mid_alert_work_goes_back_to_sign_in(dashboard
 
 @pytest.mark.clock_instants(*ONCE)
 async def test_an_empty_caseload_points_to_the_others(dashboard, client, staff):
+    robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
     await crisis(client, staff, "Kim")  # nobody's caseload
     at = sign_in(dashboard(), staff)
-    assert "Nobody in your caseload needs attention; 1 other does" in texts(at)
+    assert list(at.dataframe[0].value["alias"]) == ["Robin"]
+    alert_id = (await client.get("/v1/staff/alerts", params={"participant_id": robin.id}, headers=staff.headers)).json()
+    resolve = {"note": "Safe; seeing their sponsor tonight."}
+    await client.post(f"/v1/staff/alerts/{alert_id['items'][0]['id']}/resolve", json=resolve, headers=staff.headers)
+    at.selectbox(key="watch_severity").set_value("high").run()  # any rerun reads the list again
+    assert not at.dataframe and "Nobody in your caseload needs attention; 1 other does" in texts(at)
+    assert "Nobody is overdue or alerted right now." not in texts(at)  # one sentence, not two that disagree
 
 
 def test_parts_that_rerun_alone_turn_api_troubles_into_messages():
@@ -170,7 +177,7 @@ async def test_from_the_watchlist_to_the_participant_page(dashboard, client, sta
     robin = await crisis(client, staff, "Robin", counselor_id=staff.id)
     at = sign_in(dashboard(), staff)
     at.selectbox(key="watch_person").set_value(robin.id).run()
-    at.button(key="watch_open").click().run()
+    at.button(key=f"watch_open_{robin.id}").click().run()
     assert not at.exception, at.exception
     assert at.query_params.get("participant") in (robin.id, [robin.id])
     assert "Participants" in [t.value for t in at.title]

@@ -12,22 +12,21 @@ import streamlit as st
 from admin_dashboard.client import ApiError
 from admin_dashboard.state import refused, run_page, table_with_csv
 from admin_dashboard.typed import plain
-from admin_dashboard.zones import accepted, reader_zone
+from admin_dashboard.zones import accepted, reader_zone, when
 
 ROLES = {"staff": "Staff (counselor)", "admin": "Admin", "facilitator": "Facilitator"}
 FIELDS = ("acct_email", "acct_name", "acct_roles", "acct_timezone")
 
 
-def show_setup_code(handed: dict) -> None:
+def show_setup_code(handed: dict, zone: str) -> None:
     """A set-up code, this once (the API keeps only its hash), with what to tell its owner."""
     account, code = handed["account"], handed["setup_code"]
-    expires = dt.datetime.fromisoformat(handed["setup_code_expires_at"])
     # Facilitators too: the password they choose there is the one the app asks for.
     where = "on this dashboard's sign-in page, under “First time here? Use your set-up code”"
     st.warning(
         f"Set-up code for {plain(account['name'])}, shown this once: write it down or hand it over now. "
         f"Tell them to choose their own password with it {where}. It works once and expires in 72 hours "
-        f"({expires:%b %d, %H:%M} UTC). Give it in person or by phone, not by email.",
+        f"({when(handed['setup_code_expires_at'], zone)}, {zone}). Give it in person or by phone, not by email.",
         icon=":material/key:",
     )
     st.code(code, language=None)
@@ -64,10 +63,10 @@ def render(api) -> None:
             st.session_state.pop(key, None)
     if done := st.session_state.pop("acct_done", None):
         st.success(done, icon=":material/check_circle:")
-    if handed := st.session_state.pop("acct_code", None):
-        show_setup_code(handed)
-
     zone = reader_zone(api)
+    if handed := st.session_state.pop("acct_code", None):
+        show_setup_code(handed, zone)
+
     accounts = api.get_all("/v1/staff/accounts", limit=200)
     frame = accounts_frame(accounts)
     count = len(frame)

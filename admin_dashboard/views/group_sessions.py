@@ -1,7 +1,6 @@
-"""Part of the Groups page: one group's people and sessions. Members and the waitlist; the
-sessions of the last two weeks and the next four, with the roster (RSVPs, attendance to mark,
-a CSV) and cancelling one with a reason. Reading members or a roster is audited by the API,
-so these are drawn only when staff pick the section."""
+"""Part of the Groups page, its Sessions tab: the sessions of the last two weeks and the next
+four, with the roster (RSVPs, attendance to mark, a CSV) and cancelling one with a reason.
+Reading a roster is audited by the API, so this is drawn only when staff open the tab."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import streamlit as st
 from admin_dashboard.client import ApiError
 from admin_dashboard.state import blank, flash, plural, refused
 from admin_dashboard.typed import download_csv, plain
-from admin_dashboard.zones import zone_named
+from admin_dashboard.zones import clock, zone_named
 
 ATTENDANCE = ["present", "absent", "excused"]
 # The sessions picker: recent ones (to take attendance late) and the coming month.
@@ -26,53 +25,12 @@ def session_label(session: dict, zone: str) -> str:
     tz = zone_named(zone) or dt.UTC
     starts = dt.datetime.fromisoformat(session["starts_at"]).astimezone(tz)
     ends = dt.datetime.fromisoformat(session["ends_at"]).astimezone(tz)
-    label = f"{starts:%a %d %b %Y, %H:%M}–{ends:%H:%M}"
+    label = f"{starts:%a %b} {starts.day}, {starts.year}, {clock(starts)}–{clock(ends)}"
     if session["status"] == "cancelled":
         label += " · cancelled"
     elif session["moved"]:
         label += " · moved"
     return label
-
-
-# --- one group: members and waitlist ---------------------------------------------------------
-
-
-def members(api, group: dict) -> None:
-    people = api.get(f"/v1/groups/{group['id']}/members")["items"]
-    seated = [p for p in people if p["status"] == "member"]
-    waiting = [p for p in people if p["status"] == "waitlisted"]  # the API lists them in line order
-    capacity = group["capacity"] or "no limit"
-    st.markdown(f"**Members** ({len(seated)} of {capacity})")
-    if seated:
-        st.dataframe(
-            pd.DataFrame(seated, columns=["alias", "since"]).assign(since=lambda f: pd.to_datetime(f["since"])),
-            hide_index=True,
-            width="stretch",
-            key="members_table",
-            column_config={
-                "alias": "Name",
-                "since": st.column_config.DatetimeColumn("Member since", format="MMM D, YYYY"),
-            },
-        )
-    else:
-        st.caption("Nobody has joined yet.")
-    st.markdown(f"**Waitlist** ({len(waiting)})")
-    if waiting:
-        frame = pd.DataFrame(waiting, columns=["alias", "since"]).assign(since=lambda f: pd.to_datetime(f["since"]))
-        frame.insert(0, "position", range(1, len(frame) + 1))
-        st.dataframe(
-            frame,
-            hide_index=True,
-            width="stretch",
-            key="waitlist_table",
-            column_config={
-                "position": "Place",
-                "alias": "Name",
-                "since": st.column_config.DatetimeColumn("Waiting since", format="MMM D, YYYY"),
-            },
-        )
-    else:
-        st.caption("Nobody is waiting.")
 
 
 # --- one group: sessions, roster, attendance, cancel -----------------------------------------
@@ -90,7 +48,7 @@ def sessions(api, group: dict) -> None:
     zone = group["timezone"]
     if zone_named(zone) is None:
         st.warning(
-            f"The group's time zone, “{plain(zone)}”, is not recognized: fix it under Edit. Until then its "
+            f"The group's time zone, “{plain(zone)}”, is not recognized: fix it under Details. Until then its "
             "sessions may not be worked out, and times are shown in UTC."
         )
     if not listed:
@@ -117,14 +75,26 @@ def sessions(api, group: dict) -> None:
         cancel_session(api, session, group["timezone"])
 
 
+RSVPS = {"going": "Going", "not_going": "Not going"}
+MARKED_BY = {"facilitator": "Staff or facilitator", "self": "Self check-in"}
+
+
 def roster_frame(entries: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(entries, columns=["participant_id", "alias", "rsvp", "attendance", "attendance_source"])
+    """The roster in words, a blank where nobody answered or marked yet ("" rather than a
+    grey "None"; an unmarked attendance is "" too, which saving skips)."""
+    frame = pd.DataFrame(entries, columns=["participant_id", "alias", "rsvp", "attendance", "attendance_source"])
+    frame["rsvp"] = frame["rsvp"].map(lambda r: RSVPS.get(r, "") if isinstance(r, str) else "")
+    frame["attendance"] = frame["attendance"].map(lambda a: a if isinstance(a, str) else "")
+    frame["attendance_source"] = frame["attendance_source"].map(
+        lambda m: MARKED_BY.get(m, "") if isinstance(m, str) else ""
+    )
+    return frame
 
 
 def roster(api, session: dict, group_name: str) -> None:
     data = api.get(f"/v1/sessions/{session['id']}/roster")
     frame = roster_frame(data["members"])
-    going = int((frame["rsvp"] == "going").sum())
+    going = int((frame["rsvp"] == RSVPS["going"]).sum())
     present = int((frame["attendance"] == "present").sum())
     first, second, third = st.columns(3)
     first.metric("Going", going)
@@ -142,9 +112,11 @@ def roster(api, session: dict, group_name: str) -> None:
             column_order=["alias", "rsvp", "attendance", "attendance_source"],
             key=f"roster_{session['id']}",
             column_config={
-                "alias": "Name",
+                "alias": st.column_config.TextColumn("Name", width="large"),
                 "rsvp": "RSVP",
-                "attendance": st.column_config.SelectboxColumn("Attendance", options=ATTENDANCE),
+                "attendance": st.column_config.SelectboxColumn(
+                    "Attendance", options=["", *ATTENDANCE], format_func=str.title, help="Blank: not marked yet"
+                ),
                 "attendance_source": "Marked by",
             },
         )

@@ -57,7 +57,10 @@ def render(api) -> None:
         if adherence.empty:
             st.caption("No check-in slots ended in the last 30 days.")
         else:
-            st.line_chart(adherence.set_index("day")["adherence"], y_label="share of slots with a check-in")
+            adherence["day"] = pd.to_datetime(adherence["day"])  # a date axis, as the check-ins'
+            st.line_chart(
+                adherence.set_index("day")["adherence"], x_label="day", y_label="share of slots with a check-in"
+            )
 
 
 run_page(render)

@@ -1,43 +1,34 @@
-"""Participants: the list of graduates (search, filters, CSV) and one graduate's page:
-profile, check-in plan (and its override), mood and craving over time, check-ins, groups,
-alerts with their outreach history; and their account (views/participant_account.py): a new
-activation code, deactivation, a time zone that is not recognized, deletion (admins).
+"""Participants: the list of graduates (search, filters, CSV) and one graduate's page, what
+needs attention first: their open alerts (a flag under the name says how many), then their
+profile, check-ins, plan, groups and past alerts (views/participant_record.py), and their
+account (views/participant_account.py): a new activation code, deactivation, a time zone that
+is not recognized, deletion (admins).
 
 `?participant=<id>` opens someone directly (the watchlist and the banner link here)."""
 
 import datetime as dt
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import recent, refused, run_page, show_flash, table_with_csv, team
+from admin_dashboard.state import (
+    SEVERITIES,
+    plural,
+    recent,
+    run_page,
+    severity_badge,
+    show_flash,
+    table_with_csv,
+    team,
+)
 from admin_dashboard.typed import plain
 from admin_dashboard.views.participant_account import GONE_KEY, actions, delete_account, fix_time_zone
+from admin_dashboard.views.participant_record import WIDE, alert, blanks, checkins, groups, past_alerts, plan
 from admin_dashboard.zones import reader_zone, today_in, usable, when, zone_named
 
-HISTORY_DAYS = 90
 PICK_KEY = "participant_pick"
 STATUSES = {"pending": "Not activated yet", "active": "Active", "deactivated": "Deactivated"}
-CADENCES = {
-    "default": "Default (steps down with time since IOP)",
-    "daily": "Daily",
-    "three_weekly": "Three times a week (Mon-Tue, Wed-Thu, Fri-Sun)",
-    "weekly": "Weekly",
-    "none": "None (no check-ins due)",
-}
-FORMATS = {"in_person": "In person", "online": "Online", "hybrid": "Hybrid"}
-CHANNELS = {"call": "Call", "text": "Text", "in_person": "In person", "other": "Other"}
-EVENTS = {
-    "opened": "Opened",
-    "reason": "New reason",
-    "checkin": "Checked in",
-    "acknowledged": "Acknowledged",
-    "outreach": "Outreach",
-    "resolved": "Resolved",
-}
-NEED_SUPPORT = {"no": "No", "talk_soon": "Talk soon", "crisis_now": "In crisis now"}
 
 
 def days_sober(person: dict) -> int | None:
@@ -64,7 +55,7 @@ def participants_frame(people: list[dict], counselors: dict[str, str]) -> pd.Dat
     frame["counselor"] = frame["counselor_id"].map(lambda c: counselors.get(c, "–") if c else "–")
     frame["status"] = frame["status"].map(lambda s: STATUSES.get(s, s))
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    return frame
+    return blanks(frame)
 
 
 # --- the list ------------------------------------------------------------------------------
@@ -97,7 +88,7 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
     )
     counselor_id = me if who == "mine" else None if who == "everyone" else who
     status = None if wanted_status == "any" else wanted_status
-    # Every read of the list is audited, a row per graduate: not again on each click or keystroke.
+    # Every read of the list is audited (one row naming everyone shown): not again on each click or keystroke.
     people = recent(
         f"participants:{counselor_id}:{status}",
         lambda: api.get_all("/v1/staff/participants", counselor_id=counselor_id, status=status, limit=200),
@@ -111,12 +102,12 @@ def choose_people(api, counselors: dict[str, str]) -> list[dict]:
         shown,
         "participants.csv",
         {
-            "alias": "Name",
+            "alias": st.column_config.TextColumn("Name", **WIDE),
             "status": "Status",
-            "counselor": "Counselor",
+            "counselor": st.column_config.TextColumn("Counselor", **WIDE),
             "iop_completed_on": st.column_config.DateColumn("IOP completed"),
             "timezone": "Time zone",
-            "email": "Email",
+            "email": st.column_config.TextColumn("Email", width="medium"),
             "phone": "Phone",
             "created_at": st.column_config.DatetimeColumn("Enrolled", format="MMM D, YYYY", timezone=reader_zone(api)),
         },
@@ -165,30 +156,59 @@ def pick(api, people: list[dict]) -> str | None:
 def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
     person = api.get(f"/v1/staff/participants/{person_id}")
     zone = usable(person["timezone"])  # times in UTC while theirs is not recognized
+    # Every open alert, however many resolved ones came before; the latest resolved, below.
+    open_now = api.get_all("/v1/staff/alerts", participant_id=person_id, status=["open", "acknowledged"], limit=100)
+    resolved = api.get_all("/v1/staff/alerts", participant_id=person_id, status=["resolved"], limit=100)
     st.header(plain(person["alias"]))
-    profile(person, counselors)
+    flag(open_now)
+    needs_attention(api, open_now, zone, counselors)
     fix_time_zone(api, person)
-    actions(api, person)
-    plan_tab, checkins_tab, groups_tab, alerts_tab = st.tabs(["Plan", "Check-ins", "Groups", "Alerts"])
-    with plan_tab:
-        plan(api, person)
+    profile(person, counselors)
+    checkins_tab, plan_tab, groups_tab, past_tab = st.tabs(["Check-ins", "Plan", "Groups", "Past alerts"])
     with checkins_tab:
         checkins(api, person)
+    with plan_tab:
+        plan(api, person)
     with groups_tab:
         groups(api, person)
-    with alerts_tab:
-        alerts(api, person_id, zone, counselors)
+    with past_tab:
+        past_alerts(api, resolved, zone, counselors)
+    st.subheader("Account")
+    actions(api, person)
     if "admin" in api.roles:
         delete_account(api, person)
 
 
+def flag(open_now: list[dict]) -> None:
+    """Under the name: how many alerts are open, and the most severe one's badge."""
+    if not open_now:
+        return
+    top = max((a["severity"] for a in open_now), key=SEVERITIES.index)
+    st.markdown(f"⚠ **{plural(len(open_now), 'open alert')}** {severity_badge(top)}")
+
+
+def needs_attention(api, open_now: list[dict], zone: str, counselors: dict[str, str]) -> None:
+    """Their open alerts, most severe first, each with its reasons and outreach so far."""
+    if not open_now:
+        st.caption("No open alerts.")
+        return
+    st.caption(f"Acknowledge, log outreach and resolve on the watchlist. Times are in their zone ({zone}).")
+    for item in sorted(open_now, key=lambda a: -SEVERITIES.index(a["severity"])):  # stable: newest first within
+        alert(api, item, zone, counselors, expanded=True)
+
+
 def profile(person: dict, counselors: dict[str, str]) -> None:
-    status, counselor, sober, iop = st.columns(4)
+    status, sober, iop = st.columns(3)
     status.metric("Status", STATUSES.get(person["status"], person["status"]))
-    counselor.metric("Counselor", plain(counselors.get(person["counselor_id"], "–")) if person["counselor_id"] else "–")
     days = days_sober(person)
     sober.metric("Days sober", "–" if days is None else days)
     iop.metric("IOP completed", person["iop_completed_on"])
+    # In a line of its own, not a metric: a metric cuts a long name short.
+    counselor = person["counselor_id"]
+    named = (
+        plain(counselors[counselor]) if counselor in counselors else "no longer on the team" if counselor else "none"
+    )
+    st.markdown(f"**Counselor:** {named}")
     contact = " · ".join(plain(c) for c in (person.get("email"), person.get("phone")) if c) or "no contact details"
     activated = when(person["activated_at"], person["timezone"]) if person["activated_at"] else "not yet"
     zone = person["timezone"]
@@ -197,177 +217,6 @@ def profile(person: dict, counselors: dict[str, str]) -> None:
         f"Time zone {zone_text} · contact: {contact} · "
         f"enrolled {when(person['created_at'], person['timezone'])} · app activated {activated}"
         + (f" · deactivated {when(person['deactivated_at'], person['timezone'])}" if person["deactivated_at"] else "")
-    )
-
-
-def plan(api, person: dict) -> None:
-    key = person["id"]
-    current = api.get(f"/v1/staff/participants/{key}/plan")
-    if current["cadence"] == "default":
-        st.markdown("**Plan:** the default, stepping down with time since IOP completion.")
-    else:
-        until = f" until {current['ends_on']}" if current["ends_on"] else " until changed"
-        st.markdown(f"**Plan:** {CADENCES[current['cadence']]}, from {current['starts_on']}{until} (staff override).")
-    slot = current.get("current_slot")
-    if slot:
-        done = "done" if slot["done"] else "not yet"
-        st.caption(f"Current slot: {slot['starts_on']} to {slot['ends_on']} ({slot['cadence']}), check-in {done}.")
-    else:
-        st.caption("No check-in is due right now.")
-    today = today_in(person["timezone"])
-    with st.form(f"plan_{key}"):
-        st.markdown("**Override the plan**")
-        cadence = st.selectbox("Cadence", list(CADENCES), format_func=CADENCES.get, key=f"plan_cadence_{key}")
-        left, right = st.columns(2)
-        starts = left.date_input("From", value=today, format="YYYY-MM-DD", key=f"plan_from_{key}")
-        ends = right.date_input("Until (optional)", value=None, format="YYYY-MM-DD", key=f"plan_until_{key}")
-        st.caption("“Default” removes the override; the dates then do not matter.")
-        if st.form_submit_button("Save plan", type="primary"):
-            body = {"cadence": cadence}
-            if cadence != "default":
-                body |= {
-                    "starts_on": starts.isoformat() if starts else None,
-                    "ends_on": ends.isoformat() if ends else None,
-                }
-            try:
-                api.put(f"/v1/staff/participants/{key}/plan", body)
-            except ApiError as exc:
-                refused(exc)
-            else:
-                st.toast("Plan saved")
-                st.rerun()
-
-
-def day_chart(by_day: pd.DataFrame, answer: str, low: int, high: int) -> alt.Chart:
-    """One answer over the days, on its own fixed scale, with a point for each day (a single
-    check-in is a point, not an empty chart)."""
-    data = by_day.reset_index()
-    return (
-        alt.Chart(data)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("local_date:T", title="date"),
-            y=alt.Y(f"{answer}:Q", title=answer, scale=alt.Scale(domain=[low, high])),
-            tooltip=[alt.Tooltip("local_date:T", title="date"), alt.Tooltip(f"{answer}:Q", format=".1f")],
-        )
-    )
-
-
-def checkins(api, person: dict) -> None:
-    today = today_in(person["timezone"])
-    first = today - dt.timedelta(days=HISTORY_DAYS - 1)
-    items = api.get(
-        f"/v1/staff/participants/{person['id']}/checkins", **{"from": first.isoformat(), "to": today.isoformat()}
-    )["items"]
-    if not items:
-        st.info(f"No check-ins in the last {HISTORY_DAYS} days.")
-        return
-    frame = pd.DataFrame(items)
-    frame["local_date"] = pd.to_datetime(frame["local_date"])
-    frame["risk"] = frame["risk_reasons"].map(lambda rs: "; ".join(r["message"] for r in rs))
-    frame["need_support"] = frame["need_support"].map(lambda n: NEED_SUPPORT.get(n, n))
-    by_day = frame.groupby("local_date")[["mood", "craving"]].mean()
-    st.caption(f"{len(frame)} check-ins in the last {HISTORY_DAYS} days (their local dates).")
-    mood, craving = st.columns(2)
-    with mood:
-        st.markdown("**Mood** (1-5)")
-        st.altair_chart(day_chart(by_day, "mood", 1, 5), width="stretch")
-    with craving:
-        st.markdown("**Craving** (0-10)")
-        st.altair_chart(day_chart(by_day, "craving", 0, 10), width="stretch")
-    table = frame.sort_values("client_time", ascending=False)[
-        ["local_date", "mood", "craving", "used", "sleep", "need_support", "risk", "note"]
-    ]
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "local_date": st.column_config.DateColumn("Date"),
-            "mood": "Mood",
-            "craving": "Craving",
-            "used": "Used",
-            "sleep": "Sleep",
-            "need_support": "Needs support",
-            "risk": "Risk reasons",
-            "note": "Note",
-        },
-    )
-
-
-def groups(api, person: dict) -> None:
-    items = api.get(f"/v1/staff/participants/{person['id']}/groups")["items"]
-    if not items:
-        st.info(f"{plain(person['alias'])} is in no group yet.")
-        return
-    rows = [
-        {
-            "name": g["name"],
-            "status": "Member"
-            if g["status"] == "member"
-            else f"Waitlisted (#{g['waitlist_position']})"
-            if g["waitlist_position"]
-            else "Waitlisted",
-            "meets": ", ".join(f"{s['weekday'].title()} {s['start']}-{s['end']}" for s in g["schedule"])
-            + f" ({g['timezone']})",
-            "format": FORMATS.get(g["format"], g["format"]),
-            "since": g["since"][:10],
-            "archived": bool(g["archived_at"]),
-        }
-        for g in items
-    ]
-    st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "name": "Group",
-            "status": "Status",
-            "meets": "Meets",
-            "format": "Format",
-            "since": "Since",
-            "archived": "Archived",
-        },
-    )
-
-
-def alerts(api, person_id: str, zone: str, counselors: dict[str, str]) -> None:
-    items = api.get(
-        "/v1/staff/alerts", participant_id=person_id, status=["open", "acknowledged", "resolved"], limit=50
-    )["items"]
-    if not items:
-        st.info("No alerts.")
-        return
-    st.caption(f"Acknowledge, log outreach and resolve on the watchlist. Times are in their zone ({zone}).")
-    for alert in items:
-        title = (
-            f"{alert['severity'].title()} · {alert['kind'].replace('_', ' ')} · {alert['status']} · "
-            f"opened {when(alert['opened_at'], zone)}"
-        )
-        with st.expander(title, expanded=alert["status"] != "resolved"):
-            st.markdown(plain("; ".join(r.get("message", r.get("code", "")) for r in alert["reasons"])))
-            events = api.get(f"/v1/staff/alerts/{alert['id']}")["events"] or []
-            timeline(events, zone, counselors)
-
-
-def timeline(events: list[dict], zone: str, counselors: dict[str, str]) -> None:
-    rows = [
-        {
-            "when": when(e["at"], zone),
-            "what": EVENTS.get(e["kind"], e["kind"]),
-            "who": "System" if e["actor_id"] is None else counselors.get(e["actor_id"], "Staff member"),
-            "channel": CHANNELS.get(e["channel"], "") if e["channel"] else "",
-            "reached": {True: "Yes", False: "No"}.get(e["reached"], ""),
-            "note": e["note"] or (e.get("details") or {}).get("message") or "",
-        }
-        for e in events
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    outreach = [r for r in rows if r["what"] == "Outreach"]
-    st.caption(
-        f"Outreach: {len(outreach)} attempt(s), {sum(r['reached'] == 'Yes' for r in outreach)} reached."
-        if outreach
-        else "No outreach logged yet."
     )
 
 

@@ -91,7 +91,6 @@ class AccountController(Controller):
             await audit(conn, request, "account.unlock", None, {"account_id": str(account_id)})
             return to_account(await people_db.get_account(conn, account_id))
 
-
     @post(
         "/{account_id:uuid}/reset",
         status_code=200,
@@ -153,6 +152,15 @@ class AuditController(Controller):
         conn: Conn,
         actor_id: FromQuery[UUID | None] = None,
         participant_id: FromQuery[UUID | None] = None,
+        person: Annotated[
+            str | None,
+            QueryParameter(
+                min_length=1,
+                max_length=100,
+                description="Part of a name, any case: rows whose actor, or a graduate they are about, has a name "
+                "(an alias, for a graduate) holding it. Taken as typed: no wildcards.",
+            ),
+        ] = None,
         action: Annotated[
             str | None, QueryParameter(max_length=100, description="An action name, e.g. participant.read")
         ] = None,
@@ -161,8 +169,9 @@ class AuditController(Controller):
         cursor: Cursor = None,
         limit: Limit = 100,
     ) -> Page[AuditEntry]:
-        """Every staff read and write of participant data, newest first. Append-only: the
-        database refuses to change or delete its rows."""
+        """Every staff read and write of participant data, newest first, with the names beside
+        the ids. A read of a list is one row naming every graduate it showed (`participants`);
+        `participant_id` finds it too. Append-only: the database refuses to change or delete its rows."""
         refuse_query_time(request, "since", since)
         refuse_query_time(request, "until", until)
         (before_id,) = decode_cursor(cursor, int) if cursor else (None,)
@@ -170,6 +179,7 @@ class AuditController(Controller):
             conn,
             actor_id=actor_id,
             participant_id=participant_id,
+            person=person,
             action=action,
             since=since,
             until=until,

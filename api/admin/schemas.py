@@ -47,13 +47,26 @@ class SetupCode(msgspec.Struct):
     setup_code_expires_at: dt.datetime
 
 
+class AuditParticipant(msgspec.Struct):
+    id: UUID
+    alias: str | None
+    """Null once the graduate's account is deleted (the log keeps their id only)."""
+
+
 class AuditEntry(msgspec.Struct):
     id: int
     at: dt.datetime
     actor_id: UUID
+    actor_name: str | None
+    """Null once the account is deleted."""
     actor_roles: list[str]
     action: str
     participant_id: UUID | None
+    """The one graduate the row is about; null for a row about several (a list read: see
+    `participants`) or about none (an action on accounts)."""
+    participants: list[AuditParticipant]
+    """Every graduate the row is about, with their alias: the one of `participant_id`, or all
+    that one read of a list showed (one row for the whole list)."""
     method: str
     path: str
     client_ip: str | None

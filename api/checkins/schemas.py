@@ -125,6 +125,8 @@ class AlertEvent(msgspec.Struct):
     reached: bool | None
     note: str | None
     details: dict
+    actor_name: str | None = None
+    """Who acted, by name (null: the system)."""
 
 
 class Alert(msgspec.Struct):
@@ -144,6 +146,10 @@ class Alert(msgspec.Struct):
     resolved_by: UUID | None
     resolution_note: str | None
     events: list[AlertEvent] | None = None
+    """The timeline, oldest first: with one alert, and in a list with `timeline=true`."""
+    checkin: Checkin | None = None
+    """With the timeline: the latest check-in that raised this alert or added a reason to it
+    (null for an alert of missed check-ins)."""
 
 
 class OutreachRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -154,6 +160,7 @@ class OutreachRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
     note: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    """What came of it. Required (not blank) unless outreach is logged on the alert."""
 
 
 class KeptAlert(msgspec.Struct):

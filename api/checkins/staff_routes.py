@@ -48,7 +48,16 @@ AlertId = RowId
 Status = Literal["open", "acknowledged", "resolved"]
 
 
-def to_alert(row: asyncpg.Record, events: list[asyncpg.Record] | None = None) -> Alert:
+# Resolving says what came of it: in a note, or in the outreach already logged on the alert.
+OUTCOME_REQUIRED = (
+    "Say what came of it: no outreach is logged on this alert, so resolving it needs a note "
+    "(or log the call, text or visit first)."
+)
+
+
+def to_alert(
+    row: asyncpg.Record, events: list[asyncpg.Record] | None = None, checkin: asyncpg.Record | None = None
+) -> Alert:
     return Alert(
         id=row["id"],
         participant_id=row["person_id"],
@@ -65,8 +74,35 @@ def to_alert(row: asyncpg.Record, events: list[asyncpg.Record] | None = None) ->
         resolved_at=row["resolved_at"],
         resolved_by=row["resolved_by"],
         resolution_note=row["resolution_note"],
-        events=[AlertEvent(**dict(e)) for e in events] if events is not None else None,
+        events=[to_event(e) for e in events] if events is not None else None,
+        checkin=to_checkin(checkin) if checkin is not None else None,
     )
+
+
+def to_event(row: asyncpg.Record) -> AlertEvent:
+    return AlertEvent(
+        id=row["id"],
+        at=row["at"],
+        actor_id=row["actor_id"],
+        actor_name=row["actor_name"],
+        kind=row["kind"],
+        checkin_id=row["checkin_id"],
+        channel=row["channel"],
+        reached=row["reached"],
+        note=row["note"],
+        details=row["details"],
+    )
+
+
+async def with_timelines(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Alert]:
+    """The alerts with their timelines and the check-ins behind them, in two statements
+    however many alerts there are."""
+    ids = [r["id"] for r in rows]
+    events: dict[int, list[asyncpg.Record]] = {i: [] for i in ids}
+    for event in await alerts_db.timelines(conn, ids):
+        events[event["alert_id"]].append(event)
+    checkins = {c["alert_id"]: c for c in await alerts_db.checkins_behind(conn, ids)}
+    return [to_alert(r, events[r["id"]], checkins.get(r["id"])) for r in rows]
 
 
 class StaffCheckinController(Controller):
@@ -145,11 +181,17 @@ class AlertController(Controller):
         status: FromQuery[list[Status] | None] = None,
         severity: Annotated[Severity | None, QueryParameter(description="This severity or higher")] = None,
         counselor_id: FromQuery[UUID | None] = None,
-        participant_id: FromQuery[UUID | None] = None,
+        participant_id: Annotated[
+            list[UUID] | None, QueryParameter(description="These graduates' alerts (repeat it for several)")
+        ] = None,
+        timeline: Annotated[
+            bool, QueryParameter(description="With each alert's timeline and the check-in behind it")
+        ] = False,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> Page[Alert]:
-        """Open and acknowledged ones by default."""
+        """Open and acknowledged ones by default. `timeline=true` brings each alert's events
+        (outreach by name included) and the check-in behind it, as one alert's read does."""
         after = decode_cursor(cursor, int, dt.datetime, int) if cursor else None
         async with conn.transaction():
             rows = await alerts_db.list_alerts(
@@ -157,16 +199,18 @@ class AlertController(Controller):
                 statuses=status or ["open", "acknowledged"],
                 min_severity=SEVERITY_VALUES[severity] if severity else None,
                 counselor_id=counselor_id,
-                person_id=participant_id,
+                person_ids=participant_id,
                 after=after,  # type: ignore[arg-type]
                 limit=limit + 1,
             )
             more = len(rows) > limit
             rows = rows[:limit]
-            await audit(conn, request, "alert.list", sorted({r["person_id"] for r in rows}, key=str))
+            items = await with_timelines(conn, rows) if timeline else [to_alert(r) for r in rows]
+            people = sorted({r["person_id"] for r in rows}, key=str)
+            await audit(conn, request, "alert.list", people, {"timeline": True} if timeline else None)
         last = rows[-1] if more else None
         return Page(
-            items=[to_alert(r) for r in rows],
+            items=items,
             next_cursor=encode_cursor(last["severity"], last["opened_at"], last["id"]) if last else None,
         )
 
@@ -174,9 +218,9 @@ class AlertController(Controller):
     async def read(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
         async with conn.transaction():
             row = found(await alerts_db.get(conn, alert_id), "alert")
-            events = await alerts_db.events(conn, alert_id)
+            [alert] = await with_timelines(conn, [row])
             await audit(conn, request, "alert.read", row["person_id"], {"alert_id": alert_id})
-        return to_alert(row, events)
+        return alert
 
     @post("/{alert_id:int}/acknowledge", status_code=200, responses=may_answer(409), summary="I am on it")
     async def acknowledge(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
@@ -195,11 +239,20 @@ class AlertController(Controller):
             lambda: alerts_db.log_outreach(conn, alert_id, request.user.id, data.channel, data.reached, data.note),
         )
 
-    @post("/{alert_id:int}/resolve", status_code=200, responses=may_answer(409), summary="Resolve an alert")
+    @post("/{alert_id:int}/resolve", status_code=200, responses=may_answer(409, 422), summary="Resolve an alert")
     async def resolve(self, alert_id: AlertId, data: JSONBody[ResolveRequest], request: Request, conn: Conn) -> Alert:
-        return await self._act(
-            conn, request, alert_id, "resolve", lambda: alerts_db.resolve(conn, alert_id, request.user.id, data.note)
-        )
+        """Say what came of it in `note`. With no outreach logged on the alert a note is
+        required: without one (or with a blank one) the answer is 422 `outcome_required` and
+        the alert stays as it was. After outreach, the note may be left out."""
+        note = (data.note or "").strip() or None
+
+        async def step() -> None:
+            # Under the alert's lock: outreach logged at the same moment is seen, or waits.
+            if note is None and not await alerts_db.has_outreach(conn, alert_id):
+                raise problem(422, "outcome_required", OUTCOME_REQUIRED)
+            await alerts_db.resolve(conn, alert_id, request.user.id, note)
+
+        return await self._act(conn, request, alert_id, "resolve", step)
 
     async def _act(self, conn: asyncpg.Connection, request: Request, alert_id: int, action: str, step) -> Alert:
         async with conn.transaction():
@@ -208,7 +261,8 @@ class AlertController(Controller):
                 raise problem(409, "alert_resolved", "This alert is resolved; a new one opens if needed.")
             await step()
             await audit(conn, request, f"alert.{action}", alert["person_id"], {"alert_id": alert_id})
-            return to_alert(await alerts_db.get(conn, alert_id), await alerts_db.events(conn, alert_id))
+            [answer] = await with_timelines(conn, [await alerts_db.get(conn, alert_id)])
+            return answer
 
 
 class WatchController(Controller):

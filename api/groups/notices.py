@@ -100,7 +100,14 @@ async def _session_news(
 
 
 async def announced(
-    conn: asyncpg.Connection, *, group_id: UUID, announcement_id: int, title: str, body: str, author_id: UUID
+    conn: asyncpg.Connection,
+    *,
+    group_id: UUID,
+    announcement_id: int,
+    title: str,
+    body: str,
+    author_id: UUID,
+    at: dt.datetime | None = None,
 ) -> None:
     content = templates.announcement(group_id=str(group_id), announcement_id=announcement_id, title=title, body=body)
-    await notify_group(conn, group_id, content, exclude=author_id, dedup_key=f"announcement:{announcement_id}")
+    await notify_group(conn, group_id, content, exclude=author_id, dedup_key=f"announcement:{announcement_id}", at=at)
