@@ -183,12 +183,14 @@ def test_a_counselor_sees_the_seeded_alerts_on_the_watchlist_in_chromium(streaml
         sign_in(page, staff.email)
 
         expect(page.get_by_role("heading", name="Watchlist")).to_be_visible(timeout=30_000)
-        expect(page.get_by_text("2 people need attention.")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("2 people need attention, 2 open alerts.", exact=False)).to_be_visible(timeout=30_000)
         table = page.locator('[data-testid="stDataFrame"]').first
         expect(table).to_be_visible()
         for name in SEEDED:  # the grid draws on a canvas; its accessible table holds the text
             expect(table.get_by_text(name, exact=True)).to_be_attached(timeout=30_000)
-        expect(page.get_by_text("Work on an alert")).to_be_visible()
+        expect(page.get_by_role("heading", name="Work on alerts")).to_be_visible()
+        for name in SEEDED:  # a card each, with its severity
+            expect(page.get_by_text(re.compile(rf"● Critical\s*{name}")).first).to_be_visible()
         expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=30_000)
         print(f"watchlist rendered {time.monotonic() - started:.2f} s after signing in")
         page.wait_for_timeout(500)  # let the grid's canvas paint before the picture
