@@ -1,7 +1,7 @@
 """What each demo graduate answers, and when: drawn slot by slot over the product's own plan
 (api/checkins/plan.py), by their pattern (api/demo/people.py). Pure: no I/O, one seeded
 random generator per graduate. What the answers mean (risk reasons, alerts) is left to the
-product: api/demo/history.py submits them through `submit()`."""
+product: api/demo/history.py stores them as `submit()` would."""
 
 from __future__ import annotations
 

@@ -106,7 +106,10 @@ class Checkins:
     """The check-ins to come, stored a batch at a time (everything received since the last
     step), each with what `submit()` does with one: its risk reasons (api/checkins/risk.py,
     against the graduate's earlier check-ins), an alert for each (db/alerts.py), its mark on
-    the alerts already open, and crisis help in the inbox."""
+    the alerts already open, and crisis help in the inbox. Not `submit()` itself: one call per
+    check-in (4 ms) would make loading take seconds more; so a step added to `submit()` must be
+    added here too (tests/test_demo.py holds every stored check-in's reasons and alerts to the
+    rules, not to the steps)."""
 
     def __init__(self, conn: asyncpg.Connection, office: Office, timeline: Timeline, tally: Tally) -> None:
         self.conn, self.office, self.timeline, self.tally = conn, office, timeline, tally
