@@ -85,6 +85,9 @@ def test_every_page_shows_the_demo_program_in_chromium(streamlit_app, demo, api_
             settle(page)
             if title == "Watchlist":  # the grids' text is read (the demo's crisis check-in is in both lists)
                 assert "Ember" in page_text(page)[1]
+                # The admin has no caseload: the page says it shows everyone, and the picker agrees.
+                start = "Everyone" if who == "admin" else "My caseload"
+                expect(page.get_by_role("combobox", name="Counselor")).to_have_value(start)
             screenshot(page, f"demo-{who}-{slug(title)}.png", f"{title} as the demo {who}")
             check_text(page, title)
 

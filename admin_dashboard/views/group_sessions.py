@@ -10,11 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import blank, flash, plural, refused
+from admin_dashboard.state import flash, plural, refused
 from admin_dashboard.typed import download_csv, plain
 from admin_dashboard.zones import clock, zone_named
 
 ATTENDANCE = ["present", "absent", "excused"]
+# Shown for a member nobody has marked yet (the grid draws a missing value as a grey "None");
+# saving skips it.
+UNMARKED = "not marked"
 # The sessions picker: recent ones (to take attendance late) and the coming month.
 PAST_DAYS, FUTURE_DAYS = 14, 28
 
@@ -80,11 +83,11 @@ MARKED_BY = {"facilitator": "Staff or facilitator", "self": "Self check-in"}
 
 
 def roster_frame(entries: list[dict]) -> pd.DataFrame:
-    """The roster in words, a blank where nobody answered or marked yet ("" rather than a
-    grey "None"; an unmarked attendance is "" too, which saving skips)."""
+    """The roster in words: a blank where nobody answered, "Not marked" where nobody took
+    attendance yet (rather than the grid's grey "None"; saving skips it)."""
     frame = pd.DataFrame(entries, columns=["participant_id", "alias", "rsvp", "attendance", "attendance_source"])
     frame["rsvp"] = frame["rsvp"].map(lambda r: RSVPS.get(r, "") if isinstance(r, str) else "")
-    frame["attendance"] = frame["attendance"].map(lambda a: a if isinstance(a, str) else "")
+    frame["attendance"] = frame["attendance"].map(lambda a: a if isinstance(a, str) else UNMARKED)
     frame["attendance_source"] = frame["attendance_source"].map(
         lambda m: MARKED_BY.get(m, "") if isinstance(m, str) else ""
     )
@@ -115,7 +118,7 @@ def roster(api, session: dict, group_name: str) -> None:
                 "alias": st.column_config.TextColumn("Name", width="large"),
                 "rsvp": "RSVP",
                 "attendance": st.column_config.SelectboxColumn(
-                    "Attendance", options=["", *ATTENDANCE], format_func=str.title, help="Blank: not marked yet"
+                    "Attendance", options=[UNMARKED, *ATTENDANCE], format_func=str.capitalize, required=True
                 ),
                 "attendance_source": "Marked by",
             },
@@ -136,7 +139,7 @@ def save_attendance(api, session: dict, before: pd.DataFrame, after: pd.DataFram
     records = [
         {"participant_id": str(new["participant_id"]), "status": new["attendance"]}
         for (_, old), (_, new) in zip(before.iterrows(), after.iterrows(), strict=True)
-        if not blank(new["attendance"]) and new["attendance"] != old["attendance"]
+        if new["attendance"] in ATTENDANCE and new["attendance"] != old["attendance"]
     ]
     if not records:
         st.info("No attendance changed.")

@@ -93,12 +93,16 @@ def render(api) -> None:
     counselors = team(api)
     mine = api.me["id"] if api.me["id"] in counselors else None
     choices = (["mine"] if mine else []) + ["everyone"] + list(counselors)
-    if "watch_counselor" not in st.session_state:
-        st.session_state.watch_counselor = starting_choice(api, mine)
+    # Worked out once a session; given as the widget's first index (a value put in the
+    # widget's session-state key before it is drawn showed in Chromium as the first option,
+    # "My caseload", while the page listed everyone).
+    if "watch_start" not in st.session_state:
+        st.session_state.watch_start = starting_choice(api, mine)
     left, middle, right = st.columns(3)
     who = left.selectbox(
         "Counselor",
         choices,
+        index=choices.index(st.session_state.watch_start) if st.session_state.watch_start in choices else 0,
         format_func=lambda c: {"mine": "My caseload", "everyone": "Everyone"}.get(c) or counselors[c],
         key="watch_counselor",
         on_change=lambda: st.session_state.pop("watch_counselor_note", None),  # their own choice now
