@@ -26,6 +26,7 @@ MY_PASSWORD = st.Page("views/password.py", title="My password", icon=":material/
 TWO_FACTOR = st.Page("views/two_factor.py", title="Two-factor sign-in", icon=":material/phonelink_lock:")
 STAFF_PAGES = [
     st.Page("views/watchlist.py", title="Watchlist", icon=":material/priority_high:", default=True),
+    st.Page("views/moderation.py", title="Moderation", icon=":material/shield:"),
     st.Page("views/overview.py", title="Overview", icon=":material/monitoring:"),
     st.Page("views/participants.py", title="Participants", icon=":material/group:"),
     st.Page("views/enroll.py", title="Enroll a graduate", icon=":material/person_add:"),

@@ -18,6 +18,11 @@ from api.body import json_body_request
 from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.deps import DEPENDENCIES, Runtime
+from api.discussions.block_routes import BlockController
+from api.discussions.channels_backend import live_channels
+from api.discussions.live import LiveHub, LiveTicketController, group_live
+from api.discussions.moderation_routes import ModerationController
+from api.discussions.routes import GroupPostsController, PostController
 from api.docs import DOCS_PATH, docs_asset, docs_page
 from api.errors import EXCEPTION_HANDLERS
 from api.groups.feeds import CalendarFeedController, PublicFeedController
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             reset_session=False,
         )
         await learn_database_zones(app.state.pool, settings.database_url)
+        app.state.live_hub = LiveHub(app.state.pool)
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
         app.state.runtime = Runtime(
             settings=settings,
@@ -101,6 +107,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboxController,
             StaffNotificationController,
             SystemStatusController,
+            GroupPostsController,
+            PostController,
+            BlockController,
+            ModerationController,
+            LiveTicketController,
+            group_live,
             timezones,
             docs_asset,
         ],
@@ -112,6 +124,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             *strict_struct_schemas(),
+            # Live discussion events to every API process (api/discussions/channels_backend.py).
+            live_channels(settings),
         ],
         # Our handlers turn every other exception into problem+json as well (api/errors.py).
         exception_handlers=EXCEPTION_HANDLERS,

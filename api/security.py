@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
 from litestar.enums import HttpMethod
@@ -54,6 +55,34 @@ def must_enrol_mfa(required: frozenset[str], roles, mfa_on: bool) -> bool:
     return not mfa_on and not required.isdisjoint(roles)
 
 
+async def principal_of_session(
+    conn: asyncpg.Connection, settings: Settings, person_id: UUID, session_id: UUID
+) -> Principal | None:
+    """The person of a live session, or None once it is revoked or they are deactivated."""
+    row = await auth_db.get_principal(conn, person_id, session_id)
+    if row is None:
+        return None
+    return Principal(
+        id=row["id"],
+        roles=frozenset(row["roles"]),
+        session_id=session_id,
+        timezone=row["timezone"],
+        must_enrol_mfa=must_enrol_mfa(settings.require_mfa, row["roles"], row["mfa_on"]),
+    )
+
+
+def session_of_token(jwt_auth: JWTAuth[Principal, Token], encoded: str) -> tuple[UUID, UUID] | None:
+    """(person, session) of a valid access token, checked as the auth middleware checks it;
+    None for anything else. For the live socket, which authenticates in its handler."""
+    try:
+        token = jwt_auth.token_cls.decode(
+            encoded_token=encoded, secret=jwt_auth.token_secret, algorithm=jwt_auth.algorithm, issuer=["aftercare"]
+        )
+        return UUID(token.sub), UUID(str(token.extras["sid"]))
+    except (NotAuthorizedException, KeyError, ValueError):
+        return None
+
+
 def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
     async def load_principal(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
         try:
@@ -61,16 +90,10 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
         except (KeyError, ValueError):
             return None
         async with connection.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            row = await auth_db.get_principal(conn, person_id, session_id)
-        if row is None:
+            principal = await principal_of_session(conn, settings, person_id, session_id)
+        if principal is None:
             raise NotAuthorizedException("This session has ended. Sign in again.")
-        return Principal(
-            id=row["id"],
-            roles=frozenset(row["roles"]),
-            session_id=session_id,
-            timezone=row["timezone"],
-            must_enrol_mfa=must_enrol_mfa(settings.require_mfa, row["roles"], row["mfa_on"]),
-        )
+        return principal
 
     return JWTAuth[Principal, Token](
         token_secret=settings.secret_key,

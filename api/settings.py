@@ -218,6 +218,14 @@ class Settings:
     # answers 503 with Retry-After at once. No database connection is held meanwhile.
     hash_concurrency: int = 2
     hash_queue: int = 16
+    # Peer discussions: posts (and replies) one person may send per hour, across groups;
+    # the same text again within `post_duplicate_window_s` is refused as a duplicate.
+    post_rate_per_hour: int = 20
+    post_duplicate_window_s: int = 600
+    # A live socket checks again, this often, that its session and its seat in the group
+    # still hold (leaving and deactivation close it at once; this catches everything else).
+    live_recheck_s: float = 30.0
+    live_ticket_ttl_s: int = 30
 
     @classmethod
     def from_env(
@@ -250,6 +258,7 @@ class Settings:
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             hash_concurrency=_int("AFTERCARE_HASH_CONCURRENCY", cls.hash_concurrency, 1),
             hash_queue=_int("AFTERCARE_HASH_QUEUE", cls.hash_queue, 0),
+            post_rate_per_hour=_int("AFTERCARE_POST_RATE_PER_HOUR", cls.post_rate_per_hour, 1),
             firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,
             fcm_credentials_file=_credentials_file(),
             checkin_reminder_at=_clock("AFTERCARE_CHECKIN_REMINDER_AT", cls.checkin_reminder_at),

@@ -20,6 +20,10 @@ from db.zones import is_region_zone
 # no invisible formatting ones (zero-width spaces, bidi overrides) that would make it read
 # differently from what it is, or impossible to type back (an admin's deletion repeats it).
 _ONE_LINE_NAME = r"^(?![\s\S]*[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[\s\S]*\S"
+# Text a peer writes (a post, a report's note): any characters a person types, line breaks
+# too, but none that PostgreSQL cannot store or that hide what the text says (bidi
+# overrides, zero-width characters), and not blank.
+PEER_TEXT = r"^(?![\s\S]*[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[\s\S]*\S"
 _PHONE = r"^[0-9+()\-. ]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+$"
 

@@ -27,6 +27,9 @@ PATTERN_MEANINGS = {
     r"^(?![\s\S]*[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[\s\S]*\S": (
         "must not be blank, nor hold line breaks, tabs or invisible formatting characters"
     ),
+    r"^(?![\s\S]*[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff])[\s\S]*\S": (
+        "must not be blank, nor hold control or invisible formatting characters (line breaks are fine)"
+    ),
     r"^[0-9+()\-. ]+$": "may hold only digits, spaces and + ( ) - .",
     r"^[^@\s]+@[^@\s]+$": "is not an email address",
     r"^([01][0-9]|2[0-3]):[0-5][0-9]$": "must be a time of day like 18:30 (24-hour)",

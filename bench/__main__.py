@@ -1,10 +1,11 @@
 """Every benchmark in one run, with one results table printed and written to a file.
 
-    python -m bench [--quick] [--out bench/results/latest.md] [--skip http sweep dispatch]
+    python -m bench [--quick] [--out bench/results/latest.md] [--skip http sweep dispatch live]
 
   http      the API under wrk, scenarios a-f and the memory soak (bench/http.py)
   sweep     the missed-check-in sweep at 10,000 / 100,000 / 1,000,000 graduates (bench/sweep.py)
   dispatch  one worker pushing to the local fake FCM at batch sizes 100 and 500 (bench/dispatch.py)
+  live      1,000 discussion sockets on two API processes, 20 groups, 50 posts a second (bench/live.py)
 
 `--quick` is a smoke run (small sizes, short runs; minutes instead of about half an hour):
 its numbers show that everything works, not how fast. Uses DATABASE_URL's server, or the
@@ -28,12 +29,13 @@ from pathlib import Path
 import asyncpg
 import psutil
 
-from bench import dispatch, http, load, sweep
+from bench import dispatch, http, live, load, sweep
 from bench.scratch import database_server
 
 TARGETS = """Targets (this 2-core machine): a >= 40% of pgbench, p99 < 100 ms, no errors; b >= 25% of pgbench;
 d and f p50 < 100 ms at the big population and at most 1.5 times their p50 at 5k; sweep every 10 minutes at 1M < 1 s,
-a one-day catch-up at 1M < 30 s; dispatch >= 2,000 msg/s; memory flat (< 10% growth)."""
+a one-day catch-up at 1M < 30 s; dispatch >= 2,000 msg/s; memory flat (< 10% growth); live (1,000 sockets on 2
+processes, 50 posts/s): 0 events lost or repeated, delivery p99 < 500 ms, < 100 KiB a socket."""
 
 
 def machine(server: str) -> str:
@@ -120,11 +122,55 @@ def dispatch_table(results: list[dict]) -> str:
     )
 
 
+def live_table(r: dict) -> str:
+    not_201 = ", ".join(f"{n}× {status}" for status, n in r["not_201"].items()) or "0"
+    return markdown(
+        [
+            "live: sockets",
+            "processes",
+            "groups",
+            "posts/s target",
+            "achieved",
+            "not 201",
+            "POST p99 ms",
+            "deliveries",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "fan-out p99 ms",
+            "lost",
+            "duplicates",
+            "KiB a socket",
+        ],
+        [
+            [
+                f"{r['sockets']:,}",
+                f"{r['processes']}",
+                f"{r['groups']}",
+                f"{r['rate']:g}",
+                f"{r['achieved']:.1f}",
+                not_201,
+                f"{r['post_p99_ms']:.0f}",
+                f"{r['deliveries']:,} of {r['expected']:,}",
+                f"{r['p50_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                f"{r['max_ms']:.1f}",
+                f"{r['after_answer_p99_ms']:.1f}",
+                f"{r['lost']:,}",
+                f"{r['duplicates']:,}",
+                f"{r['kib_per_socket']:.0f}",
+            ]
+        ],
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a smoke run: small sizes, 3-second runs, no soak")
     p.add_argument("--out", type=Path, default=Path("bench/results/latest.md"), help="where to write the results")
-    p.add_argument("--skip", nargs="+", choices=["http", "sweep", "dispatch"], default=[], help="parts to leave out")
+    p.add_argument(
+        "--skip", nargs="+", choices=["http", "sweep", "dispatch", "live"], default=[], help="parts to leave out"
+    )
     p.add_argument("--sweep-sizes", type=int, nargs="+", help="graduates per sweep run (default 10000 100000 1000000)")
     args = p.parse_args()
 
@@ -178,6 +224,16 @@ def main() -> int:
                 + dispatch_table(results)
             )
             failed |= any(r["delivered"] != r["messages"] for r in results)
+        if "live" not in args.skip:
+            print("== Live discussion sockets ==", flush=True)
+            result = asyncio.run(live.run(server, args.quick))
+            keep(
+                f"## Live discussions: {result['sockets']:,} sockets on {result['processes']} API processes "
+                f"(one worker each, events between them over LISTEN/NOTIFY), {result['groups']} groups, "
+                f"{result['rate']:g} posts a second for {result['seconds']:g} s; latency from sending a post "
+                f"to each member's socket receiving it (fan-out: from the POST's answer)\n\n" + live_table(result)
+            )
+            failed |= live.failed(result)
     except load.ToolMissing as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2

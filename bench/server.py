@@ -63,13 +63,17 @@ class MemoryWatch:
 class ApiServer:
     """`python -m api.cli serve` on a free port; `url`, `memory`; stopped with SIGTERM."""
 
-    def __init__(self, database_url: str, secret_key: str, workers: int) -> None:
+    def __init__(self, database_url: str, secret_key: str, workers: int, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {
-            "DATABASE_URL": database_url,
-            "AFTERCARE_SECRET_KEY": secret_key,
-        }
+        env = (
+            os.environ
+            | {
+                "DATABASE_URL": database_url,
+                "AFTERCARE_SECRET_KEY": secret_key,
+            }
+            | (env or {})
+        )
         # Its log (an access line a request, as in production) goes to a file, not to a pipe
         # nobody reads (a full pipe would stall the server).
         self.log = tempfile.TemporaryFile()
@@ -91,7 +95,8 @@ class ApiServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
                     # Every worker must be up, or the first seconds measure start-up.
-                    if response.status == 200 and self._workers_started() >= workers:
+                    # (One worker is the server's own process: uvicorn starts no child for it.)
+                    if response.status == 200 and (workers == 1 or self._workers_started() >= workers):
                         time.sleep(1)
                         return
             except OSError:

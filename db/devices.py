@@ -48,7 +48,8 @@ async def delete_device(conn: asyncpg.Connection, person_id: UUID, device_id: in
 
 async def get_preferences(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "select disabled_kinds, quiet_start, quiet_end from notification_preferences where person_id = $1", person_id
+        "select disabled_kinds, enabled_kinds, quiet_start, quiet_end from notification_preferences where person_id = $1",
+        person_id,
     )
 
 
@@ -58,17 +59,19 @@ async def put_preferences(
     disabled_kinds: list[str],
     quiet_start: dt.time | None,
     quiet_end: dt.time | None,
+    enabled_kinds: list[str] | None = None,
 ) -> None:
     await conn.execute(
         """
-        insert into notification_preferences (person_id, disabled_kinds, quiet_start, quiet_end)
-        values ($1, $2, $3, $4)
+        insert into notification_preferences (person_id, disabled_kinds, quiet_start, quiet_end, enabled_kinds)
+        values ($1, $2, $3, $4, $5)
         on conflict (person_id) do update
             set disabled_kinds = excluded.disabled_kinds, quiet_start = excluded.quiet_start,
-                quiet_end = excluded.quiet_end, updated_at = now()
+                quiet_end = excluded.quiet_end, enabled_kinds = excluded.enabled_kinds, updated_at = now()
         """,
         person_id,
         disabled_kinds,
         quiet_start,
         quiet_end,
+        enabled_kinds or [],
     )

@@ -63,6 +63,24 @@ async def group_member_ids(conn: asyncpg.Connection, group_id: UUID) -> list[UUI
     return [r["person_id"] for r in rows]
 
 
+async def group_post_subscribers(conn: asyncpg.Connection, group_id: UUID, author_id: UUID, kind: str) -> list[UUID]:
+    """Members who switched on news of new posts in their groups (a default-off kind), other
+    than the author and those who blocked the author."""
+    rows = await conn.fetch(
+        """
+        select m.person_id from group_members m
+        join notification_preferences np on np.person_id = m.person_id and $3 = any(np.enabled_kinds)
+        where m.group_id = $1 and m.status = 'member' and m.person_id <> $2
+          and not exists (select from person_blocks b where b.blocker_id = m.person_id and b.blocked_id = $2)
+        order by m.person_id
+        """,
+        group_id,
+        author_id,
+        kind,
+    )
+    return [r["person_id"] for r in rows]
+
+
 async def expire_session_reminders(conn: asyncpg.Connection, session_id: str) -> int:
     """A session cancelled or moved: reminders of it not pushed yet never will be."""
     status = await conn.execute(
@@ -96,6 +114,7 @@ with due as (
 )
 select c.*, p.timezone, p.is_active,
        coalesce(np.disabled_kinds, '{}') as disabled_kinds,
+       coalesce(np.enabled_kinds, '{}') as enabled_kinds,
        case when np.person_id is null then time '22:00' else np.quiet_start end as quiet_start,
        case when np.person_id is null then time '08:00' else np.quiet_end end as quiet_end
 from claimed c

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from db import engagement
+from db import discussions, engagement
 
 
 async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
@@ -78,6 +78,24 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'created_at', n.created_at, 'read_at', n.read_at, 'push_state', n.push_state,
                                       'sent_at', n.sent_at) order by n.id)
                                   from notifications n where n.person_id = $1), '[]'::jsonb),
+            'posts', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'id', p.id, 'group_id', p.group_id, 'reply_to', p.reply_to, 'body', p.body,
+                                      'created_at', p.created_at, 'removed_at', p.removed_at,
+                                      'hidden_at', p.hidden_at, 'hidden_reason', p.hidden_reason) order by p.id)
+                                  from posts p where p.author_id = $1), '[]'::jsonb),
+            'reactions', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'post_id', r.post_id, 'kind', r.kind, 'created_at', r.created_at)
+                                      order by r.created_at, r.post_id)
+                                  from post_reactions r where r.person_id = $1), '[]'::jsonb),
+            'reports', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'post_id', i.post_id, 'reason', i.reason, 'note', i.note,
+                                      'created_at', i.created_at, 'closed_at', i.closed_at, 'outcome', i.outcome)
+                                      order by i.id)
+                                  from moderation_items i where i.reporter_id = $1), '[]'::jsonb),
+            'blocks', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'person_id', b.blocked_id, 'created_at', b.created_at)
+                                      order by b.created_at, b.blocked_id)
+                                  from person_blocks b where b.blocker_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'action', a.action, 'participant_id', a.participant_id,
                                       'participant_ids', a.participant_ids)
@@ -216,7 +234,26 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
         """,
         person_id,
     )
+    # Their posts become "removed" placeholders (replies by others keep their place); what
+    # waited for a moderator about them is closed; their report notes go with them.
+    posts = await discussions.remove_posts_of(conn, person_id)
+    await conn.execute(
+        """
+        update moderation_items set closed_at = now(), outcome = 'removed'
+        where closed_at is null and post_id in (select id from posts where author_id = $1)
+        """,
+        person_id,
+    )
+    reports = await conn.execute(
+        "update moderation_items set note = null where reporter_id = $1 and note is not null", person_id
+    )
     # Check-ins go after the alerts and misses that point at them (same transaction).
     checkins = await conn.execute("delete from checkins where person_id = $1", person_id)
     people = await conn.execute("delete from people where id = $1", person_id)
-    return {**dict(counts), "checkins": int(checkins.split()[-1]), "people": int(people.split()[-1])}
+    return {
+        **dict(counts),
+        "checkins": int(checkins.split()[-1]),
+        "posts_removed": posts,
+        "report_notes": int(reports.split()[-1]),
+        "people": int(people.split()[-1]),
+    }

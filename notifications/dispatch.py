@@ -153,7 +153,7 @@ def _decide(row, now: dt.datetime) -> notifications_db.Finish | None:
     delivered = list(row["delivered_devices"])
     if not row["is_active"] or (row["expires_at"] is not None and row["expires_at"] <= now):
         return notifications_db.Finish(row["id"], "expired", None, False, delivered, None)
-    if row["kind"] in row["disabled_kinds"] and row["kind"] not in kinds.ALWAYS_ON:
+    if not kinds.wanted(row["kind"], row["disabled_kinds"], row["enabled_kinds"]):
         return notifications_db.Finish(row["id"], "opted_out", None, False, delivered, None)  # inbox only
     if not row["urgent"] and python_zone(row["timezone"]) is None:
         return notifications_db.Finish(row["id"], "failed", None, False, delivered, UNUSABLE_ZONE)  # inbox only

@@ -12,6 +12,8 @@ WAITLIST_SEAT = "waitlist_seat"
 ANNOUNCEMENT = "announcement"
 STAFF_MESSAGE = "staff_message"
 CRISIS_SUPPORT = "crisis_support"
+GROUP_REPLY = "group_reply"
+GROUP_POST = "group_post"
 
 # The order the app shows them in its settings.
 KINDS = (
@@ -23,10 +25,27 @@ KINDS = (
     ANNOUNCEMENT,
     STAFF_MESSAGE,
     CRISIS_SUPPORT,
+    GROUP_REPLY,
+    GROUP_POST,
 )
+
+# Kinds that are off until a person switches them on: new posts in a busy group would be
+# noise to most people (PRODUCT.md section 10).
+DEFAULT_OFF = (GROUP_POST,)
 
 # Kinds nobody can switch off: help in a crisis is pushed whatever the settings say.
 ALWAYS_ON = (CRISIS_SUPPORT,)
+
+
+def wanted(kind: str, disabled: set[str] | list[str], enabled: set[str] | list[str]) -> bool:
+    """Whether a person's settings let `kind` be pushed: the always-on kinds always, the
+    default-off ones once switched on, every other kind until switched off."""
+    if kind in ALWAYS_ON:
+        return True
+    if kind in DEFAULT_OFF:
+        return kind in enabled
+    return kind not in disabled
+
 
 # A cancellation this close to the start is news that cannot wait for the morning.
 CANCELLED_URGENT_WITHIN = dt.timedelta(hours=2)

@@ -174,3 +174,44 @@ def staff_message(*, title: str, body: str) -> Content:
         push_title="New message",
         push_body="Open the app to read it.",
     )
+
+
+def group_reply(*, group_id: str, group_name: str, post_id: int) -> Content:
+    # Nothing of the reply, and no group name, on the lock screen; the inbox names the group.
+    return Content(
+        kind=kinds.GROUP_REPLY,
+        title="Someone replied to you",
+        body=f"Someone replied to your post in {group_name}. Open the discussion to read it.",
+        push_title="Someone replied to you",
+        push_body="Open the app to read it.",
+        data={"group_id": group_id, "post_id": str(post_id)},
+    )
+
+
+def group_post(*, group_id: str, group_name: str) -> Content:
+    return Content(
+        kind=kinds.GROUP_POST,
+        title=f"New posts in {group_name}",
+        body=f"There are new posts in {group_name}'s discussion.",
+        push_title="New posts in one of your groups",
+        push_body="Open the app to read them.",
+        data={"group_id": group_id},
+    )
+
+
+def post_moderated(*, group_id: str, group_name: str, post_id: int, hidden: bool, reason: str | None) -> Content:
+    """To a post's author, privately: a moderator hid their post (and why), or showed it again."""
+    if hidden:
+        title = "A moderator hid one of your posts"
+        body = f"Your post in {group_name} was hidden by a moderator. Why: {reason}"
+    else:
+        title = "Your post is visible again"
+        body = f"A moderator made your post in {group_name} visible again." + (f" {reason}" if reason else "")
+    return Content(
+        kind=kinds.STAFF_MESSAGE,
+        title=title,
+        body=body,
+        push_title="New message",
+        push_body="Open the app to read it.",
+        data={"group_id": group_id, "post_id": str(post_id)},
+    )

@@ -10,6 +10,8 @@ says, for every caller, what the answer must be:
   nothing away);
 - 404: the object in the path is not one this caller may see: a foreign id looks exactly
   like an unknown one (PRODUCT.md section 7);
+- 422: reporting one's own post (`own_post`: its author deletes it instead), the one
+  refusal by the object's owner that comes after the object was found;
 - ALLOWED: the request got past authorization and the object-level check, and the handler
   did its work: a 2xx. A later allowed caller may also get a 409 (a state rule: "already
   resolved", "deactivated"...), which only comes after the object was found for this caller,
@@ -24,14 +26,17 @@ tests/authorization_world.py):
 - anonymous: no token;
 - owner: the graduate who owns the objects in the path: the participant in /staff/
   participants/{id}, the alert's graduate, the holder of the device, sign-in, notification and
-  calendar feed, a member of the group (with an RSVP to its session);
-- other_graduate: another graduate, member of another group;
+  calendar feed, a member of the group (with an RSVP to its session), the author of a post
+  in its discussion (with a reply of theirs the facilitator hid, and a fellow member's
+  report), who blocked that fellow member;
+- other_graduate: another graduate, member of another group (with a crisis post there);
 - facilitator: runs the owner's group; other_facilitator: runs the other group only;
 - staff: the owner's counselor; admin: an admin (who is staff too).
-Every caller is checked on every route. Besides, each route with ids in its path is called
+Every caller is checked on every route (a route whose call uses its object up, as a
+dismissal does, makes a fresh one before each later allowed caller: `renew`). Besides, each route with ids in its path is called
 by its first allowed caller with foreign ids: well formed ones of nothing that exists, and
 real ids of the wrong kind where WRONG_KIND or `wrong_kind` name some (a staff member's id as
-a participant's, a private group's on the public calendar). Both must answer `foreign` (404).
+a participant's, a private group's on the public calendar, another group's post). Both must answer `foreign` (404).
 No caller outside PRIVILEGED may ever be shown the owner's check-in note or contact details.
 
 Every route that lets staff (or admins) in but not everyone signed in declares whether
@@ -59,7 +64,7 @@ if TYPE_CHECKING:
     from tests.authorization_world import World
 
 ALLOWED = "allowed"
-Outcome = int | str  # 401, 403, 404 or ALLOWED
+Outcome = int | str  # 401, 403, 404, 422 or ALLOWED
 
 CALLERS = ("anonymous", "owner", "other_graduate", "facilitator", "other_facilitator", "staff", "admin")
 # Callers who may hold the owner's private data (their check-in notes, contact details).
@@ -86,6 +91,21 @@ GROUP_READERS = access(403, anonymous=401, owner=ALLOWED, facilitator=ALLOWED, s
 GROUP_MANAGERS = access(404, anonymous=401, facilitator=ALLOWED, staff=ALLOWED, admin=ALLOWED)
 STAFF = access(403, anonymous=401, staff=ALLOWED, admin=ALLOWED)
 ADMIN = access(403, anonymous=401, admin=ALLOWED)
+# A group's discussion: its members, its facilitators and staff; anyone else gets a 404, as
+# for a group that does not exist (PRODUCT.md section 10).
+DISCUSSION = access(404, anonymous=401, owner=ALLOWED, facilitator=ALLOWED, staff=ALLOWED, admin=ALLOWED)
+# Hiding: the group's moderators; a member, who sees the post, gets a 403.
+MODERATORS = DISCUSSION | {"owner": 403}
+# Deleting: its author alone; the others who see it get a 403 (moderators hide instead).
+AUTHOR = DISCUSSION | {"facilitator": 403, "staff": 403, "admin": 403}
+# Reporting: whoever sees the post, but its author (422).
+REPORTERS = DISCUSSION | {"owner": 422}
+# Blocks are a graduate's own; a person they cannot meet in a discussion is a 404.
+BLOCKERS = access(403, anonymous=401, owner=ALLOWED, other_graduate=404)
+# The moderation queue: staff see every group's, a facilitator the groups they run (the other
+# facilitator's is empty; an item of another group is a 404).
+MODERATION_QUEUE = access(ALLOWED, anonymous=401, owner=403, other_graduate=403)
+MODERATION_ITEM = MODERATION_QUEUE | {"other_facilitator": 404}
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,9 @@ class Rule:
     """Path parameter -> World.ids key, where it is not the parameter's own name."""
     foreign: Outcome = 404
     """The answer to foreign ids: unknown ones, and real ones of the wrong kind (below)."""
+    renew: Callable[[World], Awaitable[None]] | None = None
+    """For a route whose call uses its object up (a dismissed item leaves the queue, a 404
+    after): makes a fresh one before each later allowed caller, so each is checked in full."""
     wrong_kind: dict[str, str] = field(default_factory=dict)
     """Path parameter -> World.ids key of a real object this route must not reach (besides
     WRONG_KIND): called with it by the first allowed caller, the answer is `foreign` too."""
@@ -195,6 +218,18 @@ def _enrolment(world: World) -> dict[str, Any]:
 def _staff_message(world: World) -> dict[str, Any]:
     return {"participant_id": world.owner.id, "title": "Checking in", "body": "How is your week going?"}
 
+
+def _block(world: World) -> dict[str, Any]:
+    return {"person_id": world.ids["person_id"]}
+
+
+async def _fresh_report(world: World) -> None:
+    world.ids["item_id"] = await world.fresh_report()
+
+
+ANOTHER_GROUPS_POST = {"post_id": "other_post_id"}
+SUPPORT_COUNT = "the answer is a count of support; nobody's words are shown"
+MODERATED = "the post the moderator acts on, as the audited list or queue showed it; its author is told"
 
 # Real ids of the wrong kind, for every route with such a parameter: a staff member's id is
 # no graduate's, a graduate's id no account's.
@@ -315,6 +350,63 @@ POLICY: dict[tuple[str, str], Rule] = {
         body=_moved_an_hour_later,
         params={"session_id": "next_session_id"},  # one that has not started: only those move
         audit=NotAudited("a change to the group's calendar; members are told, nobody's data is read"),
+    ),
+    # --- group discussions: the group's members, its facilitators and staff ----------------
+    ("GET", "/v1/groups/{group_id:uuid}/posts"): Rule(
+        DISCUSSION, wrong_kind={"group_id": "private_group_id"}, audit=Audited("group.posts.read")
+    ),
+    ("POST", "/v1/groups/{group_id:uuid}/posts"): Rule(
+        DISCUSSION,
+        body={"body": "Thank you all for tonight. See you next week."},
+        wrong_kind={"group_id": "private_group_id"},
+        audit=NotAudited("staff's own words to the group; the answer is their post alone"),
+    ),
+    ("GET", "/v1/posts/{post_id:int}/replies"): Rule(
+        DISCUSSION, wrong_kind=ANOTHER_GROUPS_POST, audit=Audited("group.posts.read")
+    ),
+    ("DELETE", "/v1/posts/{post_id:int}"): Rule(AUTHOR, wrong_kind=ANOTHER_GROUPS_POST),
+    ("PUT", "/v1/posts/{post_id:int}/reaction"): Rule(
+        DISCUSSION, body={"kind": "support"}, wrong_kind=ANOTHER_GROUPS_POST, audit=NotAudited(SUPPORT_COUNT)
+    ),
+    ("DELETE", "/v1/posts/{post_id:int}/reaction"): Rule(
+        DISCUSSION, wrong_kind=ANOTHER_GROUPS_POST, audit=NotAudited(SUPPORT_COUNT)
+    ),
+    ("POST", "/v1/posts/{post_id:int}/report"): Rule(
+        REPORTERS,
+        body={"reason": "other", "note": "This names someone outside the group."},
+        wrong_kind=ANOTHER_GROUPS_POST,
+        audit=NotAudited("the answer is a receipt (its id and reason); nobody's data is read"),
+        read_back=(("facilitator", "/v1/staff/moderation"),),
+    ),
+    ("POST", "/v1/posts/{post_id:int}/hide"): Rule(
+        MODERATORS,
+        body={"reason": "It names someone outside the group."},
+        wrong_kind=ANOTHER_GROUPS_POST,
+        audit=NotAudited(MODERATED),
+        read_back=OWN_INBOX,
+    ),
+    # The owner's reply the facilitator hid.
+    ("POST", "/v1/posts/{post_id:int}/unhide"): Rule(
+        MODERATORS,
+        body={"reason": "Thank you for editing the name out."},
+        params={"post_id": "hidden_post_id"},
+        wrong_kind=ANOTHER_GROUPS_POST,
+        audit=NotAudited(MODERATED),
+        read_back=OWN_INBOX,
+    ),
+    ("GET", "/v1/me/blocks"): Rule(GRADUATES),
+    # The owner blocked a fellow member; the other graduate has never met them.
+    ("POST", "/v1/me/blocks"): Rule(BLOCKERS, body=_block),
+    ("DELETE", "/v1/me/blocks/{person_id:uuid}"): Rule(BLOCKERS),
+    # A ticket for the caller's own live socket (tests/test_live_handshake.py takes it further).
+    ("POST", "/v1/live-tickets"): Rule(SIGNED_IN),
+    ("GET", "/v1/staff/moderation"): Rule(MODERATION_QUEUE, audit=Audited("moderation.read")),
+    # A fellow member's report of the owner's post (another group's item: its crisis flag).
+    ("POST", "/v1/staff/moderation/{item_id:int}/dismiss"): Rule(
+        MODERATION_ITEM,
+        renew=_fresh_report,
+        wrong_kind={"item_id": "other_item_id"},
+        audit=Audited("moderation.dismiss"),
     ),
     # --- staff: graduates ---------------------------------------------------------------------
     ("GET", "/v1/staff/participants"): Rule(STAFF, audit=Audited("participant.list")),

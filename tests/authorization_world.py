@@ -40,19 +40,24 @@ def foreign_ids() -> dict[str, str]:
         "notification_id": str(2**62),
         "alert_id": str(2**62),
         "feed": f"{secrets.token_urlsafe(32)}.ics",
+        "post_id": str(2**62),
+        "item_id": str(2**62),
+        "person_id": str(uuid.uuid4()),
     }
 
 
 @dataclass
 class World:
     """Accounts, two groups (one with a session going on now), memberships, an RSVP, a check-in
-    with an open alert, a device, a notification, a second sign-in and a calendar feed: enough
+    with an open alert, a device, a notification, a second sign-in, a calendar feed, and posts
+    in both groups' discussions with an item in the moderation queue each and a block: enough
     for every route to have something to act on."""
 
     client: Any
     people: dict[str, helpers.Actor]
-    """Signed-in callers by name (CALLERS but anonymous), and `spare`: an account for the
-    account routes and for fresh sign-ins (so no caller's own session is used up)."""
+    """Signed-in callers by name (CALLERS but anonymous), `spare`: an account for the account
+    routes and for fresh sign-ins (so no caller's own session is used up), and `peer`: a
+    fellow member of the owner's group, who reported the owner's post and whom the owner blocked."""
     ids: dict[str, str]
     """Path parameter name -> the owner's object of that kind."""
     sessions: dict[str, dict[str, Any]]
@@ -98,6 +103,13 @@ class World:
         answer = await self.client.post("/v1/auth/login", json={"email": email, "password": helpers.PASSWORD})
         assert answer.status_code == 401 and answer.json()["code"] == "mfa_required", answer.text
         return answer.json()["challenge"], recovery_codes[0]
+
+    async def fresh_report(self) -> str:
+        """The peer's report of the owner's post: a new item once the last one was closed."""
+        response = await self.client.post(
+            f"/v1/posts/{self.ids['post_id']}/report", json={"reason": "other"}, headers=self.people["peer"].headers
+        )
+        return str(_ok(response)["id"])
 
     async def fresh_refresh_token(self) -> str:
         response = await self.client.post(
@@ -177,6 +189,20 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
     _ok(await client.delete("/v1/me", headers=gone.headers))
     feed = _ok(await client.post("/v1/me/calendar-feed", headers=owner.headers))
 
+    # The discussions: the owner's post, with a reply of theirs the facilitator hid; a fellow
+    # member reported the post, and the owner blocked them. In the other group, a crisis post
+    # (its flag: the other group's moderation item).
+    people["peer"] = peer = await helpers.graduate(client, staff, alias="Peer")
+    _ok(await client.post(f"/v1/groups/{group['id']}/membership", headers=peer.headers))
+    post = _ok(await _post(client, group, owner, "Ninety days today. Thank you all."))
+    hidden = _ok(await _post(client, group, owner, "Thanks to my sponsor, Jo Smith.", reply_to=post["id"]))
+    hide = {"reason": "It names someone outside the group."}
+    _ok(await client.post(f"/v1/posts/{hidden['id']}/hide", json=hide, headers=people["facilitator"].headers))
+    report = _ok(await client.post(f"/v1/posts/{post['id']}/report", json={"reason": "other"}, headers=peer.headers))
+    _ok(await client.post("/v1/me/blocks", json={"person_id": peer.id}, headers=owner.headers))
+    other_post = _ok(await _post(client, other_group, other, "I want to die tonight"))
+    other_item = await conn.fetchval("select id from moderation_items where post_id = $1", other_post["id"])
+
     return World(
         client=client,
         people=people,
@@ -192,16 +218,26 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
             "alert_id": str(alert_id),
             "deleted_participant_id": gone.id,
             "feed": feed["url"].rsplit("/", 1)[1],
+            "post_id": str(post["id"]),
+            "hidden_post_id": str(hidden["id"]),
+            "item_id": str(report["id"]),
+            "person_id": peer.id,
             # Real objects of the wrong kind (WRONG_KIND).
             "staff_person_id": staff.id,
             "graduate_person_id": owner.id,
             "private_group_id": other_group["id"],
+            "other_post_id": str(other_post["id"]),
+            "other_item_id": str(other_item),
         },
         sessions={"now": session_now, "next": session_next},
         check_in_code=rules.check_in_code(secret_key, session_now["id"]),
         secrets=[note, owner_email, owner_phone],
         pending_participant=pending["id"],
     )
+
+
+async def _post(client, group: dict, author: helpers.Actor, body: str, **extra: Any):
+    return await client.post(f"/v1/groups/{group['id']}/posts", json={"body": body, **extra}, headers=author.headers)
 
 
 def _staff_message_to(owner: helpers.Actor) -> dict[str, Any]:

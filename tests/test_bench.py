@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from bench import load, statements
+from bench import live, load, statements
 from bench.http import CHECKIN, STAFF, Bench, checkin_script, counselor_second_factor, parser
 from bench.scratch import scratch_database
 from bench.seed import seed_program
@@ -103,3 +103,14 @@ async def test_the_counselor_is_let_into_the_staff_scenarios(server_url):
             assert statuses == {"/v1/staff/watchlist": 200, "/v1/staff/metrics": 200}
         finally:
             await conn.close()
+
+
+async def test_every_post_reaches_every_members_live_socket_on_both_processes(server_url):
+    """The live benchmark at its smallest: two groups of six, each split across two API
+    processes, 20 posts a second for 2 s. Each post is stored (201) and reaches each of its
+    group's sockets exactly once, checked by id; none reaches another group's."""
+    result = await live.run(server_url, True, groups=2, per_group=6, rate=20, seconds=2)
+    assert result["not_201"] == {} and result["posts"] == 40
+    assert result["lost"] == 0 and result["duplicates"] == 0 and result["closed_early"] == 0
+    assert result["deliveries"] == result["expected"] == 40 * 6
+    assert result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]

@@ -113,11 +113,45 @@ async def test_no_refusal_speaks_like_a_library(client, staff, graduate, admin):
         ("GET", "/v1/groups?limit=abc&open_seats=perhaps&near=" + "9" * 70, None, graduate),
         ("GET", f"{ENROL}?status=sleeping&counselor_id=me&limit=9999", None, staff),
         ("GET", "/v1/me/sessions?from=tomorrow&to=2026-02-30", None, graduate),
+        ("POST", "/v1/me/blocks", {"person_id": "me", "reason": "rude"}, graduate),
+        ("GET", "/v1/staff/moderation?mine=perhaps&limit=0&cursor=zzz", None, staff),
     ]
     for method, url, body, who in refusals:
         response = await client.request(method, url, json=body, headers=who.headers)
         problem = assert_problem(response, 400)
         assert problem["errors"] and not library_words(problem), (url, problem)
+
+
+async def test_a_post_a_report_and_a_hide_name_each_bad_field_in_words(client, staff):
+    group = await create_group(client, staff)
+    graduate = await helpers.graduate(client, staff)
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=graduate.headers)).status_code < 300
+    posts = f"/v1/groups/{group['id']}/posts"
+    problem = assert_problem(await client.post(posts, json={"body": "", "reply_to": 0}, headers=graduate.headers), 400)
+    assert fields(problem) == {
+        "body": "must not be empty",
+        "reply_to": "must be a whole number from 1 to 9223372036854775807",
+    }
+    too_long = await client.post(posts, json={"body": "x" * 2001}, headers=graduate.headers)
+    assert fields(assert_problem(too_long, 400)) == {"body": "must be at most 2000 characters long"}
+    posted = await client.post(posts, json={"body": "Ninety days today."}, headers=graduate.headers)
+    assert posted.status_code == 201, posted.text
+    post = f"/v1/posts/{posted.json()['id']}"
+    report = await client.post(f"{post}/report", json={"reason": "rude", "note": "x" * 501}, headers=staff.headers)
+    assert fields(assert_problem(report, 400)) == {
+        "reason": "must be one of unsafe, harassment, spam, other",
+        "note": "must be at most 500 characters long",
+    }
+    reaction = await client.put(f"{post}/reaction", json={"kind": "love"}, headers=graduate.headers)
+    assert fields(assert_problem(reaction, 400)) == {"kind": "must be one of support"}
+    # Peer text refuses what hides what it says (a right-to-left override) and blank text:
+    # said as what to fix, not as "not in the expected form" (a pattern without a meaning).
+    for url, body, who in (
+        (posts, {"body": "see \u202e txt.exe"}, graduate),
+        (f"{post}/hide", {"reason": " "}, staff),
+    ):
+        message = fields(assert_problem(await client.post(url, json=body, headers=who.headers), 400))
+        assert len(message) == 1 and "expected form" not in next(iter(message.values())), (url, message)
 
 
 def test_every_regex_a_request_may_fail_has_a_meaning(settings):

@@ -80,6 +80,8 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
         "devices": 0,
         "notification_preferences": 0,
         "notifications": 0,
+        "posts_removed": 0,
+        "report_notes": 0,
     }
     for table, column in [
         ("people", "id"),

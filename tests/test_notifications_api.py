@@ -23,7 +23,11 @@ KINDS = [
     "announcement",
     "staff_message",
     "crisis_support",
+    "group_reply",
+    "group_post",
 ]
+# Off until a person switches them on (PRODUCT.md section 10).
+DEFAULT_OFF = {"group_post"}
 
 
 # --- small steps ---------------------------------------------------------------------------
@@ -242,7 +246,8 @@ async def test_preferences_default_to_everything_on_and_quiet_nights(client, sta
     response = await client.get("/v1/me/notification-preferences", headers=person.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["kinds"] == {kind: True for kind in KINDS}
+    # Every kind on, but those that start off (new posts in your groups: PRODUCT.md section 10).
+    assert body["kinds"] == {kind: kind not in DEFAULT_OFF for kind in KINDS}
     assert body["quiet_hours"] == {"start": "22:00", "end": "08:00"}
     assert body["timezone"] == "Europe/Berlin"
 
@@ -252,7 +257,7 @@ async def test_turning_one_kind_off_keeps_the_rest(client, conn, graduate):
     response = await client.put(url, json={"kinds": {"announcement": False}}, headers=graduate.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["kinds"] == {kind: kind != "announcement" for kind in KINDS}
+    assert body["kinds"] == {kind: kind != "announcement" and kind not in DEFAULT_OFF for kind in KINDS}
     assert body["quiet_hours"] == {"start": "22:00", "end": "08:00"}
     assert (await client.get(url, headers=graduate.headers)).json() == body
     row = await conn.fetchrow("select disabled_kinds, quiet_start, quiet_end from notification_preferences")
@@ -263,14 +268,19 @@ async def test_turning_one_kind_off_keeps_the_rest(client, conn, graduate):
     )
     # Another change leaves the first one alone.
     again = await client.put(url, json={"kinds": {"session_reminder": False}}, headers=graduate.headers)
-    assert {k for k, on in again.json()["kinds"].items() if not on} == {"announcement", "session_reminder"}
+    assert {k for k, on in again.json()["kinds"].items() if not on} == {
+        "announcement",
+        "session_reminder",
+        *DEFAULT_OFF,
+    }
 
 
 async def test_quiet_hours_off_and_changed(client, graduate):
     url = "/v1/me/notification-preferences"
     off = await client.put(url, json={"quiet_hours": None}, headers=graduate.headers)
     assert off.status_code == 200, off.text
-    assert off.json()["quiet_hours"] is None and all(off.json()["kinds"].values())
+    assert off.json()["quiet_hours"] is None
+    assert all(on for kind, on in off.json()["kinds"].items() if kind not in DEFAULT_OFF)
     assert (await client.get(url, headers=graduate.headers)).json()["quiet_hours"] is None
 
     changed = await client.put(url, json={"quiet_hours": {"start": "23:00", "end": "07:00"}}, headers=graduate.headers)

@@ -72,6 +72,14 @@ def every_rendering() -> list[templates.Content]:
         "waitlist_seat": templates.waitlist_seat(group_id="g", group_name=GROUP),
         "announcement": templates.announcement(group_id="g", announcement_id=1, title=SECRET_TITLE, body=SECRET_BODY),
         "staff_message": templates.staff_message(title=SECRET_TITLE, body=SECRET_BODY),
+        "group_reply": templates.group_reply(group_id="g", group_name=GROUP, post_id=1),
+        "group_post": templates.group_post(group_id="g", group_name=GROUP),
+        "post_moderated": templates.post_moderated(
+            group_id="g", group_name=GROUP, post_id=1, hidden=True, reason=SECRET_BODY
+        ),
+        "post_unhidden": templates.post_moderated(
+            group_id="g", group_name=GROUP, post_id=1, hidden=False, reason=SECRET_BODY
+        ),
     }
     return list(rendered.values())
 
@@ -88,6 +96,9 @@ def test_every_template_is_rendered_here():
         "waitlist_seat",
         "announcement",
         "staff_message",
+        "group_reply",
+        "group_post",
+        "post_moderated",
     }
     assert {c.kind for c in every_rendering()} == set(kinds.KINDS)
 

@@ -22,6 +22,7 @@ from api.admin.schemas import (
 from api.audit import audit
 from api.auth.activation import Verifier, issue_activation_code, new_verifier
 from api.deps import Conn, Runtime, RuntimeDep, TransactionsDep
+from api.discussions import events
 from api.openapi import may_answer
 from api.pagination import (
     Cursor,
@@ -80,7 +81,9 @@ class AccountController(Controller):
             found(await people_db.get_account(conn, account_id), "account")
             await people_db.set_active(conn, account_id, False, dt.datetime.now(dt.UTC))
             await audit(conn, request, "account.deactivate", None, {"account_id": str(account_id)})
-            return to_account(await people_db.get_account(conn, account_id))
+            account = to_account(await people_db.get_account(conn, account_id))
+        events.access_changed(request.app, account_id)
+        return account
 
     @post("/{account_id:uuid}/unlock", status_code=200, summary="Unlock an account after wrong passwords")
     async def unlock(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.audit import audit
 from api.deps import Conn
+from api.discussions import events
 from api.groups import notices
 from api.groups import schedule as rules
 from api.groups.schemas import (
@@ -151,6 +152,7 @@ class GroupController(Controller):
             if await groups_db.remove_member(conn, group_id, request.user.id) == "member":
                 await notices.seat_waitlist(conn, group_id)
             await sessions_db.drop_future_rsvps(conn, group_id, request.user.id, dt.datetime.now(dt.UTC))
+        events.access_changed(request.app, request.user.id)
         return Membership(status="none")
 
     @get("/{group_id:uuid}/sessions", summary="A group's sessions")

@@ -89,18 +89,20 @@ class PreferencesController(Controller):
             await devices_db.put_preferences(
                 conn,
                 request.user.id,
-                [k for k in kinds.KINDS if not enabled[k]],
+                [k for k in kinds.KINDS if not enabled[k] and k not in kinds.DEFAULT_OFF],
                 _time(quiet.start) if quiet else None,
                 _time(quiet.end) if quiet else None,
+                [k for k in kinds.DEFAULT_OFF if enabled[k]],
             )
             return await self._preferences(conn, request)
 
     async def _preferences(self, conn, request: Request) -> Preferences:
         row = await devices_db.get_preferences(conn, request.user.id)
         disabled = set(row["disabled_kinds"]) if row else set()
+        switched_on = set(row["enabled_kinds"]) if row else set()
         start, end = (row["quiet_start"], row["quiet_end"]) if row else DEFAULT_QUIET
         return Preferences(
-            kinds={k: k not in disabled or k in kinds.ALWAYS_ON for k in kinds.KINDS},
+            kinds={k: kinds.wanted(k, disabled, switched_on) for k in kinds.KINDS},
             quiet_hours=QuietHours(start=_clock(start), end=_clock(end)) if start else None,
             timezone=request.user.timezone,
             urgent_kinds=URGENT_KINDS,

@@ -18,6 +18,8 @@ Kind = Literal[
     "announcement",
     "staff_message",
     "crisis_support",
+    "group_reply",
+    "group_post",
 ]
 assert set(Kind.__args__) == set(KINDS)  # type: ignore[attr-defined]  # one list, said twice for OpenAPI
 

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from api.audit import audit
 from api.auth.activation import issue_activation_code, new_verifier
 from api.deps import Conn, RuntimeDep, TransactionsDep
+from api.discussions import events
 from api.groups import schedule as rules
 from api.groups.schemas import SlotOut
 from api.me.schemas import Deleted
@@ -174,6 +175,8 @@ class ParticipantController(Controller):
             await people_db.set_active(conn, participant_id, active)
             await audit(conn, request, "participant.reactivate" if active else "participant.deactivate", participant_id)
             row = await people_db.get_participant(conn, participant_id)
+        if not active:
+            events.access_changed(request.app, participant_id)
         return to_participant(row)
 
     @post("/{participant_id:uuid}/activation-code", responses=may_answer(409), summary="Issue a new activation code")

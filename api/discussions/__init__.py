@@ -1,0 +1,1 @@
+"""Peer discussions inside each group: posts, replies, reactions, moderation, live sockets."""
