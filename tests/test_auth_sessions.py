@@ -94,6 +94,9 @@ KEYS = {
     ("mfa_challenges", "token_hash"): "refused for a deactivated account (403)",
     ("mfa_challenges", "password_hash"): "the hash the challenge was earned with: not a key",
     ("mfa_challenges", "new_password_hash"): "stored only by a completed sign-in",
+    # A live socket's ticket opens nothing alone: its session must still be live and its
+    # person active when the socket is opened (api/discussions/live.py).
+    ("live_tickets", "ticket_hash"): "its session is revoked, so the socket closes 4401",
 }
 
 
