@@ -109,7 +109,9 @@ def main() -> int:
     parser.add_argument("--ignore", type=Path, default=ROOT / ".ci" / "audit-ignore.txt", help="explained ids")
     parser.add_argument("--index", default="https://pypi.org", help="PyPI's address (default: %(default)s)")
     parser.add_argument(
-        "--grace-days", type=int, default=7,
+        "--grace-days",
+        type=int,
+        default=7,
         help="days an unexplained pin may stay behind a newer release before it fails (default: %(default)s)",
     )
     args = parser.parse_args()

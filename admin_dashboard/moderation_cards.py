@@ -13,12 +13,11 @@ from __future__ import annotations
 import streamlit as st
 
 from admin_dashboard.client import ApiError
-from admin_dashboard.state import flash, forget_matching, plural, refused
+from admin_dashboard.state import CRISIS_BADGE, flash, forget_matching, plural, refused, report_badge
 from admin_dashboard.typed import plain
 from admin_dashboard.zones import local_time
 
 CRISIS = "crisis"
-REASONS = {"unsafe": "Unsafe", "harassment": "Harassment", "spam": "Spam", "other": "Other"}
 ROLES = {"participant": "graduate", "facilitator": "facilitator", "staff": "staff"}
 SOUNDS_LIKE = {"crisis": "a crisis", "use": "use"}
 HIDE_HELP = "Required. The author reads it in their inbox: say kindly which group rule the post broke."
@@ -43,11 +42,10 @@ def item_card(api, item: dict, zone: str) -> None:
 
 
 def crisis_heading(item: dict, zone: str) -> None:
-    kinds = [SOUNDS_LIKE.get(k, k) for k in item["reason"].split(",") if k]
-    st.error(
-        f"**Crisis flag** · the words sound like {' and '.join(kinds) or 'a crisis'} · "
-        f"flagged {local_time(item['created_at'], zone)}",
-        icon=":material/emergency:",
+    kinds = [SOUNDS_LIKE.get(k, plain(k)) for k in item["reason"].split(",") if k]
+    st.markdown(
+        f"{CRISIS_BADGE} the words sound like {' and '.join(kinds) or 'a crisis'} · "
+        f"flagged {local_time(item['created_at'], zone)}"
     )
     st.caption(
         "The author was shown crisis resources (988, 911) when they posted. Reach out as your protocol says; "
@@ -56,12 +54,10 @@ def crisis_heading(item: dict, zone: str) -> None:
 
 
 def report_heading(item: dict, zone: str) -> None:
-    reason = REASONS.get(item["reason"], plain(item["reason"]))
     more = item["open_reports"]
-    st.warning(
-        f"**Reported: {reason}** · {local_time(item['created_at'], zone)}"
-        + (f" · {plural(more, 'open report')} on this post" if more > 1 else ""),
-        icon=":material/flag:",
+    st.markdown(
+        f"{report_badge(item['reason'])} {local_time(item['created_at'], zone)}"
+        + (f" · {plural(more, 'open report')} on this post" if more > 1 else "")
     )
 
 

@@ -194,9 +194,23 @@ def severity_text(severity: str) -> str:
 # A check-in that reported use: what a counselor must not miss, on a card and in a table.
 USED_BADGE = ":red-badge[Used]"
 USED_LABEL = f"{MARK} Used"
+# The moderation queue's headings, as the watchlist marks an alert (st.error would say that
+# something went wrong on the page).
+CRISIS_BADGE = ":red-badge[:material/emergency: Crisis flag]"
+REPORT_REASONS = {"unsafe": "Unsafe", "harassment": "Harassment", "spam": "Spam", "other": "Other"}
+
+
+def report_badge(reason: str) -> str:
+    """A report's reason as a badge; the API knows only the four reasons."""
+    return f":orange-badge[:material/flag: Reported: {REPORT_REASONS.get(reason, 'Other')}]"
+
+
 # Markdown the dashboard writes itself on purpose (badges are Streamlit directives): tests
 # that look for live Markdown in what people typed know these apart.
-OWN_BADGES = frozenset([*(severity_badge(s) for s in SEVERITIES), *(severity_text(s) for s in SEVERITIES), USED_BADGE])
+OWN_BADGES = frozenset(
+    [*(severity_badge(s) for s in SEVERITIES), *(severity_text(s) for s in SEVERITIES), USED_BADGE, CRISIS_BADGE]
+)
+OWN_BADGES |= {report_badge(reason) for reason in REPORT_REASONS}
 _INK = {severity_label(s): ink for s, ink in SEVERITY_INK.items()} | {USED_LABEL: SEVERITY_INK["critical"]}
 
 

@@ -368,7 +368,6 @@ def create_admin(email: str, password: str, name: str) -> None:
     """
     import asyncpg
     import msgspec
-
     from litestar.plugins.problem_details import ProblemDetailsException
 
     from api.admin.schemas import AccountCreate

@@ -249,9 +249,7 @@ async def revoke_own_session(conn: asyncpg.Connection, person_id: UUID, session_
     return ended is not None
 
 
-async def revoke_sessions(
-    conn: asyncpg.Connection, person_id: UUID, reason: str, keep: UUID | None = None
-) -> int:
+async def revoke_sessions(conn: asyncpg.Connection, person_id: UUID, reason: str, keep: UUID | None = None) -> int:
     """End every live session of the person but `keep` (the one asking, if any); how many."""
     ended = await conn.fetch(
         """

@@ -203,15 +203,25 @@ def ical_text(value: str) -> str:
 
 
 async def empty_database(conn: asyncpg.Connection) -> None:
-    """Every table emptied (the audit log too: `replica` mode skips its append-only trigger;
-    for tests only), but the migrations' own record and the reference list of time zones."""
+    """Every table emptied and every sequence restarted (the audit log too: `replica` mode
+    skips its append-only trigger and the foreign keys' checks; for tests only), but the
+    migrations' own record and the reference list of time zones. DELETE, not TRUNCATE: after
+    each of some 1,500 tests, TRUNCATE's new files cost 90 ms, these small tables' rows 5."""
     tables = await conn.fetch(
         "select tablename from pg_tables where schemaname = 'public'"
         " and tablename not in ('schema_migrations', 'known_time_zones')"
     )
-    await conn.execute("set session_replication_role = replica")
-    await conn.execute("truncate " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " restart identity cascade")
-    await conn.execute("set session_replication_role = origin")
+    deletes = "".join(f'delete from "{t["tablename"]}";' for t in tables)
+    await conn.execute(
+        f"""
+        begin;
+        set local session_replication_role = replica;
+        {deletes}
+        select setval(format('%I.%I', schemaname, sequencename), start_value, false)
+          from pg_sequences where schemaname = 'public';
+        commit;
+        """
+    )
 
 
 # A zone neither PostgreSQL nor Python knows, as a database upgrade or a hand-written row

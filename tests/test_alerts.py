@@ -264,12 +264,12 @@ async def test_outreach_and_a_resolve_without_a_note_at_once_never_resolve_witho
             alert_id = await conn.fetchval("select id from alerts where status = 'open'")
             url = f"/v1/staff/alerts/{alert_id}"
 
-            async def outreach() -> int:
+            async def outreach(url: str = url) -> int:
                 await asyncio.sleep(random.random() / 100)
                 body = {"channel": "call", "reached": True}
                 return (await http.post(f"{url}/outreach", json=body, headers=staff.headers)).status_code
 
-            async def resolve() -> int:
+            async def resolve(url: str = url) -> int:
                 await asyncio.sleep(random.random() / 100)
                 return (await http.post(f"{url}/resolve", json={}, headers=staff.headers)).status_code
 

@@ -268,5 +268,7 @@ async def test_an_ordinary_check_in_is_stored_in_four_round_trips(settings, clie
 
     logged, _ = await statements.capture(settings, send)
     ran = [" ".join(q.split()).lower() for q, _ in logged]
-    checkin = [q for q in ran if not q.startswith(statements.DRIVER_STATEMENTS) and "from auth_sessions s join people" not in q]
+    checkin = [
+        q for q in ran if not q.startswith(statements.DRIVER_STATEMENTS) and "from auth_sessions s join people" not in q
+    ]
     assert [q.split()[0] for q in checkin] == ["begin;", "select", "with", "commit;"], checkin

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 CARE_PAGES = [
     "Watchlist",
+    "Moderation",
     "Overview",
     "Participants",
     "Enroll a graduate",

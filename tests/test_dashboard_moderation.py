@@ -82,8 +82,10 @@ async def test_the_queue_shows_a_crisis_flag_first_then_a_report(dashboard, clie
     assert [i["kind"] for i in items] == ["report", "crisis"]  # the API's order: oldest first
     by_kind = {i["kind"]: str(i["id"]) for i in items}
     assert cards(at) == [by_kind["crisis"], by_kind["report"]]
-    assert "Crisis flag" in at.error[0].value and "a crisis" in at.error[0].value
-    assert "Reported: Spam" in at.warning[0].value
+    headings = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert len(headings) == 2 and not at.error and not at.warning
+    assert ":red-badge[:material/emergency: Crisis flag]" in headings[0] and "a crisis" in headings[0]
+    assert ":orange-badge[:material/flag: Reported: Spam]" in headings[1]
     assert (
         "**Tuesday Circle** · Ana (graduate) · posted" in page
         and "**Tuesday Circle** · Ben (graduate) · posted" in page

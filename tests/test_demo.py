@@ -272,3 +272,22 @@ async def test_a_database_with_people_in_it_is_refused_and_left_as_it_was(conn, 
         await load_demo(conn, hasher, progress=lambda _: None)
     assert await conn.fetchval("select count(*) from people") == 1  # only the real staff member
     assert await conn.fetchval("select count(*) from groups") == 0
+
+
+async def test_the_demo_has_group_discussions_and_a_moderation_queue_to_work(client, conn, hasher):
+    logins, _ = await load(conn, hasher)
+    admin = await sign_in(client, ADMIN_EMAIL, logins.password)
+    queue = (await client.get("/v1/staff/moderation", headers=admin)).json()["items"]
+    assert sorted(item["kind"] for item in queue) == ["crisis", "report"]
+    crisis = next(item for item in queue if item["kind"] == "crisis")
+    assert crisis["phrases"] and crisis["participant_url"], crisis  # the phrases matched; the author's page
+    # The group's discussion as the API lists it: newest first, with replies and support.
+    group_id = crisis["post"]["group_id"]
+    posts = (await client.get(f"/v1/groups/{group_id}/posts", headers=admin)).json()["items"]
+    assert len(posts) == 5 and [p["id"] for p in posts] == sorted((p["id"] for p in posts), reverse=True)
+    assert sum(p["reply_count"] for p in posts) >= 2 and any(p["reactions"]["support"] for p in posts)
+    dates = [p["created_at"] for p in posts]
+    assert dates == sorted(dates, reverse=True), "dated in the order they were written"
+    written = await conn.fetchval("select count(*) from posts")
+    groups_with_posts = await conn.fetchval("select count(distinct group_id) from posts")
+    assert written >= 20 and groups_with_posts >= 4, (written, groups_with_posts)

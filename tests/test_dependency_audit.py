@@ -41,7 +41,9 @@ PAGES["/pypi/oldpin/json"] = {
     "info": {"version": "5.2"},
     "vulnerabilities": [],
     "releases": {
-        "5.0": _files(timedelta(days=100)), "5.1": _files(timedelta(days=40)), "5.2": _files(timedelta(days=2)),
+        "5.0": _files(timedelta(days=100)),
+        "5.1": _files(timedelta(days=40)),
+        "5.2": _files(timedelta(days=2)),
     },
     "urls": _files(timedelta(days=2)),
 }

@@ -196,9 +196,7 @@ async def test_an_unknown_code_takes_as_long_as_a_wrong_one_for_a_live_used_or_l
     assert ratio < 1.5
 
 
-async def test_an_unknown_set_up_code_takes_as_long_as_a_wrong_one_for_a_live_or_locked_code(
-    production_hashing, conn
-):
+async def test_an_unknown_set_up_code_takes_as_long_as_a_wrong_one_for_a_live_or_locked_code(production_hashing, conn):
     client = production_hashing
     admin = await helpers.account(client, conn, Hasher("cheapest"), ["admin", "staff"])
     body = {"email": "new@example.org", "name": "New Colleague", "roles": ["staff"]}

@@ -155,9 +155,7 @@ async def test_watchlist_agrees_with_the_plain_statement(conn, now):
     for counselor in (None, population["counselors"][0]):
         everyone = await conn.fetch(reference_sql.WATCHLIST, now, counselor, 10_000, 0)
         assert len(everyone) > 50
-        assert [dict(r) for r in await watch.watchlist(conn, now, counselor, 10_000, 0)] == [
-            dict(r) for r in everyone
-        ]
+        assert [dict(r) for r in await watch.watchlist(conn, now, counselor, 10_000, 0)] == [dict(r) for r in everyone]
         for limit, offset in ((1, 0), (7, 3), (40, 40), (25, len(everyone) - 10), (5, len(everyone) + 1)):
             page = await watch.watchlist(conn, now, counselor, limit, offset)
             assert [dict(r) for r in page] == [dict(r) for r in everyone[offset : offset + limit]]

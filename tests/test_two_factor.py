@@ -107,9 +107,7 @@ async def test_a_password_alone_no_longer_signs_in_once_two_factor_is_on(client,
 
 
 @pytest.mark.parametrize(("skew", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)])
-async def test_a_phone_clock_one_step_off_is_accepted_and_two_steps_off_refused(
-    client, staff, clock, skew, accepted
-):
+async def test_a_phone_clock_one_step_off_is_accepted_and_two_steps_off_refused(client, staff, clock, skew, accepted):
     secret, _ = await helpers.enrol_totp(client, staff)
     clock.step(3)  # past the enrolment's code, whatever the skew
     challenge = (await _login(client, staff))["challenge"]

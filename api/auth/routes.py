@@ -12,8 +12,10 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
 
+from api.audit import audit
 from api.auth import credentials, tokens
 from api.auth.firebase import FirebaseTokenError, FirebaseUnavailable
+from api.auth.passwords import check_strength
 from api.auth.schemas import (
     ActivateRequest,
     FirebaseRequest,
@@ -23,11 +25,9 @@ from api.auth.schemas import (
     SetupRequest,
     TokenPair,
 )
-from api.auth.passwords import check_strength
-from api.audit import audit
-from api.mfa import second_factor
 from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
+from api.mfa import second_factor
 from api.openapi import may_answer, sign_in_refused
 from api.problems import invalid, problem
 from api.settings import Settings

@@ -3,13 +3,15 @@ months behind it, so that a newcomer signs in to a dashboard that has something 
 
 Staff (an admin, two counselors, three facilitators), about 60 graduates at every stage of
 the plan (a few not signed in yet), 7 peer groups with members, a waitlist, past sessions
-and announcements, and 120 days of history made through the product's own rules: check-ins
+and announcements, a week of group discussion (one post flagged by the crisis watch, one
+reported), and 120 days of history made through the product's own rules: check-ins
 submitted as the app would, the missed-check-in sweep run day by day, alerts worked by the
 counselors. Deterministic: the same day gives the same program (dates count back from the
 day it loads, in the program's zone). Loaded once; later runs find it and skip.
 
-people.py: staff and graduates; groups.py: groups and sessions; checkins.py: what each
-graduate answers, and when; staff.py: counselors working alerts; history.py: the replay.
+people.py: staff and graduates; groups.py: groups and sessions; discussions.py: posts;
+checkins.py: what each graduate answers, and when; staff.py: counselors working alerts;
+history.py: the replay.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import asyncpg
 from api.auth import credentials
 from api.auth.activation import Verifier, issue_activation_code, new_verifier
 from api.auth.credentials import Hasher
-from api.demo import groups, history, people
+from api.demo import discussions, groups, history, people
 from api.demo.people import ADMIN_EMAIL, COUNSELOR_EMAIL, COUNSELORS, FACILITATOR_EMAIL, PENDING, PROGRAM_ZONE
 from api.demo.staff import Office
 from api.demo.timeline import Timeline
@@ -134,6 +136,8 @@ async def _load(
         await groups.fill(conn, group_rng, demo_groups, graduates, now)
         sessions = await groups.history(conn, group_rng, demo_groups, now, timeline)
         progress(f"  groups: {len(demo_groups)}, {sessions} sessions stored")
+        posts = await discussions.write(conn, random.Random(f"{SEED}:posts"), demo_groups, now)
+        progress(f"  discussions: {posts} posts and replies, one crisis flag and one report to review")
         office = Office(conn, graduates, today, SEED)
         tally = await history.replay(conn, SEED, graduates, timeline, office, today, now, progress)
         states = await demo_db.alerts_by_status(conn)

@@ -11,8 +11,8 @@ from api.auth.password_change import change_own_password
 from api.auth.schemas import PasswordChange
 from api.checkins.plan import days_sober
 from api.deps import Conn, RuntimeDep, TransactionsDep
-from api.openapi import may_answer
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
+from api.openapi import may_answer
 from api.pagination import Page
 from api.participants.deletion import delete_graduate
 from api.problems import found, invalid
