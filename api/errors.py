@@ -136,6 +136,15 @@ def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationEr
     return problem(409, code, detail).to_response(request)
 
 
+def foreign_key_violation_to_problem(request: Request, exc: asyncpg.ForeignKeyViolationError) -> Response:
+    # What a row refers to was deleted by a request that committed first (an account deleted
+    # while its owner posts, say): the client's state is stale, not the server broken.
+    logger.warning("foreign key violation on %s", exc.constraint_name)
+    return problem(409, "gone", "Something this refers to was removed meanwhile: reload, then try again.").to_response(
+        request
+    )
+
+
 def _unavailable(what: str, code: str, detail: str, retry_after_s: int):
     """A handler for a dependency that is down: a 503 that says so, logged by type only."""
 
@@ -191,6 +200,7 @@ EXCEPTION_HANDLERS = {
     ValidationException: validation_to_problem,
     HTTPException: http_to_problem,
     asyncpg.UniqueViolationError: unique_violation_to_problem,
+    asyncpg.ForeignKeyViolationError: foreign_key_violation_to_problem,
     asyncpg.CharacterNotInRepertoireError: unstorable_text_to_problem,
     asyncpg.PostgresConnectionError: database_unavailable_to_problem,
     asyncpg.CannotConnectNowError: database_unavailable_to_problem,

@@ -104,20 +104,17 @@ async def get_post(conn: asyncpg.Connection, post_id: int, viewer_id: UUID, mode
     )
 
 
-async def post_facts(conn: asyncpg.Connection, post_id: int) -> asyncpg.Record | None:
-    """What the rules need to know about a post, whoever asks: its group, author, parent."""
+async def post_facts(conn: asyncpg.Connection, post_id: int, lock: bool = False) -> asyncpg.Record | None:
+    """What the rules need to know about a post, whoever asks: its group, author, parent.
+    With `lock`, the row is held until the transaction ends, so a rule checked on it (not
+    removed, not hidden) still holds when the change is written: a hide and the author's
+    delete at once happen one after the other. NO KEY UPDATE leaves replies and reactions,
+    which only reference the row, free to be written meanwhile."""
     return await conn.fetchrow(
-        """
+        f"""
         select p.id, p.group_id, p.author_id, p.reply_to, p.removed_at, p.hidden_at, p.hidden_reason
-        from posts p where p.id = $1
+        from posts p where p.id = $1 {"for no key update" if lock else ""}
         """,
-        post_id,
-    )
-
-
-async def lock_post(conn: asyncpg.Connection, post_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "select id, group_id, author_id, reply_to, removed_at, hidden_at from posts where id = $1 for update",
         post_id,
     )
 

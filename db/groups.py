@@ -67,11 +67,22 @@ async def replace_schedule(
     )
 
 
-async def replace_facilitators(conn: asyncpg.Connection, group_id: UUID, person_ids: list[UUID]) -> None:
-    await conn.execute("delete from group_facilitators where group_id = $1", group_id)
-    await conn.execute(
-        "insert into group_facilitators (group_id, person_id) select $1, unnest($2::uuid[])", group_id, person_ids
+async def replace_facilitators(conn: asyncpg.Connection, group_id: UUID, person_ids: list[UUID]) -> list[UUID]:
+    """The group's facilitators become `person_ids`; those who were and no longer are."""
+    removed = await conn.fetch(
+        "delete from group_facilitators where group_id = $1 and person_id <> all($2::uuid[]) returning person_id",
+        group_id,
+        person_ids,
     )
+    await conn.execute(
+        """
+        insert into group_facilitators (group_id, person_id) select $1, unnest($2::uuid[])
+        on conflict do nothing
+        """,
+        group_id,
+        person_ids,
+    )
+    return [row["person_id"] for row in removed]
 
 
 async def unknown_facilitators(conn: asyncpg.Connection, person_ids: list[UUID]) -> list[UUID]:

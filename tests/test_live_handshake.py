@@ -108,3 +108,33 @@ async def test_a_deactivated_graduate_is_closed_with_4401(client, circle, api_ur
     # The access token is still unexpired and well signed; the session behind it is not.
     assert await first_word(url, member.headers) == 4401
     assert await first_word(live(api_url, circle["group"]["id"], unused)) == 4401
+
+
+async def test_a_facilitator_taken_off_the_group_is_closed_at_once(client, circle, api_url):
+    group_id, staff = circle["group"]["id"], circle["staff"]
+    async with connect(live(api_url, group_id), additional_headers=circle["facilitator"].headers) as socket:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
+        changed = await client.patch(
+            f"/v1/staff/groups/{group_id}",
+            json={"facilitator_ids": [circle["other_facilitator"].id]},
+            headers=staff.headers,
+        )
+        assert changed.status_code == 200, changed.text
+        # Well before the 30-second check every socket gets anyway.
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert closed.value.rcvd.code == 4404
+    # The facilitator who stays keeps the group.
+    assert await first_word(live(api_url, group_id), circle["other_facilitator"].headers) == READY
+
+
+async def test_a_graduate_who_deletes_their_account_is_closed_at_once(client, circle, api_url):
+    member = circle["member"]
+    async with connect(live(api_url, circle["group"]["id"]), additional_headers=member.headers) as socket:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
+        assert (await client.delete("/v1/me", headers=member.headers)).status_code == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(socket.recv(), 5)
+        assert closed.value.rcvd.code == 4401

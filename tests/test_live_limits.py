@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from api.discussions.live import CLIENT_MESSAGES_PER_WINDOW
+from api.discussions.live import CLIENT_MESSAGES_PER_WINDOW, LiveHub
 from tests import helpers
 
 
@@ -69,3 +70,22 @@ async def test_a_session_signed_out_elsewhere_closes_its_socket_at_the_next_chec
         await client.post("/v1/auth/logout", json={"refresh_token": ana.tokens["refresh_token"]})
     ).status_code == 204
     assert await close_code(socket) == 4401
+
+
+async def test_a_post_the_hub_could_not_load_is_tried_again_by_the_next_socket(database_url):
+    """A load that failed (the database busy or gone) is not kept for the event's other
+    sockets: each asks again (a socket that cannot get it tells its client to resync)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    hub = LiveHub(pool)
+    await pool.close()
+    event = {"event_id": "e-1", "post_id": 1}
+    for _ in range(2):
+        with pytest.raises(asyncpg.InterfaceError):
+            await hub.post_of(event)
+    assert hub._loaded == {}
+    hub._pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        assert await hub.post_of(event) is None  # no such post: now a real answer, kept
+        assert list(hub._loaded) == ["e-1"]
+    finally:
+        await hub._pool.close()

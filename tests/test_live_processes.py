@@ -124,11 +124,16 @@ async def test_a_client_that_reconnects_catches_up_with_after_and_loses_nothing(
 async def test_the_blocked_authors_posts_never_reach_the_blocker_live(world, two_processes, client, staff):
     group, ana, ben = world
     first, second = two_processes
+    cal = await helpers.graduate(client, staff, alias="Cal")
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=cal.headers)).status_code == 201
     ana_socket = await open_socket(first, group["id"], ana)
     async with httpx.AsyncClient(base_url=second.url) as http:
         assert (await http.post("/v1/me/blocks", json={"person_id": ben.id}, headers=ana.headers)).status_code == 201
         await asyncio.sleep(0.5)  # the block event reaches Ana's socket on the other process
-        await http.post(f"/v1/groups/{group['id']}/posts", json={"body": "from Ben"}, headers=ben.headers)
+        by_ben = await http.post(f"/v1/groups/{group['id']}/posts", json={"body": "from Ben"}, headers=ben.headers)
+        # Nor a reply under his post by someone else, as the lists leave it out.
+        reply = {"body": "Cal replies to Ben", "reply_to": by_ben.json()["id"]}
+        assert (await http.post(f"/v1/groups/{group['id']}/posts", json=reply, headers=cal.headers)).status_code == 201
         after = await http.post(f"/v1/groups/{group['id']}/posts", json={"body": "from Ana"}, headers=ana.headers)
         event = await next_event(ana_socket)
         assert event["post"]["id"] == after.json()["id"]

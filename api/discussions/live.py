@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import logging
 import secrets
 import time
 from collections import Counter, OrderedDict
@@ -41,6 +42,7 @@ from db import discussions as posts_db
 from db import live_tickets as tickets_db
 from db.pool import ACQUIRE_TIMEOUT_S
 
+log = logging.getLogger("aftercare.live")
 NOBODY = UUID(int=0)
 SHOWN = (events.POST, events.REPLY, events.UNHIDDEN)
 CLIENT_WINDOW_S = 60.0
@@ -58,7 +60,10 @@ class LiveHub:
         self.sockets_per_person = sockets_per_person
         self.open_sockets: Counter[UUID] = Counter()
 
-    async def post_of(self, event: dict[str, Any]) -> dict[str, Any] | None:
+    async def post_of(self, event: dict[str, Any]) -> tuple[dict[str, Any], UUID | None] | None:
+        """(the post as the app shows it, the author of the post it replies to), or None if
+        it is gone. A load that failed (the database busy) is forgotten, so the next socket
+        to ask tries again."""
         key = event["event_id"]
         future = self._loaded.get(key)
         if future is None:
@@ -66,12 +71,20 @@ class LiveHub:
             self._loaded[key] = future
             while len(self._loaded) > self._keep:
                 self._loaded.popitem(last=False)
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            if self._loaded.get(key) is future:
+                del self._loaded[key]
+            raise
 
-    async def _load(self, post_id: int) -> dict[str, Any] | None:
+    async def _load(self, post_id: int) -> tuple[dict[str, Any], UUID | None] | None:
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             row = await posts_db.get_post(conn, post_id, NOBODY, False)
-        return msgspec.to_builtins(service.to_post(row)) if row is not None else None
+            parent = await posts_db.post_facts(conn, row["reply_to"]) if row and row["reply_to"] else None
+        if row is None:
+            return None
+        return msgspec.to_builtins(service.to_post(row)), parent["author_id"] if parent else None
 
 
 class LiveTicketController(Controller):
@@ -144,8 +157,18 @@ class _Socket:
             await self.load_blocks()
             return None
         if kind in SHOWN:
-            shown = await self.hub.post_of(event)
-            if shown is None or (shown["author"] and UUID(shown["author"]["id"]) in self.blocked):
+            try:
+                loaded = await self.hub.post_of(event)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                # Not loaded now: the client catches up with ?after= rather than miss it.
+                log.warning("could not load post %s; sending resync", event.get("post_id"))
+                await self.socket.send_json({"type": "resync"})
+                return None
+            if loaded is None:
+                return None
+            shown, thread_author = loaded
+            # As the lists do: nothing by someone I blocked, nor any reply under their post.
+            if (shown["author"] and UUID(shown["author"]["id"]) in self.blocked) or thread_author in self.blocked:
                 return None
             await self.socket.send_json({"type": kind, "post": shown})
         elif kind == events.REACTION:

@@ -56,14 +56,23 @@ async def group_access(conn: asyncpg.Connection, group_id: UUID, user: Principal
     return Access(group_id, row["name"], staff or row["facilitates"], staff, role, row["archived_at"] is not None)
 
 
-async def post_access(conn: asyncpg.Connection, post_id: int, user: Principal) -> tuple[asyncpg.Record, Access]:
+async def post_access(
+    conn: asyncpg.Connection, post_id: int, user: Principal, lock: bool = False
+) -> tuple[asyncpg.Record, Access]:
     """The post and the caller's place in its group; 404 where the caller cannot see it
-    (another group's, or its author blocked by the caller)."""
-    facts = found(await posts_db.post_facts(conn, post_id), "post")
+    (another group's, or its author blocked by the caller). `lock` (for a change): the post
+    stays as read until the transaction ends."""
+    facts = found(await posts_db.post_facts(conn, post_id, lock), "post")
     access = await group_access(conn, facts["group_id"], user)
     if await posts_db.blocked(conn, user.id, facts["author_id"]):
         found(None, "post")
     return facts, access
+
+
+async def visible_post(conn: asyncpg.Connection, post_id: int, user: Principal, moderator: bool) -> asyncpg.Record:
+    """The post as the caller now sees it; 404 if they no longer can (they blocked its
+    author, or the thread's, in a request that ran at the same time)."""
+    return found(await posts_db.get_post(conn, post_id, user.id, moderator), "post")
 
 
 def to_post(row: asyncpg.Record | dict, cls: type[Post] = Post, **extra: Any) -> Post:
@@ -119,7 +128,7 @@ async def _within_limits(
 
 async def _parent(conn: asyncpg.Connection, access: Access, reply_to: int, user: Principal) -> asyncpg.Record:
     """The post a reply goes under (a reply to a reply goes under the same post)."""
-    target = await posts_db.post_facts(conn, reply_to)
+    target = await posts_db.post_facts(conn, reply_to, lock=True)
     if (
         target is None
         or target["group_id"] != access.group_id
@@ -172,7 +181,7 @@ async def create_post(
         )
     if target is None:
         await _new_posts_notice(conn, access, user.id, now)
-    row = await posts_db.get_post(conn, post_id, user.id, access.moderator)
+    row = await visible_post(conn, post_id, user, access.moderator)
     created = to_post(
         row,
         PostCreated,
@@ -207,7 +216,7 @@ async def set_hidden(
 ) -> tuple[Post, Events]:
     """A moderator hides a post (or shows it again); its author is told why, in their inbox.
     Hiding closes the open reports and flags on it."""
-    facts, access = await post_access(conn, post_id, user)
+    facts, access = await post_access(conn, post_id, user, lock=True)
     if not access.moderator:
         raise problem(403, "forbidden", "Only the group's facilitators and staff hide posts; report it instead.")
     if facts["removed_at"] is not None:
@@ -227,7 +236,7 @@ async def set_hidden(
                 reason=reason,
             ),
         )
-    row = await posts_db.get_post(conn, post_id, user.id, access.moderator)
+    row = await visible_post(conn, post_id, user, access.moderator)
     published = [
         (events.group_channel(access.group_id), events.post_event(events.HIDDEN if hidden else events.UNHIDDEN, row))
     ]
@@ -237,7 +246,7 @@ async def set_hidden(
 async def delete_post(conn: asyncpg.Connection, user: Principal, post_id: int) -> Events:
     """The author's words are theirs to take back, even after leaving the group (or once it
     is archived); anyone else learns only what they could see anyway."""
-    facts = found(await posts_db.post_facts(conn, post_id), "post")
+    facts = found(await posts_db.post_facts(conn, post_id, lock=True), "post")
     if facts["author_id"] != user.id:
         await post_access(conn, post_id, user)
         raise problem(403, "forbidden", "Only its author deletes a post; moderators hide it.")
@@ -251,7 +260,7 @@ async def delete_post(conn: asyncpg.Connection, user: Principal, post_id: int) -
 async def react(
     conn: asyncpg.Connection, user: Principal, post_id: int, kind: str, on: bool
 ) -> tuple[int, Events, UUID]:
-    facts, access = await post_access(conn, post_id, user)
+    facts, access = await post_access(conn, post_id, user, lock=True)
     if on and access.archived:
         raise problem(409, "group_archived", "This group is archived: its discussion is read-only.")
     if on and (facts["removed_at"] is not None or facts["hidden_at"] is not None):
@@ -265,13 +274,14 @@ async def react(
 
 async def report_post(conn: asyncpg.Connection, user: Principal, post_id: int, reason: str, note: str | None) -> int:
     """The report's id: reporting again while yours is open answers with the same one."""
-    facts, access = await post_access(conn, post_id, user)
+    facts, access = await post_access(conn, post_id, user, lock=True)
     if facts["author_id"] == user.id:
         raise problem(422, "own_post", "That is your own post: delete it instead.")
     if facts["removed_at"] is not None or facts["hidden_at"] is not None:
         # Already out of sight: a report would ask a moderator to look at nothing.
         raise problem(409, "post_unavailable", "That post was removed or hidden already.")
-    report_id = await moderation_db.add_report(conn, post_id, access.group_id, user.id, reason, note)
-    if report_id is None:
-        report_id = await moderation_db.open_report_of(conn, post_id, user.id)
+    # Open already: the same one. Dismissed between the two statements: a new one.
+    while (report_id := await moderation_db.add_report(conn, post_id, access.group_id, user.id, reason, note)) is None:
+        if (report_id := await moderation_db.open_report_of(conn, post_id, user.id)) is not None:
+            break
     return report_id

@@ -13,6 +13,7 @@ from litestar import Controller, Request, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
+from api.discussions import events
 from api.groups import notices
 from api.groups.schemas import Group, GroupCreate, GroupUpdate
 from api.groups.service import apply_schedule_edit, set_schedule, slot_tuples, to_group, visible_group
@@ -88,6 +89,7 @@ class StaffGroupController(Controller):
         the date still has a session; sessions on dates it drops are cancelled. A larger
         capacity seats people from the waitlist at once."""
         changes = data.changes()
+        no_longer_facilitating: list[UUID] = []
         async with conn.transaction():
             current = found(await groups_db.lock_group(conn, group_id), "group")
             row = await visible_group(conn, group_id, request.user)
@@ -95,7 +97,11 @@ class StaffGroupController(Controller):
             check_group(merged)
             if "facilitator_ids" in changes:
                 await _check_facilitators(conn, changes["facilitator_ids"])  # type: ignore[arg-type]
-                await groups_db.replace_facilitators(conn, group_id, changes["facilitator_ids"])  # type: ignore[arg-type]
+                no_longer_facilitating = await groups_db.replace_facilitators(
+                    conn,
+                    group_id,
+                    changes["facilitator_ids"],  # type: ignore[arg-type]
+                )
             await groups_db.update_group(conn, group_id, {_COLUMNS[f]: v for f, v in changes.items() if f in _COLUMNS})
             if "schedule" in changes:
                 await set_schedule(conn, group_id, slot_tuples(changes["schedule"]))  # type: ignore[arg-type]
@@ -103,6 +109,9 @@ class StaffGroupController(Controller):
                 await apply_schedule_edit(conn, group_id, dt.datetime.now(dt.UTC))
             if "capacity" in changes and current["archived_at"] is None:
                 await notices.seat_waitlist(conn, group_id)
+        for person_id in no_longer_facilitating:
+            # Their live sockets on the group's discussion close now, not at the next check.
+            events.access_changed(request.app, person_id)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/unarchive", status_code=200, summary="Bring an archived group back")

@@ -12,6 +12,7 @@ import asyncpg
 from litestar import Request
 
 from api.audit import audit
+from api.discussions import events
 from api.groups import notices
 from api.me.schemas import Deleted
 from api.problems import found, invalid
@@ -40,4 +41,6 @@ async def delete_graduate(
         await audit(conn, request, "participant.delete", person_id, {"care_record_kept": kept})
         counts = await privacy_db.delete_person(conn, person_id)
         counts["group_members"] += len(seats)
+    # Their live sockets close now (the session behind them is gone), not at the next check.
+    events.access_changed(request.app, person_id)
     return Deleted(deleted=counts, care_record_kept=kept)
