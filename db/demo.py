@@ -72,3 +72,8 @@ async def with_open_alerts(conn: asyncpg.Connection, person_ids: Sequence[UUID])
 async def alerts_by_status(conn: asyncpg.Connection) -> dict[str, int]:
     rows = await conn.fetch("select status, count(*)::int as n from alerts group by status")
     return {row["status"]: row["n"] for row in rows}
+
+
+async def date_moderation_item(conn: asyncpg.Connection, item_id: int, at: dt.datetime) -> None:
+    """A report or flag dated when the invented history has it, not when the demo loads."""
+    await conn.execute("update moderation_items set created_at = $2 where id = $1", item_id, at)

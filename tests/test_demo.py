@@ -281,6 +281,12 @@ async def test_the_demo_has_group_discussions_and_a_moderation_queue_to_work(cli
     assert sorted(item["kind"] for item in queue) == ["crisis", "report"]
     crisis = next(item for item in queue if item["kind"] == "crisis")
     assert crisis["phrases"] and crisis["participant_url"], crisis  # the phrases matched; the author's page
+    # Flagged and reported lately, when their posts were written, not when the demo loaded.
+    loaded_at = dt.datetime.now(dt.UTC)  # the pinned clock the demo was dated from
+    for item in queue:
+        raised = dt.datetime.fromisoformat(item["created_at"])
+        assert loaded_at - dt.timedelta(days=2) < raised < loaded_at - dt.timedelta(hours=1), item
+        assert raised >= dt.datetime.fromisoformat(item["post"]["created_at"]), item
     # The group's discussion as the API lists it: newest first, with replies and support.
     group_id = crisis["post"]["group_id"]
     posts = (await client.get(f"/v1/groups/{group_id}/posts", headers=admin)).json()["items"]

@@ -13,6 +13,7 @@ import asyncpg
 from api.demo.groups import DemoGroup
 from api.discussions.crisis_watch import assess_post
 from api.discussions.service import digest
+from db import demo as demo_db
 from db import discussions as posts_db
 from db import moderation as moderation_db
 
@@ -50,15 +51,20 @@ async def write(conn: asyncpg.Connection, rng: random.Random, groups: list[DemoG
             for supporter in rng.sample(members, min(3, len(members))):
                 if supporter != author:
                     await posts_db.react(conn, post_id, supporter, "support", True)
-        if index == 0:  # one group's discussion has what a moderator must look at
-            at = min(at + dt.timedelta(hours=2), now)
-            author, reporter, seller = rng.sample(_members_at(group, at), 3)
-            flagged = await _post(conn, group, author, None, CRISIS_POST, at)
+        if index == 0:  # one group's discussion has what a moderator must look at, lately
+            spam_at = min(max(at + dt.timedelta(minutes=10), now - dt.timedelta(hours=26)), now)
+            crisis_at = min(max(spam_at + dt.timedelta(minutes=10), now - dt.timedelta(hours=3)), now)
+            author, reporter, seller = rng.sample(_members_at(group, spam_at), 3)
+            spam = await _post(conn, group, seller, None, REPORTED_POST, spam_at)
+            report = await moderation_db.add_report(
+                conn, spam, group.id, reporter, "spam", "Selling things in the group."
+            )
+            await demo_db.date_moderation_item(conn, report, min(spam_at + dt.timedelta(hours=2), now))
+            flagged = await _post(conn, group, author, None, CRISIS_POST, crisis_at)
             flag = assess_post(CRISIS_POST)
             assert flag is not None, "the demo's crisis post must be one the crisis watch flags"
-            await moderation_db.add_crisis_flag(conn, flagged, group.id, flag.categories, flag.phrases)
-            spam = await _post(conn, group, seller, None, REPORTED_POST, at)
-            await moderation_db.add_report(conn, spam, group.id, reporter, "spam", "Selling things in the group.")
+            crisis = await moderation_db.add_crisis_flag(conn, flagged, group.id, flag.categories, flag.phrases)
+            await demo_db.date_moderation_item(conn, crisis, crisis_at)
             written += 2
     return written
 
