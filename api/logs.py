@@ -25,7 +25,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 # whose name says it is a secret.
 _SECRETS = re.compile(
     r"(?P<keep>/v1/calendar/)[^/?#\s\"\\]+"
-    r"|(?P<param>[?&](?:[\w-]*(?:token|secret|password|code|key|signature))=)[^&#\s\"\\]+",
+    r"|(?P<param>[?&](?:[\w-]*(?:token|secret|password|code|key|signature|ticket))=)[^&#\s\"\\]+",
     re.IGNORECASE,
 )
 

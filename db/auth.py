@@ -196,12 +196,14 @@ async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str
     )
 
 
-async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, reason: str) -> None:
-    await conn.execute(
+async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, reason: str) -> UUID | None:
+    """Whose session ended; None when the token was unknown or its session over already."""
+    return await conn.fetchval(
         """
         update auth_sessions set revoked_at = now(), revoked_reason = $2
         where id = (select session_id from refresh_tokens where token_hash = $1)
           and revoked_at is null
+        returning person_id
         """,
         token_hash,
         reason,

@@ -56,17 +56,29 @@ async def recent_posts_by(conn: asyncpg.Connection, person_id: UUID, since: dt.d
     return await conn.fetchval("select count(*) from posts where author_id = $1 and created_at >= $2", person_id, since)
 
 
-async def last_post_by(conn: asyncpg.Connection, person_id: UUID, since: dt.datetime) -> asyncpg.Record | None:
-    """The person's latest post since `since` (digest, group, parent), if any. Latest by id:
-    one person's posts are inserted one at a time (`lock_author`), so ids keep their order."""
-    return await conn.fetchrow(
+async def posted_lately(
+    conn: asyncpg.Connection,
+    person_id: UUID,
+    body_digest: bytes,
+    group_id: UUID,
+    reply_to: int | None,
+    since: dt.datetime,
+) -> bool:
+    """Whether the person posted these words to this place (the group's discussion, or
+    under this post) since `since`: any of their posts, not only the latest (posts_author_idx)."""
+    return await conn.fetchval(
         """
-        select body_digest, group_id, reply_to from posts
-        where author_id = $1 and created_at >= $2 and removed_at is null
-        order by id desc limit 1
+        select exists (
+            select from posts
+            where author_id = $1 and created_at >= $2 and removed_at is null
+              and body_digest = $3 and group_id = $4 and reply_to is not distinct from $5
+        )
         """,
         person_id,
         since,
+        body_digest,
+        group_id,
+        reply_to,
     )
 
 

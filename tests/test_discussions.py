@@ -126,6 +126,13 @@ async def test_blocked_peers_disappear_and_cannot_reply(client, circle):
 async def test_limits_refuse_duplicates_and_floods(client, circle):
     assert (await post(client, circle, "ana", "Same words")).status_code == 201
     assert_problem(await post(client, circle, "ana", "  same   WORDS "), 409, "duplicate_post")
+    # Not only the latest: something else in between does not make the same words new.
+    assert (await post(client, circle, "ana", "Other words")).status_code == 201
+    assert_problem(await post(client, circle, "ana", "Same words"), 409, "duplicate_post")
+    # The same words in another place (a reply) are another post.
+    top = (await post(client, circle, "ana", "Anyone up?")).json()
+    for place in ({"reply_to": top["id"]}, {}):
+        assert (await post(client, circle, "facilitator", "Congrats!", **place)).status_code == 201
     answers = await asyncio.gather(*(post(client, circle, "ben", f"note {i}") for i in range(25)))
     assert sorted(a.status_code for a in answers).count(201) == 20
     assert_problem([a for a in answers if a.status_code != 201][0], 429, "post_rate_limited")

@@ -63,6 +63,14 @@ async def ticket(client, who: helpers.Actor) -> str:
 READY = {"type": "ready"}
 
 
+async def closed_within(socket, seconds: float = 5) -> int:
+    """The code the socket is closed with, well before the 30-second check every socket gets."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(socket.recv(), seconds)
+    return closed.value.rcvd.code
+
+
 async def test_without_a_valid_session_the_socket_closes_with_4401(circle, api_url):
     url = live(api_url, circle["group"]["id"])
     assert await first_word(url) == 4401
@@ -120,11 +128,7 @@ async def test_a_facilitator_taken_off_the_group_is_closed_at_once(client, circl
             headers=staff.headers,
         )
         assert changed.status_code == 200, changed.text
-        # Well before the 30-second check every socket gets anyway.
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(socket.recv(), 5)
-        assert closed.value.rcvd.code == 4404
+        assert await closed_within(socket) == 4404
     # The facilitator who stays keeps the group.
     assert await first_word(live(api_url, group_id), circle["other_facilitator"].headers) == READY
 
@@ -134,7 +138,42 @@ async def test_a_graduate_who_deletes_their_account_is_closed_at_once(client, ci
     async with connect(live(api_url, circle["group"]["id"]), additional_headers=member.headers) as socket:
         assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
         assert (await client.delete("/v1/me", headers=member.headers)).status_code == 200
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(socket.recv(), 5)
-        assert closed.value.rcvd.code == 4401
+        assert await closed_within(socket) == 4401
+
+
+async def test_signing_out_closes_that_sessions_sockets_at_once(client, circle, api_url):
+    member, url = circle["member"], live(api_url, circle["group"]["id"])
+    async with connect(url, additional_headers=member.headers) as socket:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
+        out = await client.post("/v1/auth/logout", json={"refresh_token": member.tokens["refresh_token"]})
+        assert out.status_code == 204
+        assert await closed_within(socket) == 4401
+
+
+async def test_a_lost_phone_signed_out_from_another_device_loses_its_socket_at_once(client, circle, api_url):
+    member, url = circle["member"], live(api_url, circle["group"]["id"])
+    lost_phone = await helpers.second_device(client, circle["staff"], member)
+    async with (
+        connect(url, additional_headers=lost_phone) as lost,
+        connect(url, additional_headers=member.headers) as kept,
+    ):
+        for socket in (lost, kept):
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
+        sign_ins = (await client.get("/v1/me/sign-ins", headers=member.headers)).json()["items"]
+        [other] = [s for s in sign_ins if not s["current"]]
+        assert (await client.delete(f"/v1/me/sign-ins/{other['id']}", headers=member.headers)).status_code in (200, 204)
+        assert await closed_within(lost) == 4401
+        # The device that signed the other out stays.
+        posted = await client.post(
+            f"/v1/groups/{circle['group']['id']}/posts", json={"body": "hi"}, headers=member.headers
+        )
+        assert json.loads(await asyncio.wait_for(kept.recv(), 10))["post"]["id"] == posted.json()["id"]
+
+
+async def test_archiving_the_group_closes_its_members_sockets_at_once(client, circle, api_url):
+    group_id = circle["group"]["id"]
+    async with connect(live(api_url, group_id), additional_headers=circle["member"].headers) as socket:
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10)) == READY
+        archived = await client.post(f"/v1/staff/groups/{group_id}/archive", headers=circle["staff"].headers)
+        assert archived.status_code == 200, archived.text
+        assert await closed_within(socket) == 4404

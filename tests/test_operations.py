@@ -86,6 +86,8 @@ TOKEN = "s3cretTOKEN" + "-only-at-run-time"
         ("request", (), {"path": f"/v1/calendar/{TOKEN}.ics"}),
         ("request", (), {"url": f"https://h.example/v1/x?access_token={TOKEN}&a=1"}),
         ("callback %s", (f"/v1/y?code={TOKEN}",), {}),
+        # uvicorn's line for a live socket opened with a ticket, as a browser opens one.
+        ('%s - "WebSocket %s" [accepted]', ("127.0.0.1:5", f"/v1/groups/g/live?ticket={TOKEN}"), {}),
     ],
 )
 def test_a_secret_in_any_part_of_a_log_line_is_redacted(message, args, extra):

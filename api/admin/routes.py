@@ -128,7 +128,9 @@ class AccountController(Controller):
                 {"account_id": str(account_id), "sessions_ended": ended, "mfa_removed": mfa_removed},
             )
             row = await people_db.get_account(conn, account_id)  # its lock cleared with the password
-            return await _issue_setup_code(conn, request, runtime, row, verifier)
+            issued = await _issue_setup_code(conn, request, runtime, row, verifier)
+        events.access_changed(request.app, account_id)  # its live sockets close too
+        return issued
 
 
 async def _issue_setup_code(

@@ -8,6 +8,7 @@ from api.audit import audit
 from api.auth.passwords import check_strength
 from api.auth.schemas import PasswordChange
 from api.deps import Runtime, Transactions
+from api.discussions import events
 from api.problems import problem
 from db import auth as auth_db
 from db import people as people_db
@@ -44,3 +45,4 @@ async def change_own_password(
             )
     if new_hash is None:
         raise problem(403, "wrong_password", "current_password: that is not your current password.")
+    events.access_changed(request.app, me.id)  # the other sessions' live sockets close too

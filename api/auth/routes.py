@@ -27,6 +27,7 @@ from api.auth.schemas import (
 )
 from api.client_address import client_address, rate_limit_key
 from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
+from api.discussions import events
 from api.mfa import second_factor
 from api.openapi import may_answer, sign_in_refused
 from api.problems import invalid, problem
@@ -352,7 +353,9 @@ class SessionController(Controller):
     security = [{}]  # no sign-in needed (OpenAPI: an empty requirement)
 
     @post("/refresh", responses=may_answer(401, 403), summary="Rotate a refresh token")
-    async def refresh(self, data: JSONBody[RefreshRequest], conn: Conn, runtime: RuntimeDep) -> TokenPair:
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], request: Request, conn: Conn, runtime: RuntimeDep
+    ) -> TokenPair:
         """Each refresh token works once and is replaced by a new one. Presenting the replaced
         one again within `refresh_reuse_grace_s` (30 s; a retry, or two parts of an app
         refreshing at once) returns the same new refresh token and a fresh access token.
@@ -368,10 +371,12 @@ class SessionController(Controller):
             # then sees it used and its successor stored.
             row = await auth_db.lock_refresh_token(conn, credentials.hash_refresh_token(data.refresh_token))
             outcome: TokenPair | ProblemDetailsException
+            ended_here = False
             if row is None:
                 outcome = problem(401, "invalid_refresh_token", "Sign in again.")
             elif row["used_at"] is not None and not await _repeat_within_grace(conn, settings, row, successor_hash):
                 await auth_db.revoke_session(conn, row["session_id"], "refresh token reused")
+                ended_here = True
                 outcome = problem(
                     401,
                     "refresh_token_reused",
@@ -381,6 +386,7 @@ class SessionController(Controller):
                 outcome = problem(401, "session_ended", "This session has ended. Sign in again.")
             elif _idle_too_long(settings, row, now):
                 await auth_db.revoke_session(conn, row["session_id"], "idle")
+                ended_here = True
                 outcome = problem(
                     401,
                     "session_idle",
@@ -404,14 +410,20 @@ class SessionController(Controller):
                     conn, runtime, row["person_id"], row["session_id"], successor, row["roles"]
                 )
         if isinstance(outcome, ProblemDetailsException):
+            if ended_here:
+                events.access_changed(request.app, row["person_id"])  # its live sockets close too
             raise outcome
         return outcome
 
     @post("/logout", status_code=204, summary="End this device session")
-    async def logout(self, data: JSONBody[RefreshRequest], conn: Conn) -> None:
+    async def logout(self, data: JSONBody[RefreshRequest], request: Request, conn: Conn) -> None:
         """Revokes the session the refresh token belongs to; its access tokens stop working
-        at once. Answers 204 whether or not the token was known."""
-        await auth_db.revoke_session_of_token(conn, credentials.hash_refresh_token(data.refresh_token), "logout")
+        at once, and its live sockets close. Answers 204 whether or not the token was known."""
+        ended = await auth_db.revoke_session_of_token(
+            conn, credentials.hash_refresh_token(data.refresh_token), "logout"
+        )
+        if ended is not None:
+            events.access_changed(request.app, ended)
 
 
 def _idle_too_long(settings: Settings, row: asyncpg.Record, now: dt.datetime) -> bool:

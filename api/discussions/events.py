@@ -54,3 +54,8 @@ def publish(app: Litestar, events: list[tuple[str, dict[str, Any]]]) -> None:
 def access_changed(app: Litestar, person_id: UUID) -> None:
     """The person's live sockets check again, at once, whether they may stay open."""
     publish(app, [(person_channel(person_id), event(ACCESS))])
+
+
+def group_access_changed(app: Litestar, group_id: UUID) -> None:
+    """Every live socket on the group checks again, at once (the group was archived)."""
+    publish(app, [(group_channel(group_id), event(ACCESS))])

@@ -120,9 +120,11 @@ async def _within_limits(
         )
     mine = digest(body)
     # A double send is the same words to the same place; "Congrats!" under two people's posts is two replies.
-    last = await posts_db.last_post_by(conn, author_id, now - dt.timedelta(seconds=settings.post_duplicate_window_s))
-    if last is not None and (last["body_digest"], last["group_id"], last["reply_to"]) == (mine, *where):
-        raise problem(409, "duplicate_post", "You just posted the same words. It is already there.")
+    since = now - dt.timedelta(seconds=settings.post_duplicate_window_s)
+    if await posts_db.posted_lately(conn, author_id, mine, *where, since):
+        raise problem(
+            409, "duplicate_post", "You posted the same words here a few minutes ago. They are already there."
+        )
     return mine
 
 

@@ -129,4 +129,6 @@ class StaffGroupController(Controller):
         async with conn.transaction():
             found(await groups_db.lock_group(conn, group_id), "group")
             await groups_db.archive_group(conn, group_id)
+        # Its members can no longer read it: their live sockets close now.
+        events.group_access_changed(request.app, group_id)
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)

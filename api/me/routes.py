@@ -11,6 +11,7 @@ from api.auth.password_change import change_own_password
 from api.auth.schemas import PasswordChange
 from api.checkins.plan import days_sober
 from api.deps import Conn, RuntimeDep, TransactionsDep
+from api.discussions import events
 from api.me.schemas import Deleted, Me, MeUpdate, SignIn
 from api.openapi import may_answer
 from api.pagination import Page
@@ -94,3 +95,4 @@ class MeController(Controller):
     async def end_sign_in(self, sign_in_id: FromPath[UUID], request: Request, conn: Conn) -> None:
         """For a lost or shared phone: that device's tokens stop working at once."""
         found(await auth_db.revoke_own_session(conn, request.user.id, sign_in_id) or None, "sign-in")
+        events.access_changed(request.app, request.user.id)  # that device's live sockets close too

@@ -13,6 +13,7 @@ from api.audit import audit
 from api.auth import tokens
 from api.client_address import client_address
 from api.deps import Runtime, Transactions
+from api.discussions import events
 from api.mfa import totp
 from api.mfa.codes import Verdict, check, wrong_code_detail
 from api.mfa.schemas import RecoveryCodes, TotpEnrolment, TwoFactorRemoval, TwoFactorStatus
@@ -80,6 +81,7 @@ async def confirm(request: Request, transactions: Transactions, runtime: Runtime
         await mfa_db.confirm_totp(conn, me.id, hashes)  # type: ignore[arg-type]  # all well-formed
         ended = await auth_db.revoke_sessions(conn, me.id, "two-factor turned on", keep=me.session_id)
         await audit(conn, request, "account.mfa_enrolled", None, {"account_id": str(me.id), "sessions_ended": ended})
+    events.access_changed(request.app, me.id)  # the other sessions' live sockets close too
     return RecoveryCodes(recovery_codes=recovery_codes)
 
 
