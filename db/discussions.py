@@ -287,9 +287,10 @@ async def blockable_peer(conn: asyncpg.Connection, viewer_id: UUID, person_id: U
         where p.id = $2 and p.id <> $1 and 'participant' = any(p.roles)
           and (exists (select from people v where v.id = $1 and v.roles && array['staff', 'admin'])
                or exists (select from group_members mine join group_members theirs using (group_id)
-                          where mine.person_id = $1 and theirs.person_id = $2 and theirs.status = 'member')
+                          where mine.person_id = $1 and mine.status = 'member'
+                            and theirs.person_id = $2 and theirs.status = 'member')
                or exists (select from group_facilitators f join group_members theirs using (group_id)
-                          where f.person_id = $1 and theirs.person_id = $2))
+                          where f.person_id = $1 and theirs.person_id = $2 and theirs.status = 'member'))
         """,
         viewer_id,
         person_id,

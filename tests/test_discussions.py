@@ -162,3 +162,17 @@ async def test_deleting_a_post_keeps_others_replies_under_a_placeholder(client, 
         "body": None,
         "author": None,
     }
+
+
+async def test_only_members_block_members_and_only_members_are_blocked(client, staff):
+    """A place on the waitlist is not a seat in the discussion: who waits cannot block the
+    members (nor learn their alias by trying), nor be blocked by them."""
+    group = await helpers.create_group(client, staff, capacity=1)
+    member = await helpers.graduate(client, staff, alias="Seated")
+    waiting = await helpers.graduate(client, staff, alias="Waiting")
+    joined = [
+        (await client.post(f"/v1/groups/{group['id']}/membership", headers=p.headers)).json() for p in (member, waiting)
+    ]
+    assert [j["status"] for j in joined] == ["member", "waitlisted"]
+    for who, whom in ((waiting, member), (member, waiting)):
+        assert_problem(await client.post("/v1/me/blocks", json={"person_id": whom.id}, headers=who.headers), 404)
