@@ -116,6 +116,20 @@ async def get_post(conn: asyncpg.Connection, post_id: int, viewer_id: UUID, mode
     )
 
 
+async def post_for_live(conn: asyncpg.Connection, post_id: int, viewer_id: UUID) -> asyncpg.Record | None:
+    """The post as `viewer_id` (one who blocked nobody) sees it, and the author of the post it
+    replies to, in one statement: each socket then leaves out what its own blocks hide."""
+    return await conn.fetchrow(
+        f"""
+        select {_POST_COLUMNS}, (select t.author_id from posts t where t.id = p.reply_to) as thread_author_id
+        {_POST_FROM} where p.id = $3 and {_VISIBLE}
+        """,
+        viewer_id,
+        False,
+        post_id,
+    )
+
+
 async def post_facts(conn: asyncpg.Connection, post_id: int, lock: bool = False) -> asyncpg.Record | None:
     """What the rules need to know about a post, whoever asks: its group, author, parent.
     With `lock`, the row is held until the transaction ends, so a rule checked on it (not

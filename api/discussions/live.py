@@ -80,11 +80,8 @@ class LiveHub:
 
     async def _load(self, post_id: int) -> tuple[dict[str, Any], UUID | None] | None:
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            row = await posts_db.get_post(conn, post_id, NOBODY, False)
-            parent = await posts_db.post_facts(conn, row["reply_to"]) if row and row["reply_to"] else None
-        if row is None:
-            return None
-        return msgspec.to_builtins(service.to_post(row)), parent["author_id"] if parent else None
+            row = await posts_db.post_for_live(conn, post_id, NOBODY)
+        return (msgspec.to_builtins(service.to_post(row)), row["thread_author_id"]) if row is not None else None
 
 
 class LiveTicketController(Controller):
