@@ -17,6 +17,8 @@ from api.auth.routes import auth_router
 from api.body import json_body_request
 from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
+from api.circle.routes import CircleController, HelpNowController, HelpRequestController
+from api.circle.staff_routes import StaffHelpNowController
 from api.deps import DEPENDENCIES, Runtime
 from api.discussions.block_routes import BlockController
 from api.discussions.channels_backend import live_channels
@@ -113,6 +115,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ModerationController,
             LiveTicketController,
             group_live,
+            CircleController,
+            HelpNowController,
+            HelpRequestController,
+            StaffHelpNowController,
             timezones,
             docs_asset,
         ],

@@ -207,6 +207,8 @@ class Settings:
     sweep_interval_s: int = 600
     # Deleted graduates' records kept for open alerts go 30 days after acknowledgement.
     purge_interval_s: int = 3600
+    # Calls for help nobody answered within 15 minutes are looked for this often.
+    help_now_interval_s: int = 30
     # Whether a worker should be running: if so, a job that has not succeeded within three
     # of its intervals is reported late (GET /v1/staff/system-status, the dashboard's banner).
     worker_expected: bool = True
@@ -272,6 +274,7 @@ class Settings:
             reminder_interval_s=_int("AFTERCARE_REMINDER_INTERVAL_S", cls.reminder_interval_s, 1),
             sweep_interval_s=_int("AFTERCARE_SWEEP_INTERVAL_S", cls.sweep_interval_s, 1),
             purge_interval_s=_int("AFTERCARE_PURGE_INTERVAL_S", cls.purge_interval_s, 1),
+            help_now_interval_s=_int("AFTERCARE_HELP_NOW_INTERVAL_S", cls.help_now_interval_s, 1),
             worker_expected=_bool("AFTERCARE_WORKER_EXPECTED", cls.worker_expected),
         )
 
@@ -281,6 +284,7 @@ class Settings:
         return {
             "reminders": self.reminder_interval_s,
             "sweep": self.sweep_interval_s,
+            "help_now": self.help_now_interval_s,
             "dispatch": self.dispatch_interval_s,
             "purge": self.purge_interval_s,
         }

@@ -5,6 +5,7 @@
 | dispatch | new notification (LISTEN/NOTIFY), else `dispatch_interval_s` (5 s) | push due notifications; again at once while batches come back full |
 | reminders | `reminder_interval_s` (60 s) | check-in reminders (slot's last day, 18:00 local) and session reminders (60 min before) |
 | sweep | `sweep_interval_s` (600 s) | record missed check-ins, raise alerts, nudge |
+| help_now | `help_now_interval_s` (30 s) | calls for help nobody answered within 15 minutes: crisis line offered again, alert to high |
 | purge | `purge_interval_s` (3600 s) | forget deleted graduates' kept records 30 days after staff acknowledged them |
 
 Any number of workers may run: the dispatcher claims with SKIP LOCKED and a lease, the
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from api.circle.escalation import escalate_unanswered
 from api.groups.reminders import groups_without_sessions, session_reminders
 from api.settings import Settings
 from db import job_health
@@ -130,6 +132,11 @@ class Worker:
             ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) if any(counts.values()) else ""
         )
         return Outcome(summary, False, await unwatched_graduates(conn))
+
+    async def help_now(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
+        escalated, skipped, more = await escalate_unanswered(conn, now)
+        summary = f"{escalated} unanswered calls for help escalated" if escalated else ""
+        return Outcome(summary, more, skipped, complete=not more)
 
     async def purge(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         purged = await privacy_db.purge_deleted_participants(conn, now)

@@ -96,6 +96,34 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
                                       'person_id', b.blocked_id, 'created_at', b.created_at)
                                       order by b.created_at, b.blocked_id)
                                   from person_blocks b where b.blocker_id = $1), '[]'::jsonb),
+            'circle', jsonb_build_object(
+                'members', coalesce((select jsonb_agg(jsonb_build_object(
+                                          'person_id', m.member_id, 'joined_at', m.joined_at)
+                                          order by m.joined_at, m.member_id)
+                                      from circle_members m where m.owner_id = $1), '[]'::jsonb),
+                'in_circles_of', coalesce((select jsonb_agg(jsonb_build_object(
+                                          'person_id', m.owner_id, 'joined_at', m.joined_at,
+                                          'muted_until', m.muted_until) order by m.joined_at, m.owner_id)
+                                      from circle_members m where m.member_id = $1), '[]'::jsonb),
+                'invitations', coalesce((select jsonb_agg(jsonb_build_object(
+                                          'id', i.id, 'direction', case when i.owner_id = $1 then 'sent' else 'received' end,
+                                          'person_id', case when i.owner_id = $1 then i.invitee_id else i.owner_id end,
+                                          'created_at', i.created_at, 'expires_at', i.expires_at,
+                                          'answered_at', i.answered_at, 'outcome', i.outcome) order by i.id)
+                                      from circle_invitations i where $1 in (i.owner_id, i.invitee_id)), '[]'::jsonb)),
+            'help_requests', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'id', h.id, 'message', h.message, 'created_at', h.created_at,
+                                      'reached', h.reached, 'escalated_at', h.escalated_at,
+                                      'responses', coalesce((select jsonb_agg(jsonb_build_object(
+                                          'person_id', r.person_id, 'response', r.response,
+                                          'responded_at', r.responded_at) order by r.person_id)
+                                          from help_responses r where r.request_id = h.id), '[]'::jsonb))
+                                      order by h.id)
+                                  from help_requests h where h.person_id = $1), '[]'::jsonb),
+            'help_responses', coalesce((select jsonb_agg(jsonb_build_object(
+                                      'request_id', r.request_id, 'response', r.response,
+                                      'responded_at', r.responded_at) order by r.request_id)
+                                  from help_responses r where r.person_id = $1), '[]'::jsonb),
             'my_staff_actions', coalesce((select jsonb_agg(jsonb_build_object(
                                       'at', a.at, 'action', a.action, 'participant_id', a.participant_id,
                                       'participant_ids', a.participant_ids)
@@ -185,6 +213,32 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
     The audit log keeps its rows: they hold ids only, and the record of who looked at what
     must outlive the account."""
     await engagement.hold(conn, [person_id])  # as every writer of their state does, first
+    # Their calls for help leave their circle's inboxes with them (the words are theirs).
+    circle = await conn.fetchrow(
+        """
+        with told as (
+            delete from notifications
+            where kind = 'help_now' and person_id <> $1
+              and (data->>'help_request_id' in (select id::text from help_requests where person_id = $1)
+                   or data->>'responder_id' = $1::text)
+            returning 1
+        ), links as (
+            delete from circle_members where $1 in (owner_id, member_id) returning 1
+        ), invitations as (
+            delete from circle_invitations where $1 in (owner_id, invitee_id) returning 1
+        ), answers as (
+            delete from help_responses where person_id = $1 returning 1
+        ), requests as (
+            delete from help_requests where person_id = $1 returning 1
+        )
+        select (select count(*) from told) as help_now_told,
+               (select count(*) from links) as circle_members,
+               (select count(*) from invitations) as circle_invitations,
+               (select count(*) from answers) as help_responses,
+               (select count(*) from requests) as help_requests
+        """,
+        person_id,
+    )
     counts = await conn.fetchrow(
         """
         with tokens as (
@@ -252,6 +306,7 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
     people = await conn.execute("delete from people where id = $1", person_id)
     return {
         **dict(counts),
+        **dict(circle),
         "checkins": int(checkins.split()[-1]),
         "posts_removed": posts,
         "report_notes": int(reports.split()[-1]),

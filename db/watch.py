@@ -52,7 +52,9 @@ select p.id as participant_id, p.status, coalesce(p.alias, pe.name) as alias,
        case when p.status = 'account_deleted' then p.counselor_id else pp.counselor_id end as counselor_id,
        p.last_at as last_checkin_at, p.consecutive as consecutive_misses,
        case when a.due > 0 then round(a.done::numeric / a.due, 3)::float8 end as adherence_14d,
-       p.overdue, coalesce(p.open_alerts, 0) as open_alerts, p.top_severity, p.deleted_at, p.alerts
+       p.overdue, coalesce(p.open_alerts, 0) as open_alerts, p.top_severity, p.deleted_at, p.alerts,
+       (select max(h.created_at) from help_requests h
+        where h.person_id = p.id and h.created_at > $4::timestamptz - interval '7 days') as last_help_now_at
 from page p
 left join people pe on pe.id = p.id and p.status <> 'account_deleted'
 left join participant_profiles pp on pp.person_id = pe.id

@@ -14,6 +14,7 @@ STAFF_MESSAGE = "staff_message"
 CRISIS_SUPPORT = "crisis_support"
 GROUP_REPLY = "group_reply"
 GROUP_POST = "group_post"
+HELP_NOW = "help_now"
 
 # The order the app shows them in its settings.
 KINDS = (
@@ -27,14 +28,16 @@ KINDS = (
     CRISIS_SUPPORT,
     GROUP_REPLY,
     GROUP_POST,
+    HELP_NOW,
 )
 
 # Kinds that are off until a person switches them on: new posts in a busy group would be
 # noise to most people (PRODUCT.md section 10).
 DEFAULT_OFF = (GROUP_POST,)
 
-# Kinds nobody can switch off: help in a crisis is pushed whatever the settings say.
-ALWAYS_ON = (CRISIS_SUPPORT,)
+# Kinds nobody can switch off: help in a crisis, and a circle member's call for help, are
+# pushed whatever the settings say (a member mutes one circle for a while instead).
+ALWAYS_ON = (CRISIS_SUPPORT, HELP_NOW)
 
 
 def wanted(kind: str, disabled: set[str] | list[str], enabled: set[str] | list[str]) -> bool:

@@ -215,3 +215,36 @@ def post_moderated(*, group_id: str, group_name: str, post_id: int, hidden: bool
         push_body="Open the app to read it.",
         data={"group_id": group_id, "post_id": str(post_id)},
     )
+
+
+HELP_NOW_LOCK_TITLE = "Someone in your circle asked you to reach out"
+
+
+def help_now(*, request_id: int, asker_alias: str, message: str | None) -> Content:
+    """To each member of a graduate's circle. The lock screen names nobody and no reason:
+    being in someone's circle is theirs to tell."""
+    said = f' They wrote: "{message}"' if message else ""
+    return Content(
+        kind=kinds.HELP_NOW,
+        title=f"{asker_alias} asked you to reach out",
+        body=f"{asker_alias} is having a hard moment and asked their circle for help.{said} Answer in the app: "
+        '"I\'m reaching out" if you can call or text them now, or "I can\'t right now". '
+        "If you think they are in danger, call 911.",
+        push_title=HELP_NOW_LOCK_TITLE,
+        push_body="Open the app to see how you can help.",
+        data={"help_request_id": str(request_id)},
+    )
+
+
+def help_on_the_way(*, request_id: int, responder_id: str, responder_alias: str) -> Content:
+    """To the graduate who asked: someone in their circle is reaching out."""
+    return Content(
+        kind=kinds.HELP_NOW,
+        title=f"{responder_alias} is reaching out",
+        body=f"{responder_alias} saw your call for help and is reaching out to you now. "
+        "If you are in danger, call 911, or call or text 988 any time.",
+        push_title="Someone in your circle answered",
+        push_body="Open the app to read it.",
+        # Whose answer: their alias leaves this inbox with their account.
+        data={"help_request_id": str(request_id), "responder_id": responder_id},
+    )

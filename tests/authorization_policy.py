@@ -28,9 +28,11 @@ tests/authorization_world.py):
   participants/{id}, the alert's graduate, the holder of the device, sign-in, notification and
   calendar feed, a member of the group (with an RSVP to its session), the author of a post
   in its discussion (with a reply of theirs the facilitator hid, and a fellow member's
-  report), who blocked that fellow member;
+  report), who blocked that fellow member; whose support circle the facilitator is in, who
+  asked it for help, and whom another fellow member invited into theirs;
 - other_graduate: another graduate, member of another group (with a crisis post there);
-- facilitator: runs the owner's group; other_facilitator: runs the other group only;
+- facilitator: runs the owner's group, and is in the owner's circle; other_facilitator: runs
+  the other group only;
 - staff: the owner's counselor; admin: an admin (who is staff too).
 Every caller is checked on every route (a route whose call uses its object up, as a
 dismissal does, makes a fresh one before each later allowed caller: `renew`). Besides, each route with ids in its path is called
@@ -106,6 +108,11 @@ BLOCKERS = access(403, anonymous=401, owner=ALLOWED, other_graduate=404)
 # facilitator's is empty; an item of another group is a 404).
 MODERATION_QUEUE = access(ALLOWED, anonymous=401, owner=403, other_graduate=403)
 MODERATION_ITEM = MODERATION_QUEUE | {"other_facilitator": 404}
+# The support circle: graduates have one, graduates and facilitators can be in one.
+CIRCLE_PEOPLE = access(ALLOWED, anonymous=401, staff=403, admin=403)
+CIRCLE_OWNER = access(404, anonymous=401, owner=ALLOWED, staff=403, admin=403)
+CIRCLE_MEMBER = access(404, anonymous=401, facilitator=ALLOWED, staff=403, admin=403)
+INVITERS = access(403, anonymous=401, owner=ALLOWED, other_graduate=404)
 
 
 @dataclass(frozen=True)
@@ -221,6 +228,10 @@ def _staff_message(world: World) -> dict[str, Any]:
 
 def _block(world: World) -> dict[str, Any]:
     return {"person_id": world.ids["person_id"]}
+
+
+def _circle_invitation(world: World) -> dict[str, Any]:
+    return {"person_id": world.ids["friend_id"]}
 
 
 async def _fresh_report(world: World) -> None:
@@ -407,6 +418,29 @@ POLICY: dict[tuple[str, str], Rule] = {
         renew=_fresh_report,
         wrong_kind={"item_id": "other_item_id"},
         audit=Audited("moderation.dismiss"),
+    ),
+    # --- the support circle (the facilitator is in the owner's circle; a fellow member,
+    # "friend", invited the owner into theirs; the owner asked for help) -----------------------
+    ("GET", "/v1/me/circle"): Rule(CIRCLE_PEOPLE),
+    ("DELETE", "/v1/me/circle/{person_id:uuid}"): Rule(CIRCLE_OWNER, params={"person_id": "circle_member_id"}),
+    # The facilitator mutes the owner's circle, for a while.
+    ("POST", "/v1/me/circle/{person_id:uuid}/mute"): Rule(
+        CIRCLE_MEMBER, body={"hours": 2}, params={"person_id": "participant_id"}
+    ),
+    ("DELETE", "/v1/me/circle/{person_id:uuid}/mute"): Rule(CIRCLE_MEMBER, params={"person_id": "participant_id"}),
+    ("POST", "/v1/me/circle/invitations"): Rule(INVITERS, body=_circle_invitation),
+    ("GET", "/v1/me/circle/invitations"): Rule(CIRCLE_PEOPLE),
+    ("POST", "/v1/me/circle/invitations/{invitation_id:int}/accept"): Rule(CIRCLE_OWNER),
+    ("POST", "/v1/me/circle/invitations/{invitation_id:int}/decline"): Rule(CIRCLE_OWNER),
+    ("POST", "/v1/me/help-now"): Rule(
+        GRADUATES, body={"message": "Rough night, can someone call?"}, read_back=(("owner", "/v1/me/help-now"),)
+    ),
+    ("GET", "/v1/me/help-now"): Rule(GRADUATES),
+    # The owner's call for help reached the facilitator only.
+    ("GET", "/v1/help-requests/{request_id:int}"): Rule(CIRCLE_MEMBER),
+    ("POST", "/v1/help-requests/{request_id:int}/respond"): Rule(CIRCLE_MEMBER, body={"response": "reaching_out"}),
+    ("GET", "/v1/staff/participants/{participant_id:uuid}/help-requests"): Rule(
+        STAFF, audit=Audited("participant.help_requests.read")
     ),
     # --- staff: graduates ---------------------------------------------------------------------
     ("GET", "/v1/staff/participants"): Rule(STAFF, audit=Audited("participant.list")),

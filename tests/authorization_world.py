@@ -43,6 +43,8 @@ def foreign_ids() -> dict[str, str]:
         "post_id": str(2**62),
         "item_id": str(2**62),
         "person_id": str(uuid.uuid4()),
+        "invitation_id": str(2**62),
+        "request_id": str(2**62),
     }
 
 
@@ -200,6 +202,15 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
     _ok(await client.post(f"/v1/posts/{hidden['id']}/hide", json=hide, headers=people["facilitator"].headers))
     report = _ok(await client.post(f"/v1/posts/{post['id']}/report", json={"reason": "other"}, headers=peer.headers))
     _ok(await client.post("/v1/me/blocks", json={"person_id": peer.id}, headers=owner.headers))
+    # The support circle: the facilitator accepted a place in the owner's circle, and the owner
+    # asked it for help; a fellow member invited the owner into theirs (not answered yet).
+    people["friend"] = friend = await helpers.graduate(client, staff, alias="Friend")
+    _ok(await client.post(f"/v1/groups/{group['id']}/membership", headers=friend.headers))
+    facilitator = people["facilitator"]
+    invited = _ok(await _invite(client, owner, facilitator))
+    _ok(await client.post(f"/v1/me/circle/invitations/{invited['id']}/accept", headers=facilitator.headers))
+    invitation = _ok(await _invite(client, friend, owner))
+    help_request = _ok(await client.post("/v1/me/help-now", json={"message": "Bad night."}, headers=owner.headers))
     other_post = _ok(await _post(client, other_group, other, "I want to die tonight"))
     other_item = await conn.fetchval("select id from moderation_items where post_id = $1", other_post["id"])
 
@@ -228,12 +239,20 @@ async def build_world(client, conn: asyncpg.Connection, hasher: Hasher, secret_k
             "private_group_id": other_group["id"],
             "other_post_id": str(other_post["id"]),
             "other_item_id": str(other_item),
+            "invitation_id": str(invitation["id"]),
+            "request_id": str(help_request["id"]),
+            "circle_member_id": facilitator.id,
+            "friend_id": friend.id,
         },
         sessions={"now": session_now, "next": session_next},
         check_in_code=rules.check_in_code(secret_key, session_now["id"]),
         secrets=[note, owner_email, owner_phone],
         pending_participant=pending["id"],
     )
+
+
+async def _invite(client, owner: helpers.Actor, person: helpers.Actor):
+    return await client.post("/v1/me/circle/invitations", json={"person_id": person.id}, headers=owner.headers)
 
 
 async def _post(client, group: dict, author: helpers.Actor, body: str, **extra: Any):

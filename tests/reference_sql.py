@@ -61,7 +61,9 @@ select g.id as participant_id, case when g.today is null then 'time_zone_unknown
        case when pp.due > 0 then round(pp.done::numeric / pp.due, 3)::float8 end as adherence_14d,
        coalesce(pp.last_done = false, false) as overdue,
        coalesce(oa.open_alerts, 0) as open_alerts, oa.top_severity,
-       null::timestamptz as deleted_at, null::jsonb as alerts
+       null::timestamptz as deleted_at, null::jsonb as alerts,
+       (select max(h.created_at) from help_requests h
+        where h.person_id = g.id and h.created_at > $1::timestamptz - interval '7 days') as last_help_now_at
 from graduates g
 left join per_person pp on pp.id = g.id
 left join last_checkin l on l.person_id = g.id

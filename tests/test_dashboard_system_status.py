@@ -20,7 +20,7 @@ from tests.clock import ONCE
 from tests.conftest import make_settings
 from tests.dashboard import markdown_shown, open_page, sign_in, texts
 
-JOBS = ("reminders", "sweep", "dispatch", "purge")
+JOBS = ("reminders", "sweep", "help_now", "dispatch", "purge")
 MARKDOWN_ALIAS = "**Sam** <b>x</b>"
 
 

@@ -232,7 +232,7 @@ async def test_crisis_support_cannot_be_switched_off(client, conn, graduate):
     assert body["errors"][0]["field"] == "kinds.crisis_support"
     assert "cannot be switched off" in body["detail"]
     current = (await client.get(url, headers=graduate.headers)).json()
-    assert current["always_on"] == ["crisis_support"]
+    assert current["always_on"] == ["crisis_support", "help_now"]
     assert current["kinds"]["crisis_support"] is True and current["kinds"]["announcement"] is True  # nothing changed
     assert (
         await client.put(url, json={"kinds": {"crisis_support": True}}, headers=graduate.headers)

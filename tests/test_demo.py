@@ -297,3 +297,26 @@ async def test_the_demo_has_group_discussions_and_a_moderation_queue_to_work(cli
     written = await conn.fetchval("select count(*) from posts")
     groups_with_posts = await conn.fetchval("select count(distinct group_id) from posts")
     assert written >= 20 and groups_with_posts >= 4, (written, groups_with_posts)
+
+
+async def test_the_demo_has_a_support_circle_and_an_answered_call_for_help(client, conn, hasher):
+    logins, _ = await load(conn, hasher)
+    admin = await sign_in(client, ADMIN_EMAIL, logins.password)
+    asker = await conn.fetchval("select person_id from help_requests")
+    calls = (await client.get(f"/v1/staff/participants/{asker}/help-requests", headers=admin)).json()["items"]
+    [call] = calls
+    assert call["reached"] == 3 and call["escalated_at"] is None
+    assert sorted(a["response"] for a in call["answers"]) == ["cannot_now", "reaching_out"]
+    asked_at = dt.datetime.fromisoformat(call["created_at"])
+    assert dt.timedelta(hours=1) < dt.datetime.now(dt.UTC) - asked_at < dt.timedelta(hours=3)
+    # Everyone in the circle shares the asker's group (a member, or its facilitator).
+    shared = await conn.fetchval(
+        """
+        select bool_and(exists (select from group_members a join group_members b using (group_id)
+                                where a.person_id = m.owner_id and b.person_id = m.member_id)
+                        or exists (select from group_members a join group_facilitators f using (group_id)
+                                   where a.person_id = m.owner_id and f.person_id = m.member_id))
+        from circle_members m
+        """
+    )
+    assert shared is True

@@ -19,7 +19,7 @@ from tests import helpers
 from tests.clock import FEW, ONCE
 from tests.conftest import make_settings
 
-JOBS = ["reminders", "sweep", "dispatch", "purge"]
+JOBS = ["reminders", "sweep", "help_now", "dispatch", "purge"]
 
 
 @pytest.fixture
@@ -50,6 +50,7 @@ async def test_jobs_that_never_ran_are_late_while_a_worker_is_expected(client, s
     assert {name: j["interval_s"] for name, j in jobs.items()} == {
         "reminders": 60,
         "sweep": 600,
+        "help_now": 30,
         "dispatch": 5,
         "purge": 3600,
     }
@@ -74,12 +75,14 @@ async def test_a_job_without_a_success_for_three_intervals_is_late(client, conn,
             ("reminders", now - dt.timedelta(minutes=2)),
             ("dispatch", now - dt.timedelta(seconds=5)),
             ("purge", now - dt.timedelta(hours=2)),
+            ("help_now", now - dt.timedelta(seconds=100)),  # three intervals of 30 s ago, and more
         ],
     )
     jobs = await _status(client, staff)
     assert {name: j["late"] for name, j in jobs.items()} == {
         "reminders": False,
         "sweep": True,
+        "help_now": True,
         "dispatch": False,
         "purge": False,
     }

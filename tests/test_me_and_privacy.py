@@ -82,6 +82,11 @@ async def test_delete_my_account_removes_my_rows(client, conn, staff):
         "notifications": 0,
         "posts_removed": 0,
         "report_notes": 0,
+        "help_now_told": 0,
+        "circle_members": 0,
+        "circle_invitations": 0,
+        "help_responses": 0,
+        "help_requests": 0,
     }
     for table, column in [
         ("people", "id"),

@@ -25,6 +25,7 @@ KINDS = [
     "crisis_support",
     "group_reply",
     "group_post",
+    "help_now",
 ]
 # Off until a person switches them on (PRODUCT.md section 10).
 DEFAULT_OFF = {"group_post"}

@@ -80,6 +80,9 @@ def every_rendering() -> list[templates.Content]:
         "post_unhidden": templates.post_moderated(
             group_id="g", group_name=GROUP, post_id=1, hidden=False, reason=SECRET_BODY
         ),
+        # An alias can be anything a person chose, a word the lock screen must never show.
+        "help_now": templates.help_now(request_id=1, asker_alias="Sober Sam", message=SECRET_BODY),
+        "help_on_the_way": templates.help_on_the_way(request_id=1, responder_id="r", responder_alias="Recovering Rita"),
     }
     return list(rendered.values())
 
@@ -99,6 +102,8 @@ def test_every_template_is_rendered_here():
         "group_reply",
         "group_post",
         "post_moderated",
+        "help_now",
+        "help_on_the_way",
     }
     assert {c.kind for c in every_rendering()} == set(kinds.KINDS)
 

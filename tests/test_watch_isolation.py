@@ -103,6 +103,7 @@ async def test_one_graduates_unknown_zone_stops_none_of_the_jobs_for_anyone_else
     runs = await conn.fetch("select job, last_success_at, last_failure_at, runs from job_runs order by job")
     assert [(r["job"], r["last_failure_at"], r["runs"]) for r in runs] == [
         ("dispatch", None, 1),
+        ("help_now", None, 1),
         ("purge", None, 1),
         ("reminders", None, 1),
         ("sweep", None, 1),

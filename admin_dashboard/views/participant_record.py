@@ -34,6 +34,7 @@ EVENTS = {
     "acknowledged": "Acknowledged",
     "outreach": "Outreach",
     "resolved": "Resolved",
+    "help_now": "Asked their circle for help",
 }
 NEED_SUPPORT = {"no": "No", "talk_soon": "Talk soon", "crisis_now": "In crisis now"}
 STATUSES = {"open": "open", "acknowledged": "acknowledged, not resolved", "resolved": "resolved"}

@@ -24,6 +24,7 @@ from admin_dashboard.state import (
 )
 from admin_dashboard.typed import plain
 from admin_dashboard.views.participant_account import GONE_KEY, actions, delete_account, fix_time_zone
+from admin_dashboard.views.participant_help import calls_for_help
 from admin_dashboard.views.participant_record import WIDE, alert, blanks, checkins, groups, past_alerts, plan
 from admin_dashboard.zones import reader_zone, today_in, usable, when, zone_named
 
@@ -164,13 +165,17 @@ def participant_page(api, person_id: str, counselors: dict[str, str]) -> None:
     needs_attention(api, open_now, zone, counselors)
     fix_time_zone(api, person)
     profile(person, counselors)
-    checkins_tab, plan_tab, groups_tab, past_tab = st.tabs(["Check-ins", "Plan", "Groups", "Past alerts"])
+    checkins_tab, plan_tab, groups_tab, help_tab, past_tab = st.tabs(
+        ["Check-ins", "Plan", "Groups", "Calls for help", "Past alerts"]
+    )
     with checkins_tab:
         checkins(api, person)
     with plan_tab:
         plan(api, person)
     with groups_tab:
         groups(api, person)
+    with help_tab:
+        calls_for_help(api, person, zone)
     with past_tab:
         past_alerts(api, resolved, zone, counselors)
     st.subheader("Account")

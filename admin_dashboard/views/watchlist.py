@@ -3,7 +3,8 @@ resolve) right there, on a card per person (admin_dashboard/alert_cards.py). The
 refreshes itself every minute; the cards below it keep what is being typed. Also listed, by
 the same order: graduates whose time zone is not recognized (nothing is worked out for them
 until it is fixed on their page), and graduates who deleted their account while alerts were
-open (what was kept, until acknowledged)."""
+open (what was kept, until acknowledged). A graduate who asked their support circle for help
+this week shows when."""
 
 import pandas as pd
 import streamlit as st
@@ -57,6 +58,7 @@ def watchlist_frame(entries: list[dict], names: dict[str, str], zone: str = "UTC
             "open_alerts",
             "top_severity",
             "deleted_at",
+            "last_help_now_at",
         ],
     )
     # Overdue people with no open alert have no severity (pandas gives NaN for the gaps).
@@ -65,6 +67,7 @@ def watchlist_frame(entries: list[dict], names: dict[str, str], zone: str = "UTC
     frame["last_checkin_at"] = pd.to_datetime(
         frame["last_checkin_at"], utc=True, format="ISO8601"
     )  # with or without fractions
+    frame["last_help_now_at"] = pd.to_datetime(frame["last_help_now_at"], utc=True, format="ISO8601")
     frame["note"] = [row_note(entry, zone) for entry in frame.itertuples()]
     return frame
 
@@ -81,6 +84,7 @@ def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
             "adherence_14d",
             "last_checkin_at",
             "overdue",
+            "last_help_now_at",
             "note",
         ]
     ].astype({"consecutive_misses": "Int64", "overdue": "object"})
@@ -169,6 +173,9 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             ),
             "last_checkin_at": time_column("Last check-in", zone, help="In your time zone"),
             "overdue": "Overdue",
+            "last_help_now_at": time_column(
+                "Asked circle for help", zone, help="Their last call for help to their support circle, this week"
+            ),
             "note": "Note",
         },
         csv=shown,  # the severity as a word, for a spreadsheet

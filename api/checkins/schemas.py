@@ -119,7 +119,8 @@ class AlertEvent(msgspec.Struct):
     at: dt.datetime
     actor_id: UUID | None
     """Null: the system."""
-    kind: Literal["opened", "reason", "checkin", "acknowledged", "outreach", "resolved"]
+    kind: Literal["opened", "reason", "checkin", "acknowledged", "outreach", "resolved", "help_now"]
+    """`help_now`: the graduate asked their support circle for help (`details.help_request_id`)."""
     checkin_id: UUID | None
     channel: Literal["call", "text", "in_person", "other"] | None
     reached: bool | None
@@ -188,6 +189,8 @@ class WatchlistEntry(msgspec.Struct):
     deleted_at: dt.datetime | None = None
     alerts: list[KeptAlert] | None = None
     """For `account_deleted`: the kinds and severities of the alerts that were open."""
+    last_help_now_at: dt.datetime | None = None
+    """When they last asked their support circle for help, within the last 7 days."""
 
 
 class DayCount(msgspec.Struct):

@@ -10,8 +10,8 @@ counselors. Deterministic: the same day gives the same program (dates count back
 day it loads, in the program's zone). Loaded once; later runs find it and skip.
 
 people.py: staff and graduates; groups.py: groups and sessions; discussions.py: posts;
-checkins.py: what each graduate answers, and when; staff.py: counselors working alerts;
-history.py: the replay.
+circle.py: a support circle and a call for help; checkins.py: what each graduate answers, and
+when; staff.py: counselors working alerts; history.py: the replay.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncpg
 from api.auth import credentials
 from api.auth.activation import Verifier, issue_activation_code, new_verifier
 from api.auth.credentials import Hasher
-from api.demo import discussions, groups, history, people
+from api.demo import circle, discussions, groups, history, people
 from api.demo.people import ADMIN_EMAIL, COUNSELOR_EMAIL, COUNSELORS, FACILITATOR_EMAIL, PENDING, PROGRAM_ZONE
 from api.demo.staff import Office
 from api.demo.timeline import Timeline
@@ -138,6 +138,7 @@ async def _load(
         progress(f"  groups: {len(demo_groups)}, {sessions} sessions stored")
         posts = await discussions.write(conn, random.Random(f"{SEED}:posts"), demo_groups, now)
         progress(f"  discussions: {posts} posts and replies, one crisis flag and one report to review")
+        progress(f"  support circle: {await circle.write(conn, demo_groups, now)}")
         office = Office(conn, graduates, today, SEED)
         tally = await history.replay(conn, SEED, graduates, timeline, office, today, now, progress)
         states = await demo_db.alerts_by_status(conn)

@@ -1,5 +1,6 @@
 """`/v1/me/blocks`: a graduate blocks another. The blocked person's posts disappear for the
-blocker everywhere (lists, replies, the live socket), and they cannot reply to the blocker."""
+blocker everywhere (lists, replies, the live socket), they cannot reply to the blocker, and
+neither is in the other's support circle any more."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from api.openapi import may_answer
 from api.pagination import Page
 from api.problems import found
 from api.security import participants_only
+from db import circle as circle_db
 from db import discussions as posts_db
 
 
@@ -35,7 +37,11 @@ class BlockController(Controller):
         told. Blocking again changes nothing."""
         async with conn.transaction():
             peer = found(await posts_db.blockable_peer(conn, request.user.id, data.person_id), "person")
+            # Nor are they in each other's support circle any more, either way (after any
+            # acceptance under way: the circles' locks first).
+            await circle_db.lock_circle(conn, request.user.id, peer["id"])
             await posts_db.add_block(conn, request.user.id, peer["id"])
+            await circle_db.part(conn, request.user.id, peer["id"])
             [row] = [r for r in await posts_db.list_blocks(conn, request.user.id) if r["person_id"] == peer["id"]]
         events.publish(request.app, [(events.person_channel(request.user.id), events.event(events.BLOCKS))])
         return Block(**dict(row))

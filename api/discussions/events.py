@@ -23,6 +23,8 @@ REACTION = "reaction"
 # On a person's own channel: their access changed (left a group, deactivated), or whom they block.
 ACCESS = "access"
 BLOCKS = "blocks"
+# On a person's own channel: someone in their circle is reaching out (api/circle).
+HELP_RESPONSE = "help_response"
 
 
 def group_channel(group_id: UUID) -> str:

@@ -10,7 +10,9 @@ again every `live_recheck_s` besides.
 
 Events are JSON: `{"type": "post" | "reply" | "unhidden", "post": {...as the list}}`,
 `{"type": "hidden" | "deleted", "post_id", "reply_to"}`, `{"type": "reaction", "post_id",
-"reply_to", "reactions": {"support": n}}`, and `{"type": "resync"}` when events may have been
+"reply_to", "reactions": {"support": n}}`, `{"type": "help_response", "request_id"}` on every
+socket of a graduate someone in their circle is reaching out to (GET /v1/me/help-now says
+who), and `{"type": "resync"}` when events may have been
 missed (the server's own connection dropped): fetch `GET .../posts?after=<last id>`, as after
 any reconnect. The socket sends `{"type": "ready"}` once it is listening."""
 
@@ -152,6 +154,10 @@ class _Socket:
             return await _still_allowed(self.socket, self.who, self.group_id)
         if kind == events.BLOCKS:
             await self.load_blocks()
+            return None
+        if kind == events.HELP_RESPONSE:
+            # Ids only: the app reads who is coming from GET /v1/me/help-now.
+            await self.socket.send_json({"type": kind, "request_id": event["request_id"]})
             return None
         if kind in SHOWN:
             try:

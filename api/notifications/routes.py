@@ -35,7 +35,7 @@ from notifications import kinds, templates
 from notifications.outbox import notify, notify_group
 from notifications.quiet import DEFAULT_QUIET
 
-URGENT_KINDS = [kinds.CRISIS_SUPPORT, kinds.SESSION_CHANGED, kinds.STAFF_MESSAGE]
+URGENT_KINDS = [kinds.CRISIS_SUPPORT, kinds.SESSION_CHANGED, kinds.STAFF_MESSAGE, kinds.HELP_NOW]
 
 
 def _clock(value) -> str:

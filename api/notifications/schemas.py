@@ -20,6 +20,7 @@ Kind = Literal[
     "crisis_support",
     "group_reply",
     "group_post",
+    "help_now",
 ]
 assert set(Kind.__args__) == set(KINDS)  # type: ignore[attr-defined]  # one list, said twice for OpenAPI
 

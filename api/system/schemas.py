@@ -19,7 +19,7 @@ class Skipped(msgspec.Struct):
 
 
 class JobStatus(msgspec.Struct):
-    name: Literal["reminders", "sweep", "dispatch", "purge"]
+    name: Literal["reminders", "sweep", "help_now", "dispatch", "purge"]
     interval_s: int
     """How often the worker runs it."""
     last_success_at: dt.datetime | None
