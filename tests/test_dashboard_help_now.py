@@ -66,6 +66,8 @@ async def test_the_watchlist_shows_when_they_asked_their_circle(dashboard, staff
     at = sign_in(dashboard(), staff)
     table = at.dataframe[0].value
     row = table[table["alias"] == "Robin"].iloc[0]
-    assert row["last_help_now_at"] is not None and str(row["last_help_now_at"]) != "NaT"
+    assert row["last_help_now_at"].startswith(
+        ("Dec", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov")
+    )
     others = table[table["alias"] != "Robin"]
-    assert others.empty or others["last_help_now_at"].isna().all()
+    assert (others["last_help_now_at"] == "").all()  # blank, never "None"

@@ -21,7 +21,7 @@ from admin_dashboard.state import (
     team,
 )
 from admin_dashboard.typed import plain
-from admin_dashboard.zones import local_day, reader_zone, time_column
+from admin_dashboard.zones import local_day, local_time, reader_zone, time_column
 
 REFRESH_SECONDS = 60
 SORTS = {
@@ -67,7 +67,10 @@ def watchlist_frame(entries: list[dict], names: dict[str, str], zone: str = "UTC
     frame["last_checkin_at"] = pd.to_datetime(
         frame["last_checkin_at"], utc=True, format="ISO8601"
     )  # with or without fractions
-    frame["last_help_now_at"] = pd.to_datetime(frame["last_help_now_at"], utc=True, format="ISO8601")
+    # As text in the reader's zone: a blank, not "None", for the many who did not ask.
+    frame["last_help_now_at"] = frame["last_help_now_at"].map(
+        lambda at: local_time(at, zone) if isinstance(at, str) else ""
+    )
     frame["note"] = [row_note(entry, zone) for entry in frame.itertuples()]
     return frame
 
@@ -173,8 +176,9 @@ def live_table(api, counselor_id, least: str, order: str, counselors: dict[str, 
             ),
             "last_checkin_at": time_column("Last check-in", zone, help="In your time zone"),
             "overdue": "Overdue",
-            "last_help_now_at": time_column(
-                "Asked circle for help", zone, help="Their last call for help to their support circle, this week"
+            "last_help_now_at": st.column_config.TextColumn(
+                "Asked circle for help",
+                help="Their last call for help to their support circle this week, in your time zone",
             ),
             "note": "Note",
         },

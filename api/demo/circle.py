@@ -22,7 +22,8 @@ async def write(conn: asyncpg.Connection, groups: list[DemoGroup], now: dt.datet
     if not busy:
         return "no group with three members a week ago: no circle"
     group = busy[0]
-    owner, *members = sorted((m for m in group.members if group.joined[m] <= week_ago), key=str)[:3]
+    # In the order they joined (as the demo's seed made it): the same people every load.
+    owner, *members = [m for m in group.members if group.joined[m] <= week_ago][:3]
     circle = [*members, *group.facilitator_ids[:1]]
     joined = now - dt.timedelta(days=6)
     for member in circle:
