@@ -456,6 +456,7 @@ async def test_staff_read_calls_for_help_audited_and_the_graduate_deletion_takes
     [item] = listed.json()["items"]
     assert item["message"] == "Please call" and item["reached"] == 1
     assert [(a["person"]["alias"], a["response"]) for a in item["answers"]] == [("Ben", "reaching_out")]
+    assert item["answers"][0]["responded_at"].endswith("Z")  # written like every other moment
     assert (
         await conn.fetchval(
             "select count(*) from audit_log where action = 'participant.help_requests.read' and participant_id = $1",

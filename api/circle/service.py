@@ -52,7 +52,10 @@ def request_fields(row: asyncpg.Record) -> dict[str, Any]:
 def answers_of(row: asyncpg.Record) -> list[Answer]:
     return [
         Answer(
-            person=Person(id=a["person_id"], alias=a["alias"]), response=a["response"], responded_at=a["responded_at"]
+            person=Person(id=a["person_id"], alias=a["alias"]),
+            response=a["response"],
+            # Built in SQL as JSON text: read back as a moment, so it is written like every other.
+            responded_at=dt.datetime.fromisoformat(a["responded_at"]),
         )
         for a in row["responses"]
     ]
