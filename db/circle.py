@@ -272,9 +272,11 @@ async def add_request(
     )
 
 
-async def request_for_responder(conn: asyncpg.Connection, request_id: int, person_id: UUID) -> asyncpg.Record | None:
+async def request_for_responder(
+    conn: asyncpg.Connection, request_id: int, person_id: UUID, lock: bool = True
+) -> asyncpg.Record | None:
     """The request, if it reached this person and they are still in the asker's circle with
-    no block between them; its row locked against a second answer at once."""
+    no block between them; `lock` (to answer it): its row locked against a second answer at once."""
     condition = NOT_BLOCKED.format(owner="h.person_id", peer="r.person_id")
     return await conn.fetchrow(
         f"""
@@ -287,7 +289,7 @@ async def request_for_responder(conn: asyncpg.Connection, request_id: int, perso
         where r.request_id = $1 and r.person_id = $2
           and exists (select from circle_members m where m.owner_id = h.person_id and m.member_id = r.person_id)
           and {condition}
-        for update of r
+        {"for update of r" if lock else ""}
         """,
         request_id,
         person_id,

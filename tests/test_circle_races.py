@@ -1,27 +1,19 @@
 """Support-circle requests that meet in flight (a real server, both in flight at once): a
 block that lands while the blocked person accepts an invitation never leaves the two in a
-circle; five calls for help at once make three."""
+circle; invitations at once for the last place make one; five calls for help at once make
+three."""
 
 import asyncio
 
 from tests import helpers
+from tests.test_discussion_races import circle  # the world: a group with Ana and Ben
 from tests.test_races import live  # noqa: F401  (the fixture: a served app, requests in flight at once)
 
 ROUNDS = 12
 
 
-async def pair(http, conn):
-    staff = await helpers.account(http, conn, helpers.Hasher("cheapest"), ["staff"])
-    group = await helpers.create_group(http, staff)
-    ana = await helpers.graduate(http, staff, alias="Ana")
-    ben = await helpers.graduate(http, staff, alias="Ben")
-    for member in (ana, ben):
-        assert (await http.post(f"/v1/groups/{group['id']}/membership", headers=member.headers)).status_code == 201
-    return ana, ben
-
-
 async def test_a_block_and_an_acceptance_at_once_never_leave_them_in_a_circle(live, conn):  # noqa: F811
-    ana, ben = await pair(live, conn)
+    _, _, ana, ben = await circle(live, conn)
     outcomes = set()
     for _ in range(ROUNDS):
         invited = await live.post("/v1/me/circle/invitations", json={"person_id": ben.id}, headers=ana.headers)
@@ -39,7 +31,30 @@ async def test_a_block_and_an_acceptance_at_once_never_leave_them_in_a_circle(li
 
 
 async def test_five_calls_for_help_at_once_make_three(live, conn):  # noqa: F811
-    ana, _ = await pair(live, conn)
+    _, _, ana, _ = await circle(live, conn)
     answers = await asyncio.gather(*(live.post("/v1/me/help-now", json={}, headers=ana.headers) for _ in range(5)))
     assert sorted(a.status_code for a in answers) == [201, 201, 201, 429, 429]
     assert await conn.fetchval("select count(*) from help_requests") == 3
+
+
+async def test_invitations_at_once_for_the_last_place_make_one(live, conn):  # noqa: F811
+    staff, group_id, ana, ben = await circle(live, conn)
+    fellows = [ben]
+    for alias in ("Dee", "Eve", "Fay", "Gus", "Hal", "Ivy"):
+        who = await helpers.graduate(live, staff, alias=alias)
+        assert (await live.post(f"/v1/groups/{group_id}/membership", headers=who.headers)).status_code == 201
+        fellows.append(who)
+    for who in fellows[:4]:  # four places taken by open invitations
+        invited = await live.post("/v1/me/circle/invitations", json={"person_id": who.id}, headers=ana.headers)
+        assert invited.status_code == 201, invited.text
+    for _ in range(ROUNDS):
+        answers = await asyncio.gather(
+            *(
+                live.post("/v1/me/circle/invitations", json={"person_id": who.id}, headers=ana.headers)
+                for who in fellows[4:]
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
+        [made] = [a.json() for a in answers if a.status_code == 201]
+        withdrawn = await live.post(f"/v1/me/circle/invitations/{made['id']}/decline", headers=ana.headers)
+        assert withdrawn.status_code == 204

@@ -38,13 +38,15 @@ COUNSELOR = "-2+3+cmd|' /C calc'!A0 [Call me](http://e.io)"
 FACILITATOR = "@SUM(1+1)*cmd|' /C calc'!A0 :red[urgent]"
 GROUP = '=HYPERLINK("http://e.io","Circle") [Join](http://e.io)'
 REASON = "Moved: see [our new room](http://e.io) ![](http://ev.example/b.png) $x^2$ :smile: www.e.io"
+HELP = '=HYPERLINK("http://e.io","Help")\n[call me](http://e.io) :red[now] **please**'
 PHONE = "+1 312 555 0100"
 EMAIL = "riley@ev.example"
 
 
 async def hostile_world(client, conn, admin) -> dict:
     """A counselor and a facilitator named by an admin, graduates with hostile aliases (two on
-    the watchlist with a critical alert), and a group whose next session was cancelled."""
+    the watchlist with a critical alert, one of whom asked the other, in their circle, for help
+    in hostile words), and a group whose next session was cancelled."""
 
     async def account(name: str, roles: list[str]) -> helpers.Actor:
         email = f"{roles[0]}-{uuid.uuid4().hex[:8]}@example.org"
@@ -72,6 +74,18 @@ async def hostile_world(client, conn, admin) -> dict:
     group = await helpers.create_group(client, counselor, name=GROUP, facilitator_ids=[facilitator.id])
     for who in graduates.values():
         assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=who.headers)).status_code == 201
+    # A call for help to a circle: its words show on the asker's page and the responder's alias too.
+    asker, friend = graduates[FORMULA_ALIAS], graduates[LINK_ALIAS]
+    invited = await client.post("/v1/me/circle/invitations", json={"person_id": friend.id}, headers=asker.headers)
+    accepted = await client.post(f"/v1/me/circle/invitations/{invited.json()['id']}/accept", headers=friend.headers)
+    assert accepted.status_code == 200, accepted.text
+    asked = await client.post("/v1/me/help-now", json={"message": HELP}, headers=asker.headers)
+    assert asked.status_code == 201, asked.text
+    answer = {"response": "reaching_out"}
+    responded = await client.post(
+        f"/v1/help-requests/{asked.json()['id']}/respond", json=answer, headers=friend.headers
+    )
+    assert responded.status_code == 200, responded.text
     listed = await client.get(f"/v1/groups/{group['id']}/sessions", headers=counselor.headers)
     session = listed.json()["items"][0]
     cancel = f"/v1/sessions/{session['id']}/cancel"

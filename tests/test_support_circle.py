@@ -172,30 +172,6 @@ async def test_a_circle_holds_five_open_invitations_included(client, world, staf
     await invite(client, ana, others[5])
 
 
-async def test_five_invitations_at_once_for_the_last_place_make_one(client, world, staff):
-    ana = world["ana"]
-    candidates = []
-    for alias in ("Eve", "Fay", "Gus", "Hal", "Ivy"):
-        who = await helpers.graduate(client, staff, alias=alias)
-        assert (
-            await client.post(f"/v1/groups/{world['group']['id']}/membership", headers=who.headers)
-        ).status_code == 201
-        candidates.append(who)
-    await join(client, ana, world["ben"], world["dee"], world["facilitator"], candidates.pop())
-    for _ in range(3):
-        answers = await asyncio.gather(
-            *(
-                client.post("/v1/me/circle/invitations", json={"person_id": who.id}, headers=ana.headers)
-                for who in candidates
-            )
-        )
-        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
-        [made] = [a.json() for a in answers if a.status_code == 201]
-        assert (
-            await client.post(f"/v1/me/circle/invitations/{made['id']}/decline", headers=ana.headers)
-        ).status_code == 204
-
-
 async def test_an_invitation_lapses_after_seven_days_and_can_be_sent_again(client, world, conn):
     ana, ben = world["ana"], world["ben"]
     invitation = await invite(client, ana, ben)

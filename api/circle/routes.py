@@ -153,7 +153,9 @@ class HelpRequestController(Controller):
 
     @get("/{request_id:int}", summary="A call for help that reached me")
     async def read(self, request_id: RowId, request: Request, conn: Conn) -> ReceivedHelpRequest:
-        row = found(await circle_db.request_for_responder(conn, request_id, request.user.id), "help request")
+        row = found(
+            await circle_db.request_for_responder(conn, request_id, request.user.id, lock=False), "help request"
+        )
         return ReceivedHelpRequest(
             id=row["id"],
             asker=Person(id=row["person_id"], alias=row["asker_alias"]),
