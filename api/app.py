@@ -19,7 +19,7 @@ from api.checkins.routes import CheckinController, crisis_resources
 from api.checkins.staff_routes import AlertController, StaffCheckinController, WatchController
 from api.circle.routes import CircleController, HelpNowController, HelpRequestController
 from api.circle.staff_routes import StaffHelpNowController
-from api.deps import DEPENDENCIES, Runtime
+from api.deps import DEPENDENCIES, Runtime, give_back_request_connection
 from api.discussions.block_routes import BlockController
 from api.discussions.channels_backend import live_channels
 from api.discussions.live import LiveHub, LiveTicketController, group_live
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Sessions that must set up two-factor first reach only the routes that allow it.
         guards=[mfa_enrolment_gate],
         dependencies=DEPENDENCIES,
+        # Inside the auth middleware: the connection its sign-in check took goes back after the request.
+        middleware=[give_back_request_connection],
         on_app_init=[jwt_auth.on_app_init],
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),

@@ -9,6 +9,7 @@ import asyncpg
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.security.jwt import JWTAuth
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
@@ -31,8 +32,79 @@ class Runtime:
         self.firebase = firebase
 
 
-async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
-    """One pooled connection per request; handlers open transactions where they write."""
+# Where a request keeps its pooled connection, in the ASGI scope.
+_HELD = "aftercare.connection"
+
+
+class RequestConnection:
+    """A request's one pooled connection: taken by whoever needs it first (the sign-in
+    check, then the handler, on the same connection) and given back by
+    `give_back_request_connection` when the request has ended. One checkout instead of two
+    saves the pool a hand-over per request, and keeps a request from holding two."""
+
+    __slots__ = ("_pool", "_conn")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    async def get(self) -> asyncpg.Connection:
+        if self._conn is not None and not _attached(self._conn):
+            self._conn = None  # lost since the sign-in check: the pool took it back as it closed
+        if self._conn is None:
+            self._conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
+        return self._conn
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._pool.release(conn)
+
+
+def _attached(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is still ours: when the server closes one, asyncpg puts it
+    back in the pool at once, and every later call on it fails as if we had released it."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
+
+def request_connection(scope: Scope, pool: asyncpg.Pool) -> RequestConnection:
+    held = scope.get(_HELD)  # type: ignore[call-overload]
+    if held is None:
+        held = scope[_HELD] = RequestConnection(pool)  # type: ignore[literal-required]
+    return held
+
+
+def takes_conn(scope: Scope) -> bool:
+    """Whether this request's handler works on a `Conn` (so the sign-in check may take the
+    connection it will use). Handlers that do slow work between steps take theirs only
+    around each step (`Transactions`), and a socket would hold one for its whole life."""
+    handler = scope.get("route_handler")
+    return scope["type"] == "http" and handler is not None and "conn" in handler.parsed_fn_signature.parameters
+
+
+def give_back_request_connection(app: ASGIApp) -> ASGIApp:
+    """Middleware: the request's connection goes back to the pool when the request ends,
+    whatever way it ends (a guard's 403, a bad body, an error)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            if (held := scope.get(_HELD)) is not None:  # type: ignore[call-overload]
+                await held.release()
+
+    return middleware
+
+
+async def provide_conn(scope: Scope, state: State) -> AsyncGenerator[asyncpg.Connection, None]:
+    """The request's pooled connection (the one its sign-in check used, if any); handlers
+    open transactions where they write."""
+    if scope["type"] == "http":
+        yield await request_connection(scope, state.pool).get()
+        return
     async with state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         yield conn
 

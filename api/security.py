@@ -24,6 +24,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
+from api.deps import request_connection, takes_conn
 from api.problems import problem
 from api.settings import Settings
 from db import auth as auth_db
@@ -89,8 +90,19 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
             person_id, session_id = UUID(token.sub), UUID(str(token.extras["sid"]))
         except (KeyError, ValueError):
             return None
-        async with connection.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            principal = await principal_of_session(conn, settings, person_id, session_id)
+        pool, principal = connection.app.state.pool, None
+        if takes_conn(connection.scope):  # the handler's connection, taken here: one checkout a request
+            held = request_connection(connection.scope, pool)
+            try:
+                principal = await principal_of_session(await held.get(), settings, person_id, session_id)
+            finally:
+                # Refused, the request ends in the auth middleware, outside the one that
+                # gives the connection back: it goes back here.
+                if principal is None:
+                    await held.release()
+        else:
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                principal = await principal_of_session(conn, settings, person_id, session_id)
         if principal is None:
             raise NotAuthorizedException("This session has ended. Sign in again.")
         return principal

@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--out bench/results/latest.md] [--skip http sweep dispatch live]
 
-  http      the API under wrk, scenarios a-f and the memory soak (bench/http.py)
+  http      the API under wrk, scenarios a-f (a beside its peers) and the memory soak (bench/http.py)
   sweep     the missed-check-in sweep at 10,000 / 100,000 / 1,000,000 graduates (bench/sweep.py)
   dispatch  one worker pushing to the local fake FCM at batch sizes 100 and 500 (bench/dispatch.py)
   live      1,000 discussion sockets on two API processes, 20 groups, 50 posts a second (bench/live.py)
@@ -198,7 +198,7 @@ def main() -> int:
                 f"connections, {http_options.seconds:.0f} s a scenario; a random graduate a request; "
                 f"{http_options.graduates:,} graduates and {http_options.groups:,} groups)\n\n" + http.table(rows)
             )
-            failed |= any(r.result.errors for r in rows)
+            failed |= any(r.result and r.result.errors for r in rows)
         if "sweep" not in args.skip:
             sizes = args.sweep_sizes or ([2000, 20000] if args.quick else [10_000, 100_000, 1_000_000])
             print("== Missed-check-in sweep ==", flush=True)

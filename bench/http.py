@@ -6,6 +6,8 @@
 Seeds a scratch database (bench/seed.py), starts `aftercare serve --workers N` in its own
 processes and drives it from wrk (its own process; signed requests, a random graduate each):
   a  POST /v1/checkins (a fresh client id each)       + pgbench running the same statements
+     + the peers (bench/peers.py), loaded alike: the same insert in a bare Litestar + asyncpg
+       app and through FastAPI + SQLAlchemy's ORM, as yardsticks for a (and for c and e)
   b  GET /v1/groups with typical filters               + pgbench running the same statements
   c  GET /v1/checkins/due
   d  GET /v1/staff/watchlist (a counselor; --watchlist-connections at once), at --graduates
@@ -14,7 +16,8 @@ processes and drives it from wrk (its own process; signed requests, a random gra
   f  GET /v1/staff/metrics, as d (a counselor, --watchlist-connections at once, at --graduates
      and at --watchlist-graduates), each run right after d's
   soak  e again for --soak seconds, the API's memory sampled throughout
-For each: requests per second, p50/p95/p99, errors, the API's peak memory (all its processes).
+For each: requests per second, p50/p95/p99, errors, the server's peak memory (all its processes);
+under the table, a, c and e against the peers.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ import asyncpg
 
 from api.security import build_jwt_auth, issue_access_token
 from api.settings import Settings
-from bench import load, statements
+from bench import load, peers, statements
 from bench.scratch import scratch_database
 from bench.seed import Program, add_graduates, seed_program
-from bench.server import ApiServer
+from bench.server import ApiServer, Server
 from db import mfa as mfa_db
 
 GROUP_FILTERS = [
@@ -66,9 +69,11 @@ SCENARIOS = ("a", "b", "c", "d", "e", "f", "soak")
 @dataclass
 class Row:
     scenario: str
-    result: load.Result
+    result: load.Result | None  # None: not run, for the reason in `missing`
     peak_mb: float | None = None
     baseline: load.Result | None = None  # pgbench, same statements
+    key: str = ""  # "a", "c", "e", "bare", "orm": the rows the summary under the table compares
+    missing: str = ""
 
 
 def progress(message: str) -> None:
@@ -115,9 +120,8 @@ async def checkin_script(conn: asyncpg.Connection, settings: Settings, graduates
         login["session_id"]: "sid",
         client_id: "cid",
         client_time: "ct",
-        UUID(created["id"]): "ins_id",
     }
-    return statements.pgbench_script(logged, variables, graduates, {"with stored as (": "ins_"})
+    return statements.pgbench_script(logged, variables, graduates)
 
 
 async def listing_scripts(conn: asyncpg.Connection, settings: Settings, graduates: int) -> list[str]:
@@ -166,12 +170,14 @@ class Bench:
             if letter in self.args.only
         ]
 
-    def drive(self, server: ApiServer, name: str, plan, tokens: list[str], connections: int | None = None) -> Row:
+    def drive(
+        self, server: Server, name: str, plan, tokens: list[str], connections: int | None = None, key: str = ""
+    ) -> Row:
         seconds, connections = self.args.seconds, connections or self.args.connections
         load.wrk(server.url, plan, tokens, connections, min(5, seconds))  # warm-up, not counted
         started = time.monotonic()
         result = load.wrk(server.url, plan, tokens, connections, seconds)
-        row = Row(name, result, server.memory.peak_since(started) / 2**20)
+        row = Row(name, result, server.memory.peak_since(started) / 2**20, key=key)
         self.rows.append(row)
         progress(
             f"  {name}: {result.rate:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors {result.detail}"
@@ -181,6 +187,19 @@ class Bench:
     def baseline(self, row: Row, scripts: list[str], pgbench_path: str) -> None:
         row.baseline = load.pgbench(pgbench_path, self.database_url, scripts, self.args.connections, self.args.seconds)
         progress(f"  pgbench, same statements: {row.baseline.rate:,.0f} tx/s")
+
+    def peers(self, tokens: list[str]) -> None:
+        """Scenario a's yardsticks (bench/peers.py), each in its own processes while the API idles:
+        the same workers, connections, threads and seconds as a, a fresh client id a request, and as
+        many database connections a worker as the API's pool (its processes read the same settings)."""
+        pool_max = Settings.from_env(database_url=self.database_url, need_secret=False).db_pool_max
+        for name, title in peers.PEERS.items():
+            if why := peers.missing(name):
+                self.rows.append(Row(title, None, key=name, missing=why))
+                progress(f"  {title}: {why}")
+                continue
+            with peers.PeerServer(name, self.database_url, self.args.workers, pool_max) as server:
+                self.drive(server, title, [(1, "POST", "/checkins")], tokens, key=name)
 
 
 async def run(args: argparse.Namespace) -> list[Row]:
@@ -194,6 +213,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             progress(f"Seeding {args.graduates:,} graduates and {args.groups:,} groups:")
             program = await seed_program(conn, args.graduates, args.groups, progress)
             await counselor_second_factor(conn, program)
+            await peers.create_table(conn)
             bench = Bench(args, database_url, program)
             graduates = await bench.graduate_tokens(conn)
             checkin_pgbench = await checkin_script(conn, bench.settings, program.graduates)
@@ -206,19 +226,20 @@ async def run(args: argparse.Namespace) -> list[Row]:
             only = set(args.only)
             with ApiServer(database_url, bench.settings.secret_key, args.workers) as server:
                 if "a" in only:
-                    row = bench.drive(server, "a  POST /v1/checkins", [CHECKIN], graduates)
+                    row = bench.drive(server, "a  POST /v1/checkins", [CHECKIN], graduates, key="a")
                     bench.baseline(row, [checkin_pgbench], pgbench_path)
+                    bench.peers(graduates)
                 if "b" in only:
                     row = bench.drive(
                         server, "b  GET /v1/groups (5 filters)", [(1, "GET", p) for p in GROUP_FILTERS], graduates
                     )
                     bench.baseline(row, listing_pgbench, pgbench_path)
                 if "c" in only:
-                    bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates)
+                    bench.drive(server, "c  GET /v1/checkins/due", [(1, "GET", "/v1/checkins/due")], graduates, key="c")
                 if only & {"d", "f"}:
                     bench.staff(server)
                 if "e" in only:
-                    bench.drive(server, "e  mixed mobile traffic", MIXED, graduates)
+                    bench.drive(server, "e  mixed mobile traffic", MIXED, graduates, key="e")
             if not only & {"d", "f", "soak"}:
                 return bench.rows
             if args.watchlist_graduates > program.graduates:
@@ -256,19 +277,39 @@ def soak(bench: Bench, server: ApiServer, tokens: list[str], seconds: float) -> 
 
 def table(rows: list[Row]) -> str:
     head = (
-        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | API peak MB | pgbench tx/s | ratio |\n"
+        "| scenario | req/s | p50 ms | p95 ms | p99 ms | errors | server peak MB | pgbench tx/s | ratio |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for row in rows:
         r, b = row.result, row.baseline
+        if r is None:
+            lines.append(f"| {row.scenario} | {row.missing} | | | | | | | |")
+            continue
         ratio = f"{r.rate / b.rate:.0%}" if b else ""
         errors = f"{r.errors}" + (f" ({r.detail})" if r.detail else "")
         lines.append(
             f"| {row.scenario} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} | {errors} | "
             f"{row.peak_mb:.0f} | {f'{b.rate:,.0f}' if b else ''} | {ratio} |"
         )
-    return head + "\n".join(lines) + "\n"
+    summary = against_peers(rows)
+    return head + "\n".join(lines) + "\n" + (f"\n{summary}\n" if summary else "")
+
+
+def against_peers(rows: list[Row]) -> str:
+    """a's rate as a share of the bare peer's and a multiple of the ORM peer's; c's and e's as
+    shares of the bare peer's (reads against its insert: a rough ceiling of this stack here)."""
+    rates = {row.key: row.result.rate for row in rows if row.key and row.result and row.result.rate}
+    bare, orm = rates.get("bare"), rates.get("orm")
+    if not bare and not orm:
+        return ""
+    parts = []
+    if "a" in rates:
+        versus = [f"{rates['a'] / bare:.0%} of the bare peer's rate" if bare else "the bare peer did not run"]
+        versus.append(f"{rates['a'] / orm:.2f}× the ORM peer's" if orm else "the ORM peer did not run")
+        parts.append("a runs at " + " and ".join(versus))
+    parts += [f"{key} at {rates[key] / bare:.0%} of the bare peer's" for key in ("c", "e") if key in rates and bare]
+    return "Against the peers: " + "; ".join(parts) + "." if parts else ""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -285,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=lambda text: text.split(","),
         default=list(SCENARIOS),
-        help="the scenarios to run, comma-separated, e.g. a,d (default: all of a,b,c,d,e,f,soak)",
+        help="the scenarios to run, comma-separated, e.g. a,d (default: all of a,b,c,d,e,f,soak); the peers run with a",
     )
     p.add_argument("--show-scripts", action="store_true", help="print the pgbench scripts")
     return p
@@ -299,8 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {missing}", file=sys.stderr)
         return 2
     print("\n" + table(rows))
-    errors = sum(r.result.errors for r in rows)
-    print(f"{len(rows)} runs, {sum(r.result.requests for r in rows):,} requests, {errors} errors.")
+    ran = [r.result for r in rows if r.result]
+    errors = sum(r.errors for r in ran)
+    print(f"{len(ran)} runs, {sum(r.requests for r in ran):,} requests, {errors} errors.")
     return 1 if errors else 0
 
 

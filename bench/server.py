@@ -1,5 +1,6 @@
-"""The API as it runs in production (`aftercare serve --workers N`), in its own processes,
-with its memory watched: the peak resident size of the whole process tree, sampled."""
+"""The API as it runs in production (`aftercare serve --workers N`), or another server (the
+peers, bench/peers.py), in its own processes, with its memory watched: the peak resident size
+of the whole process tree, sampled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from typing import Self
 
 import psutil
 
@@ -60,40 +62,35 @@ class MemoryWatch:
         self._thread.join(timeout=5)
 
 
-class ApiServer:
-    """`python -m api.cli serve` on a free port; `url`, `memory`; stopped with SIGTERM."""
+class Server:
+    """`argv` (a server listening on `port`, `workers` processes) in its own processes; `url`,
+    `memory`; ready once `ready_path` answers 200 and every worker is up; stopped with SIGTERM."""
 
-    def __init__(self, database_url: str, secret_key: str, workers: int, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = (
-            os.environ
-            | {
-                "DATABASE_URL": database_url,
-                "AFTERCARE_SECRET_KEY": secret_key,
-            }
-            | (env or {})
-        )
+    def __init__(
+        self, name: str, argv: list[str], port: int, workers: int, env: dict[str, str], ready_path: str
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
         # Its log (an access line a request, as in production) goes to a file, not to a pipe
         # nobody reads (a full pipe would stall the server).
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready(workers)
+        self.process = subprocess.Popen(argv, env=os.environ | env, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_ready(workers, ready_path)
+        except BaseException:
+            self._stop()  # not left running (and its workers orphaned) when start-up fails
+            raise
         self.memory = MemoryWatch(self.process.pid)
 
-    def _wait_ready(self, workers: int) -> None:
+    def _wait_ready(self, workers: int, ready_path: str) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.log.seek(0)
-                raise RuntimeError(f"the API exited at start-up:\n{self.log.read().decode()[-3000:]}")
+                raise RuntimeError(f"{self.name} exited at start-up:\n{self.log.read().decode()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
+                with urllib.request.urlopen(f"{self.url}{ready_path}", timeout=2) as response:
                     # Every worker must be up, or the first seconds measure start-up.
                     # (One worker is the server's own process: uvicorn starts no child for it.)
                     if response.status == 200 and (workers == 1 or self._workers_started() >= workers):
@@ -102,7 +99,7 @@ class ApiServer:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("the API did not become ready within 60 s")
+        raise RuntimeError(f"{self.name} did not become ready within 60 s")
 
     def _workers_started(self) -> int:
         """uvicorn's worker processes (multiprocessing's resource tracker is a child too)."""
@@ -110,8 +107,7 @@ class ApiServer:
             "resource_tracker" not in " ".join(child.cmdline()) for child in psutil.Process(self.process.pid).children()
         )
 
-    def close(self) -> None:
-        self.memory.stop()
+    def _stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
@@ -119,8 +115,27 @@ class ApiServer:
             self.process.kill()
         self.log.close()
 
-    def __enter__(self) -> ApiServer:
+    def close(self) -> None:
+        self.memory.stop()
+        self._stop()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_) -> None:
         self.close()
+
+
+class ApiServer(Server):
+    """`python -m api.cli serve` on a free port."""
+
+    def __init__(self, database_url: str, secret_key: str, workers: int, env: dict[str, str] | None = None) -> None:
+        port = free_port()
+        super().__init__(
+            "the API",
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            port,
+            workers,
+            {"DATABASE_URL": database_url, "AFTERCARE_SECRET_KEY": secret_key} | (env or {}),
+            "/health/ready",
+        )

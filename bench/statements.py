@@ -38,8 +38,26 @@ DRIVER_STATEMENTS = ("select pg_advisory_unlock_all()", "with recursive typeinfo
 Send = Callable[[AsyncTestClient], Awaitable[Any]]
 
 
-async def capture(settings: Settings, send: Send) -> tuple[list[tuple[str, tuple]], Any]:
-    """The statements (text, arguments) that `send`'s requests ran, and what `send` returned."""
+class CountingPool:
+    """A pool that counts its checkouts (a request should take one)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.checkouts = 0
+
+    def acquire(self, *args, **kwargs):
+        self.checkouts += 1
+        return self.pool.acquire(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+
+async def capture(
+    settings: Settings, send: Send, checkouts: list[int] | None = None
+) -> tuple[list[tuple[str, tuple]], Any]:
+    """The statements (text, arguments) that `send`'s requests ran, and what `send` returned;
+    `checkouts`, if given, gets the number of pool checkouts they made."""
     logged: list[tuple[str, tuple]] = []
     app = create_app(settings)
 
@@ -47,12 +65,15 @@ async def capture(settings: Settings, send: Send) -> tuple[list[tuple[str, tuple
     # logging pool is made, swapped in, and closed there.
     async def swap_in() -> asyncpg.Pool:
         served = app.state.pool
-        app.state.pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-        async with app.state.pool.acquire() as conn:
+        logging_pool = await create_pool(settings.database_url, min_size=1, max_size=1, reset_session=False)
+        async with logging_pool.acquire() as conn:
             conn.add_query_logger(lambda q: logged.append((q.query, q.args)))
+        app.state.pool = CountingPool(logging_pool)
         return served
 
     async def swap_back(served: asyncpg.Pool) -> None:
+        if checkouts is not None:
+            checkouts.append(app.state.pool.checkouts)
         await app.state.pool.close()
         app.state.pool = served
 

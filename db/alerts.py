@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 from uuid import UUID
 
@@ -31,52 +30,16 @@ async def raise_alert(
     rises to the highest seen, and an acknowledged alert opens again on worse, high or
     critical news); record either on the timeline. Returns the alert id. `at`: when, if
     not the database's now (the demo's history is dated back)."""
-    row = await conn.fetchrow(
-        """
-        insert into alerts (person_id, kind, severity, reasons, opened_at, updated_at)
-        values ($1, $2, $3, jsonb_build_array($4::text::jsonb), coalesce($5, now()), coalesce($5, now()))
-        on conflict (person_id, kind) where status <> 'resolved' do update
-            set severity = greatest(alerts.severity, excluded.severity),
-                reasons = alerts.reasons || excluded.reasons,
-                updated_at = excluded.updated_at,
-                -- Worse news, or high or critical news, needs eyes again: back to open.
-                status = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then 'open' else alerts.status end,
-                acknowledged_at = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then null else alerts.acknowledged_at end,
-                acknowledged_by = case when (excluded.severity > alerts.severity or excluded.severity >= 3) then null else alerts.acknowledged_by end
-        returning id, (xmax = 0) as opened
-        """,
-        person_id,
-        kind,
-        severity,
-        json.dumps(reason),
-        at,
+    return await conn.fetchval(
+        "select alert_raise($1, $2, $3, $4, $5, $6)", person_id, kind, severity, reason, checkin_id, at
     )
-    await conn.execute(
-        "insert into alert_events (alert_id, kind, checkin_id, details, at) values ($1, $2, $3, $4, coalesce($5, now()))",
-        row["id"],
-        "opened" if row["opened"] else "reason",
-        checkin_id,
-        reason,
-        at,
-    )
-    return row["id"]
 
 
 async def note_checkin(
     conn: asyncpg.Connection, person_id: UUID, checkin_id: UUID, at: dt.datetime | None = None
 ) -> None:
     """A check-in shows on every alert of the person still open (unless it opened it)."""
-    await conn.execute(
-        """
-        insert into alert_events (alert_id, kind, checkin_id, at)
-        select a.id, 'checkin', $2, coalesce($3, now()) from alerts a
-        where a.person_id = $1 and a.status <> 'resolved'
-          and not exists (select from alert_events e where e.alert_id = a.id and e.checkin_id = $2)
-        """,
-        person_id,
-        checkin_id,
-        at,
-    )
+    await conn.execute("select alert_note_checkin($1, $2, $3)", person_id, checkin_id, at)
 
 
 async def list_alerts(

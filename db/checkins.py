@@ -14,9 +14,23 @@ CHECKIN_COLUMNS = """
 """
 
 
+# What a check-in is made of, in the order `checkin_submit` takes it.
+SUBMITTED_FIELDS = (
+    "client_id",
+    "client_time",
+    "mood",
+    "craving",
+    "used",
+    "sleep",
+    "need_support",
+    "note",
+    "phq2",
+    "gad2",
+)
+
 _PLAN_CONTEXT = """
 select p.timezone, pp.iop_completed_on, pp.activated_at, pp.sobriety_date,
-       o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until {hold}
+       o.cadence as o_cadence, o.starts_on as o_from, o.ends_on as o_until
 from people p
 join participant_profiles pp on pp.person_id = p.id
 left join checkin_plans o on o.person_id = p.id
@@ -24,18 +38,9 @@ where p.id = $1
 """
 
 
-async def plan_context(conn: asyncpg.Connection, person_id: UUID, hold_state: bool = False) -> asyncpg.Record | None:
-    """What the plan is computed from: zone, IOP date, activation, sobriety date, override.
-    `hold_state`: also lock the graduate's engagement row, as every writer of it does first
-    (db/engagement.py `hold`), in the same round trip (a check-in's first step), and say how
-    many alerts they have open (null: not known, the row is waiting to be worked out)."""
-    hold = (
-        ", (select case when e.fresh_until > '-infinity' then e.open_alerts end from engagement e"
-        " where e.person_id = p.id for update) as open_alerts"
-        if hold_state
-        else ""
-    )
-    return await conn.fetchrow(_PLAN_CONTEXT.format(hold=hold), person_id)
+async def plan_context(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
+    """What the plan is computed from: zone, IOP date, activation, sobriety date, override."""
+    return await conn.fetchrow(_PLAN_CONTEXT, person_id)
 
 
 async def set_plan(
@@ -70,59 +75,25 @@ async def clear_plan(conn: asyncpg.Connection, person_id: UUID) -> None:
     await conn.execute("delete from checkin_plans where person_id = $1", person_id)
 
 
-async def insert(
-    conn: asyncpg.Connection,
-    person_id: UUID,
-    fields: dict[str, Any],
-    *,
-    earlier: int,
-    fills_slot: dt.date | None,
-) -> tuple[asyncpg.Record, list[dict[str, Any]]] | None:
-    """Store a check-in, with what follows from it in the same round trip (a check-in is the
-    app's busiest write): the person's `earlier` check-ins before it, newest first, for its
-    risk assessment; and the slot starting on `fills_slot`, if it was recorded as missed and
-    no alert counted it yet, made up by it. None when this person already sent one with this
-    client id (also when the other copy is being stored at this very moment: the insert
-    waits for it); nothing is changed then."""
-    columns = ["person_id", *fields]
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    client_time, after = columns.index("client_time") + 1, len(columns)
-    row = await conn.fetchrow(
-        f"""
-        with stored as (
-            insert into checkins ({", ".join(columns)}) values ({placeholders})
-            on conflict (person_id, client_id) do nothing
-            returning {CHECKIN_COLUMNS}
-        ), made_up as (
-            update missed_checkins m set made_up_by = stored.id
-            from stored
-            where m.person_id = $1 and m.slot_starts_on = ${after + 2} and not m.alerted and m.made_up_by is null
-        )
-        select stored.*,
-               coalesce((select jsonb_agg(e order by e.client_time desc)
-                         from (select mood, craving, used, need_support, phq2, gad2, client_time from checkins
-                               where person_id = $1 and client_time < ${client_time}
-                               order by client_time desc limit ${after + 1}) e), '[]') as earlier
-        from stored
-        """,
+async def submit(
+    conn: asyncpg.Connection, person_id: UUID, fields: dict[str, Any], crisis_notice: dict[str, Any] | None
+) -> asyncpg.Record | None:
+    """Store a check-in with everything that follows from it, in one statement (the SQL
+    function `checkin_submit`, migration 0015: a check-in is the app's busiest write). The
+    row: `created`, and the check-in, or for a repeat of the client id its first copy (the
+    first copy may have been stored at this very moment: the insert waits for it); None
+    when the person is no graduate."""
+    return await conn.fetchrow(
+        f"select created, {CHECKIN_COLUMNS} from checkin_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         person_id,
-        *fields.values(),
-        earlier,
-        fills_slot,
+        *(fields[name] for name in SUBMITTED_FIELDS),
+        crisis_notice,
     )
-    return None if row is None else (row, row["earlier"])
 
 
 async def by_client_id(conn: asyncpg.Connection, person_id: UUID, client_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"select {CHECKIN_COLUMNS} from checkins where person_id = $1 and client_id = $2", person_id, client_id
-    )
-
-
-async def set_risk_reasons(conn: asyncpg.Connection, checkin_id: UUID, reasons: list[dict]) -> asyncpg.Record:
-    """The check-in, with its reasons."""
-    return await conn.fetchrow(
-        f"update checkins set risk_reasons = $2 where id = $1 returning {CHECKIN_COLUMNS}", checkin_id, reasons
     )
 
 

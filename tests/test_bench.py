@@ -62,7 +62,7 @@ async def test_the_checkin_statements_run_under_pgbench(server_url):
             assert await conn.fetchval("select count(*) from bench_logins") == 30
             assert await conn.fetchval("select count(*) from group_members") > 0
             script = await checkin_script(conn, make_settings(url), program.graduates)
-            assert ":pid" in script and ":cid" in script and "\\gset ins_" in script
+            assert ":pid" in script and ":cid" in script and "checkin_submit(" in script
             before = await conn.fetchval("select count(*) from checkins")
             result = load.pgbench(pgbench, url, [script], connections=2, seconds=1, threads=1)
             assert result.errors == 0 and result.requests > 0

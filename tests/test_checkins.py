@@ -253,22 +253,35 @@ async def test_a_late_retry_of_a_stored_check_in_gets_its_answer(client, conn, g
 
 
 @pytest.mark.clock_instants(*ONCE)
-async def test_an_ordinary_check_in_is_stored_in_four_round_trips(settings, client, conn, graduate):
-    """The app's busiest write: the state lock with the plan, then one statement that stores
-    it, reads what its risk assessment compares it with and makes up a recorded miss (a
-    repeat, an old check-in, a risky one or an open alert each cost more, and only then)."""
+@pytest.mark.parametrize("kind", ["ordinary", "crisis", "with an alert open", "repeat"])
+async def test_a_check_in_is_two_round_trips_on_one_pooled_connection(settings, client, conn, graduate, kind):
+    """The app's busiest write: the sign-in check, then one statement that stores the
+    check-in and everything that follows from it (risk reasons, alerts and their timelines,
+    the crisis inbox item, the make-up of a recorded miss), both on the request's one
+    pooled connection, whatever the check-in says."""
     from bench import statements
     from db.sweep import sweep
 
     await sweep(conn, dt.datetime.now(dt.UTC))  # their state worked out, as it is between two check-ins
+    sent = body(need_support="crisis_now" if kind == "crisis" else "no")
+    if kind in ("with an alert open", "repeat"):
+        first = sent if kind == "repeat" else body(used=True)
+        assert (await client.post("/v1/checkins", json=first, headers=graduate.headers)).status_code == 201
 
     async def send(served):
-        response = await served.post("/v1/checkins", json=body(), headers=graduate.headers)
-        assert response.status_code == 201, response.text
+        response = await served.post("/v1/checkins", json=sent, headers=graduate.headers)
+        assert response.status_code == (200 if kind == "repeat" else 201), response.text
 
-    logged, _ = await statements.capture(settings, send)
+    checkouts: list[int] = []
+    logged, _ = await statements.capture(settings, send, checkouts)
     ran = [" ".join(q.split()).lower() for q, _ in logged]
-    checkin = [
-        q for q in ran if not q.startswith(statements.DRIVER_STATEMENTS) and "from auth_sessions s join people" not in q
-    ]
-    assert [q.split()[0] for q in checkin] == ["begin;", "select", "with", "commit;"], checkin
+    ran = [q for q in ran if not q.startswith(statements.DRIVER_STATEMENTS)]  # the driver's own: once a connection
+    assert len(ran) == 2 and "from auth_sessions s join people" in ran[0] and "checkin_submit(" in ran[1], "\n".join(
+        ran
+    )
+    assert checkouts == [1]
+    if kind == "crisis":
+        assert await conn.fetchval("select count(*) from notifications where kind = 'crisis_support'") == 1
+        assert await conn.fetchval("select count(*) from alerts where kind = 'crisis'") == 1
+    if kind == "with an alert open":
+        assert await conn.fetchval("select count(*) from alert_events where kind = 'checkin'") == 1

@@ -12,11 +12,9 @@ from api.checkins import plan, risk
 from api.checkins.plan import days_sober
 from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
 from api.problems import found, invalid, problem
-from db import alerts as alerts_db
 from db import checkins as checkins_db
 from db.zones import zone_of
 from notifications import templates
-from notifications.outbox import notify
 
 FUTURE_SLACK = dt.timedelta(minutes=5)
 # What a repeat must carry unchanged: everything the graduate answered, and when.
@@ -96,10 +94,31 @@ def repeat_of(stored: asyncpg.Record, sent: CheckinRequest) -> Checkin:
     return to_checkin(stored)
 
 
+def crisis_notice(now: dt.datetime) -> dict:
+    """The inbox item a crisis check-in writes, for `checkin_submit` to store with it (to be
+    sent from `now`, the app's clock, as every notification: notifications/outbox.py)."""
+    content = templates.crisis_support(risk.crisis_text())
+    return {
+        "kind": content.kind,
+        "title": content.title,
+        "body": content.body,
+        "push_title": content.push_title,
+        "push_body": content.push_body,
+        "data": {"kind": content.kind, **content.data},
+        "not_before": now.isoformat(),
+    }
+
+
 async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest) -> tuple[Checkin, bool]:
     """Store a check-in and act on it; (the check-in, whether it is new). The same client id
     sent again with the same answers returns the first result and stores nothing, also when
-    both arrive at once; with other answers it is refused (409), saying which differ."""
+    both arrive at once; with other answers it is refused (409), saying which differ.
+
+    The rules that need the person's history (the slot a late check-in makes up, the risk
+    rules over earlier check-ins, alerts, the crisis inbox item) run in the database, in the
+    one statement `checkin_submit` (migration 0015): a check-in, the app's busiest write, is
+    one round trip. Their readable twins stay in Python (plan.py, risk.py), held to the same
+    answers by tests; the demo's history is computed with them."""
     now = dt.datetime.now(dt.UTC)
     if data.client_time > now + FUTURE_SLACK:
         raise invalid("client_time", "is in the future: check the phone's clock")
@@ -108,58 +127,11 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
         if (earlier_copy := await checkins_db.by_client_id(conn, person_id, data.client_id)) is not None:
             return repeat_of(earlier_copy, data), False
         raise invalid("client_time", "is more than 7 days old, too late to count")
-    async with conn.transaction():
-        # The graduate's state row is locked first: a sweep visiting them at this moment
-        # either sees this check-in or has finished (and a miss it recorded is made up below).
-        context = found(await checkins_db.plan_context(conn, person_id, hold_state=True), "participant")
-        local_date = data.client_time.astimezone(zone_of(context["timezone"])).date()
-        # A late check-in fills its slot if the slot was recorded as missed but nobody was
-        # alerted about it yet; after an alert, the miss stands and the check-in shows on it.
-        slot = plan.slot_for(local_date, context["iop_completed_on"], override_of(context))
-        stored = await checkins_db.insert(
-            conn,
-            person_id,
-            {
-                "client_id": data.client_id,
-                "client_time": data.client_time,
-                "local_date": local_date,
-                "mood": data.mood,
-                "craving": data.craving,
-                "used": data.used,
-                "sleep": data.sleep,
-                "need_support": data.need_support,
-                "note": data.note,
-                "phq2": data.phq2,
-                "gad2": data.gad2,
-            },
-            earlier=risk.CRAVING_HISTORY,
-            fills_slot=slot.starts_on if slot is not None else None,
-        )
-        if stored is None:  # a repeat (its first copy may have been stored at this very moment)
-            return repeat_of(await checkins_db.by_client_id(conn, person_id, data.client_id), data), False
-        row, earlier = stored
-        reasons = risk.assess(_answers(row), [_answers(e) for e in earlier])
-        stored_reasons = [
-            {"code": r.code, "kind": r.kind, "severity": risk.SEVERITY_NAMES[r.severity], "message": r.message}
-            for r in reasons
-        ]
-        if stored_reasons:  # none is the column's default: most check-ins skip this round trip
-            row = await checkins_db.set_risk_reasons(conn, row["id"], stored_reasons)
-        for reason, entry in zip(reasons, stored_reasons, strict=True):
-            await alerts_db.raise_alert(
-                conn, person_id, reason.kind, reason.severity, entry | {"checkin_id": str(row["id"])}, row["id"]
-            )
-        if stored_reasons or context["open_alerts"] != 0:  # most graduates have no alert open: no round trip
-            await alerts_db.note_checkin(conn, person_id, row["id"])
-        if data.need_support == "crisis_now":
-            # The answer carries the resources at once; the inbox keeps them, on every device.
-            await notify(
-                conn,
-                [person_id],
-                templates.crisis_support(risk.crisis_text()),
-                dedup_key=f"crisis:{row['id']}",
-                urgent=True,
-            )
+    fields = {name: getattr(data, name) for name in checkins_db.SUBMITTED_FIELDS}
+    notice = crisis_notice(now) if data.need_support == "crisis_now" else None
+    row = found(await checkins_db.submit(conn, person_id, fields, notice), "participant")
+    if not row["created"]:
+        return repeat_of(row, data), False
     return to_checkin(row), True
 
 

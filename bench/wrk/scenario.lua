@@ -1,7 +1,9 @@
 -- One wrk scenario: a weighted plan of requests, each signed with a random token.
 --   BENCH_TOKENS  a file with one access token a line
 --   BENCH_PLAN    a file with "weight<TAB>METHOD<TAB>path" lines; a POST to /v1/checkins sends
---                 a fresh check-in (new client id, the current time) each time
+--                 a fresh check-in (new client id, the current time) each time, and a POST to
+--                 /checkins (the peers, bench/peers.py) the peers' smaller one, also with a new
+--                 client id (the token goes to them too, ignored: the same headers as the API's)
 -- done() prints one line, "BENCH {json}", that bench/load.py reads.
 
 local threads = {}
@@ -44,14 +46,24 @@ local function hex(n)
   return table.concat(digits)
 end
 
-local function checkin_body()
+local function uuid4()
   local pick = math.random(1, 4)
   local variant = ("89ab"):sub(pick, pick)
-  local client_id = hex(8) .. "-" .. hex(4) .. "-4" .. hex(3) .. "-" .. variant .. hex(3) .. "-" .. hex(12)
+  return hex(8) .. "-" .. hex(4) .. "-4" .. hex(3) .. "-" .. variant .. hex(3) .. "-" .. hex(12)
+end
+
+local function checkin_body()
   return string.format(
     '{"client_id": "%s", "client_time": "%s", "mood": %d, "craving": %d, "used": false, "sleep": %d, "need_support": "no"}',
-    client_id, os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 60), math.random(2, 5), math.random(0, 5), math.random(2, 5))
+    uuid4(), os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 60), math.random(2, 5), math.random(0, 5), math.random(2, 5))
 end
+
+local function peer_checkin_body()
+  return string.format('{"client_id": "%s", "mood": %d, "craving": %d, "used": false, "note": null}',
+    uuid4(), math.random(2, 5), math.random(0, 5))
+end
+
+local bodies = { ["/v1/checkins"] = checkin_body, ["/checkins"] = peer_checkin_body }
 
 function request()
   local pick, step = math.random(total), nil
@@ -61,7 +73,7 @@ function request()
   local headers = { ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)] }
   if step.method == "POST" then
     headers["Content-Type"] = "application/json"
-    return wrk.format("POST", step.path, headers, checkin_body())
+    return wrk.format("POST", step.path, headers, bodies[step.path]())
   end
   return wrk.format(step.method, step.path, headers)
 end
