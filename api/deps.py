@@ -103,7 +103,11 @@ async def provide_conn(scope: Scope, state: State) -> AsyncGenerator[asyncpg.Con
     """The request's pooled connection (the one its sign-in check used, if any); handlers
     open transactions where they write."""
     if scope["type"] == "http":
-        yield await request_connection(scope, state.pool).get()
+        held = request_connection(scope, state.pool)
+        try:
+            yield await held.get()
+        finally:
+            await held.release()
         return
     async with state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         yield conn
