@@ -55,17 +55,6 @@ def to_checkin(row: asyncpg.Record) -> Checkin:
     )
 
 
-def _answers(row) -> risk.Answers:
-    return risk.Answers(
-        mood=row["mood"],
-        craving=row["craving"],
-        used=row["used"],
-        need_support=row["need_support"],
-        phq2=tuple(row["phq2"]) if row["phq2"] else None,
-        gad2=tuple(row["gad2"]) if row["gad2"] else None,
-    )
-
-
 def differing_fields(stored: asyncpg.Record, sent: CheckinRequest) -> list[str]:
     """The answers in which `sent` differs from the stored check-in, compared as stored: a
     time by its instant (whatever offset the phone wrote it with), a screen by its items."""
