@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Sessions that must set up two-factor first reach only the routes that allow it.
         guards=[mfa_enrolment_gate],
         dependencies=DEPENDENCIES,
-        # Inside the auth middleware: the connection its sign-in check took goes back after the request.
+        # Inside the auth middleware: a connection its sign-in check took goes back even if the handler never runs.
         middleware=[give_back_request_connection],
         on_app_init=[jwt_auth.on_app_init],
         plugins=[

@@ -38,9 +38,11 @@ _HELD = "aftercare.connection"
 
 class RequestConnection:
     """A request's one pooled connection: taken by whoever needs it first (the sign-in
-    check, then the handler, on the same connection) and given back by
-    `give_back_request_connection` when the request has ended. One checkout instead of two
-    saves the pool a hand-over per request, and keeps a request from holding two."""
+    check, then the handler, on the same connection), given back when the handler's
+    dependencies are cleaned up (`provide_conn`, before the answer is sent: held while
+    sending, it stalled other requests for seconds under load), or by
+    `give_back_request_connection` when the request ended before the handler ran. One
+    checkout instead of two saves the pool a hand-over per request."""
 
     __slots__ = ("_pool", "_conn")
 
@@ -86,8 +88,8 @@ def takes_conn(scope: Scope) -> bool:
 
 
 def give_back_request_connection(app: ASGIApp) -> ASGIApp:
-    """Middleware: the request's connection goes back to the pool when the request ends,
-    whatever way it ends (a guard's 403, a bad body, an error)."""
+    """Middleware: a connection the sign-in check took goes back to the pool when the
+    request ends without reaching its handler (a guard's 403, a bad body)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         try:
