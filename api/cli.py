@@ -511,7 +511,7 @@ def worker(once: bool) -> None:
     async def run() -> None:
         pool = await create_pool(
             settings.database_url,
-            max_size=4,
+            max_size=3 + settings.push_lanes,  # a job's connection, dispatch's other lanes, and room
             statement_timeout_ms=max(settings.statement_timeout_ms, 60_000),  # the sweep is a big statement
             application_name="aftercare-worker",
         )

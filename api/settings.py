@@ -195,10 +195,16 @@ class Settings:
     firebase_project_id: str | None = None
     # Push (the worker). Without a service-account file, pushes are only logged.
     fcm_credentials_file: str | None = None
+    # How pushes reach FCM: "aiohttp" (the lean transport, notifications/fcm_lean.py) or
+    # "firebase-admin" (the SDK's own send_each_async, about 6 times the CPU per message).
+    push_transport: str = "aiohttp"
     checkin_reminder_at: dt.time = dt.time(18, 0)
     session_reminder_minutes: int = 60
     session_reminder_audience: str = "rsvp"  # or "members"
     push_batch_size: int = 500
+    # Claims a worker sends at once (notifications/dispatch.dispatch_lanes), each on its own
+    # connection: while one waits on the database or on FCM, the other sends.
+    push_lanes: int = 2
     push_max_attempts: int = 5
     # How often the worker runs each job, in seconds. Dispatch also wakes on every new
     # notification (LISTEN/NOTIFY); its interval is the fallback and the retry clock.
@@ -263,12 +269,14 @@ class Settings:
             post_rate_per_hour=_int("AFTERCARE_POST_RATE_PER_HOUR", cls.post_rate_per_hour, 1),
             firebase_project_id=os.environ.get("FIREBASE_PROJECT_ID") or None,
             fcm_credentials_file=_credentials_file(),
+            push_transport=_choice("AFTERCARE_PUSH_TRANSPORT", cls.push_transport, ("aiohttp", "firebase-admin")),
             checkin_reminder_at=_clock("AFTERCARE_CHECKIN_REMINDER_AT", cls.checkin_reminder_at),
             session_reminder_minutes=_int("AFTERCARE_SESSION_REMINDER_MINUTES", cls.session_reminder_minutes, 1),
             session_reminder_audience=_choice(
                 "AFTERCARE_SESSION_REMINDER_AUDIENCE", cls.session_reminder_audience, ("rsvp", "members")
             ),
-            push_batch_size=min(_int("AFTERCARE_PUSH_BATCH_SIZE", cls.push_batch_size, 1), 500),
+            push_batch_size=min(_int("AFTERCARE_PUSH_BATCH_SIZE", cls.push_batch_size, 1), 2000),
+            push_lanes=_int("AFTERCARE_PUSH_LANES", cls.push_lanes, 1, 4),
             push_max_attempts=_int("AFTERCARE_PUSH_MAX_ATTEMPTS", cls.push_max_attempts, 1),
             dispatch_interval_s=_int("AFTERCARE_DISPATCH_INTERVAL_S", cls.dispatch_interval_s, 1),
             reminder_interval_s=_int("AFTERCARE_REMINDER_INTERVAL_S", cls.reminder_interval_s, 1),

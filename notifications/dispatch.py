@@ -9,6 +9,7 @@ claim still holds.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -29,12 +30,6 @@ from notifications.quiet import quiet_until
 
 log = logging.getLogger("aftercare.dispatch")
 
-# Pushes in flight at once. Against FCM (TLS) the SDK's httpx speaks HTTP/2: one connection
-# with at most 100 streams at a time (httpcore's cap, and Google's); over plain HTTP/1.1 it
-# pools up to 100 connections. More than that only waits in httpcore's pool, whose
-# bookkeeping per request grows with the queue: about 2.3 ms of CPU per message in slices of
-# 100 against 2.8 ms in one call of 500 (HTTP/2; see bench/dispatch.py).
-IN_FLIGHT = 100
 
 # FCM refusing us, not the message: the key, the project or the APNs setup is wrong.
 OPERATOR_ERRORS = {"ThirdPartyAuthError", "UnauthenticatedError", "PermissionDeniedError", "NotFoundError"}
@@ -43,6 +38,7 @@ OPERATOR_ERRORS = {"ThirdPartyAuthError", "UnauthenticatedError", "PermissionDen
 @dataclass(frozen=True)
 class Policy:
     batch_size: int = 500  # notifications claimed at once (each may go to several devices)
+    lanes: int = 2  # claims sent at once by one worker (dispatch_lanes), one connection each
     # Longer than one slice can take: 10 s per request (push.HTTP_TIMEOUT_S) through
     # firebase-admin's own four retries of a 500/503 is under a minute.
     lease_s: float = 120.0
@@ -66,11 +62,27 @@ class Report:
     states: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     deferred: int = 0
     dead_tokens: int = 0
+    paused_s: float = 0.0  # FCM asked us to slow down: nothing claimed
     # Recipients whose quiet hours cannot be worked out (their time zone cannot be loaded):
     # their pushes that are not urgent are held back (the inbox has them), the rest go on.
     skipped: list[Skip] = field(default_factory=list)
 
+    @classmethod
+    def merged(cls, reports: list[Report]) -> Report:
+        total = cls(paused_s=max(r.paused_s for r in reports))
+        for r in reports:
+            total.claimed += r.claimed
+            total.pushes += r.pushes
+            total.deferred += r.deferred
+            total.dead_tokens += r.dead_tokens
+            total.skipped += r.skipped
+            for state, n in r.states.items():
+                total.states[state] += n
+        return total
+
     def line(self) -> str:
+        if self.paused_s:
+            return f"paused for FCM's quota: nothing claimed, {self.paused_s:.0f} s to go"
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
         return (
             f"{self.claimed} claimed, {self.pushes} pushes ({states or 'none'}), {self.deferred} deferred "
@@ -79,10 +91,25 @@ class Report:
         )
 
 
+async def dispatch_lanes(
+    connections: list[asyncpg.Connection], sender: push.Sender, now: dt.datetime, policy: Policy = Policy()
+) -> Report:
+    """One claim per connection, at the same time, through one sender: while a claim waits
+    (on the database, or on FCM's slowest answer), the other's pushes use the CPU. Claims are
+    taken as two workers take them (SKIP LOCKED), so they never share a row."""
+    if len(connections) == 1:
+        return await dispatch_once(connections[0], sender, now, policy)
+    async with asyncio.TaskGroup() as lanes:  # one lane failing stops the others: rows go back by lease
+        running = [lanes.create_task(dispatch_once(conn, sender, now, policy)) for conn in connections]
+    return Report.merged([lane.result() for lane in running])
+
+
 async def dispatch_once(
     conn: asyncpg.Connection, sender: push.Sender, now: dt.datetime, policy: Policy = Policy()
 ) -> Report:
     """One batch: claim, decide, push, record. Returns what happened (counts only)."""
+    if paused := sender.paused_s():
+        return Report(paused_s=paused)  # claiming now would only send the rows back
     claim_id = uuid.uuid4()
     started = time.monotonic()
     async with conn.transaction():
@@ -109,8 +136,8 @@ async def dispatch_once(
     results: dict[int, push.Result] = {}  # by index in `pushes`
     lost: set[int] = set()  # notifications this claim no longer holds
     indexed = list(enumerate(pushes))
-    for start in range(0, len(pushes), IN_FLIGHT):
-        chunk = indexed[start : start + IN_FLIGHT]
+    for start in range(0, len(pushes), sender.slice_size):
+        chunk = indexed[start : start + sender.slice_size]
         if start:
             until = now + dt.timedelta(seconds=time.monotonic() - started + policy.lease_s)
             held = await notifications_db.extend_lease(conn, claim_id, until, {p.notification_id for _, p in chunk})
@@ -200,7 +227,9 @@ def _after_push(row, outcomes: list, now: dt.datetime, policy: Policy) -> notifi
     if any(r.outcome == push.RETRY for _, r in outcomes):
         if attempt >= policy.max_attempts:
             return notifications_db.Finish(row["id"], "failed", None, True, delivered, errors[0])
-        later = now + retry_delay(attempt, policy)
+        # FCM's Retry-After, when it gave one, is the least we wait.
+        asked = max((r.retry_after_s or 0.0 for _, r in outcomes), default=0.0)
+        later = now + max(retry_delay(attempt, policy), dt.timedelta(seconds=asked))
         return notifications_db.Finish(row["id"], "pending", later, True, delivered, errors[0])
     if delivered:
         return notifications_db.Finish(row["id"], "sent", None, bool(outcomes), delivered, None)

@@ -20,8 +20,9 @@ from litestar.testing import AsyncTestClient
 from api.app import create_app
 from api.auth.credentials import Hasher
 from api.settings import Settings
+from api.worker import PUSH_TRANSPORTS
 from db import migrate
-from notifications.sender import FirebaseSender
+from notifications.sender import Sender
 from tests import clock, helpers
 from tests.fake_fcm import FakeFcm
 from tests.live_server import LiveServer
@@ -241,15 +242,7 @@ def fcm_server() -> Iterator[FakeFcm]:
 @pytest.fixture
 def fcm(fcm_server: FakeFcm) -> FakeFcm:
     """The fake, with nothing delivered or scripted from earlier tests."""
-    with fcm_server.lock:
-        fcm_server.delivered.clear()
-        fcm_server.attempts.clear()
-        fcm_server._scripts.clear()
-        fcm_server._always.clear()
-        fcm_server.sends.clear()
-        fcm_server.faults_seen.clear()
-        fcm_server.faults = None
-        fcm_server.on_delivered = None
+    fcm_server.reset()
     return fcm_server
 
 
@@ -258,11 +251,11 @@ def service_account(fcm_server: FakeFcm, tmp_path_factory) -> Path:
     return fcm_server.service_account(tmp_path_factory.mktemp("firebase"))
 
 
-@pytest.fixture
-async def sender(fcm: FakeFcm, service_account: Path) -> AsyncIterator[FirebaseSender]:
-    """A real firebase-admin sender talking to the fake (a fresh app per test, closed on the
-    loop it ran on)."""
-    push_sender = FirebaseSender(str(service_account))
+@pytest.fixture(params=sorted(PUSH_TRANSPORTS))
+async def sender(request, fcm: FakeFcm, service_account: Path) -> AsyncIterator[Sender]:
+    """A real sender talking to the fake, once per push transport (the lean one and
+    firebase-admin's own; a fresh app per test, closed on the loop it ran on)."""
+    push_sender = PUSH_TRANSPORTS[request.param](str(service_account))
     yield push_sender
     await push_sender.close()
 

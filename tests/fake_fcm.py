@@ -3,7 +3,20 @@ firebase-admin's real messaging code runs with no internet.
 
 It answers the real FCM v1 shapes: 200 `{"name": ...}`, and errors as
 `{"error": {code, message, status, details: [FcmError{errorCode}, ...]}}`, per token as the
-test scripts them. Used by the tests and by bench/dispatch.py.
+test scripts them (`fail`, `fail_always`): a key of ERRORS (among them 429 QUOTA_EXCEEDED,
+sent with `Retry-After: retry_after`, 401 THIRD_PARTY_AUTH_ERROR and UNAUTHENTICATED, 404
+NOT_FOUND), or one of two that are no answer at all:
+
+- "HANG": the request is held for `hang_s`, then answered 503 UNAVAILABLE, as by a stalled
+  front end: a client whose timeout is shorter has given up by then;
+- "RESET": no answer. On HTTP/1.1 the connection is closed with a TCP RST (the client reads
+  ECONNRESET); on HTTP/2 only that stream is reset (RST_STREAM INTERNAL_ERROR; httpx raises
+  RemoteProtocolError), so other sends multiplexed on the connection go on, as they would
+  when Google's front end drops one request. Counted in `attempts`, never delivered.
+
+Every send request (not /token nor /stats) is recorded in `requests` (`Recorded`: protocol,
+method, path, lower-case headers, raw body), whatever its answer; `reset()` forgets all of
+that between tests. Used by the tests and by bench/dispatch.py.
 
 It is an asyncio server on its own event loop: in its own thread (`start()`: firebase-admin
 fetches OAuth tokens with a blocking call, even on its async path, so the fake must not
@@ -35,6 +48,7 @@ import random
 import re
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections import Counter, defaultdict
@@ -56,15 +70,26 @@ ERRORS = {
     "SENDER_ID_MISMATCH": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", None),
     "INVALID_TOKEN": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "message.token"),
     "INVALID_PAYLOAD": (400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "message.android.ttl"),
-    "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", None),
+    "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", None),  # with Retry-After
     "UNAVAILABLE": (503, "UNAVAILABLE", "UNAVAILABLE", None),
     "INTERNAL": (500, "INTERNAL", "INTERNAL", None),
     # Not the token's fault nor the message's: our project or key (no FcmError detail).
     "PERMISSION_DENIED": (403, "PERMISSION_DENIED", None, None),
+    # The APNs certificate or web-push key uploaded to the Firebase project was refused.
+    "THIRD_PARTY_AUTH_ERROR": (401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR", None),
+    # Our access token was refused (what the fake answers a wrong bearer token, too).
+    "UNAUTHENTICATED": (401, "UNAUTHENTICATED", None, None),
+    # No such project (what the fake answers a path that is not a send, too).
+    "NOT_FOUND": (404, "NOT_FOUND", None, None),
 }
+# Scripted answers that are not an error body: see the module docstring.
+HANG = "HANG"
+RESET = "RESET"
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 _TOKEN = {"access_token": "fake-access-token", "expires_in": 3600, "token_type": "Bearer"}
 _CONTENT_TYPE = "application/json; charset=UTF-8"
+_RETRY_AFTER = "7"  # FakeFcm.retry_after's default
+_HANG_S = 2.0  # FakeFcm.hang_s's default
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,21 @@ class Faults:
         return None, latency
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """One request to the send path, as it arrived."""
+
+    protocol: str  # "http/1.1" or "h2"
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; no HTTP/2 pseudo-headers
+    body: bytes
+
+
+class _Reset(Exception):
+    """Raised by `_handle` for a scripted RESET: the protocol handler drops the request."""
+
+
 def push_key(message: dict) -> str:
     """One push: a notification to one device token."""
     return f"{message.get('token', '')}:{message.get('data', {}).get('notification_id', '')}"
@@ -100,7 +140,7 @@ def push_key(message: dict) -> str:
 class FakeFcm:
     """Start it, point firebase-admin at it (`fcm_url`, and `service_account()` for the token
     URI), script answers per token with `fail(token, "UNREGISTERED", times=1)`, read what
-    arrived in `delivered`."""
+    arrived in `delivered` (and every request as sent in `requests`); `reset()` between tests."""
 
     def __init__(self, latency_s: float = 0.0, max_streams: int = 100) -> None:
         self.latency_s = latency_s
@@ -116,6 +156,9 @@ class FakeFcm:
         self.sends: dict[str, int] = defaultdict(int)  # per push_key(), every request
         self.faults_seen: Counter[str] = Counter()  # "hang", "UNAVAILABLE"
         self.on_delivered: Callable[[dict], None] | None = None  # on the fake's thread
+        self.requests: list[Recorded] = []  # every request to the send path, in arrival order
+        self.retry_after: str | None = _RETRY_AFTER  # the Retry-After header of every 429 (None: none)
+        self.hang_s = _HANG_S  # how long a scripted HANG holds the request before its 503
         # Bound and listening now, so the ports are known and connections queue until the
         # loop accepts them.
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
@@ -167,49 +210,61 @@ class FakeFcm:
         self._folder.cleanup()
 
     def fail(self, token: str, error: str, times: int = 1) -> None:
-        """The next `times` sends to `token` answer `error` (a key of ERRORS)."""
+        """The next `times` sends to `token` answer `error` (a key of ERRORS, HANG or RESET)."""
+        _check(error)
         with self.lock:
             self._scripts[token].extend([error] * times)
 
     def fail_always(self, token: str, error: str) -> None:
+        _check(error)
         with self.lock:
             self._always[token] = error
 
-    def _draw_fault(self, message: dict) -> tuple[str | None, float]:
-        key = push_key(message)
+    def reset(self) -> None:
+        """Forget what earlier tests sent, scripted and set (the counters `protocols` and
+        `token_requests` keep counting: tests read them as differences)."""
+        with self.lock:
+            self.delivered.clear()
+            self.attempts.clear()
+            self._scripts.clear()
+            self._always.clear()
+            self.sends.clear()
+            self.faults_seen.clear()
+            self.requests.clear()
+            self.faults = None
+            self.on_delivered = None
+            self.retry_after = _RETRY_AFTER
+            self.hang_s = _HANG_S
+
+    def _plan(self, message: dict) -> tuple[str | None, float]:
+        """What a send meets (None: delivered, a key of ERRORS, or RESET) and how long it is
+        held first. Decided as it arrives, so scripts are used in arrival order and a held
+        request counts as an attempt at once."""
+        key, token = push_key(message), message.get("token", "")
         with self.lock:
             nth = self.sends[key]
             self.sends[key] += 1
-            if self.faults is None:
-                return None, 0.0
-            fault, delay = self.faults.draw(key, nth)
-            if fault:
-                self.faults_seen[fault] += 1
-            return fault, delay
-
-    def _answer_for(self, message: dict, fault: str | None = None) -> tuple[int, dict]:
-        token = message.get("token", "")
-        with self.lock:
             self.attempts[token] += 1
             scripted = self._scripts[token].pop(0) if self._scripts[token] else self._always.get(token)
-            error = "UNAVAILABLE" if fault == "hang" else fault or scripted
-            if error is None:
+            fault, delay = self.faults.draw(key, nth) if self.faults is not None else (None, 0.0)
+            if fault:
+                self.faults_seen[fault] += 1
+            hang_s = self.hang_s
+        if fault:  # seeded faults win over scripts (the script is used up all the same)
+            return "UNAVAILABLE", delay  # a Faults hang ends in a 503 too, after its hang_s
+        if scripted == HANG:
+            return "UNAVAILABLE", delay + hang_s
+        return scripted, delay
+
+    def _answer(self, message: dict, error: str | None) -> tuple[int, dict]:
+        if error is None:
+            with self.lock:
                 self.delivered.append(message)
                 name = f"projects/{PROJECT}/messages/{len(self.delivered)}"
-        if error is None:
             if self.on_delivered is not None:
                 self.on_delivered(message)
             return 200, {"name": name}
-        status, rpc_status, code, field = ERRORS[error]
-        details: list[dict] = [{"@type": _FCM_ERROR, "errorCode": code}] if code else []
-        if field:
-            details.append(
-                {
-                    "@type": "type.googleapis.com/google.rpc.BadRequest",
-                    "fieldViolations": [{"field": field, "description": "Invalid value"}],
-                }
-            )
-        return status, {"error": {"code": status, "message": f"fake {code}", "status": rpc_status, "details": details}}
+        return _error_body(error)
 
     def delivered_to(self, token: str) -> list[dict]:
         with self.lock:
@@ -222,7 +277,16 @@ class FakeFcm:
     # --- the HTTP side ---------------------------------------------------------------------
 
     async def _handle(
-        self, protocol: str, method: str, path: str, authorization: str | None, body: bytes
+        self, protocol: str, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict, dict[str, str]]:
+        """(status, JSON body, extra response headers) for one request; raises `_Reset` when
+        the request is to get no answer. `headers`: lower-case names, no pseudo-headers."""
+        status, payload = await self._route(protocol, method, path, headers, body)
+        extra = {"retry-after": self.retry_after} if status == 429 and self.retry_after is not None else {}
+        return status, payload, extra
+
+    async def _route(
+        self, protocol: str, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict]:
         if method == "GET":
             if path == "/stats":  # for a fake in another process (bench/dispatch.py)
@@ -237,21 +301,26 @@ class FakeFcm:
             with self.lock:
                 self.token_requests += 1
             return 200, _TOKEN
-        match = _SEND_PATH.match(path)
-        if not match or authorization != "Bearer fake-access-token":
-            return (404 if not match else 401), {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
+        if not _SEND_PATH.match(path):
+            return _error_body("NOT_FOUND")
+        with self.lock:  # recorded before anything can refuse it, so a test sees what was sent
+            self.requests.append(Recorded(protocol, method, path, dict(headers), body))
+        if headers.get("authorization") != "Bearer fake-access-token":
+            return _error_body("UNAUTHENTICATED")
         with self.lock:
             self.protocols[protocol] += 1
         message = json.loads(body)["message"]
-        fault, delay = self._draw_fault(message)
+        error, delay = self._plan(message)
         if self.latency_s or delay:
             await asyncio.sleep(self.latency_s + delay)
-        return self._answer_for(message, fault)
+        if error == RESET:
+            raise _Reset
+        return self._answer(message, error)
 
     async def _listen(self) -> None:
         self._servers = [
-            await asyncio.start_server(self._plain, sock=self._socket, limit=1 << 20),
-            await asyncio.start_server(self._secure, sock=self._tls_socket, ssl=self._tls, limit=1 << 20),
+            await asyncio.start_server(self._plain, sock=self._socket, limit=1 << 20, backlog=1024),
+            await asyncio.start_server(self._secure, sock=self._tls_socket, ssl=self._tls, limit=1 << 20, backlog=1024),
         ]
 
     async def _close(self) -> None:
@@ -300,13 +369,18 @@ class FakeFcm:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
-                status, payload = await self._handle("http/1.1", method, target, headers.get("authorization"), body)
+                try:
+                    status, payload, extra = await self._handle("http/1.1", method, target, headers, body)
+                except _Reset:
+                    _abort(writer)
+                    return
                 data = json.dumps(payload).encode()
                 close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
                 writer.write(
                     (
                         f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
                         f"Content-Type: {_CONTENT_TYPE}\r\nContent-Length: {len(data)}\r\n"
+                        + "".join(f"{name.title()}: {value}\r\n" for name, value in extra.items())
                         + ("Connection: close\r\n" if close else "")
                         + "\r\n"
                     ).encode()
@@ -323,6 +397,7 @@ class FakeFcm:
     async def _http2(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         import h2.config
         import h2.connection
+        import h2.errors
         import h2.events
         import h2.exceptions
         import h2.settings
@@ -340,23 +415,36 @@ class FakeFcm:
         streams: dict[int, tuple[dict, bytearray]] = {}
         pending: set[asyncio.Task] = set()
 
-        def respond(stream_id: int, status: int, payload: dict) -> None:
+        def respond(stream_id: int, status: int, payload: dict, extra: dict[str, str]) -> None:
             data = json.dumps(payload).encode()
             try:
                 conn.send_headers(
                     stream_id,
-                    [(":status", str(status)), ("content-type", _CONTENT_TYPE), ("content-length", str(len(data)))],
+                    [(":status", str(status)), ("content-type", _CONTENT_TYPE), ("content-length", str(len(data)))]
+                    + list(extra.items()),
                 )
                 conn.send_data(stream_id, data, end_stream=True)
             except h2.exceptions.StreamClosedError:  # the client gave up on it
                 return
             writer.write(conn.data_to_send())
 
-        async def answer(stream_id: int, headers: dict, body: bytes) -> None:
-            status, payload = await self._handle(
-                "h2", headers.get(":method", ""), headers.get(":path", ""), headers.get("authorization"), body
-            )
-            respond(stream_id, status, payload)
+        def reset(stream_id: int) -> None:
+            try:
+                conn.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            except h2.exceptions.StreamClosedError:  # the client gave up on it first
+                return
+            writer.write(conn.data_to_send())
+
+        async def answer(stream_id: int, headers: dict[str, str], body: bytes) -> None:
+            regular = {name: value for name, value in headers.items() if not name.startswith(":")}
+            try:
+                status, payload, extra = await self._handle(
+                    "h2", headers.get(":method", ""), headers.get(":path", ""), regular, body
+                )
+            except _Reset:
+                reset(stream_id)
+                return
+            respond(stream_id, status, payload, extra)
 
         try:
             while True:
@@ -386,6 +474,36 @@ class FakeFcm:
             for task in pending:
                 task.cancel()
             writer.close()
+
+
+def _check(error: str) -> None:
+    if error not in ERRORS and error not in (HANG, RESET):
+        raise ValueError(f"unknown scripted answer {error!r}: a key of ERRORS, {HANG!r} or {RESET!r}")
+
+
+def _error_body(error: str) -> tuple[int, dict]:
+    """The status and body FCM v1 answers with for `error` (a key of ERRORS)."""
+    status, rpc_status, code, violated = ERRORS[error]
+    details: list[dict] = [{"@type": _FCM_ERROR, "errorCode": code}] if code else []
+    if violated:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": violated, "description": "Invalid value"}],
+            }
+        )
+    message = f"fake {code or rpc_status}"
+    return status, {"error": {"code": status, "message": message, "status": rpc_status, "details": details}}
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    """Drop an HTTP/1.1 connection with a TCP RST rather than a FIN: with SO_LINGER set to 0,
+    closing the socket resets it, so the client reads ECONNRESET (not a clean end of stream)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _tls_context(ca_file: Path) -> ssl.SSLContext:

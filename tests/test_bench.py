@@ -114,3 +114,15 @@ async def test_every_post_reaches_every_members_live_socket_on_both_processes(se
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["closed_early"] == 0
     assert result["deliveries"] == result["expected"] == 40 * 6
     assert result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "firebase-admin"])
+async def test_the_dispatch_bench_delivers_its_backlog_once_and_counts_it(server_url, transport):
+    """`python -m bench.dispatch` end to end, small: worker process, its two lanes, the fake in
+    a process of its own over TLS, and the exactly-once bookkeeping its exit code rests on."""
+    from bench import dispatch
+
+    result = await dispatch.run(server_url, 300, 50, 0, transport=transport)
+    assert (result["messages"], result["sent"], result["delivered"], result["recorded"]) == (300, 300, 300, 300)
+    assert (result["doubled"], result["not_200"], result["token_requests"]) == (0, 0, 1)
+    assert result["protocol"] == ("h2+tls" if transport == "firebase-admin" else "http/1.1+tls")

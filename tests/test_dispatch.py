@@ -12,9 +12,10 @@ import uuid
 import asyncpg
 import pytest
 
+from api.worker import PUSH_TRANSPORTS
 from db import notifications as notifications_db
-from notifications.dispatch import Policy, dispatch_once, retry_delay
-from notifications.sender import FirebaseSender, LogSender
+from notifications.dispatch import Policy, dispatch_lanes, dispatch_once
+from notifications.sender import LogSender, QuotaPause
 from tests import helpers
 
 NOW = dt.datetime.now(dt.UTC)
@@ -89,21 +90,23 @@ async def test_a_dead_token_is_removed_after_one_attempt(client, conn, staff, gr
     assert logged["outcome"] == "dead_token" and logged["error_code"].endswith("Error")
 
 
-async def test_over_tls_the_sdk_speaks_http2_and_reads_the_same_answers(
-    client, conn, staff, graduate, fcm, service_account, monkeypatch
+@pytest.mark.parametrize(("transport", "protocol"), [("firebase-admin", "h2"), ("aiohttp", "http/1.1")])
+async def test_over_tls_each_transport_reads_the_same_answers(
+    client, conn, staff, graduate, fcm, service_account, monkeypatch, transport, protocol
 ):
-    """As with the real FCM (and in bench/dispatch.py): TLS, so httpx negotiates HTTP/2; the
-    error shapes and what the dispatcher makes of them are the same as over HTTP/1.1."""
+    """As with the real FCM (and in bench/dispatch.py): TLS, where the SDK's httpx negotiates
+    HTTP/2 and aiohttp HTTP/1.1; the error shapes and what the dispatcher makes of them are
+    the same as over plain HTTP/1.1."""
     from firebase_admin import messaging
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(fcm.ca_file))  # read when the SDK builds its client
+    monkeypatch.setenv("SSL_CERT_FILE", str(fcm.ca_file))  # read when a sender builds its client
     monkeypatch.setattr(messaging._MessagingService, "FCM_URL", fcm.fcm_tls_url)
     await _device(client, graduate, "tls-live")
     await _device(client, await helpers.second_device(client, staff, graduate), "tls-dead")
     fcm.fail_always("tls-dead", "INVALID_TOKEN")
-    before = fcm.protocols["h2"]
+    before = fcm.protocols[protocol]
     await _message(client, staff, graduate)
-    sender = FirebaseSender(str(service_account))
+    sender = PUSH_TRANSPORTS[transport](str(service_account))
     try:
         report = await dispatch_once(conn, sender, NOON_CHICAGO)
     finally:
@@ -111,7 +114,7 @@ async def test_over_tls_the_sdk_speaks_http2_and_reads_the_same_answers(
 
     assert (report.pushes, report.dead_tokens, dict(report.states)) == (2, 1, {"sent": 1})
     assert len(fcm.delivered_to("tls-live")) == 1
-    assert fcm.protocols["h2"] - before == 2
+    assert fcm.protocols[protocol] - before == 2
 
 
 async def test_only_dead_tokens_means_no_device(client, conn, staff, graduate, fcm, sender):
@@ -134,26 +137,63 @@ async def test_a_payload_fcm_refuses_fails_without_touching_the_token(client, co
     assert await conn.fetchval("select count(*) from devices") == 1
 
 
-async def test_quota_exceeded_is_retried_with_backoff_then_delivered(client, conn, staff, graduate, fcm, sender):
+async def test_quota_exceeded_pauses_the_worker_for_retry_after_then_delivers(
+    client, conn, staff, graduate, fcm, sender
+):
+    """FCM's 429 says how long to wait (Retry-After): the push waits at least that long, and
+    the whole worker sends nothing meanwhile, another graduate's push included."""
     await _device(client, graduate, "busy-token")
+    fcm.retry_after = "45"  # longer than our own first backoff (15-30 s): it must win
     fcm.fail("busy-token", "QUOTA_EXCEEDED", times=1)
     notification_id = await _message(client, staff, graduate)
+    seconds = [1000.0]  # the sender's monotonic clock, ours to move
+    sender.pause = QuotaPause(clock=lambda: seconds[0])
 
     await dispatch_once(conn, sender, NOON_CHICAGO)
     row = await _row(conn, notification_id)
     assert (row["push_state"], row["attempts"], row["last_error"]) == ("pending", 1, "QuotaExceededError")
-    policy = Policy()
-    assert NOON_CHICAGO + retry_delay(1, policy, 0.0) <= row["not_before"] <= NOON_CHICAGO + retry_delay(1, policy, 1.0)
-    # Not before its time...
-    assert (await dispatch_once(conn, sender, NOON_CHICAGO + dt.timedelta(seconds=1))).claimed == 0
-    # ...then delivered, once; the token stays.
-    await dispatch_once(conn, sender, row["not_before"])
+    assert row["not_before"] == NOON_CHICAGO + dt.timedelta(seconds=45)
+
+    other = await helpers.graduate(client, staff, alias="Other")
+    await _device(client, other, "other-token")
+    other_id = await _message(client, staff, other)
+    seconds[0] += 44
+    report = await dispatch_once(conn, sender, NOON_CHICAGO + dt.timedelta(seconds=44))
+    assert (report.claimed, round(report.paused_s)) == (0, 1)
+    assert "paused for FCM's quota" in report.line()
+    assert (await _row(conn, other_id))["push_state"] == "pending"
+
+    seconds[0] += 2  # the pause is over: both go, once; the token stays
+    report = await dispatch_once(conn, sender, NOON_CHICAGO + dt.timedelta(seconds=46))
+    assert report.claimed == 2
     row = await _row(conn, notification_id)
     assert (row["push_state"], row["attempts"]) == ("sent", 2)
-    assert len(fcm.delivered_to("busy-token")) == 1
-    assert await conn.fetchval("select count(*) from devices") == 1
+    assert len(fcm.delivered_to("busy-token")) == len(fcm.delivered_to("other-token")) == 1
+    assert await conn.fetchval("select count(*) from devices") == 2
     outcomes = [r["outcome"] for r in await conn.fetch("select outcome from notification_deliveries order by id")]
-    assert outcomes == ["retry", "sent"]
+    assert outcomes == ["retry", "sent", "sent"]
+
+
+async def test_a_quota_pause_longer_than_a_slice_can_wait_sends_the_rest_back(conn, client, staff, fcm, sender):
+    """A long Retry-After mid-claim: the pushes not yet sent go back to the outbox, due when
+    the pause ends, without a request to FCM."""
+    _, ids = await _graduates_with_backlog(client, conn, staff, 3, 50)
+    sender.pause.hold(600)
+    report = await dispatch_once(conn, SideEffectSender(sender, lambda *_: asyncio.sleep(0)), NOON_CHICAGO)
+    assert report.claimed == 0 and report.paused_s > 500  # a paused worker claims nothing
+
+    sender.pause = QuotaPause()
+
+    async def pause_after_first(call, pushes):
+        if call == 2:
+            sender.pause.hold(600)
+
+    await dispatch_once(conn, SideEffectSender(sender, pause_after_first), NOON_CHICAGO)
+    assert len(fcm.delivered) == 100
+    rows = await conn.fetch("select push_state, not_before, last_error from notifications where push_state <> 'sent'")
+    assert len(rows) == 50
+    assert {(r["push_state"], r["last_error"]) for r in rows} == {("pending", "QuotaPause")}
+    assert all(r["not_before"] >= NOON_CHICAGO + dt.timedelta(seconds=590) for r in rows)
 
 
 async def test_unavailable_after_the_sdk_retries_is_ours_to_retry(client, conn, staff, graduate, fcm, sender):
@@ -178,6 +218,7 @@ async def test_a_retry_skips_the_devices_that_already_have_it(client, conn, staf
     notification_id = await _message(client, staff, graduate)
     await dispatch_once(conn, sender, NOON_CHICAGO)
     row = await _row(conn, notification_id)
+    _pause_over(sender)
     await dispatch_once(conn, sender, row["not_before"])
     assert (len(fcm.delivered_to("ok-token")), len(fcm.delivered_to("busy-token"))) == (1, 1)
     assert (await _row(conn, notification_id))["push_state"] == "sent"
@@ -191,6 +232,7 @@ async def test_retries_stop_at_the_limit_and_say_why(client, conn, staff, gradua
     at = NOON_CHICAGO
     for _ in range(3):
         await dispatch_once(conn, sender, at, policy)
+        _pause_over(sender)
         at = (await _row(conn, notification_id))["not_before"] + dt.timedelta(seconds=1)
     row = await _row(conn, notification_id)
     assert (row["push_state"], row["attempts"], row["last_error"]) == ("failed", 3, "QuotaExceededError")
@@ -250,7 +292,27 @@ async def test_an_expired_reminder_is_not_pushed(client, conn, staff, graduate, 
     assert fcm.delivered == []
 
 
-async def test_two_workers_send_a_backlog_exactly_once(client, conn, staff, fcm, service_account, database_url):
+async def test_one_workers_lanes_share_a_backlog_exactly_once(client, conn, staff, fcm, sender, database_url):
+    """A worker's two claims at once (AFTERCARE_PUSH_LANES) through one sender: each takes
+    its own rows, and every push goes out once."""
+    _, ids = await _graduates_with_backlog(client, conn, staff, 2, 30)
+    other = await asyncpg.connect(database_url)
+    try:
+        report = await dispatch_lanes([conn, other], sender, NOON_CHICAGO, Policy(batch_size=25, lanes=2))
+        assert (report.claimed, report.states["sent"]) == (50, 50)  # two claims of 25
+        report = await dispatch_lanes([conn, other], sender, NOON_CHICAGO, Policy(batch_size=25, lanes=2))
+        assert report.claimed == 10
+    finally:
+        await other.close()
+    assert sorted(int(m["data"]["notification_id"]) for m in fcm.delivered) == sorted(ids)
+    # Claimed once each: no lane took a row the other held.
+    assert await conn.fetchval("select array_agg(distinct attempts) from notifications") == [1]
+
+
+@pytest.mark.parametrize("transport", sorted(PUSH_TRANSPORTS))
+async def test_two_workers_send_a_backlog_exactly_once(
+    client, conn, staff, fcm, service_account, database_url, transport
+):
     people = []
     for i in range(3):
         who = await helpers.graduate(client, staff)
@@ -259,7 +321,7 @@ async def test_two_workers_send_a_backlog_exactly_once(client, conn, staff, fcm,
     ids = await helpers.outbox_backlog(conn, people, 100, due=NOON_CHICAGO - dt.timedelta(minutes=5))
 
     async def worker() -> int:
-        sender = FirebaseSender(str(service_account))
+        sender = PUSH_TRANSPORTS[transport](str(service_account))
         connection = await asyncpg.connect(database_url)
         claimed = 0
         try:
@@ -360,6 +422,12 @@ async def test_a_cancellation_held_past_the_start_by_quiet_hours_comes_through(
     assert (await _row(conn, routine))["push_state"] == "pending"
 
 
+def _pause_over(sender) -> None:
+    """The worker-wide pause after a 429 runs on the sender's own clock, not the dispatcher's
+    `now` these tests move: end it as the time passing would."""
+    sender.pause = QuotaPause()
+
+
 class SideEffectSender:
     """The real sender, with something happening in the world while a slice is in flight."""
 
@@ -367,6 +435,10 @@ class SideEffectSender:
 
     def __init__(self, real, side_effect) -> None:
         self.real, self.side_effect, self.calls = real, side_effect, 0
+        self.slice_size = 100  # whatever the transport's own: the tests count slices of 100
+
+    def paused_s(self) -> float:
+        return self.real.paused_s()
 
     async def send(self, pushes):
         self.calls += 1

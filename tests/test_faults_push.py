@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from api.worker import PUSH_TRANSPORTS
 from notifications.dispatch import Policy, dispatch_once
-from notifications.sender import FirebaseSender
 from tests import helpers
 from tests.conftest import report
 from tests.fake_fcm import FakeFcm, Faults, push_key
@@ -77,10 +77,11 @@ BATCH = 25  # rows a worker claims at once: the kill lands inside one claim
 KILL_AFTER = 110  # deliveries: the 5th claim (rows 101-125) is in flight then
 
 
-def _start_worker(database_url: str, fake: FakeFcm, credentials: Path, log: Path) -> subprocess.Popen:
+def _start_worker(database_url: str, fake: FakeFcm, credentials: Path, log: Path, transport: str) -> subprocess.Popen:
     env = os.environ | {
         "DATABASE_URL": database_url,
         "AFTERCARE_FCM_CREDENTIALS": str(credentials),
+        "AFTERCARE_PUSH_TRANSPORT": transport,
         "AFTERCARE_PUSH_BATCH_SIZE": str(BATCH),
         "AFTERCARE_DISPATCH_INTERVAL_S": "1",  # the poll that finds rows whose lease ran out
         "FAULT_FCM_URL": fake.fcm_url,
@@ -154,7 +155,10 @@ def _collapse_keys(delivered: list[dict], repeated: set[str]) -> bool:
     return all(len(ids) == 1 for ids in copies.values())
 
 
-async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, database_url, own_fcm, tmp_path):
+@pytest.mark.parametrize("transport", sorted(PUSH_TRANSPORTS))
+async def test_a_worker_killed_mid_dispatch_loses_nothing(
+    client, conn, staff, database_url, own_fcm, tmp_path, transport
+):
     fake = own_fcm
     fake.faults = Faults(seed=8, latency_s=(0.02, 0.05))  # slow enough to be caught mid-claim
     people = await _graduates_with_devices(client, staff, 10)
@@ -168,7 +172,7 @@ async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, d
 
     kill = KillAtDelivery(ours, KILL_AFTER)
     fake.on_delivered = kill
-    kill.process = first = _start_worker(database_url, fake, credentials, log)
+    kill.process = first = _start_worker(database_url, fake, credentials, log, transport)
     try:
         await asyncio.to_thread(first.wait, 60)
     finally:
@@ -181,7 +185,7 @@ async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, d
     accepted_by_then = len(_ours(fake, ours))
 
     restarted = time.monotonic()
-    second = _start_worker(database_url, fake, credentials, log)
+    second = _start_worker(database_url, fake, credentials, log, transport)
     try:
         await _wait_for(lambda: _all_sent(conn, ids), within_s=30, what="every notification sent after the restart")
         full_delivery_s = time.monotonic() - restarted
@@ -191,7 +195,7 @@ async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, d
         if second.poll() is None:
             second.kill()
     assert second.returncode == 0, log.read_text()
-    assert log.read_text().count("worker started (sender: firebase)") == 2
+    assert log.read_text().count(f"worker started (sender: {PUSH_TRANSPORTS[transport].name})") == 2
 
     delivered = _ours(fake, ours)
     per_push = Counter(push_key(m) for m in delivered)
@@ -200,7 +204,7 @@ async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, d
     resent = {key: n - 1 for key, n in per_push.items() if n > 1}
     collapse = _collapse_keys(delivered, set(resent))
     report(
-        f"[fault b] rows {len(ids)}; SIGKILL at delivery {KILL_AFTER} ({accepted_by_then} accepted by FCM from "
+        f"[fault b, {transport}] rows {len(ids)}; SIGKILL at delivery {KILL_AFTER} ({accepted_by_then} accepted by FCM from "
         f"the dead worker in all; rows then: {dict(states)}); delivered {len(set(per_push))} of {len(expected)} pushes, lost {len(lost)}, "
         f"resent {sum(resent.values())} (to {len(resent)} pushes; each repeat under the same collapse key, tag and "
         f"apns-collapse-id: {collapse}); full delivery {full_delivery_s:.2f} s after the new worker started "
@@ -209,20 +213,21 @@ async def test_a_worker_killed_mid_dispatch_loses_nothing(client, conn, staff, d
     assert not lost
     assert set(per_push) == expected
     assert await _all_sent(conn, ids)
-    # Only what the dead worker had in flight can go twice: one claim at most.
-    assert sum(resent.values()) <= BATCH
+    # Only what the dead worker had in flight can go twice: one claim per lane at most.
+    assert sum(resent.values()) <= BATCH * Policy().lanes
     assert collapse
 
 
 # --- c) FCM failing 30% of requests with 503 and hanging on some ---------------------------
 
 NOON_CHICAGO = dt.datetime.combine(dt.date.today() + dt.timedelta(days=1), dt.time(18, 0), tzinfo=dt.UTC)
-SDK_RETRIES = 4  # firebase-admin's own retries of a 500/503 (backoff 0, 1, 2, 4 s)
+SDK_RETRIES = 4  # firebase-admin's own retries of a 500/503 (backoff 0, 1, 2, 4 s), the lean transport's too
 REQUEST_TIMEOUT_S = 1.0
 
 
+@pytest.mark.parametrize("transport", sorted(PUSH_TRANSPORTS))
 async def test_a_flaky_fcm_delivers_everything_within_the_retry_limit(
-    client, conn, staff, own_fcm, monkeypatch, tmp_path
+    client, conn, staff, own_fcm, monkeypatch, tmp_path, transport
 ):
     from firebase_admin import messaging
 
@@ -234,7 +239,7 @@ async def test_a_flaky_fcm_delivers_everything_within_the_retry_limit(
         conn, [p for p, _ in people], 20, due=NOON_CHICAGO - dt.timedelta(minutes=5), urgent=False
     )
     policy = Policy(max_attempts=5)
-    sender = FirebaseSender(str(fake.service_account(tmp_path)), http_timeout_s=REQUEST_TIMEOUT_S)
+    sender = PUSH_TRANSPORTS[transport](str(fake.service_account(tmp_path)), http_timeout_s=REQUEST_TIMEOUT_S)
     started = time.monotonic()
     try:
         rounds = await _dispatch_until_settled(conn, sender, policy, NOON_CHICAGO)
@@ -248,7 +253,7 @@ async def test_a_flaky_fcm_delivers_everything_within_the_retry_limit(
         sends, per_push, faults = dict(fake.sends), Counter(map(push_key, fake.delivered)), Counter(fake.faults_seen)
     over_limit = _over_limit(sends, attempts, policy)
     report(
-        f"[fault c] notifications {len(ids)}; requests seen by the fake {sum(sends.values())}; "
+        f"[fault c, {transport}] notifications {len(ids)}; requests seen by the fake {sum(sends.values())}; "
         f"503s {faults['UNAVAILABLE']}, timeouts {faults['hang']} (held {fake.faults.hang_s} s, the sender gives up "
         f"after {REQUEST_TIMEOUT_S} s); dispatch rounds {rounds}; max attempts for one notification "
         f"{max(attempts.values())} (limit {policy.max_attempts}); max requests for one push {max(sends.values())} "
