@@ -499,7 +499,7 @@ def worker(once: bool) -> None:
     import asyncpg
 
     from api.logs import worker_log_config
-    from api.worker import Worker, make_sender
+    from api.worker import Worker, make_sender, settle_garbage_collector
     from db.pool import create_pool
 
     logging.config.dictConfig(worker_log_config())
@@ -524,6 +524,7 @@ def worker(once: bool) -> None:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
+            settle_garbage_collector()  # everything is imported and made: a process of its own from here
             await background.run(stop)
         finally:
             await pool.close()

@@ -172,7 +172,6 @@ class Worker:
         """Run every job on its schedule until `stop` is set; the batch in hand is finished
         first, so a SIGTERM loses nothing."""
         log.info("worker started (sender: %s)", self.sender.name)
-        settle_garbage_collector()
         await self._refresh_known_zones()
         next_run = {job.name: 0.0 for job in self.jobs}
         try:

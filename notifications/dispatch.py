@@ -39,8 +39,10 @@ OPERATOR_ERRORS = {"ThirdPartyAuthError", "UnauthenticatedError", "PermissionDen
 class Policy:
     batch_size: int = 500  # notifications claimed at once (each may go to several devices)
     lanes: int = 2  # claims sent at once by one worker (dispatch_lanes), one connection each
-    # Longer than one slice can take: 10 s per request (push.HTTP_TIMEOUT_S) through
-    # firebase-admin's own four retries of a 500/503 is under a minute.
+    # Longer than one slice can take. firebase-admin: 10 s per request (push.HTTP_TIMEOUT_S)
+    # through its own four retries of a 500/503 is under a minute, after a quota pause of at
+    # most 30 s (push.MAX_PAUSE_WAIT_S). The lean transport starts nothing new after
+    # fcm_lean.SLICE_BUDGET_S (90 s), and its last requests end 10 s later at most.
     lease_s: float = 120.0
     max_attempts: int = 5  # claims that pushed (or died) before a notification is failed
     retry_base_s: float = 30.0
@@ -99,9 +101,16 @@ async def dispatch_lanes(
     taken as two workers take them (SKIP LOCKED), so they never share a row."""
     if len(connections) == 1:
         return await dispatch_once(connections[0], sender, now, policy)
-    async with asyncio.TaskGroup() as lanes:  # one lane failing stops the others: rows go back by lease
-        running = [lanes.create_task(dispatch_once(conn, sender, now, policy)) for conn in connections]
-    return Report.merged([lane.result() for lane in running])
+    # Each lane finishes and records what it sent even when the other fails (cancelling it
+    # mid-slice would send its pushes again after the lease); then the first failure is
+    # raised as itself, for the worker to name it.
+    reports = await asyncio.gather(
+        *(dispatch_once(c, sender, now, policy) for c in connections), return_exceptions=True
+    )
+    for report in reports:
+        if isinstance(report, BaseException):
+            raise report
+    return Report.merged(reports)
 
 
 async def dispatch_once(
@@ -157,6 +166,7 @@ async def dispatch_once(
         deliveries += [
             notifications_db.Delivery(row["id"], m.device_id, row["attempts"], r.outcome, r.error_code, r.message_id)
             for m, r in outcomes
+            if r.error_code != push.QUOTA_PAUSE  # held back by a pause: nothing was sent
         ]
         dead += [m.device_id for m, r in outcomes if r.outcome == push.DEAD_TOKEN]
         finished.append(_after_push(row, outcomes, now, policy))
@@ -225,12 +235,15 @@ def _after_push(row, outcomes: list, now: dt.datetime, policy: Policy) -> notifi
     ]
     errors = [r.error_code for _, r in outcomes if r.outcome in (push.RETRY, push.FAILED)]
     if any(r.outcome == push.RETRY for _, r in outcomes):
-        if attempt >= policy.max_attempts:
+        # Pushes a quota pause held back never left: the claim is no attempt of theirs.
+        tried = any(r.error_code != push.QUOTA_PAUSE for _, r in outcomes)
+        if tried and attempt >= policy.max_attempts:
             return notifications_db.Finish(row["id"], "failed", None, True, delivered, errors[0])
         # FCM's Retry-After, when it gave one, is the least we wait.
         asked = max((r.retry_after_s or 0.0 for _, r in outcomes), default=0.0)
-        later = now + max(retry_delay(attempt, policy), dt.timedelta(seconds=asked))
-        return notifications_db.Finish(row["id"], "pending", later, True, delivered, errors[0])
+        backoff = retry_delay(attempt, policy) if tried else dt.timedelta(0)
+        later = now + max(backoff, dt.timedelta(seconds=asked))
+        return notifications_db.Finish(row["id"], "pending", later, tried, delivered, errors[0])
     if delivered:
         return notifications_db.Finish(row["id"], "sent", None, bool(outcomes), delivered, None)
     if errors:

@@ -27,14 +27,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import ssl
+import time
 
 import aiohttp
-import certifi
 
 from notifications.sender import (
+    FAILED,
     HTTP_TIMEOUT_S,
+    MAX_PAUSE_WAIT_S,
+    QUOTA_PAUSE,
     RETRY,
     SENT,
     Push,
@@ -53,6 +54,12 @@ RETRIED_STATUSES = (500, 503)
 RETRIES = 4
 # GoogleAuthCredentialFlow: a 401 refreshes the token and resends, at most twice.
 AUTH_REFRESHES = 2
+# A slice's pushes start no request, wait or retry past this: the dispatcher's lease (120 s,
+# renewed between slices) must outlast the slice, and a request begun just before the end
+# may take HTTP_TIMEOUT_S more. What is cut short is retried from the outbox.
+SLICE_BUDGET_S = 90.0
+# What a compressed answer says of its body: aiohttp has already unpacked it.
+_BODY_ENCODING = ("content-encoding", "content-length", "transfer-encoding")
 
 
 def backoff_s(retry: int) -> float:
@@ -112,13 +119,15 @@ class LeanSender:
         if (held := self.pause.held_back(len(pushes))) is not None:
             return held
         if self._session is None:
-            # Trusted roots as httpx (so the SDK) takes them: SSL_CERT_FILE, else certifi's.
-            trusted = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
-            connector = aiohttp.TCPConnector(limit=self.in_flight, ttl_dns_cache=300, ssl=trusted)
+            import httpx
+
+            # Trusted roots exactly as the SDK's httpx takes them: SSL_CERT_FILE, SSL_CERT_DIR,
+            # else certifi's.
+            connector = aiohttp.TCPConnector(limit=self.in_flight, ttl_dns_cache=300, ssl=httpx.create_ssl_context())
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         headers = await self._headers()
-        now = self.clock()
-        return await asyncio.gather(*(self._send_one(self._body(p, now), headers) for p in pushes))
+        now, deadline = self.clock(), time.monotonic() + SLICE_BUDGET_S
+        return await asyncio.gather(*(self._send_safely(p, now, headers, deadline) for p in pushes))
 
     async def close(self) -> None:
         import firebase_admin
@@ -141,32 +150,57 @@ class LeanSender:
         data = {"message": messaging._MessagingService.encode_message(fcm_message(push, now))}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
-    async def _send_one(self, body: bytes, headers: dict[str, str]) -> Result:
+    async def _send_safely(self, push: Push, now, headers: dict[str, str], deadline: float) -> Result:
+        """One push's result, whatever happens: a failure here must not sink its slice."""
+        try:
+            body = self._body(push, now)
+        except Exception as exc:  # a message firebase-admin will not build: ours to fix, not to retry
+            return Result(FAILED, type(exc).__name__)
+        try:
+            return await self._send_one(body, headers, deadline)
+        except Exception as exc:  # a token refresh that failed, an answer nobody foresaw
+            log.warning("push failed outside FCM's answers: %s", type(exc).__name__)
+            return Result(RETRY, type(exc).__name__)
+
+    async def _send_one(self, body: bytes, headers: dict[str, str], deadline: float) -> Result:
         retries = refreshes = 0
         while True:
-            if (held := self.pause.held_back(1)) is not None:
-                return held[0]
-            await asyncio.sleep(self.pause.remaining())
+            wait = self.pause.remaining()
+            if wait and (wait > MAX_PAUSE_WAIT_S or time.monotonic() + wait > deadline):
+                return Result(RETRY, QUOTA_PAUSE, retry_after_s=wait)  # never sent: back to the outbox
+            await asyncio.sleep(wait)
             try:
-                async with self._slots, self._session.post(self._url, data=body, headers=headers) as response:
-                    status, answer = response.status, await response.read()
-                    answer_headers = dict(response.headers)
+                status, answer_headers, answer = await self._post(body, headers)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 return classify(_transport_error(exc))
-            if status == 200:
+            if 200 <= status < 300:
                 return Result(SENT, message_id=_message_id(answer))
             if status == 401 and refreshes < AUTH_REFRESHES:
                 refreshes, retries = refreshes + 1, 0
                 headers = await self._headers(stale=headers)
                 continue
-            if status in RETRIED_STATUSES and retries < RETRIES:
+            if (
+                status in RETRIED_STATUSES
+                and retries < RETRIES
+                and time.monotonic() + backoff_s(retries + 1) < deadline
+            ):
                 retries += 1
                 await asyncio.sleep(backoff_s(retries))
                 continue
             result = classify(self._status_error(status, answer_headers, answer))
-            if result.outcome == RETRY:
-                self.pause.note([result])
+            self.pause.note([result])
             return result
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        # No redirects: FCM sends none, and aiohttp would follow one as a GET (httpx, the
+        # SDK's, follows none).
+        async with (
+            self._slots,
+            self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as response,
+        ):
+            answer = await response.read()
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_ENCODING}
+            return response.status, kept, answer
 
     def _status_error(self, status: int, headers: dict[str, str], body: bytes) -> Exception:
         """firebase-admin's exception for this answer, built by its own code from an httpx

@@ -35,9 +35,6 @@ DEAD_TOKEN = "dead_token"  # the app was uninstalled or the token is not valid: 
 FAILED = "failed"  # our message or our configuration is wrong: retrying will not help
 LOGGED = "logged"  # LogSender
 
-# FCM asked us to slow down and said for how long, or this when it did not say: its quotas
-# are counted per minute.
-DEFAULT_QUOTA_PAUSE_S = 60.0
 # Within a slice, a pause up to this long is waited out; a longer one sends the slice's
 # remaining pushes back to the outbox, due when the pause ends (a claim's lease is 120 s).
 MAX_PAUSE_WAIT_S = 30.0
@@ -248,7 +245,7 @@ def classify(error: Exception | None) -> Result:
         return Result(DEAD_TOKEN if _token_violation(error) else FAILED, code)
     if isinstance(
         error,
-        messaging.QuotaExceededError
+        exceptions.ResourceExhaustedError  # QuotaExceededError, and a 429 without FCM's detail
         | exceptions.UnavailableError
         | exceptions.InternalError
         | exceptions.DeadlineExceededError
@@ -270,18 +267,20 @@ def classify(error: Exception | None) -> Result:
 
 def _retry_after(error: Exception) -> float | None:
     """How long FCM asked us to wait: a 429's `Retry-After` (seconds or an HTTP date, read as
-    firebase-admin reads it), a minute if it did not say; None for any other error."""
-    from firebase_admin import _retry, messaging
+    firebase-admin reads it), at most an hour. None when it did not say (or for any other
+    error): FCM also answers 429 for one device sent too much, which must not stop everyone;
+    that push takes the dispatcher's own backoff."""
+    from firebase_admin import _retry, exceptions
 
-    if not isinstance(error, messaging.QuotaExceededError):
+    if not isinstance(error, exceptions.ResourceExhaustedError):  # QUOTA_EXCEEDED, or a bare 429
         return None
     response = getattr(error, "http_response", None)
     header = response.headers.get("retry-after") if response is not None else None
     try:
         seconds = _retry.HttpxRetry()._parse_retry_after(header) if header else None
-    except Exception:  # a header we cannot read: FCM's quota window instead
-        seconds = None
-    return DEFAULT_QUOTA_PAUSE_S if seconds is None else min(float(seconds), 3600.0)
+    except Exception:  # a header we cannot read: as if it said nothing
+        return None
+    return None if seconds is None else min(float(seconds), 3600.0)
 
 
 def _token_violation(error: Exception) -> bool:

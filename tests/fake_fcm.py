@@ -14,7 +14,8 @@ NOT_FOUND), or one of two that are no answer at all:
   RemoteProtocolError), so other sends multiplexed on the connection go on, as they would
   when Google's front end drops one request. Counted in `attempts`, never delivered.
 
-Every send request (not /token nor /stats) is recorded in `requests` (`Recorded`: protocol,
+Answers are gzip-compressed JSON when the client accepts it (`gzip`), as Google's front ends
+send them. Every send request (not /token nor /stats) is recorded in `requests` (`Recorded`: protocol,
 method, path, lower-case headers, raw body), whatever its answer; `reset()` forgets all of
 that between tests. Used by the tests and by bench/dispatch.py.
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gzip
 import http
 import ipaddress
 import json
@@ -75,6 +77,8 @@ ERRORS = {
     "INTERNAL": (500, "INTERNAL", "INTERNAL", None),
     # Not the token's fault nor the message's: our project or key (no FcmError detail).
     "PERMISSION_DENIED": (403, "PERMISSION_DENIED", None, None),
+    # A 429 without FCM's own detail (as a front end in the way may answer).
+    "RESOURCE_EXHAUSTED": (429, "RESOURCE_EXHAUSTED", None, None),
     # The APNs certificate or web-push key uploaded to the Firebase project was refused.
     "THIRD_PARTY_AUTH_ERROR": (401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR", None),
     # Our access token was refused (what the fake answers a wrong bearer token, too).
@@ -159,6 +163,7 @@ class FakeFcm:
         self.requests: list[Recorded] = []  # every request to the send path, in arrival order
         self.retry_after: str | None = _RETRY_AFTER  # the Retry-After header of every 429 (None: none)
         self.hang_s = _HANG_S  # how long a scripted HANG holds the request before its 503
+        self.gzip = True  # answer gzip-compressed JSON to a client that accepts it, as Google does
         # Bound and listening now, so the ports are known and connections queue until the
         # loop accepts them.
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
@@ -235,6 +240,7 @@ class FakeFcm:
             self.on_delivered = None
             self.retry_after = _RETRY_AFTER
             self.hang_s = _HANG_S
+            self.gzip = True
 
     def _plan(self, message: dict) -> tuple[str | None, float]:
         """What a send meets (None: delivered, a key of ERRORS, or RESET) and how long it is
@@ -278,12 +284,17 @@ class FakeFcm:
 
     async def _handle(
         self, protocol: str, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict, dict[str, str]]:
-        """(status, JSON body, extra response headers) for one request; raises `_Reset` when
-        the request is to get no answer. `headers`: lower-case names, no pseudo-headers."""
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body, extra response headers) for one request; raises `_Reset` when the
+        request is to get no answer. `headers`: lower-case names, no pseudo-headers."""
         status, payload = await self._route(protocol, method, path, headers, body)
         extra = {"retry-after": self.retry_after} if status == 429 and self.retry_after is not None else {}
-        return status, payload, extra
+        data = json.dumps(payload).encode()
+        # Google's front ends compress JSON for a client that accepts it (both the SDK's httpx
+        # and aiohttp say they do): a client must read its answers, errors included, unpacked.
+        if self.gzip and "gzip" in headers.get("accept-encoding", ""):
+            data, extra = gzip.compress(data), extra | {"content-encoding": "gzip"}
+        return status, data, extra
 
     async def _route(
         self, protocol: str, method: str, path: str, headers: dict[str, str], body: bytes
@@ -370,11 +381,10 @@ class FakeFcm:
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
                 try:
-                    status, payload, extra = await self._handle("http/1.1", method, target, headers, body)
+                    status, data, extra = await self._handle("http/1.1", method, target, headers, body)
                 except _Reset:
                     _abort(writer)
                     return
-                data = json.dumps(payload).encode()
                 close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
                 writer.write(
                     (
@@ -415,8 +425,7 @@ class FakeFcm:
         streams: dict[int, tuple[dict, bytearray]] = {}
         pending: set[asyncio.Task] = set()
 
-        def respond(stream_id: int, status: int, payload: dict, extra: dict[str, str]) -> None:
-            data = json.dumps(payload).encode()
+        def respond(stream_id: int, status: int, data: bytes, extra: dict[str, str]) -> None:
             try:
                 conn.send_headers(
                     stream_id,
@@ -438,13 +447,13 @@ class FakeFcm:
         async def answer(stream_id: int, headers: dict[str, str], body: bytes) -> None:
             regular = {name: value for name, value in headers.items() if not name.startswith(":")}
             try:
-                status, payload, extra = await self._handle(
+                status, data, extra = await self._handle(
                     "h2", headers.get(":method", ""), headers.get(":path", ""), regular, body
                 )
             except _Reset:
                 reset(stream_id)
                 return
-            respond(stream_id, status, payload, extra)
+            respond(stream_id, status, data, extra)
 
         try:
             while True:

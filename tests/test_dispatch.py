@@ -194,6 +194,11 @@ async def test_a_quota_pause_longer_than_a_slice_can_wait_sends_the_rest_back(co
     assert len(rows) == 50
     assert {(r["push_state"], r["last_error"]) for r in rows} == {("pending", "QuotaPause")}
     assert all(r["not_before"] >= NOON_CHICAGO + dt.timedelta(seconds=590) for r in rows)
+    # Never sent: no attempt used up, no delivery logged.
+    held = [r["id"] for r in await conn.fetch("select id from notifications where push_state = 'pending'")]
+    assert await conn.fetchval("select array_agg(distinct attempts) from notifications where id = any($1)", held) == [0]
+    logged = await conn.fetchval("select count(*) from notification_deliveries where notification_id = any($1)", held)
+    assert logged == 0
 
 
 async def test_unavailable_after_the_sdk_retries_is_ours_to_retry(client, conn, staff, graduate, fcm, sender):
@@ -307,6 +312,19 @@ async def test_one_workers_lanes_share_a_backlog_exactly_once(client, conn, staf
     assert sorted(int(m["data"]["notification_id"]) for m in fcm.delivered) == sorted(ids)
     # Claimed once each: no lane took a row the other held.
     assert await conn.fetchval("select array_agg(distinct attempts) from notifications") == [1]
+
+
+async def test_a_lane_that_fails_lets_the_other_finish_and_is_named(client, conn, staff, fcm, sender, database_url):
+    """One lane's connection is gone: the other lane still sends and records its claim, and
+    the error the worker logs is the database's own (not a group of errors it cannot name)."""
+    _, ids = await _graduates_with_backlog(client, conn, staff, 2, 30)
+    gone = await asyncpg.connect(database_url)
+    await gone.close()
+    with pytest.raises(asyncpg.InterfaceError):
+        await dispatch_lanes([conn, gone], sender, NOON_CHICAGO, Policy(batch_size=25, lanes=2))
+    states = dict(await conn.fetch("select push_state, count(*) from notifications group by 1"))
+    assert states == {"sent": 25, "pending": 35}
+    assert len(fcm.delivered) == 25
 
 
 @pytest.mark.parametrize("transport", sorted(PUSH_TRANSPORTS))

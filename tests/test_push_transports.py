@@ -11,6 +11,7 @@ firebase-admin's own does. Both run against the same fake FCM, side by side:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 
@@ -99,6 +100,12 @@ ANSWERS = {
         Result(RETRY, "QuotaExceededError", retry_after_s=7.0),
         1,
     ),
+    "429 without FCM's detail": (
+        "RESOURCE_EXHAUSTED",
+        1,
+        Result(RETRY, "ResourceExhaustedError", retry_after_s=7.0),
+        1,
+    ),
     "UNAVAILABLE once": ("UNAVAILABLE", 1, Result(SENT), 2),
     "UNAVAILABLE through every retry": ("UNAVAILABLE", 99, Result(RETRY, "UnavailableError"), 5),
     "INTERNAL once": ("INTERNAL", 1, Result(SENT), 2),
@@ -135,4 +142,39 @@ async def test_every_answer_from_fcm_means_the_same_on_both_transports(fcm, send
         assert bool(result.message_id) == (expected.outcome == SENT), name
         assert fcm.attempts[f"{name}:1"] == requests, name
         # FCM's "slow down" holds the whole worker, on either transport.
-        assert (senders[name].paused_s() > 6) == (script == "QUOTA_EXCEEDED"), name
+        assert (senders[name].paused_s() > 6) == (expected.retry_after_s is not None), name
+
+
+async def test_a_429_that_says_no_retry_after_pauses_nobody(fcm, senders):
+    """FCM also answers 429 for one device sent too much: without a Retry-After it is that
+    push's to wait (the dispatcher's backoff), not everyone's."""
+    fcm.retry_after = None
+    content = next(c for c in every_rendering() if c.kind == kinds.STAFF_MESSAGE)
+    for name, sender in senders.items():
+        fcm.fail(f"{name}:1", "QUOTA_EXCEEDED")
+        [result] = await sender.send([_push(content, f"{name}:1", 1)])
+        assert (result.outcome, result.error_code, result.retry_after_s) == (RETRY, "QuotaExceededError", None)
+        assert sender.paused_s() == 0, name
+
+
+async def test_answers_come_compressed_and_are_read_unpacked(fcm, senders):
+    """Google's front ends gzip JSON for a client that accepts it, errors too: the lean
+    transport must read them as the SDK does (a dead token still found dead)."""
+    content = next(c for c in every_rendering() if c.kind == kinds.STAFF_MESSAGE)
+    for name, sender in senders.items():
+        fcm.fail(f"{name}:dead", "UNREGISTERED")
+        results = await sender.send([_push(content, f"{name}:live", 1), _push(content, f"{name}:dead", 2)])
+        assert [(r.outcome, r.error_code) for r in results] == [(SENT, None), (DEAD_TOKEN, "UnregisteredError")]
+        assert results[0].message_id.startswith("projects/aftercare-test/messages/")
+    with fcm.lock:
+        assert all("gzip" in r.headers.get("accept-encoding", "") for r in fcm.requests)
+
+
+async def test_a_push_that_cannot_be_built_fails_alone(fcm, senders):
+    """The lean transport builds each message on its own: one firebase-admin refuses (data
+    must be strings) fails, the rest of the slice goes out."""
+    content = next(c for c in every_rendering() if c.kind == kinds.STAFF_MESSAGE)
+    broken = dataclasses.replace(_push(content, "aiohttp:2", 2), data={"count": 3})
+    results = await senders["aiohttp"].send([_push(content, "aiohttp:1", 1), broken, _push(content, "aiohttp:3", 3)])
+    assert [(r.outcome, r.error_code) for r in results] == [(SENT, None), (FAILED, "ValueError"), (SENT, None)]
+    assert sorted(m["token"] for m in fcm.delivered) == ["aiohttp:1", "aiohttp:3"]
