@@ -499,7 +499,7 @@ def worker(once: bool) -> None:
     import asyncpg
 
     from api.logs import worker_log_config
-    from api.worker import Worker, make_sender, settle_garbage_collector
+    from api.worker import Worker, make_sender, run_worker_loop, settle_garbage_collector
     from db.pool import create_pool
 
     logging.config.dictConfig(worker_log_config())
@@ -530,7 +530,7 @@ def worker(once: bool) -> None:
             await pool.close()
 
     try:
-        asyncio.run(run())
+        run_worker_loop(run())
     except asyncpg.UndefinedTableError:
         _fail("the database has no schema yet: run `aftercare db upgrade` first")
     except OSError as exc:

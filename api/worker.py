@@ -23,8 +23,9 @@ import datetime as dt
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -50,6 +51,17 @@ PUSH_TRANSPORTS: dict[str, type[LeanSender] | type[FirebaseSender]] = {
     "aiohttp": LeanSender,
     "firebase-admin": FirebaseSender,
 }
+
+
+def run_worker_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run the worker on uvloop (as uvicorn runs the API) where it is installed: its event
+    loop and sockets cost less CPU a push than asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # Windows: uvloop is not installed there
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def settle_garbage_collector() -> None:

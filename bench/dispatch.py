@@ -114,7 +114,9 @@ def protocol(transport: str, http1: bool) -> str:
 def _worker(index: int, url: str, transport: str, reach: Reach | None, batch: int, barrier, events) -> None:
     """A worker process: dispatch until a claim finds nothing, then report on `events`."""
     try:
-        asyncio.run(_work(index, url, transport, reach, batch, barrier, events))
+        from api.worker import run_worker_loop
+
+        run_worker_loop(_work(index, url, transport, reach, batch, barrier, events))
     except BaseException:
         barrier.abort()  # neither the bench nor the other workers must wait for this one
         events.put(("error", index, traceback.format_exc()))

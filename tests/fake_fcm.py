@@ -163,7 +163,9 @@ class FakeFcm:
         self.requests: list[Recorded] = []  # every request to the send path, in arrival order
         self.retry_after: str | None = _RETRY_AFTER  # the Retry-After header of every 429 (None: none)
         self.hang_s = _HANG_S  # how long a scripted HANG holds the request before its 503
-        self.gzip = True  # answer gzip-compressed JSON to a client that accepts it, as Google does
+        # Answer gzip-compressed JSON to a client that accepts it, as Google does ("always":
+        # whatever the client said, as a proxy in the way might).
+        self.gzip: bool | str = True
         # Bound and listening now, so the ports are known and connections queue until the
         # loop accepts them.
         self._socket = socket.create_server(("127.0.0.1", 0), backlog=1024)
@@ -292,7 +294,7 @@ class FakeFcm:
         data = json.dumps(payload).encode()
         # Google's front ends compress JSON for a client that accepts it (both the SDK's httpx
         # and aiohttp say they do): a client must read its answers, errors included, unpacked.
-        if self.gzip and "gzip" in headers.get("accept-encoding", ""):
+        if self.gzip == "always" or (self.gzip and "gzip" in headers.get("accept-encoding", "")):
             data, extra = gzip.compress(data), extra | {"content-encoding": "gzip"}
         return status, data, extra
 
