@@ -39,7 +39,7 @@ from db.job_health import Skip
 from notifications import reminders
 from notifications.dispatch import Policy, dispatch_lanes
 from notifications.fcm_lean import LeanSender
-from notifications.sender import FirebaseSender, LogSender, Sender
+from notifications.sender import FcmSenderBase, FirebaseSender, LogSender, Sender
 
 log = logging.getLogger("aftercare.worker")
 
@@ -47,7 +47,7 @@ WAKE_CHANNEL = "aftercare_outbox"
 
 
 # AFTERCARE_PUSH_TRANSPORT: how pushes reach FCM (notifications/sender.py says why two).
-PUSH_TRANSPORTS: dict[str, type[LeanSender] | type[FirebaseSender]] = {
+PUSH_TRANSPORTS: dict[str, type[FcmSenderBase]] = {
     "aiohttp": LeanSender,
     "firebase-admin": FirebaseSender,
 }

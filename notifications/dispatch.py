@@ -83,7 +83,7 @@ class Report:
         return total
 
     def line(self) -> str:
-        if self.paused_s:
+        if self.paused_s and not self.claimed:  # a lane may have claimed before the pause
             return f"paused for FCM's quota: nothing claimed, {self.paused_s:.0f} s to go"
         states = ", ".join(f"{n} {state}" for state, n in sorted(self.states.items()))
         return (

@@ -38,12 +38,11 @@ from notifications.sender import (
     QUOTA_PAUSE,
     RETRY,
     SENT,
+    FcmSenderBase,
     Push,
-    QuotaPause,
     Result,
     classify,
     fcm_message,
-    utcnow,
 )
 
 log = logging.getLogger("aftercare.push")
@@ -67,7 +66,7 @@ def backoff_s(retry: int) -> float:
     return 0.0 if retry <= 1 else 0.5 * 2 ** (retry - 1)
 
 
-class LeanSender:
+class LeanSender(FcmSenderBase):
     """One per worker loop: the aiohttp session is made on the loop of the first send and
     must be closed on it."""
 
@@ -80,16 +79,10 @@ class LeanSender:
         http_timeout_s: float = HTTP_TIMEOUT_S,
         in_flight: int = IN_FLIGHT,
     ) -> None:
-        import uuid
-
-        import firebase_admin
-        from firebase_admin import credentials, messaging
+        from firebase_admin import messaging
         from google.auth.transport import requests as google_requests
 
-        options = {"projectId": project_id} if project_id else {}
-        self._app = firebase_admin.initialize_app(
-            credentials.Certificate(credentials_file), options, name=f"aftercare-push-{uuid.uuid4().hex}"
-        )
+        super().__init__(credentials_file, project_id)
         # The SDK's own messaging service, for its URL, headers and credential; its HTTP
         # clients are built but never used.
         service = messaging._get_messaging_service(self._app)
@@ -109,14 +102,8 @@ class LeanSender:
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(in_flight)
         self.in_flight = in_flight
-        # The dispatcher renews its lease between slices: every 1,000 pushes, half a second
-        # at our pace; the semaphore, not the slice, keeps `in_flight` requests going.
+        # The dispatcher renews its lease between slices: a slice is what can be in flight.
         self.slice_size = in_flight
-        self.pause = QuotaPause()
-        self.clock = utcnow  # tests pin it, to compare the requests of both transports
-
-    def paused_s(self) -> float:
-        return self.pause.remaining()
 
     async def send(self, pushes: list[Push]) -> list[Result]:
         if (held := self.pause.held_back(len(pushes))) is not None:
@@ -133,15 +120,11 @@ class LeanSender:
         return await asyncio.gather(*(self._send_safely(p, now, headers, deadline) for p in pushes))
 
     async def close(self) -> None:
-        import firebase_admin
-
         if self._session is not None:
             await self._session.close()
             self._session = None
         if self._app is not None:
-            app, self._app = self._app, None
-            # delete_app closes the SDK's (unused) httpx client with asyncio.run: not on this loop.
-            await asyncio.to_thread(firebase_admin.delete_app, app)
+            await self._delete_app()  # its httpx client was never used
 
     # --- one message ----------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class QuotaPause:
 
     def note(self, results: list[Result]) -> None:
         """Hold for the longest wait FCM asked for in `results`."""
-        waits = [r.retry_after_s for r in results if r.retry_after_s and r.error_code != QUOTA_PAUSE]
+        waits = [r.retry_after_s for r in results if r.retry_after_s]
         if waits:
             self.hold(max(waits))
             log.warning("FCM asked us to slow down: no pushes for %.0f s", max(waits))
@@ -129,7 +129,35 @@ class QuotaPause:
         return [Result(RETRY, QUOTA_PAUSE, retry_after_s=wait) for _ in range(count)]
 
 
-class FirebaseSender:
+class FcmSenderBase:
+    """What both FCM transports share: a private firebase-admin app (a unique name, so several
+    senders can live in one process: tests), the worker-wide quota pause, and the clock the
+    messages' expiry is counted from."""
+
+    def __init__(self, credentials_file: str, project_id: str | None, options: dict | None = None) -> None:
+        import firebase_admin
+        from firebase_admin import credentials
+
+        options = (options or {}) | ({"projectId": project_id} if project_id else {})
+        self._app = firebase_admin.initialize_app(
+            credentials.Certificate(credentials_file), options, name=f"aftercare-push-{uuid.uuid4().hex}"
+        )
+        self.pause = QuotaPause()
+        self.clock = utcnow  # tests pin it, to compare the requests of both transports
+
+    def paused_s(self) -> float:
+        return self.pause.remaining()
+
+    async def _delete_app(self) -> None:
+        import firebase_admin
+
+        app, self._app = self._app, None
+        # delete_app closes the SDK's httpx client with asyncio.run, a new loop, which cannot
+        # start inside this one: in a thread.
+        await asyncio.to_thread(firebase_admin.delete_app, app)
+
+
+class FirebaseSender(FcmSenderBase):
     """FCM through firebase-admin's `send_each_async`, on the caller's event loop.
 
     The SDK keeps an httpx client per app, tied to the loop it first ran on: make one sender
@@ -145,22 +173,9 @@ class FirebaseSender:
     def __init__(
         self, credentials_file: str, project_id: str | None = None, http_timeout_s: float = HTTP_TIMEOUT_S
     ) -> None:
-        import firebase_admin
-        from firebase_admin import credentials
-
-        self._closed = False
         # `http_timeout_s` applies to each HTTP request (each of the SDK's own retries too);
         # tests shorten it to meet a hanging fake quickly.
-        options: dict = {"httpTimeout": http_timeout_s} | ({"projectId": project_id} if project_id else {})
-        # A private app (unique name), so several senders can live in one process (tests).
-        self._app = firebase_admin.initialize_app(
-            credentials.Certificate(credentials_file), options, name=f"aftercare-push-{uuid.uuid4().hex}"
-        )
-        self.pause = QuotaPause()
-        self.clock = utcnow  # tests pin it, to compare the requests of both transports
-
-    def paused_s(self) -> float:
-        return self.pause.remaining()
+        super().__init__(credentials_file, project_id, {"httpTimeout": http_timeout_s})
 
     async def send(self, pushes: list[Push]) -> list[Result]:
         from firebase_admin import messaging
@@ -182,17 +197,13 @@ class FirebaseSender:
         return results
 
     async def close(self) -> None:
-        import firebase_admin
         from firebase_admin import messaging
 
-        if self._closed:
+        if self._app is None:
             return
-        self._closed = True
-        # Close the SDK's httpx client on this loop; delete_app's own close would start a new
-        # loop (asyncio.run), which cannot happen inside this one: do that part in a thread.
-        service = messaging._get_messaging_service(self._app)
-        await service._async_client.aclose()
-        await asyncio.to_thread(firebase_admin.delete_app, self._app)
+        # The SDK's httpx client is tied to this loop: close it here, before the app goes.
+        await messaging._get_messaging_service(self._app)._async_client.aclose()
+        await self._delete_app()
 
 
 def utcnow() -> dt.datetime:

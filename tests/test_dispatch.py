@@ -14,7 +14,7 @@ import pytest
 
 from api.worker import PUSH_TRANSPORTS
 from db import notifications as notifications_db
-from notifications.dispatch import Policy, dispatch_lanes, dispatch_once
+from notifications.dispatch import Policy, Report, dispatch_lanes, dispatch_once
 from notifications.sender import LogSender, QuotaPause
 from tests import helpers
 
@@ -566,3 +566,11 @@ async def test_a_configuration_fault_retries_and_tells_operators_once(client, co
     assert {(await _row(conn, i))["push_state"] for i in ids} == {"pending"}
     assert await conn.fetchval("select count(*) from devices") == 2  # not the tokens' fault
     assert caplog.text.count("configuration problem") == 1
+
+
+def test_a_merged_report_says_paused_only_when_no_lane_claimed():
+    paused, busy = Report(paused_s=40.0), Report(claimed=3, pushes=3)
+    busy.states["sent"] = 3
+    assert Report.merged([paused, Report()]).line().startswith("paused for FCM's quota")
+    both = Report.merged([busy, paused])
+    assert (both.claimed, both.paused_s, both.line()[:9]) == (3, 40.0, "3 claimed")
