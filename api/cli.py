@@ -294,7 +294,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @main.group()
 def db() -> None:
-    """Database schema."""
+    """Database schema, backups and restores."""
 
 
 @db.command("upgrade")
@@ -325,6 +325,90 @@ def db_status() -> None:
         click.echo(f"{len(todo)} pending: {', '.join(todo)}. Run `aftercare db upgrade`.")
         sys.exit(1)
     click.echo("Schema up to date.")
+
+
+def _backup_source(database_url: str | None) -> tuple[str, bool]:
+    """The database a backup or restore works on, and whether it is the embedded one (whose
+    own pg_dump and pg_restore are then used)."""
+    if database_url:
+        return database_url, False
+    embedded = not os.environ.get("DATABASE_URL")
+    return _database_url(), embedded
+
+
+_DATABASE_URL_OPTION = click.option(
+    "--database-url",
+    metavar="URL",
+    default=None,
+    help="The database to use instead (default: DATABASE_URL, else the embedded one).",
+)
+
+
+@db.command("backup", short_help="Back up the database to FILE (pg_dump custom format).")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (only once the new backup is whole).")
+@_DATABASE_URL_OPTION
+def db_backup(file: Path, force: bool, database_url: str | None) -> None:
+    """Back up the whole database to FILE, in pg_dump's custom format (-Fc).
+
+    One consistent snapshot of the schema, the data and the migration history, compressed,
+    read back by `aftercare db restore` (or pg_restore) into an EMPTY database. FILE is
+    written readable by its owner only (it holds participants' health data), appears only
+    once the dump is whole and read back, and an existing FILE is never replaced without
+    --force.
+
+    Binaries: with the embedded database, the pg_dump that comes with it; otherwise the
+    first pg_dump on PATH (then in /usr/lib/postgresql/NN/bin) at least as new as the
+    server, or an error saying what to install (e.g. postgresql-client-16).
+    """
+    from db import backup as backups
+
+    try:
+        backups.refuse_overwrite(file, force)  # before starting anything
+        url, embedded = _backup_source(database_url)
+        done = backups.backup(url, file, force=force, embedded=embedded, progress=click.echo)
+    except backups.BackupError as exc:
+        _fail(str(exc), exc.code)
+    click.echo(
+        f"Backup written: {done.file}, {backups.human_size(done.size)}, {done.tables} tables, "
+        f"migration {done.migration or '(none)'}, in {done.seconds:.1f}s."
+    )
+
+
+@db.command("restore", short_help="Restore a backup FILE into an empty database.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_DATABASE_URL_OPTION
+def db_restore(file: Path, database_url: str | None) -> None:
+    """Restore FILE, a backup made by `aftercare db backup` (pg_dump's custom format, -Fc).
+
+    Only into an EMPTY database: refused, with exit code 2 and nothing changed, when the
+    target has any table or view in schema public or the migrations' table
+    (schema_migrations). Create a new database for it (`createdb NAME`) and pass it with
+    --database-url. Runs pg_restore --no-owner --no-privileges --exit-on-error
+    --single-transaction: objects belong to the user restoring, and a restore that fails
+    keeps nothing. Then prints the migration version restored (run `aftercare db upgrade`
+    when this code has newer ones).
+
+    Binaries: with the embedded database, the pg_restore that comes with it; otherwise the
+    first pg_restore on PATH (then in /usr/lib/postgresql/NN/bin) at least as new as the
+    server, or an error saying what to install.
+    """
+    from db import backup as backups
+
+    try:
+        url, embedded = _backup_source(database_url)
+        done = backups.restore(url, file, embedded=embedded, progress=click.echo)
+    except backups.BackupError as exc:
+        _fail(str(exc), exc.code)
+    click.echo(f"Migration version: {done.migration or '(none recorded)'} ({done.migrations} applied)")
+    if done.history_problem:
+        click.secho(f"note: {done.history_problem}", fg="yellow", err=True)
+    elif done.pending:
+        click.echo(f"  this code has {len(done.pending)} newer: run `aftercare db upgrade` before serving it")
+    click.echo(
+        f"Restored {done.file} ({backups.human_size(done.size)}) into {backups.mask_url(url)}: "
+        f"{done.tables} tables in {done.seconds:.1f}s."
+    )
 
 
 def _learn_zones(*, required: bool) -> None:

@@ -659,3 +659,32 @@ async def test_a_crisis_check_in_leaves_help_in_the_inbox_once(client, conn, gra
     # A calm check-in writes none.
     calm = await client.post("/v1/checkins", json=helpers.checkin_body(), headers=graduate.headers)
     assert calm.status_code == 201 and len(await stored(conn, graduate.id)) == 1
+
+
+# --- the staff message preview ----------------------------------------------------------------
+
+
+async def test_the_preview_shows_what_the_lock_screen_and_the_inbox_will_say(client, conn, staff, graduate):
+    draft = {"title": " From your counselor ", "body": "Call me about the relapse you told me about"}
+    response = await client.post("/v1/staff/notifications/preview", json=draft, headers=staff.headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "lock_screen": {"title": "New message", "body": "Open the app to read it."},
+        "inbox": {"title": "From your counselor", "body": "Call me about the relapse you told me about"},
+    }
+    # A draft being typed: either part may be empty. Nothing is sent or stored.
+    empty = await client.post("/v1/staff/notifications/preview", json={}, headers=staff.headers)
+    assert empty.json()["inbox"] == {"title": "", "body": ""}
+    assert await conn.fetchval("select count(*) from notifications") == 0
+    refused = await client.post("/v1/staff/notifications/preview", json=draft, headers=graduate.headers)
+    assert_problem(refused, 403)
+
+
+@pytest.mark.parametrize(
+    "draft, field",
+    [({"title": "x" * 121}, "title"), ({"body": "x" * 4001}, "body"), ({"title": 5}, "title"), ({"to": "x"}, "to")],
+)
+async def test_a_bad_preview_draft_is_a_400_naming_the_field(client, staff, draft, field):
+    response = await client.post("/v1/staff/notifications/preview", json=draft, headers=staff.headers)
+    assert_problem(response, 400)
+    assert field in response.text

@@ -1,6 +1,7 @@
 """Messages: write to a graduate or to a group. The text goes to the inbox, behind the app's
-sign-in; the lock screen only ever says that a message came. The preview shows both, from
-the same template the API sends with, before anything is sent."""
+sign-in; the lock screen only ever says that a message came. The preview shows both as the
+API will send them (`POST /v1/staff/notifications/preview`), before anything is sent: the
+dashboard reaches the rest of the system only over HTTP."""
 
 import time
 
@@ -9,7 +10,6 @@ import streamlit as st
 from admin_dashboard.client import ApiError
 from admin_dashboard.state import refused, run_page
 from admin_dashboard.typed import plain
-from notifications.templates import staff_message
 
 TITLE_MAX, BODY_MAX = 120, 4000
 RECIPIENTS_SECONDS = 120  # the lists of graduates and groups are read again after this
@@ -84,7 +84,7 @@ def render(api) -> None:
         "back until they end. Keep this for outreach that cannot wait until morning.",
     )
 
-    preview(title, body, urgent)
+    preview(api, title, body, urgent)
 
     missing = [
         name for name, value in ((noun, recipient), ("title", title.strip()), ("message", body.strip())) if not value
@@ -100,15 +100,34 @@ def render(api) -> None:
         send(api, to, recipient, title.strip(), body.strip(), urgent)
 
 
-def preview(title: str, body: str, urgent: bool) -> None:
-    content = staff_message(title=title.strip(), body=body.strip())
+def previewed(api, title: str, body: str) -> dict | None:
+    """The API's preview of this draft. The page reruns at every widget change: a draft
+    already previewed is not asked for again."""
+    draft = {"title": title.strip(), "body": body.strip()}
+    cached = st.session_state.get("msg_preview")
+    if cached and cached[0] == draft:
+        return cached[1]
+    try:
+        shown = api.post("/v1/staff/notifications/preview", draft)
+    except ApiError as exc:
+        refused(exc)
+        return None
+    st.session_state.msg_preview = (draft, shown)
+    return shown
+
+
+def preview(api, title: str, body: str, urgent: bool) -> None:
+    shown = previewed(api, title, body)
+    if shown is None:
+        return
+    push, item = shown["lock_screen"], shown["inbox"]
     st.subheader("Preview")
     lock_screen, inbox = st.columns(2)
     with lock_screen:
         st.caption("Lock screen (anyone near the phone can see this)")
         with st.container(border=True):
-            st.markdown(f"**{plain(content.push_title)}**")
-            st.text(content.push_body, width="stretch")
+            st.markdown(f"**{plain(push['title'])}**")
+            st.text(push["body"], width="stretch")
         st.caption(
             "Arrives at once, even in quiet hours."
             if urgent
@@ -117,9 +136,9 @@ def preview(title: str, body: str, urgent: bool) -> None:
     with inbox:
         st.caption("Inbox in the app (after signing in)")
         with st.container(border=True):
-            st.markdown(f"**{plain(content.title)}**" if content.title else "*No title yet*")
-            if content.body:
-                st.text(content.body, width="stretch")  # as typed: no Markdown
+            st.markdown(f"**{plain(item['title'])}**" if item["title"] else "*No title yet*")
+            if item["body"]:
+                st.text(item["body"], width="stretch")  # as typed: no Markdown
             else:
                 st.markdown("*No message yet*")
 

@@ -16,11 +16,14 @@ from api.notifications.schemas import (
     DeviceRegistration,
     Inbox,
     InboxItem,
+    MessageDraft,
+    MessagePreview,
     MessageSent,
     Preferences,
     PreferencesUpdate,
     QuietHours,
     ReadAll,
+    Shown,
     StaffMessage,
 )
 from api.openapi import may_answer, repeat_answers
@@ -153,6 +156,17 @@ class StaffNotificationController(Controller):
     path = "/v1/staff/notifications"
     tags = ["notifications"]
     guards = [staff_only]
+
+    @post("/preview", status_code=200, summary="Preview a message as its recipients will see it")
+    async def preview(self, data: JSONBody[MessageDraft]) -> MessagePreview:
+        """What the lock screen and the inbox will show for this title and body, from the
+        same template `POST /v1/staff/notifications` sends with. Sends nothing and reads
+        nobody's data: the dashboard calls it as a message is typed."""
+        content = templates.staff_message(title=data.title.strip(), body=data.body.strip())
+        return MessagePreview(
+            lock_screen=Shown(title=content.push_title, body=content.push_body),
+            inbox=Shown(title=content.title, body=content.body),
+        )
 
     @post("/", responses=may_answer(404, 409), summary="Message a graduate or a group")
     async def send(self, data: JSONBody[StaffMessage], request: Request, conn: Conn) -> MessageSent:

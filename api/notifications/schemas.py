@@ -104,6 +104,25 @@ class StaffMessage(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError("participant_id: give exactly one of participant_id and group_id")
 
 
+class MessageDraft(msgspec.Struct, forbid_unknown_fields=True):
+    """A staff message being written: either part may still be empty."""
+
+    title: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    body: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+class Shown(msgspec.Struct):
+    title: str
+    body: str
+
+
+class MessagePreview(msgspec.Struct):
+    lock_screen: Shown
+    """The push: what anyone near the phone can read. Never the message itself."""
+    inbox: Shown
+    """The inbox item, behind the app's sign-in: the message as written."""
+
+
 class MessageSent(msgspec.Struct):
     recipients: int
     """How many people it went to (a group's members; deactivated people get none)."""
