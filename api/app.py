@@ -31,7 +31,7 @@ from api.groups.feeds import CalendarFeedController, PublicFeedController
 from api.groups.routes import GroupController
 from api.groups.session_routes import MySessionsController, SessionController
 from api.groups.staff_routes import StaffGroupController
-from api.headers import cors_config, security_headers
+from api.headers import correct_allow_headers, cors_config, security_headers
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
@@ -156,4 +156,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_problems(app)
+    correct_allow_headers(app)
     return app

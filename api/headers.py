@@ -7,8 +7,10 @@ would reach only what route handlers return."""
 
 from __future__ import annotations
 
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import HttpMethod
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
 
 from api.docs import DOCS_CSP
@@ -72,3 +74,29 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
         expose_headers=["Retry-After"],
         max_age=600,
     )
+
+
+def correct_allow_headers(app: Litestar) -> None:
+    """Make Litestar's own OPTIONS answer list every method of its path. It builds that
+    answer when a path's first handler is registered and keeps the methods known then: on
+    `/v1/checkins`, GET and POST, it said `Allow: GET, OPTIONS`. Once every route is in
+    place, each OPTIONS handler is matched to its route's full list, and a `before_send`
+    hook writes that into the header."""
+    allowed: dict[int, str] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.http_methods == {HttpMethod.OPTIONS} and handler.handler_name == "options_handler":
+                allowed[id(handler)] = ", ".join(sorted(route.methods))
+
+    async def fix_allow(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+            return
+        methods = allowed.get(id(scope.get("route_handler")))
+        if methods is None:
+            return
+        message["headers"] = list(message.get("headers", ()))
+        headers = MutableScopeHeaders.from_message(message)
+        if "Allow" in headers:
+            headers["Allow"] = methods
+
+    app.before_send.append(fix_allow)

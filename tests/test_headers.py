@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from api.app import DOCS_PATH, create_app
 from api.headers import HSTS, security_headers
 from api.settings import ConfigError, Settings
+from tests.authorization_world import fill_path, foreign_ids
 from tests.conftest import TEST_SECRET, make_settings
 from tests.helpers import ENROL, LOGIN, PASSWORD, login_body
 from tests.live_server import LiveServer
@@ -81,6 +82,26 @@ async def test_a_header_a_route_sets_itself_is_kept():
     headers = dict(message["headers"])
     assert headers[b"cache-control"] == b"public, max-age=300"
     assert headers[b"x-content-type-options"] == b"nosniff"
+
+
+async def test_options_lists_every_method_of_its_path(client):
+    """Litestar's own OPTIONS answer names the methods its path has: all of them, where a
+    path has several handlers (it kept only the first one's, `GET, OPTIONS`, on the check-ins'
+    GET and POST). Every path of the app, its ids filled with ids of nothing."""
+    ids = foreign_ids()
+    wrong, checked = {}, 0
+    for route in client.app.routes:
+        if not hasattr(route, "route_handler_map") or route.path.startswith("/schema"):
+            continue
+        answer = await client.options(fill_path(route.path, ids))
+        checked += 1
+        said = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
+        if answer.status_code != 204 or said != set(route.methods):
+            wrong[route.path] = (answer.status_code, sorted(said), sorted(route.methods))
+    assert wrong == {}
+    assert checked > 50
+    answer = await client.options("/v1/checkins")
+    assert answer.headers["allow"] == "GET, OPTIONS, POST"
 
 
 async def test_hsts_only_when_the_request_came_over_tls(database_url, conn):
