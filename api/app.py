@@ -35,6 +35,7 @@ from api.headers import correct_allow_headers, cors_config, security_headers
 from api.health import live, ready
 from api.logs import logging_config
 from api.me.routes import MeController
+from api.metrics import count_answer, metrics_route, outermost, pool_sampler
 from api.mfa.routes import TwoFactorController
 from api.notifications.routes import (
     DeviceController,
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             firebase=firebase,
         )
         try:
-            yield
+            async with pool_sampler(app.state.pool):
+                yield
         finally:
             if firebase is not None:
                 firebase.close()
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StaffHelpNowController,
             timezones,
             docs_asset,
+            # Only with a token to ask for it (api/metrics.py); otherwise there is no /metrics.
+            *([metrics_route(settings.metrics_token)] if settings.metrics_token else []),
         ],
         lifespan=[lifespan],
         # Sessions that must set up two-factor first reach only the routes that allow it.
@@ -128,7 +132,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=DEPENDENCIES,
         # Inside the auth middleware: a connection its sign-in check took goes back even if the handler never runs.
         middleware=[give_back_request_connection],
-        on_app_init=[jwt_auth.on_app_init],
+        # The metrics' middleware after the auth's: each puts itself first, so it is outermost.
+        on_app_init=[jwt_auth.on_app_init, outermost],
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=False)),
             *strict_struct_schemas(),
@@ -144,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=json_body_request(settings.body_timeout_s),
         # Closed unless AFTERCARE_CORS_ORIGINS lists web apps (api/headers.py).
         cors_config=cors_config(settings.cors_origins),
-        before_send=[security_headers(DOCS_PATH)],
+        before_send=[security_headers(DOCS_PATH), count_answer],
         logging_config=logging_config(),
         openapi_config=OpenAPIConfig(
             title="Aftercare API",

@@ -258,6 +258,15 @@ def _serve(host: str, port: int, workers: int) -> None:
     # uvicorn handles SIGTERM (kill, systemd, docker stop) gracefully and then raises it
     # again; exiting normally on it lets the embedded PostgreSQL be stopped by its exit hook.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker process writes its metrics here and /metrics, in whichever process
+        # answers, sums them all (api/metrics.py). A fresh folder: old numbers would count.
+        import atexit
+        import shutil
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder = tempfile.mkdtemp(prefix="aftercare-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -568,15 +577,34 @@ def import_meeting_guide(feed: Path, timezone: str | None, dry_run: bool) -> Non
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run each job once (dispatch until nothing is due) and exit.")
-def worker(once: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="AFTERCARE_WORKER_METRICS_PORT",
+    show_envvar=True,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (off unless given; not with --once).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="AFTERCARE_WORKER_METRICS_HOST",
+    show_envvar=True,
+    help="Address the metrics listen on (0.0.0.0: every interface, as in a container).",
+)
+def worker(once: bool, metrics_port: int | None, metrics_host: str) -> None:
     """Run the background jobs until Ctrl-C or SIGTERM.
 
     Pushes due notifications (woken at once by new ones), writes check-in and session
     reminders every minute, and runs the missed-check-in sweep every 10 minutes (see
     README, "The worker"). Run as many as you like: they share the work through
     PostgreSQL and never send a message twice. Without AFTERCARE_FCM_CREDENTIALS, pushes
-    are logged instead of sent.
+    are logged instead of sent. With --metrics-port, each worker serves its own Prometheus
+    metrics (job runs, failures and durations, the outbox, pushes by outcome).
     """
+    # The worker's metrics are its own, in memory: never in the API's multi-process folder
+    # (api/metrics.py), were it set for every process on the host. Before prometheus_client loads.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     import logging.config
     import signal
 
@@ -591,6 +619,14 @@ def worker(once: bool) -> None:
         settings = Settings.from_env(database_url=_database_url(announce=False), need_secret=False)
     except ConfigError as exc:
         _fail(str(exc))
+    serve_metrics = metrics_port is not None and not once  # a run of --once ends before any scrape
+    if serve_metrics:
+        from api import worker_metrics
+
+        try:
+            worker_metrics.serve(metrics_host, metrics_port)
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            _fail(f"cannot serve metrics on {metrics_host}:{metrics_port} ({exc.strerror or exc})")
 
     async def run() -> None:
         pool = await create_pool(
@@ -600,7 +636,7 @@ def worker(once: bool) -> None:
             application_name="aftercare-worker",
         )
         try:
-            background = Worker(settings, pool, make_sender(settings))
+            background = Worker(settings, pool, make_sender(settings), metrics=serve_metrics)
             if once:
                 await background.run_once()
                 return

@@ -117,12 +117,12 @@ def _roles_requiring_mfa(name: str, default: frozenset[str]) -> frozenset[str]:
     return roles
 
 
-def _dashboard_secret() -> str | None:
-    secret = os.environ.get("AFTERCARE_DASHBOARD_SECRET") or None
+def _shared_secret(name: str, hint: str = "") -> str | None:
+    """An optional secret shared with another program: unset, or at least 32 characters."""
+    secret = os.environ.get(name) or None
     if secret is not None and len(secret) < 32:
-        # Whoever guesses it can pass any address as a browser's and so escape the sign-in limit.
         raise ConfigError(
-            "AFTERCARE_DASHBOARD_SECRET must be at least 32 random characters (`aftercare up` makes one), e.g. "
+            f"{name} must be at least 32 random characters{hint}, e.g. "
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     return secret
@@ -186,6 +186,8 @@ class Settings:
     dashboard_secret: str | None = None
     # Web origins allowed to call the API from a browser (CORS); none by default.
     cors_origins: tuple[str, ...] = ()
+    # The bearer token Prometheus sends to GET /metrics (api/metrics.py); None: no /metrics.
+    metrics_token: str | None = None
     statement_timeout_ms: int = 5000
     db_pool_max: int = 10
     max_body_bytes: int = 1024 * 1024
@@ -261,7 +263,10 @@ class Settings:
             auth_rate_limit_per_minute=_int("AFTERCARE_AUTH_RATE_LIMIT", cls.auth_rate_limit_per_minute),
             redis_timeout_ms=_int("AFTERCARE_REDIS_TIMEOUT_MS", cls.redis_timeout_ms, 1),
             cors_origins=_origins("AFTERCARE_CORS_ORIGINS"),
-            dashboard_secret=_dashboard_secret(),
+            # Whoever guesses it can pass any address as a browser's and so escape the sign-in limit.
+            dashboard_secret=_shared_secret("AFTERCARE_DASHBOARD_SECRET", " (`aftercare up` makes one)"),
+            # Metrics name no one, but they tell how busy the program is, and when.
+            metrics_token=_shared_secret("AFTERCARE_METRICS_TOKEN"),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             hash_concurrency=_int("AFTERCARE_HASH_CONCURRENCY", cls.hash_concurrency, 1),

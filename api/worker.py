@@ -12,7 +12,8 @@ Any number of workers may run: the dispatcher claims with SKIP LOCKED and a leas
 reminders carry dedup keys, and the sweep takes an advisory lock. A job that fails is logged
 (one line, saying what to do) and tried again at its next turn; the others go on. Every run's
 outcome, and whom it skipped, is recorded in PostgreSQL (db/job_health.py), where the API's
-system status reads it.
+system status reads it; and counted in this process's Prometheus metrics (api/worker_metrics.py),
+served with `aftercare worker --metrics-port`.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from typing import Any
 
 import asyncpg
 
+from api import worker_metrics
 from api.circle.escalation import escalate_unanswered
 from api.groups.reminders import groups_without_sessions, session_reminders
 from api.settings import Settings
 from db import job_health
+from db import notifications as notifications_db
 from db import privacy as privacy_db
 from db import zones as zones_db
 from db.job_health import Skip
@@ -44,6 +47,8 @@ from notifications.sender import FcmSenderBase, FirebaseSender, LogSender, Sende
 log = logging.getLogger("aftercare.worker")
 
 WAKE_CHANNEL = "aftercare_outbox"
+# With metrics on: how often the outbox gauges are read again (one statement each time).
+OUTBOX_REFRESH_S = 15.0
 
 
 # AFTERCARE_PUSH_TRANSPORT: how pushes reach FCM (notifications/sender.py says why two).
@@ -123,9 +128,18 @@ PLAIN_RETRY = "it runs again at its next turn"
 
 class Worker:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, sender: Sender, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        sender: Sender,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        metrics: bool = False,
     ) -> None:
         self.settings = settings
+        # The counters always count (in memory); the outbox gauges cost a statement, read only
+        # while the metrics are served.
+        self.metrics = metrics
         self.pool = pool
         self.sender = sender
         self.clock = clock
@@ -141,6 +155,7 @@ class Worker:
         async with contextlib.AsyncExitStack() as lanes:
             others = [await lanes.enter_async_context(self.pool.acquire()) for _ in range(self.policy.lanes - 1)]
             report = await dispatch_lanes([conn, *others], self.sender, now, self.policy)
+        worker_metrics.dispatched(report)
         # A batch sees only some people: a skip record stays until the person's zone loads again.
         fine = [
             Skip(r["person_id"], r["group_id"], "")
@@ -166,6 +181,7 @@ class Worker:
 
     async def sweep(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         counts = await reminders.sweep_and_nudge(conn, now)
+        worker_metrics.swept(counts)
         summary = (
             ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()) if any(counts.values()) else ""
         )
@@ -186,18 +202,22 @@ class Worker:
         log.info("worker started (sender: %s)", self.sender.name)
         await self._refresh_known_zones()
         next_run = {job.name: 0.0 for job in self.jobs}
+        next_outbox = 0.0 if self.metrics else float("inf")  # at start, then every OUTBOX_REFRESH_S
         try:
             while not stop.is_set():
                 await self._listen()
                 if self._wake.is_set():
                     self._wake.clear()
                     next_run["dispatch"] = 0.0
+                if next_outbox <= time.monotonic():
+                    await self._refresh_outbox()
+                    next_outbox = time.monotonic() + OUTBOX_REFRESH_S
                 for job in self.jobs:
                     if stop.is_set() or next_run[job.name] > time.monotonic():
                         continue
                     again = await self._run_job(job)
                     next_run[job.name] = 0.0 if again else time.monotonic() + job.interval_s
-                pause = max(0.0, min(next_run.values()) - time.monotonic())
+                pause = max(0.0, min(*next_run.values(), next_outbox) - time.monotonic())
                 if pause:
                     await _wait_any(stop, self._wake, pause)
         finally:
@@ -226,9 +246,13 @@ class Worker:
         """Each job once (dispatch until nothing due is left), for cron or a check by hand."""
         await self._refresh_known_zones()
         try:
+            if self.metrics:
+                await self._refresh_outbox()
             for job in self.jobs:
                 while await self._run_job(job):
                     pass
+            if self.metrics:
+                await self._refresh_outbox()
         finally:
             await self.sender.close()
 
@@ -244,8 +268,10 @@ class Worker:
                 await record_run(conn, job.name, now, time.monotonic() - started, outcome)
         except Exception as exc:  # one failing job must not stop the others; its text may hold personal data
             log.error("job %s failed: %s; %s; %s", job.name, type(exc).__name__, advice(exc), PLAIN_RETRY)
+            worker_metrics.job_ran(job.name, time.monotonic() - started, failed=True)
             await self._record_failure(job.name, now, time.monotonic() - started, exc)
             return False
+        worker_metrics.job_ran(job.name, time.monotonic() - started, failed=False, skipped=outcome.skipped)
         if outcome.summary:
             log.info("%s: %s (%.2fs)", job.name, outcome.summary, time.monotonic() - started)
         return outcome.again
@@ -258,6 +284,16 @@ class Worker:
                     await zones_db.refresh_known(conn)  # a zone the server stopped knowing
         except Exception:  # noqa: S110 - the database is away: the failure was logged above
             pass
+
+    async def _refresh_outbox(self) -> None:
+        """The outbox gauges, from one statement over the rows still to push."""
+        try:
+            async with self.pool.acquire() as conn:
+                depth = await notifications_db.outbox_depth(conn, self.clock())
+        except Exception as exc:  # the database is away: the jobs say so; the gauges keep their last values
+            log.warning("cannot read the outbox for the metrics (%s)", type(exc).__name__)
+            return
+        worker_metrics.outbox(depth)
 
     async def _refresh_known_zones(self) -> None:
         """The zones the server knows may have changed since the last start (an upgrade)."""

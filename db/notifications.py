@@ -170,6 +170,37 @@ async def devices_of(conn: asyncpg.Connection, person_ids: Sequence[UUID]) -> li
     )
 
 
+class OutboxDepth(NamedTuple):
+    """The outbox now (the worker's metrics): notifications still to push, by state."""
+
+    due: int  # pending and due: the next claims take them
+    scheduled: int  # pending, due later (quiet hours, a retry's backoff, a later reminder)
+    claimed: int  # a worker holds them (lease running)
+    lease_expired: int  # their worker stopped mid-batch: due again
+    oldest_due_s: float  # how long the longest-waiting due one is past its time (0: none due)
+
+
+# Only the rows still to push, through the two partial indexes the dispatcher claims by
+# (a BitmapOr): sent, failed and other finished rows stay in the table as the inbox, and are
+# never read here, so a refresh costs the same however long the program has run.
+OUTBOX_DEPTH = """
+select count(*) filter (where push_state = 'pending' and not_before <= $1) as due,
+       count(*) filter (where push_state = 'pending' and not_before > $1) as scheduled,
+       count(*) filter (where push_state = 'sending' and lease_until > $1) as claimed,
+       count(*) filter (where push_state = 'sending' and lease_until <= $1) as lease_expired,
+       coalesce(extract(epoch from $1 - min(not_before) filter (where push_state = 'pending' and not_before <= $1)),
+                0)::float8 as oldest_due_s
+from notifications
+where push_state = 'pending' or push_state = 'sending'
+"""
+
+
+async def outbox_depth(conn: asyncpg.Connection, now: dt.datetime) -> OutboxDepth:
+    """How many notifications are waiting, by state, in one statement."""
+    row = await conn.fetchrow(OUTBOX_DEPTH, now)
+    return OutboxDepth(row["due"], row["scheduled"], row["claimed"], row["lease_expired"], row["oldest_due_s"])
+
+
 class Finish(NamedTuple):
     id: int
     state: str  # pending (retry later), sent, failed, opted_out, no_device, expired

@@ -44,6 +44,20 @@ def test_a_job_is_late_after_three_of_its_intervals_without_a_success():
 
 
 @pytest.mark.clock_instants(*ONCE)
+async def run_once_with_the_sweep_blocked(database_url: str) -> None:
+    """One round of every job while another transaction holds the sweep's table: the sweep
+    fails (its statement times out after 300 ms), the other jobs run."""
+    holder = await asyncpg.connect(database_url)
+    pool = await create_pool(database_url, max_size=2, statement_timeout_ms=300)
+    try:
+        async with holder.transaction():
+            await holder.execute("lock table missed_checkins in access exclusive mode")
+            await Worker(make_settings(database_url), pool, LogSender()).run_once()
+    finally:
+        await pool.close()
+        await holder.close()
+
+
 async def test_jobs_that_never_ran_are_late_while_a_worker_is_expected(client, staff, database_url):
     jobs = await _status(client, staff)
     assert all(j["late"] and j["last_success_at"] is None for j in jobs.values())
@@ -110,16 +124,8 @@ async def test_a_failing_job_is_recorded_and_logged_once_with_what_to_do_and_the
     await helpers.graduate_with_history(
         client, conn, staff, today=today, iop_days_ago=10, checkin_days=list(range(-10, -3)), alias="Kim"
     )
-    holder = await asyncpg.connect(database_url)
-    pool = await create_pool(database_url, max_size=2, statement_timeout_ms=300)
     caplog.set_level(logging.INFO, logger="aftercare.worker")
-    try:
-        async with holder.transaction():
-            await holder.execute("lock table missed_checkins in access exclusive mode")
-            await Worker(make_settings(database_url), pool, LogSender()).run_once()
-    finally:
-        await pool.close()
-        await holder.close()
+    await run_once_with_the_sweep_blocked(database_url)
 
     runs = {r["job"]: r for r in await conn.fetch("select * from job_runs")}
     assert runs["sweep"]["last_success_at"] is None

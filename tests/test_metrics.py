@@ -1,0 +1,153 @@
+"""The API's Prometheus metrics (api/metrics.py): GET /metrics only with its token, every
+answer counted by route template (never an id), refusals and errors included, the pool's
+connections, and one sum over several worker processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests import helpers
+from tests.conftest import TEST_SECRET
+from tests.helpers import assert_problem
+
+TOKEN = "metrics-" + "t" * 40
+WITH_METRICS = pytest.mark.parametrize("settings", [{"metrics_token": TOKEN}], indirect=True)
+ASKED = {"Authorization": f"Bearer {TOKEN}"}
+UUID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """(sample name, sorted labels) -> value, from the text format."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def answers(scraped: dict, method: str, route: str, status: int) -> float:
+    key = ("aftercare_api_requests_total", (("method", method), ("route", route), ("status", str(status))))
+    return scraped.get(key, 0.0)
+
+
+async def scrape(client) -> dict:
+    response = await client.get("/metrics", headers=ASKED)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+async def test_there_is_no_metrics_endpoint_without_a_token(client):
+    assert_problem(await client.get("/metrics", headers=ASKED), 404)
+
+
+@WITH_METRICS
+async def test_metrics_need_the_token(client, graduate):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, graduate.headers):
+        assert_problem(await client.get("/metrics", headers=headers), 401)
+    assert "/metrics" not in (await client.get("/schema/openapi.json")).json()["paths"]
+
+
+@WITH_METRICS
+async def test_every_answer_is_counted_by_its_route_template(client, graduate):
+    before = await scrape(client)
+    created = await client.post("/v1/checkins", json=helpers.checkin_body(), headers=graduate.headers)
+    assert created.status_code == 201, created.text
+    missing = await client.get(f"/v1/staff/participants/{uuid.uuid4()}", headers=graduate.headers)
+    assert missing.status_code == 403  # a graduate on a staff route
+    unsigned = await client.get("/v1/checkins/due")  # refused by the auth middleware
+    assert unsigned.status_code == 401
+    await client.get(f"/nowhere/{uuid.uuid4()}")
+    after = await scrape(client)
+
+    assert answers(after, "POST", "/v1/checkins", 201) - answers(before, "POST", "/v1/checkins", 201) == 1
+    route = "/v1/staff/participants/{participant_id}"
+    assert answers(after, "GET", route, 403) - answers(before, "GET", route, 403) == 1
+    assert answers(after, "GET", "/v1/checkins/due", 401) - answers(before, "GET", "/v1/checkins/due", 401) == 1
+    assert answers(after, "GET", "unmatched", 404) - answers(before, "GET", "unmatched", 404) == 1
+    latency = ("aftercare_api_request_duration_seconds_count", (("method", "POST"), ("route", "/v1/checkins")))
+    assert after[latency] - before.get(latency, 0) == 1
+    # Timed from its arrival also when the auth middleware refused it (it is inside ours).
+    refused = ("aftercare_api_request_duration_seconds_count", (("method", "GET"), ("route", "/v1/checkins/due")))
+    assert after[refused] - before.get(refused, 0) == 1
+    # No id and no raw path in any label: only route templates and fixed words.
+    labels = {value for _, pairs in after for _, value in pairs}
+    assert not [value for value in labels if UUID_LIKE.search(value) or "/nowhere" in value]
+    pool = {
+        dict(pairs)["state"]: value
+        for (name, pairs), value in after.items()
+        if name == "aftercare_api_db_pool_connections"
+    }
+    assert set(pool) == {"in_use", "idle", "waiting"} and pool["in_use"] >= 0 and pool["waiting"] == 0
+
+
+@pytest.mark.parametrize("settings", [{"metrics_token": TOKEN, "auth_rate_limit_per_minute": 2}], indirect=True)
+async def test_rate_limit_refusals_are_counted(client):
+    before = await scrape(client)
+    statuses = [
+        (await client.post(helpers.LOGIN, json=helpers.login_body("nobody@example.org", "wrong password"))).status_code
+        for _ in range(4)
+    ]
+    assert 429 in statuses, statuses
+    after = await scrape(client)
+    key = ("aftercare_api_rate_limited_total", (("route", helpers.LOGIN),))
+    assert after[key] - before.get(key, 0) == statuses.count(429)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_worker_processes_answer_for_both(database_url, conn, tmp_path):
+    """`aftercare serve --workers 2`: whichever process answers /metrics counts the
+    requests both served."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AFTERCARE_SECRET_KEY": TEST_SECRET,
+        "AFTERCARE_METRICS_TOKEN": TOKEN,
+        "AFTERCARE_WORKER_EXPECTED": "false",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        sent = 60
+        for _ in range(sent):  # a new connection each: the two processes share them out
+            assert httpx.get(f"{url}/v1/crisis-resources", timeout=5).status_code == 200
+        for _ in range(4):  # any process's answer counts them all
+            scraped = samples(httpx.get(f"{url}/metrics", headers=ASKED, timeout=5).text)
+            assert answers(scraped, "GET", "/v1/crisis-resources", 200) == sent
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+        log.close()
