@@ -48,6 +48,7 @@ from api.participants.routes import DeletedParticipantController, ParticipantCon
 from api.rate_store import rate_limit_store
 from api.security import build_jwt_auth, mfa_enrolment_gate
 from api.settings import Settings
+from api.shutdown import Drain
 from api.system.routes import SystemStatusController
 from api.timezones import learn_database_zones, timezones
 from db.pool import create_pool
@@ -56,6 +57,7 @@ from db.pool import create_pool
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     jwt_auth = build_jwt_auth(settings)
+    drain = Drain(settings.shutdown_drain_s)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             reset_session=False,
         )
         await learn_database_zones(app.state.pool, settings.database_url)
+        app.state.drain = drain
+        if settings.shutdown_drain_s:
+            drain.install()
         app.state.live_hub = LiveHub(app.state.pool)
         firebase = FirebaseVerifier(settings.firebase_project_id) if settings.firebase_project_id else None
         app.state.runtime = Runtime(
@@ -149,7 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=json_body_request(settings.body_timeout_s),
         # Closed unless AFTERCARE_CORS_ORIGINS lists web apps (api/headers.py).
         cors_config=cors_config(settings.cors_origins),
-        before_send=[security_headers(DOCS_PATH), count_answer],
+        before_send=[security_headers(DOCS_PATH), count_answer, drain.close_connections],
         logging_config=logging_config(),
         openapi_config=OpenAPIConfig(
             title="Aftercare API",

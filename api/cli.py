@@ -74,12 +74,14 @@ async def _upgrade(url: str) -> list[str]:
 
 
 def _run_upgrade(url: str) -> None:
-    from db.migrate import MigrationError
+    from db.migrate import MigrationBusy, MigrationError
 
     try:
         applied = asyncio.run(_upgrade(url))
     except MigrationError as exc:
         _fail(str(exc), 2)
+    except MigrationBusy as exc:
+        _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot reach the database ({exc}). Is it running, and is DATABASE_URL right?")
     click.echo(

@@ -6,6 +6,7 @@ from litestar import get
 from litestar.datastructures import State
 
 from api.problems import problem
+from api.shutdown import draining
 from db import migrate
 
 
@@ -16,7 +17,10 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready", tags=["operations"], opt={"public": True}, security=[{}], summary="Ready to serve")
 async def ready(state: State) -> dict[str, str]:
-    """503 while the database is unreachable or has migrations still to apply."""
+    """503 while the database is unreachable or has migrations still to apply, and from the
+    moment the process is told to stop (SIGTERM), while it drains."""
+    if draining(state):
+        raise problem(503, "shutting_down", "This process is stopping: send new requests elsewhere.")
     try:
         async with state.pool.acquire(timeout=2) as conn:
             todo = await migrate.pending(conn)

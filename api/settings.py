@@ -189,6 +189,9 @@ class Settings:
     # The bearer token Prometheus sends to GET /metrics (api/metrics.py); None: no /metrics.
     metrics_token: str | None = None
     statement_timeout_ms: int = 5000
+    # On SIGTERM an API process says it is not ready, and goes on answering for this long
+    # before it stops (api/shutdown.py): the time a load balancer takes to notice.
+    shutdown_drain_s: int = 5
     db_pool_max: int = 10
     max_body_bytes: int = 1024 * 1024
     # How long a request body may take to arrive (a stalled upload would otherwise hold its
@@ -268,6 +271,7 @@ class Settings:
             # Metrics name no one, but they tell how busy the program is, and when.
             metrics_token=_shared_secret("AFTERCARE_METRICS_TOKEN"),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
+            shutdown_drain_s=_int("AFTERCARE_SHUTDOWN_DRAIN_S", cls.shutdown_drain_s, 0, 60),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),
             hash_concurrency=_int("AFTERCARE_HASH_CONCURRENCY", cls.hash_concurrency, 1),
             hash_queue=_int("AFTERCARE_HASH_QUEUE", cls.hash_queue, 0),

@@ -6,6 +6,7 @@ each applied file's checksum is recorded, and a changed file is refused.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -83,15 +84,52 @@ async def pending(conn: asyncpg.Connection, migrations: list[Migration] | None =
     return [m.version for m in _check_history(await _applied(conn), migrations)]
 
 
-async def upgrade(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+class MigrationBusy(Exception):
+    """A table stayed too busy to change: nothing was applied; run the upgrade again later."""
+
+
+# A migration's wait for a table's lock, per try. While it waits, every request that touches
+# the table queues behind it: this must stay well under the API's statement timeout (5 s), or
+# those requests fail. A try that cannot get its lock in time rolls back and is made again.
+LOCK_TIMEOUT_MS = 1000
+LOCK_TRIES = 10
+LOCK_PAUSE_S = 2.0
+
+
+async def upgrade(
+    conn: asyncpg.Connection,
+    migrations: list[Migration] | None = None,
+    *,
+    lock_timeout_ms: int = LOCK_TIMEOUT_MS,
+    tries: int = LOCK_TRIES,
+    pause_s: float = LOCK_PAUSE_S,
+) -> list[str]:
     """Apply every pending migration; return the versions applied.
 
     All of it runs in one transaction holding an advisory lock, so two upgrades started at
-    once take turns: the second finds nothing left to do.
+    once take turns: the second finds nothing left to do. A statement that waits longer than
+    `lock_timeout_ms` for a table (a long transaction is using it) undoes the try, which is
+    made again after `pause_s`, up to `tries` times; then MigrationBusy, with nothing applied.
     """
     migrations = load_migrations() if migrations is None else migrations
+    for attempt in range(1, tries + 1):
+        try:
+            return await _upgrade_once(conn, migrations, lock_timeout_ms)
+        except asyncpg.LockNotAvailableError:
+            if attempt == tries:
+                raise MigrationBusy(
+                    f"a table stayed busy (no lock within {lock_timeout_ms} ms, {tries} tries): nothing was "
+                    "applied. Look for long transactions (pg_stat_activity) and run `aftercare db upgrade` again"
+                ) from None
+            await asyncio.sleep(pause_s)
+    raise AssertionError("unreachable")
+
+
+async def _upgrade_once(conn: asyncpg.Connection, migrations: list[Migration], lock_timeout_ms: int) -> list[str]:
     async with conn.transaction():
+        # Waiting here for another upgrade holds up no request: the lock timeout starts after.
         await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(f"set local lock_timeout = {int(lock_timeout_ms)}")
         await conn.execute(_CREATE_LEDGER)
         todo = _check_history(await _applied(conn), migrations)
         for migration in todo:

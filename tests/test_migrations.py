@@ -2,12 +2,18 @@
 
 import asyncio
 import shutil
+import uuid
 
 import asyncpg
+import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from api.app import create_app
 from db import migrate
-from tests.conftest import create_database, drop_database
+from tests import helpers
+from tests.conftest import create_database, drop_database, make_settings
+from tests.live_server import LiveServer
 
 
 @pytest.fixture
@@ -101,3 +107,98 @@ async def test_ready_reports_pending_migrations(empty_db, conn):
     async with AsyncTestClient(app=create_app(make_settings(empty_db))) as client:
         assert (await client.get("/health/live")).status_code == 200
         assert_problem(await client.get("/health/ready"), 503, "migrations_pending")
+
+
+# --- migrating a busy database -----------------------------------------------------------------
+
+NEW_COLUMN = "alter table checkins add column upgrade_test_note text;\n"
+
+
+def _with_new_migration(tmp_path):
+    for path in migrate.MIGRATIONS_DIR.glob("*.sql"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "9999_upgrade_test.sql").write_text(NEW_COLUMN)
+    return migrate.load_migrations(tmp_path)
+
+
+@pytest.fixture
+async def migrated_db(empty_db):
+    """A database of its own: these tests apply a migration the others must not see."""
+    conn = await asyncpg.connect(empty_db)
+    try:
+        await migrate.upgrade(conn)
+    finally:
+        await conn.close()
+    return empty_db
+
+
+async def test_a_migration_gives_way_to_a_long_transaction_and_fails_no_request(migrated_db, tmp_path):
+    """Check-ins arrive from 8 clients at once while a long transaction uses the check-ins'
+    table and an upgrade must alter it. The upgrade waits for its lock only briefly, steps
+    back and tries again, so requests never queue behind it for longer than the API's
+    statement timeout: every check-in is stored, then the migration is applied."""
+    settings = make_settings(migrated_db, statement_timeout_ms=2000)
+    conn = await asyncpg.connect(migrated_db)
+    try:
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            staff = await helpers.account(client, conn, helpers.Hasher("cheapest"), ["staff"])
+            graduate = await helpers.graduate(client, staff)
+        statuses: list[object] = []
+        done = asyncio.Event()
+        with LiveServer(settings) as server:
+
+            async def check_ins() -> None:
+                async with httpx.AsyncClient(base_url=server.url, headers=graduate.headers, timeout=10) as http:
+                    while not done.is_set():
+                        body = helpers.checkin_body() | {"client_id": str(uuid.uuid4())}
+                        try:
+                            statuses.append((await http.post("/v1/checkins", json=body)).status_code)
+                        except httpx.TransportError as exc:
+                            statuses.append(repr(exc))
+
+            async def long_transaction() -> None:
+                holder = await asyncpg.connect(migrated_db)
+                try:
+                    async with holder.transaction():
+                        await holder.execute("lock table checkins in row exclusive mode")  # as a long write would
+                        await asyncio.sleep(3)
+                finally:
+                    await holder.close()
+
+            load = [asyncio.create_task(check_ins()) for _ in range(8)]
+            await asyncio.sleep(0.3)
+            holding = asyncio.create_task(long_transaction())
+            await asyncio.sleep(0.2)
+            migrator = await asyncpg.connect(migrated_db)
+            try:
+                applied = await migrate.upgrade(
+                    migrator, _with_new_migration(tmp_path), lock_timeout_ms=300, pause_s=0.5, tries=20
+                )
+            finally:
+                await migrator.close()
+            await holding
+            await asyncio.sleep(0.3)
+            done.set()
+            await asyncio.gather(*load)
+        assert applied == ["9999_upgrade_test"]
+        added = "select count(*) from information_schema.columns where column_name = 'upgrade_test_note'"
+        assert await conn.fetchval(added) == 1
+        assert len(statuses) > 20 and set(statuses) == {201}, [s for s in statuses if s != 201][:5]
+    finally:
+        await conn.close()
+
+
+async def test_a_table_busy_for_too_long_applies_nothing(migrated_db, tmp_path):
+    holder = await asyncpg.connect(migrated_db)
+    migrator = await asyncpg.connect(migrated_db)
+    try:
+        async with holder.transaction():
+            await holder.execute("lock table checkins in row exclusive mode")
+            with pytest.raises(migrate.MigrationBusy, match="nothing was applied"):
+                await migrate.upgrade(
+                    migrator, _with_new_migration(tmp_path), lock_timeout_ms=50, pause_s=0.05, tries=3
+                )
+        assert await migrator.fetchval("select count(*) from schema_migrations where version like '9999%'") == 0
+    finally:
+        await holder.close()
+        await migrator.close()

@@ -1,0 +1,122 @@
+"""Stopping without failing a request (api/shutdown.py): on SIGTERM the API says it is not
+ready first, keeps answering while it drains, finishes what is in flight, then exits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from api.shutdown import Drain
+from tests.conftest import TEST_SECRET
+from tests.helpers import assert_problem
+
+DRAIN_S = 2
+
+
+async def test_readiness_says_no_while_draining(client):
+    assert (await client.get("/health/ready")).status_code == 200
+    client.app.state.drain.draining = True
+    body = assert_problem(await client.get("/health/ready"), 503, "shutting_down")
+    assert "elsewhere" in body["detail"]
+    answer = await client.get("/health/live")  # alive, and asking the client to close
+    assert answer.status_code == 200 and answer.headers["connection"] == "close"
+
+
+async def test_without_uvicorn_nothing_is_installed():
+    before = signal.getsignal(signal.SIGTERM)
+    assert Drain(5).install() is False
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _wait_until_serving(url: str, server: subprocess.Popen, log_path) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as probe:
+        while True:
+            try:
+                if (await probe.get(f"{url}/health/ready", timeout=1)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
+            await asyncio.sleep(0.2)
+
+
+async def test_sigterm_under_load_fails_no_request(database_url, conn, tmp_path):
+    """`aftercare serve --workers 2` under steady load (16 clients on keep-alive
+    connections), then SIGTERM. The clients act as a load balancer would: they stop sending
+    once readiness says no. Every request sent gets its answer, readiness turned false
+    while the process still answered, and the process exits cleanly after the drain."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AFTERCARE_SECRET_KEY": TEST_SECRET,
+        "AFTERCARE_WORKER_EXPECTED": "false",
+        "AFTERCARE_SHUTDOWN_DRAIN_S": str(DRAIN_S),
+    }
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    answered, failed = [], []
+    not_ready = asyncio.Event()
+    try:
+        await _wait_until_serving(url, server, log_path)
+
+        async def client() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+                while not not_ready.is_set():
+                    try:
+                        answer = await http.get("/v1/crisis-resources")
+                        (answered if answer.status_code == 200 else failed).append(answer.status_code)
+                    except httpx.TransportError as exc:
+                        failed.append(repr(exc))
+
+        async def balancer() -> float:
+            """Polls readiness as a load balancer does; when it said no."""
+            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+                while True:
+                    answer = await http.get("/health/ready")
+                    if answer.status_code == 503:
+                        assert answer.json()["code"] == "shutting_down"
+                        not_ready.set()
+                        return time.monotonic()
+                    await asyncio.sleep(0.05)
+
+        clients = [asyncio.create_task(client()) for _ in range(16)]
+        watching = asyncio.create_task(balancer())
+        await asyncio.sleep(1.0)
+        before_signal = len(answered)
+        signalled = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        said_no = await asyncio.wait_for(watching, 10)
+        await asyncio.gather(*clients)
+        exit_code = await asyncio.to_thread(server.wait, 30)
+        stopped = time.monotonic()
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert failed == [], (failed[:5], log_path.read_text()[-3000:])
+    assert before_signal > 50 and len(answered) > before_signal
+    assert said_no - signalled < 1.0  # readiness turned false at once...
+    assert stopped - signalled >= DRAIN_S  # ...while it went on answering for the drain
+    assert exit_code == 0, log_path.read_text()[-3000:]
+    assert "not ready from now" in log_path.read_text()
