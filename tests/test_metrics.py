@@ -121,6 +121,7 @@ def test_two_worker_processes_answer_for_both(database_url, conn, tmp_path):
         "AFTERCARE_SECRET_KEY": TEST_SECRET,
         "AFTERCARE_METRICS_TOKEN": TOKEN,
         "AFTERCARE_WORKER_EXPECTED": "false",
+        "AFTERCARE_SHUTDOWN_DRAIN_S": "0",  # no drain to wait for (tests/test_shutdown.py has it)
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (tmp_path / "serve.log").open("w")
