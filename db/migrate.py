@@ -96,6 +96,15 @@ LOCK_TRIES = 10
 LOCK_PAUSE_S = 2.0
 
 
+async def missing(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """This code's migrations the database lacks. Unlike `pending`, a database that is ahead
+    (a newer release's migrations applied, mid-upgrade) is no fault here: migrations keep the
+    release before them working (README, "Restarts and upgrades")."""
+    migrations = load_migrations() if migrations is None else migrations
+    applied = await _applied(conn)
+    return [m.version for m in migrations if m.version not in applied]
+
+
 async def upgrade(
     conn: asyncpg.Connection,
     migrations: list[Migration] | None = None,

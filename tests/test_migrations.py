@@ -202,3 +202,18 @@ async def test_a_table_busy_for_too_long_applies_nothing(migrated_db, tmp_path):
     finally:
         await holder.close()
         await migrator.close()
+
+
+async def test_the_release_before_stays_ready_once_a_newer_one_has_migrated(migrated_db, tmp_path):
+    """Mid-upgrade, the new release's migration is applied while the old processes still
+    serve: they stay ready (their code has no 9999, the database does)."""
+    migrator = await asyncpg.connect(migrated_db)
+    try:
+        assert await migrate.upgrade(migrator, _with_new_migration(tmp_path)) == ["9999_upgrade_test"]
+        assert await migrate.missing(migrator) == []
+        with pytest.raises(migrate.MigrationError, match="9999_upgrade_test"):
+            await migrate.pending(migrator)  # the old code's upgrade still refuses to run
+    finally:
+        await migrator.close()
+    async with AsyncTestClient(app=create_app(make_settings(migrated_db))) as client:
+        assert (await client.get("/health/ready")).status_code == 200
