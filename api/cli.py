@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from api.settings import ConfigError, Settings, data_dir
+from api.settings import ConfigError, Settings, check_database_url, data_dir
 
 DEFAULT_PORT = 8000
 DASHBOARD_PORT = 8501
@@ -26,7 +26,10 @@ def _database_url(*, announce: bool = True) -> str:
     """DATABASE_URL, or an embedded PostgreSQL in the data folder (started if needed)."""
     url = os.environ.get("DATABASE_URL")
     if url:
-        return url
+        try:
+            return check_database_url(url)
+        except ConfigError as exc:
+            _fail(str(exc))
     from db.embedded import start_embedded
 
     folder = data_dir() / "pgdata"
@@ -631,6 +634,10 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str) -> None:
             _fail(f"cannot serve metrics on {metrics_host}:{metrics_port} ({exc.strerror or exc})")
 
     async def run() -> None:
+        try:  # before the pool: an unreadable file must not be called the database's fault
+            sender = make_sender(settings)
+        except OSError as exc:
+            raise ValueError(f"cannot read {settings.fcm_credentials_file} ({exc.strerror or exc})") from None
         pool = await create_pool(
             settings.database_url,
             max_size=3 + settings.push_lanes,  # a job's connection, dispatch's other lanes, and room
@@ -638,7 +645,7 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str) -> None:
             application_name="aftercare-worker",
         )
         try:
-            background = Worker(settings, pool, make_sender(settings), metrics=serve_metrics)
+            background = Worker(settings, pool, sender, metrics=serve_metrics)
             if once:
                 await background.run_once()
                 return

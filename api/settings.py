@@ -117,6 +117,21 @@ def _roles_requiring_mfa(name: str, default: frozenset[str]) -> frozenset[str]:
     return roles
 
 
+def check_database_url(url: str) -> str:
+    """DATABASE_URL as asyncpg will read it, or a ConfigError saying what is wrong with it
+    (asyncpg's own words for a bad one are a traceback)."""
+    example = "e.g. postgresql://user:password@host:5432/aftercare"
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL must start with postgresql:// ({example})")
+    if "," not in parts.netloc:  # several hosts (host1:5432,host2:5432) are asyncpg's to read
+        try:
+            parts.port  # noqa: B018 - reading it checks it
+        except ValueError:
+            raise ConfigError(f"DATABASE_URL has a port that is not a number from 1 to 65535 ({example})") from None
+    return url
+
+
 def _shared_secret(name: str, hint: str = "") -> str | None:
     """An optional secret shared with another program: unset, or at least 32 characters."""
     secret = os.environ.get(name) or None
@@ -248,6 +263,8 @@ class Settings:
         secret_key = secret_key or os.environ.get("AFTERCARE_SECRET_KEY")
         if not database_url:
             raise ConfigError("DATABASE_URL is not set (or use `aftercare up` for an embedded database)")
+        if database_url != "embedded":  # `serve` checks the others before it starts one
+            check_database_url(database_url)
         if need_secret and (not secret_key or len(secret_key) < 32):
             raise ConfigError(
                 "AFTERCARE_SECRET_KEY must be set to at least 32 random characters, e.g. "

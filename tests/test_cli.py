@@ -80,6 +80,33 @@ def test_unreachable_database_is_a_clear_error():
     assert result.returncode == 1 and "cannot reach the database" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("postgresql://u:secret@host:notaport/db", "port that is not a number"),
+        ("localhost:5432/aftercare", "must start with postgresql://"),
+        ("mysql://u@host/db", "must start with postgresql://"),
+    ],
+)
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["worker", "--once"], ["serve"]])
+def test_a_malformed_database_url_is_a_clear_error(url, says, command):
+    env = os.environ | {"DATABASE_URL": url, "AFTERCARE_SECRET_KEY": "k" * 40}
+    result = aftercare(*command, env=env)
+    assert result.returncode == 1, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr and "secret" not in result.stderr
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc/self/mem: a file no read succeeds on"
+)
+def test_an_unreadable_credentials_file_is_not_called_a_database_error():
+    env = os.environ | {"AFTERCARE_FCM_CREDENTIALS": "/proc/self/mem"}
+    result = aftercare("worker", "--once", env=env)
+    assert result.returncode == 1, result.stderr
+    assert "AFTERCARE_FCM_CREDENTIALS: cannot read /proc/self/mem" in result.stderr
+    assert "database" not in result.stderr
+
+
 def test_listing_plan_check_runs(server_url):
     env = os.environ | {"DATABASE_URL": server_url}
     result = subprocess.run(
