@@ -38,8 +38,10 @@ COPY api ./api
 COPY db ./db
 COPY notifications ./notifications
 COPY admin_dashboard ./admin_dashboard
+# EXTRAS: optional parts, e.g. `docker build --build-arg EXTRAS=tracing .` for OpenTelemetry.
+ARG EXTRAS=""
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -c requirements.lock . \
+    pip install -c requirements.lock ".${EXTRAS:+[$EXTRAS]}" \
     && pip check
 
 # --- runtime -------------------------------------------------------------------------------

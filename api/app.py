@@ -51,6 +51,7 @@ from api.settings import Settings
 from api.shutdown import Drain
 from api.system.routes import SystemStatusController
 from api.timezones import learn_database_zones, timezones
+from api.tracing import name_by_route, trace_sql, tracing_plugins
 from db.pool import create_pool
 
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     jwt_auth = build_jwt_auth(settings)
     drain = Drain(settings.shutdown_drain_s)
+    tracing, tracer_provider = tracing_plugins(settings.tracing, settings.span_exporter)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             reset_session=False,
         )
         await learn_database_zones(app.state.pool, settings.database_url)
+        sql_spans = trace_sql(tracer_provider) if tracer_provider is not None else None
         app.state.drain = drain
         if settings.shutdown_drain_s:
             drain.install()
@@ -87,6 +90,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if firebase is not None:
                 firebase.close()
             await app.state.pool.close()
+            if sql_spans is not None:
+                sql_spans.uninstrument()
+                tracer_provider.shutdown()  # sends what is still buffered
 
     app = Litestar(
         route_handlers=[
@@ -144,6 +150,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *strict_struct_schemas(),
             # Live discussion events to every API process (api/discussions/channels_backend.py).
             live_channels(settings),
+            # Off unless AFTERCARE_TRACING=otlp (api/tracing.py).
+            *tracing,
         ],
         # Our handlers turn every other exception into problem+json as well (api/errors.py).
         exception_handlers=EXCEPTION_HANDLERS,
@@ -154,7 +162,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=json_body_request(settings.body_timeout_s),
         # Closed unless AFTERCARE_CORS_ORIGINS lists web apps (api/headers.py).
         cors_config=cors_config(settings.cors_origins),
-        before_send=[security_headers(DOCS_PATH), count_answer, drain.close_connections],
+        before_send=[
+            security_headers(DOCS_PATH),
+            count_answer,
+            drain.close_connections,
+            *([name_by_route] if tracer_provider is not None else []),
+        ],
         logging_config=logging_config(),
         openapi_config=OpenAPIConfig(
             title="Aftercare API",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,15 @@ def check_database_url(url: str) -> str:
     return url
 
 
+def _tracing() -> str:
+    mode = _choice("AFTERCARE_TRACING", "off", ("off", "otlp"))
+    if mode == "otlp" and importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise ConfigError(
+            "AFTERCARE_TRACING=otlp needs the tracing extra: pip install 'aftercare[tracing]' (with -c requirements.lock)"
+        )
+    return mode
+
+
 def _shared_secret(name: str, hint: str = "") -> str | None:
     """An optional secret shared with another program: unset, or at least 32 characters."""
     secret = os.environ.get(name) or None
@@ -203,6 +213,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # The bearer token Prometheus sends to GET /metrics (api/metrics.py); None: no /metrics.
     metrics_token: str | None = None
+    # "otlp": OpenTelemetry spans of requests and their SQL to a collector (api/tracing.py).
+    tracing: str = "off"
+    # Where spans go instead of OTLP (the tests keep them in memory). Not read from the env.
+    span_exporter: object | None = None
     statement_timeout_ms: int = 5000
     # On SIGTERM an API process says it is not ready, and goes on answering for this long
     # before it stops (api/shutdown.py): the time a load balancer takes to notice.
@@ -287,6 +301,7 @@ class Settings:
             dashboard_secret=_shared_secret("AFTERCARE_DASHBOARD_SECRET", " (`aftercare up` makes one)"),
             # Metrics name no one, but they tell how busy the program is, and when.
             metrics_token=_shared_secret("AFTERCARE_METRICS_TOKEN"),
+            tracing=_tracing(),
             statement_timeout_ms=_int("AFTERCARE_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             shutdown_drain_s=_int("AFTERCARE_SHUTDOWN_DRAIN_S", cls.shutdown_drain_s, 0, 60),
             db_pool_max=_int("AFTERCARE_DB_POOL_MAX", cls.db_pool_max),

@@ -162,6 +162,9 @@ class Rule:
     read_back: tuple[tuple[str, str], ...] = ()
     """(caller, path template) of GETs showing the text this route stores: where its answer
     does not, and where it goes out again (the public feeds)."""
+    stores_text: bool = True
+    """False for a route that only shows text back (the message preview): its text must come
+    back as sent and be stored nowhere."""
 
 
 def _checkin(world: World) -> dict[str, Any]:
@@ -507,6 +510,12 @@ POLICY: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/staff/notifications"): Rule(
         STAFF, body=_staff_message, audit=Audited("notification.send"), read_back=OWN_INBOX
+    ),
+    ("POST", "/v1/staff/notifications/preview"): Rule(
+        STAFF,
+        body={"title": "Checking in", "body": "How is your week going?"},
+        audit=NotAudited("sends nothing and reads nobody's data: a draft's words, as they would show"),
+        stores_text=False,
     ),
     # --- staff: groups --------------------------------------------------------------------------
     ("POST", "/v1/staff/groups"): Rule(

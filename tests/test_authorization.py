@@ -413,6 +413,10 @@ async def check_text(client, conn, world: World, method, path, rule: Rule, field
         problems.append(f"{where}: the text does not come back as sent (declare read_back if it shows elsewhere)")
     if bad := mangled(shown, payload):
         problems.append(f"{where}: returned altered: {bad}")
+    if not rule.stores_text:
+        if stored_strings:
+            problems.append(f"{where}: stored, though this route only shows text back: {stored}")
+        return problems
     if not holds(stored_strings, payload):
         problems.append(f"{where}: not stored verbatim; stored: {stored}")
     if bad := mangled(stored_strings, payload):

@@ -1,0 +1,136 @@
+"""Optional tracing: OpenTelemetry spans of every request and of the SQL it runs, sent to a
+collector over OTLP/HTTP (README, "Metrics"). Off unless AFTERCARE_TRACING=otlp; needs the
+`tracing` extra (`pip install 'aftercare[tracing]'`).
+
+Spans name no one. A request's span is named by its route template (`POST /v1/checkins`,
+`GET /v1/groups/{group_id}`), never by the path as sent; the attributes that would carry the
+path, its query, the caller's address or their user agent are replaced as each span starts
+(`redacting`: on the way out, so whenever an instrumentation sets them). SQL spans carry the statement's text with its `$1` placeholders, never the values
+(asyncpg's instrumentation records none unless asked).
+
+Where the spans go is OpenTelemetry's own configuration: OTEL_EXPORTER_OTLP_ENDPOINT (or
+..._TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME (default aftercare-api).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar.plugins import PluginProtocol
+from litestar.types import Message, Scope
+
+# What the server span of a request would otherwise carry about who asked and for what.
+_NOT_RECORDED = (
+    "http.target",
+    "http.url",
+    "url.path",
+    "url.query",
+    "url.full",
+    "http.client_ip",
+    "client.address",
+    "client.port",
+    "net.peer.ip",
+    "net.peer.port",
+    "net.sock.peer.addr",
+    "net.sock.peer.port",
+    "network.peer.address",
+    "network.peer.port",
+    "http.user_agent",
+    "user_agent.original",
+)
+REDACTED = "redacted"
+
+
+def span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """A request's span name as it starts: the method alone. The span starts before routing,
+    when only the path as sent is known; `name_by_route` names it once the route is found."""
+    method = scope.get("method")
+    return (method or scope.get("type", "request")), {}
+
+
+async def name_by_route(message: Message, scope: Scope) -> None:
+    """A `before_send` hook: the request's span named by its route template, as the metrics
+    label it (`POST /v1/checkins`)."""
+    if message["type"] != "http.response.start":
+        return
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    if span.is_recording():
+        route = scope.get("path_template") or "unmatched"
+        span.update_name(f"{scope.get('method')} {route}")
+        span.set_attribute("http.route", route)
+
+
+def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtocol], Any]:
+    """The Litestar plugin that traces requests, and the tracer provider behind it (for the
+    SQL spans and for shutting down); `exporter` replaces OTLP (the tests keep spans in memory).
+    Nothing, and None, when tracing is off. With it, `name_by_route` goes in `before_send`."""
+    if mode == "off":
+        return [], None
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "aftercare-api"})
+    )
+    provider.add_span_processor(BatchSpanProcessor(redacting(exporter)))
+    config = OpenTelemetryConfig(
+        tracer_provider=provider,
+        scope_span_details_extractor=span_details,
+        exclude=["^/health/", "^/metrics$"],  # probes and scrapes every few seconds: noise
+        exclude_spans=["receive", "send"],
+    )
+    return [OpenTelemetryPlugin(config)], provider
+
+
+def redacting(exporter: Any) -> Any:
+    """`exporter`, sending each span with the attributes of `_NOT_RECORDED` replaced."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    def redacted(span: ReadableSpan) -> ReadableSpan:
+        attributes = {k: (REDACTED if k in _NOT_RECORDED else v) for k, v in (span.attributes or {}).items()}
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    class Redacting(SpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            return exporter.export([redacted(span) for span in spans])
+
+        def shutdown(self) -> None:
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return exporter.force_flush(timeout_millis)
+
+    return Redacting()
+
+
+def trace_sql(provider: Any) -> Any:
+    """Spans of every asyncpg query, under the request's; returns what stops them."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    instrumentor = AsyncPGInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
+    return instrumentor
