@@ -368,7 +368,8 @@ def test_the_dockerfile_builds_in_one_stage_and_runs_in_a_slim_unprivileged_one(
     assert "python" in health and f"127.0.0.1:{API_PORT}/health/live" in health and "curl" not in health
 
     builder = " ".join(text for kind, text in built[0] if kind == "RUN")
-    assert re.search(r"pip install -c requirements\.lock \.(\s|$)", builder), "the project, pinned by the lock"
+    # The project (with the optional EXTRAS asked for at build time), pinned by the lock.
+    assert re.search(r'pip install -c requirements\.lock "\.\$\{EXTRAS:\+\[\$EXTRAS\]\}"', builder), builder
     final_runs = " ".join(text for kind, text in built[-1] if kind == "RUN")
     for tool in ("apt-get install", "gcc", "build-essential", "pip install"):
         assert tool not in final_runs, f"the runtime stage installs nothing ({tool})"
