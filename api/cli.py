@@ -64,23 +64,23 @@ def _dev_secret_key() -> str:
     return key
 
 
-async def _upgrade(url: str) -> list[str]:
+async def _upgrade(url: str, lock_tries: int) -> list[str]:
     import asyncpg
 
     from db import migrate
 
     conn = await asyncpg.connect(url)
     try:
-        return await migrate.upgrade(conn)
+        return await migrate.upgrade(conn, tries=lock_tries)
     finally:
         await conn.close()
 
 
-def _run_upgrade(url: str) -> None:
+def _run_upgrade(url: str, lock_tries: int = 10) -> None:
     from db.migrate import MigrationBusy, MigrationError
 
     try:
-        applied = asyncio.run(_upgrade(url))
+        applied = asyncio.run(_upgrade(url, lock_tries))
     except MigrationError as exc:
         _fail(str(exc), 2)
     except MigrationBusy as exc:
@@ -312,9 +312,21 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
-    """Apply pending migrations (safe to run from several places at once)."""
-    _run_upgrade(_database_url())
+@click.option(
+    "--lock-tries",
+    default=10,
+    type=click.IntRange(1, 1000),
+    show_default=True,
+    help="Times to try when a table stays busy. Each try waits at most 1 s for each lock it needs "
+    "(requests queue behind it meanwhile), then undoes itself and pauses 2 s.",
+)
+def db_upgrade(lock_tries: int) -> None:
+    """Apply pending migrations (safe to run from several places at once).
+
+    Never holds up requests for long: see README, "Restarts and upgrades". A database a newer
+    release migrated further is left as it is (exit 0).
+    """
+    _run_upgrade(_database_url(), lock_tries)
 
 
 @db.command("status")
@@ -475,7 +487,7 @@ def create_admin(email: str, password: str, name: str) -> None:
     from db import people as people_db
 
     try:
-        required_mfa = Settings.from_env(database_url="unused", need_secret=False).require_mfa
+        required_mfa = Settings.from_env(database_url="embedded", need_secret=False).require_mfa
     except ConfigError as exc:
         _fail(str(exc), 2)
     try:  # the same rules as POST /v1/staff/accounts

@@ -22,6 +22,7 @@ import hmac
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 from litestar import Request, get
@@ -147,11 +148,25 @@ async def pool_sampler(pool: asyncpg.Pool) -> AsyncIterator[None]:
 def exposition() -> bytes:
     """Every metric in Prometheus' text format: this process's, or with several processes
     all of theirs, summed."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        forget_dead_processes(Path(folder))
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def forget_dead_processes(folder: Path) -> None:
+    """A process uvicorn replaced (it crashed, or hung) leaves its gauges' files: its last
+    "in use" and "in progress" would be summed for ever. Counters keep counting its past."""
+    for path in folder.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(folder))
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def metrics_route(token: str):

@@ -122,7 +122,10 @@ def check_database_url(url: str) -> str:
     """DATABASE_URL as asyncpg will read it, or a ConfigError saying what is wrong with it
     (asyncpg's own words for a bad one are a traceback)."""
     example = "e.g. postgresql://user:password@host:5432/aftercare"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ or ]
+        raise ConfigError(f"DATABASE_URL cannot be read as a URL: percent-encode [ and ] in it ({example})") from None
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError(f"DATABASE_URL must start with postgresql:// ({example})")
     if "," not in parts.netloc:  # several hosts (host1:5432,host2:5432) are asyncpg's to read

@@ -5,7 +5,9 @@ collector over OTLP/HTTP (README, "Metrics"). Off unless AFTERCARE_TRACING=otlp;
 Spans name no one. A request's span is named by its route template (`POST /v1/checkins`,
 `GET /v1/groups/{group_id}`), never by the path as sent; the attributes that would carry the
 path, its query, the caller's address or their user agent are replaced as each span starts
-(`redacting`: on the way out, so whenever an instrumentation sets them). SQL spans carry the statement's text with its `$1` placeholders, never the values
+(`redacting`: on the way out, so whenever an instrumentation sets them), as are ids in
+any text and the message of an error (only its type goes: a database error quotes the values it
+refused). SQL spans carry the statement's text with its `$1` placeholders, never the values
 (asyncpg's instrumentation records none unless asked).
 
 Where the spans go is OpenTelemetry's own configuration: OTEL_EXPORTER_OTLP_ENDPOINT (or
@@ -15,6 +17,7 @@ Where the spans go is OpenTelemetry's own configuration: OTEL_EXPORTER_OTLP_ENDP
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from litestar.plugins import PluginProtocol
@@ -70,6 +73,7 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
     if mode == "off":
         return [], None
     from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -84,6 +88,9 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
     provider.add_span_processor(BatchSpanProcessor(redacting(exporter)))
     config = OpenTelemetryConfig(
         tracer_provider=provider,
+        # The ASGI instrumentation's own metrics label durations with the path as sent (ids):
+        # no meter for them (the API's metrics are Prometheus', api/metrics.py).
+        meter_provider=NoOpMeterProvider(),
         scope_span_details_extractor=span_details,
         exclude=["^/health/", "^/metrics$"],  # probes and scrapes every few seconds: noise
         exclude_spans=["receive", "send"],
@@ -91,23 +98,43 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
     return [OpenTelemetryPlugin(config)], provider
 
 
+# Ids as they appear in SQL text (LISTEN "aftercare_person_<hex>") and anywhere else.
+_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+# Headers an operator may ask OpenTelemetry to record (OTEL_INSTRUMENTATION_HTTP_CAPTURE_...).
+_HEADERS = ("http.request.header.", "http.response.header.")
+
+
+def _clean(name: str, value: Any) -> Any:
+    if name in _NOT_RECORDED or name.startswith(_HEADERS):
+        return REDACTED
+    if isinstance(value, str):
+        return _ID.sub("<id>", value)
+    return value
+
+
 def redacting(exporter: Any) -> Any:
-    """`exporter`, sending each span with the attributes of `_NOT_RECORDED` replaced."""
-    from opentelemetry.sdk.trace import ReadableSpan
+    """`exporter`, sending each span without what could name someone: the attributes of
+    `_NOT_RECORDED` and recorded headers replaced, ids in any text replaced, and of an error
+    only its type (a database error's text quotes the values it refused: an email, a note)."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Status
 
     def redacted(span: ReadableSpan) -> ReadableSpan:
-        attributes = {k: (REDACTED if k in _NOT_RECORDED else v) for k, v in (span.attributes or {}).items()}
+        events = [
+            Event(e.name, {k: v for k, v in (e.attributes or {}).items() if k == "exception.type"}, e.timestamp)
+            for e in span.events
+        ]
         return ReadableSpan(
-            name=span.name,
+            name=_ID.sub("<id>", span.name),
             context=span.context,
             parent=span.parent,
             resource=span.resource,
-            attributes=attributes,
-            events=span.events,
+            attributes={k: _clean(k, v) for k, v in (span.attributes or {}).items()},
+            events=events,
             links=span.links,
             kind=span.kind,
-            status=span.status,
+            status=Status(span.status.status_code),
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,

@@ -59,9 +59,19 @@ async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
     return {row["version"]: row["checksum"] for row in rows}
 
 
-def _check_history(applied: dict[str, str], migrations: list[Migration]) -> list[Migration]:
-    """Return the pending migrations, or raise if the applied history was tampered with."""
+def _check_history(applied: dict[str, str], migrations: list[Migration], *, ahead_ok: bool = False) -> list[Migration]:
+    """Return the pending migrations, or raise if the applied history was tampered with.
+    `ahead_ok`: a database a newer release migrated further (every migration this code has,
+    as this code has it, and newer ones after them) is no fault."""
     on_disk = {m.version: m for m in migrations}
+    newer = [version for version in applied if version not in on_disk]
+    if newer and ahead_ok and min(newer) > max(on_disk, default=""):
+        if lacking := [m.version for m in migrations if m.version not in applied]:
+            raise MigrationError(
+                f"the database has newer migrations ({', '.join(newer)}) but not this code's "
+                f"{', '.join(lacking)}: their histories differ; restore a backup or run the release that made them"
+            )
+        applied = {v: c for v, c in applied.items() if v in on_disk}
     for version, checksum in applied.items():
         migration = on_disk.get(version)
         if migration is None:
@@ -101,8 +111,7 @@ async def missing(conn: asyncpg.Connection, migrations: list[Migration] | None =
     (a newer release's migrations applied, mid-upgrade) is no fault here: migrations keep the
     release before them working (README, "Restarts and upgrades")."""
     migrations = load_migrations() if migrations is None else migrations
-    applied = await _applied(conn)
-    return [m.version for m in migrations if m.version not in applied]
+    return [m.version for m in _check_history(await _applied(conn), migrations, ahead_ok=True)]
 
 
 async def upgrade(
@@ -140,7 +149,8 @@ async def _upgrade_once(conn: asyncpg.Connection, migrations: list[Migration], l
         await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         await conn.execute(f"set local lock_timeout = {int(lock_timeout_ms)}")
         await conn.execute(_CREATE_LEDGER)
-        todo = _check_history(await _applied(conn), migrations)
+        # A database a newer release migrated is left as it is (rolling back the code).
+        todo = _check_history(await _applied(conn), migrations, ahead_ok=True)
         for migration in todo:
             await conn.execute(migration.sql)
             await conn.execute(

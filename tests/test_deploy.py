@@ -440,6 +440,15 @@ def compose_cli() -> list[str] | None:
     return None
 
 
+def test_the_proxy_replaces_the_forwarded_address_it_passes_on():
+    """The API trusts X-Forwarded-For from any container ("*": uvicorn takes the leftmost
+    entry), so the proxy must replace a client's header, never append to it: otherwise a
+    client chooses its own address (its sign-in limit, its audit address)."""
+    text = (ROOT / "compose.yaml").read_text()
+    forwarded = re.findall(r"proxy_set_header\s+X-Forwarded-For\s+(\S+);", text)
+    assert forwarded == ["$$remote_addr"], forwarded
+
+
 def test_docker_compose_accepts_the_file_and_requires_its_secrets(tmp_path):
     cli = compose_cli()
     if cli is None:

@@ -152,3 +152,20 @@ def test_two_worker_processes_answer_for_both(database_url, conn, tmp_path):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
         log.close()
+
+
+def test_a_dead_processs_gauges_are_forgotten(tmp_path):
+    """A worker process uvicorn replaced leaves its gauge files: its last values must not be
+    summed for ever (counters keep counting its past)."""
+    from api.metrics import forget_dead_processes
+
+    script = (
+        "from prometheus_client import Counter, Gauge\n"
+        "Gauge('g', 'g', multiprocess_mode='livesum').set(5)\n"
+        "Counter('c', 'c').inc()\n"
+    )
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    assert [p.name for p in tmp_path.glob("gauge_live*")]
+    forget_dead_processes(tmp_path)
+    assert not list(tmp_path.glob("gauge_live*")) and list(tmp_path.glob("counter_*"))

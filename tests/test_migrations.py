@@ -85,7 +85,13 @@ async def test_database_ahead_of_the_code(empty_db, tmp_path):
     try:
         await migrate.upgrade(conn, migrate.load_migrations(tmp_path))
         (tmp_path / "0002_b.sql").unlink()
+        # Code rolled back behind its database: its upgrade leaves it be; `db status` says so.
+        assert await migrate.upgrade(conn, migrate.load_migrations(tmp_path)) == []
         with pytest.raises(migrate.MigrationError, match="0002_b"):
+            await migrate.pending(conn, migrate.load_migrations(tmp_path))
+        # A history that differs (this code has 0001_b, never applied; 0002_b is unknown) is refused.
+        (tmp_path / "0001_b.sql").write_text("select 3;")
+        with pytest.raises(migrate.MigrationError, match="histories differ"):
             await migrate.upgrade(conn, migrate.load_migrations(tmp_path))
     finally:
         await conn.close()
@@ -212,7 +218,12 @@ async def test_the_release_before_stays_ready_once_a_newer_one_has_migrated(migr
         assert await migrate.upgrade(migrator, _with_new_migration(tmp_path)) == ["9999_upgrade_test"]
         assert await migrate.missing(migrator) == []
         with pytest.raises(migrate.MigrationError, match="9999_upgrade_test"):
-            await migrate.pending(migrator)  # the old code's upgrade still refuses to run
+            await migrate.pending(migrator)  # `db status` says so
+        assert await migrate.upgrade(migrator) == []  # rolling the code back: the old upgrade leaves it be
+        # An edited migration the old code knows is still refused, ahead or not.
+        edited = [migrate.Migration(m.version, m.sql + "\n-- edited") for m in migrate.load_migrations()]
+        with pytest.raises(migrate.MigrationError, match="was edited"):
+            await migrate.missing(migrator, edited)
     finally:
         await migrator.close()
     async with AsyncTestClient(app=create_app(make_settings(migrated_db))) as client:

@@ -15,7 +15,7 @@ from api.settings import ConfigError, Settings
 from tests import helpers
 from tests.conftest import make_settings
 
-UUID_LIKE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-")
+UUID_LIKE = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
 
 async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, conn, hasher):
@@ -32,6 +32,11 @@ async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, c
         read = await client.get(f"/v1/staff/participants/{graduate.id}", headers=staff.headers)
         assert read.status_code == 200
         await client.get("/health/live")  # not traced: probes would be most of the spans
+        admin = await helpers.account(client, conn, hasher, ["admin"])
+        account = {"email": "dup@example.org", "name": "A", "roles": ["staff"]}
+        for expected in (201, 409):  # the second fails in the database, which quotes the email
+            answer = await client.post("/v1/staff/accounts", json=account, headers=admin.headers)
+            assert answer.status_code == expected, answer.text
     finished = spans.get_finished_spans()  # the provider was flushed as the app stopped
     names = [s.name for s in finished]
     assert "POST /v1/checkins" in names and "GET /v1/staff/participants/{participant_id}" in names
@@ -40,7 +45,10 @@ async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, c
     sql = [s for s in finished if s.parent is not None and s.parent.span_id == checkin.context.span_id]
     statements = " ".join(str(s.attributes.get("db.statement", "")) for s in sql)
     assert "checkin_submit(" in statements and "auth_sessions" in statements  # the sign-in check and the check-in
+    failed_sql = [s for s in finished if s.events]
+    assert failed_sql and all(set(e.attributes) <= {"exception.type"} for s in failed_sql for e in s.events)
     for span in finished:
+        assert "dup@example.org" not in str(span.status.description), span.name
         for name, value in (span.attributes or {}).items():
             text = str(value)
             assert not UUID_LIKE.search(text), (span.name, name, text)
@@ -62,3 +70,25 @@ async def test_off_by_default_nothing_is_traced(client, graduate):
         client.app.plugins.get("OpenTelemetryPlugin")
     assert not AsyncPGInstrumentor().is_instrumented_by_opentelemetry
     assert (await client.get("/v1/checkins/due", headers=graduate.headers)).status_code == 200
+
+
+def test_ids_in_any_text_and_recorded_headers_do_not_leave():
+    """What the request test cannot reach: a live socket's LISTEN names its person or group
+    (32 hex digits), and headers OpenTelemetry records when an operator asks it to."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from api.tracing import redacting
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(redacting(spans)))
+    person = "0123456789abcdef0123456789abcdef"
+    with provider.get_tracer("t").start_as_current_span("LISTEN") as span:
+        span.set_attribute("db.statement", f'LISTEN "aftercare_person_{person}"')
+        span.set_attribute("http.request.header.authorization", ("Bearer abc",))
+        span.set_attribute("db.system", "postgresql")
+    (sent,) = spans.get_finished_spans()
+    assert sent.attributes["db.statement"] == 'LISTEN "aftercare_person_<id>"'
+    assert sent.attributes["http.request.header.authorization"] == "redacted"
+    assert sent.attributes["db.system"] == "postgresql"
