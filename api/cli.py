@@ -163,6 +163,8 @@ def up(host: str, port: int, demo: bool | None, worker: bool, dashboard_port: in
     click.echo(f"API docs: http://{host}:{port}/schema")
     click.echo(f"Health:   http://{host}:{port}/health/ready")
     click.echo("Press Ctrl-C to stop.")
+    # One machine, no load balancer to tell: SIGTERM stops at once (README, "Restarts and upgrades").
+    os.environ.setdefault("AFTERCARE_SHUTDOWN_DRAIN_S", "0")
     _serve(host, port, workers=1)
 
 
