@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from tests import helpers
 from tests.conftest import ARTIFACTS as SUMMARY
+from tests.live_server import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -38,12 +38,6 @@ pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason=f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install chromium` (.ci/run does)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def seed_crisis_checkins(api_url: str, staff: helpers.Actor) -> None:

@@ -33,15 +33,9 @@ from api.auth.credentials import Hasher
 from db import migrate
 from tests import helpers
 from tests.conftest import make_settings, report
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, free_port
 
 # --- a) PostgreSQL restarted while check-ins are posted ------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _postgres_bin() -> Path:
@@ -63,7 +57,7 @@ class OwnPostgres:
         self.bin = _postgres_bin()
         self.folder = Path(tempfile.mkdtemp(prefix="aftercare-fault-pg-"))
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
         if self.user:
             shutil.chown(self.folder, self.user)

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -18,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import helpers
-from tests.conftest import TEST_SECRET
 from tests.helpers import assert_problem
+from tests.live_server import served_processes
 
 TOKEN = "metrics-" + "t" * 40
 WITH_METRICS = pytest.mark.parametrize("settings", [{"metrics_token": TOKEN}], indirect=True)
@@ -105,53 +102,18 @@ async def test_rate_limit_refusals_are_counted(client):
     assert after[key] - before.get(key, 0) == statuses.count(429)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_two_worker_processes_answer_for_both(database_url, conn, tmp_path):
     """`aftercare serve --workers 2`: whichever process answers /metrics counts the
     requests both served."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "AFTERCARE_SECRET_KEY": TEST_SECRET,
-        "AFTERCARE_METRICS_TOKEN": TOKEN,
-        "AFTERCARE_WORKER_EXPECTED": "false",
-        "AFTERCARE_SHUTDOWN_DRAIN_S": "0",  # no drain to wait for (tests/test_shutdown.py has it)
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+    # No drain to wait for at the end (tests/test_shutdown.py has it).
+    env = {"AFTERCARE_METRICS_TOKEN": TOKEN, "AFTERCARE_SHUTDOWN_DRAIN_S": "0"}
+    with served_processes(database_url, tmp_path / "serve.log", **env) as (_, url):
         sent = 60
         for _ in range(sent):  # a new connection each: the two processes share them out
             assert httpx.get(f"{url}/v1/crisis-resources", timeout=5).status_code == 200
         for _ in range(4):  # any process's answer counts them all
             scraped = samples(httpx.get(f"{url}/metrics", headers=ASKED, timeout=5).text)
             assert answers(scraped, "GET", "/v1/crisis-resources", 200) == sent
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
-        log.close()
 
 
 def test_a_dead_processs_gauges_are_forgotten(tmp_path):

@@ -4,18 +4,14 @@ ready first, keeps answering while it drains, finishes what is in flight, then e
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 
 from api.shutdown import Drain
-from tests.conftest import TEST_SECRET
 from tests.helpers import assert_problem
+from tests.live_server import served_processes
 
 DRAIN_S = 2
 
@@ -35,51 +31,16 @@ async def test_without_uvicorn_nothing_is_installed():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-async def _wait_until_serving(url: str, server: subprocess.Popen, log_path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as probe:
-        while True:
-            try:
-                if (await probe.get(f"{url}/health/ready", timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
-            await asyncio.sleep(0.2)
-
-
 async def test_sigterm_under_load_fails_no_request(database_url, conn, tmp_path):
     """`aftercare serve --workers 2` under steady load (16 clients on keep-alive
     connections), then SIGTERM. The clients act as a load balancer would: they stop sending
     once readiness says no. Every request sent gets its answer, readiness turned false
     while the process still answered, and the process exits cleanly after the drain."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "AFTERCARE_SECRET_KEY": TEST_SECRET,
-        "AFTERCARE_WORKER_EXPECTED": "false",
-        "AFTERCARE_SHUTDOWN_DRAIN_S": str(DRAIN_S),
-    }
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    served = served_processes(database_url, log_path, AFTERCARE_SHUTDOWN_DRAIN_S=str(DRAIN_S))
     answered, failed = [], []
     not_ready = asyncio.Event()
-    try:
-        await _wait_until_serving(url, server, log_path)
+    with served as (server, url):
 
         async def client() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=10) as http:
@@ -111,9 +72,6 @@ async def test_sigterm_under_load_fails_no_request(database_url, conn, tmp_path)
         await asyncio.gather(*clients)
         exit_code = await asyncio.to_thread(server.wait, 30)
         stopped = time.monotonic()
-    finally:
-        if server.poll() is None:
-            server.kill()
     assert failed == [], (failed[:5], log_path.read_text()[-3000:])
     assert before_signal > 50 and len(answered) > before_signal
     assert said_no - signalled < 1.0  # readiness turned false at once...

@@ -35,6 +35,7 @@ from notifications.sender import LogSender
 from tests import helpers
 from tests.clock import ONCE
 from tests.conftest import make_settings
+from tests.live_server import free_port
 from tests.test_job_health import run_once_with_the_sweep_blocked
 
 Key = tuple[str, frozenset[tuple[str, str]]]
@@ -263,12 +264,6 @@ async def test_a_failing_job_counts_a_failure_and_no_success(client, conn, staff
         assert change(before, after, "aftercare_worker_job_failures_total", job=job) == 0, job
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 async def test_the_worker_command_serves_its_metrics_with_fixed_labels_only(
     client, conn, staff, graduate, database_url
 ):
@@ -276,7 +271,7 @@ async def test_the_worker_command_serves_its_metrics_with_fixed_labels_only(
     scrape of a real worker process, with a graduate's message pushed, names nobody."""
     await _device(client, graduate.headers, "phone")
     await _message(client, staff, uuid.UUID(graduate.id), urgent=True)  # through quiet hours, whatever the hour
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "AFTERCARE_FCM_CREDENTIALS"} | {
         "DATABASE_URL": database_url,
         "AFTERCARE_WORKER_METRICS_PORT": str(port),
