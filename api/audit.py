@@ -6,15 +6,15 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Request
 
 from api.client_address import client_address
+from api.security import SignedInRequest
 from db import audit as audit_db
 
 
 async def audit(
     conn: asyncpg.Connection,
-    request: Request,
+    request: SignedInRequest,
     action: str,
     participant_ids: list[UUID] | UUID | None,
     details: dict[str, Any] | None = None,

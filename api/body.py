@@ -22,6 +22,7 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import SerializationException
 
+from api.deps import AnyRequest
 from api.problems import problem
 
 
@@ -70,7 +71,7 @@ class JsonBodyRequest(Request):
 _SENT = "aftercare.json_body"
 
 
-def sent_json(request: Request) -> Any:
+def sent_json(request: AnyRequest) -> Any:
     """The decoded JSON body of this request, if it was read (else None)."""
     return request.scope.get(_SENT)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
+from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.security.jwt import JWTAuth
@@ -15,6 +17,9 @@ from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.settings import Settings
 from db.pool import ACQUIRE_TIMEOUT_S
+
+# A request where nobody need be signed in (sign-in itself, health, the error handlers).
+AnyRequest = Request[Any, Any, State]
 
 
 class Runtime:

@@ -9,11 +9,12 @@ from typing import Any
 
 import asyncpg
 import redis.exceptions
-from litestar import Request, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.body import sent_json
+from api.deps import AnyRequest
 from api.problems import invalid_fields, problem
 from api.security import SIGN_IN_FIRST
 from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
@@ -21,7 +22,7 @@ from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 logger = logging.getLogger("aftercare.errors")
 
 
-def _field_errors(request: Request, extra: Any) -> list[dict[str, str]]:
+def _field_errors(request: AnyRequest, extra: Any) -> list[dict[str, str]]:
     """Litestar's validation details, as `[{field, source, message}]` in people's words:
     every bad field of the body (Litestar names only the first), each parameter by the name
     the client sent (`from`, not the handler's `start`)."""
@@ -58,7 +59,7 @@ def _body_error(message: str) -> tuple[str, str]:
     return named_in(message)
 
 
-def _signature(request: Request) -> dict[str, tuple[Any, str]]:
+def _signature(request: AnyRequest) -> dict[str, tuple[Any, str]]:
     """The handler's parameters: Python name -> (type with its limits, name in the request)."""
     handler = request.scope.get("route_handler")
     if handler is None:
@@ -73,7 +74,7 @@ def _signature(request: Request) -> dict[str, tuple[Any, str]]:
     return named
 
 
-def validation_to_problem(request: Request, exc: ValidationException) -> Response:
+def validation_to_problem(request: AnyRequest, exc: ValidationException) -> Response:
     errors = _field_errors(request, exc.extra)
     if errors:
         return invalid_fields(errors).to_response(request)
@@ -81,7 +82,7 @@ def validation_to_problem(request: Request, exc: ValidationException) -> Respons
     return problem(400, "validation_failed", exc.detail, errors=errors).to_response(request)
 
 
-def http_to_problem(request: Request, exc: HTTPException) -> Response:
+def http_to_problem(request: AnyRequest, exc: HTTPException) -> Response:
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
     if exc.status_code >= 500:
@@ -112,7 +113,7 @@ def http_to_problem(request: Request, exc: HTTPException) -> Response:
     return problem(exc.status_code, code, detail, headers=headers).to_response(request)
 
 
-def unstorable_text_to_problem(request: Request, exc: asyncpg.CharacterNotInRepertoireError) -> Response:
+def unstorable_text_to_problem(request: AnyRequest, exc: asyncpg.CharacterNotInRepertoireError) -> Response:
     # PostgreSQL text cannot hold a NUL character; everything else in Unicode is fine.
     return problem(
         400,
@@ -129,14 +130,14 @@ _CONFLICTS = {
 }
 
 
-def unique_violation_to_problem(request: Request, exc: asyncpg.UniqueViolationError) -> Response:
+def unique_violation_to_problem(request: AnyRequest, exc: asyncpg.UniqueViolationError) -> Response:
     # The server's own detail would echo the clashing value: answer from the constraint name.
     logger.info("unique violation on %s", exc.constraint_name)
     code, detail = _CONFLICTS.get(exc.constraint_name or "", ("conflict", "That already exists."))
     return problem(409, code, detail).to_response(request)
 
 
-def foreign_key_violation_to_problem(request: Request, exc: asyncpg.ForeignKeyViolationError) -> Response:
+def foreign_key_violation_to_problem(request: AnyRequest, exc: asyncpg.ForeignKeyViolationError) -> Response:
     # What a row refers to was deleted by a request that committed first (an account deleted
     # while its owner posts, say): the client's state is stale, not the server broken.
     logger.warning("foreign key violation on %s", exc.constraint_name)
@@ -148,7 +149,7 @@ def foreign_key_violation_to_problem(request: Request, exc: asyncpg.ForeignKeyVi
 def _unavailable(what: str, code: str, detail: str, retry_after_s: int):
     """A handler for a dependency that is down: a 503 that says so, logged by type only."""
 
-    def handler(request: Request, exc: Exception) -> Response:
+    def handler(request: AnyRequest, exc: Exception) -> Response:
         logger.error("%s unavailable: %s on %s %s", what, type(exc).__name__, request.method, request.url.path)
         return problem(503, code, detail, headers={"Retry-After": str(retry_after_s)}).to_response(request)
 
@@ -177,7 +178,7 @@ def _session_lost(exc: Exception) -> bool:
     return isinstance(exc, asyncpg.InternalClientError) or "connection is closed" in str(exc)
 
 
-def lost_connection_to_problem(request: Request, exc: Exception) -> Response:
+def lost_connection_to_problem(request: AnyRequest, exc: Exception) -> Response:
     if not _session_lost(exc):
         return internal_error_to_problem(request, exc)
     if isinstance(exc, asyncpg.InternalClientError):
@@ -188,7 +189,7 @@ def lost_connection_to_problem(request: Request, exc: Exception) -> Response:
     return database_unavailable_to_problem(request, exc)
 
 
-def internal_error_to_problem(request: Request, exc: Exception) -> Response:
+def internal_error_to_problem(request: AnyRequest, exc: Exception) -> Response:
     # The exception's message can carry participant data (e.g. a database detail), so the
     # log gets its type and where it was raised, not its text.
     frames = "".join(traceback.format_tb(exc.__traceback__))

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-from litestar import Request, get
+from litestar import get
 from litestar.config.app import AppConfig
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +40,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from api.deps import AnyRequest
 from api.problems import problem
 
 METRICS_PATH = "/metrics"
@@ -174,7 +175,7 @@ def metrics_route(token: str):
     expected = f"Bearer {token}".encode()
 
     @get(METRICS_PATH, opt={"public": True}, include_in_schema=False, sync_to_thread=False)
-    def metrics(request: Request) -> Response[bytes]:
+    def metrics(request: AnyRequest) -> Response[bytes]:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
             raise problem(401, "not_authenticated", "Send the metrics token as `Authorization: Bearer <token>`.")

@@ -18,7 +18,9 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.enums import HttpMethod
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
@@ -49,6 +51,10 @@ class Principal(msgspec.Struct, frozen=True):
 
     def has_any(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
+
+
+# The request of a route behind sign-in: `request.user` is the Principal.
+SignedInRequest = Request[Principal, Token, State]
 
 
 def must_enrol_mfa(required: frozenset[str], roles, mfa_on: bool) -> bool:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from litestar import Request
-
+from api.deps import AnyRequest
 from api.problems import invalid
 
 EARLIEST = dt.date(1970, 1, 1)
@@ -63,7 +62,7 @@ def refuse_date(value: dt.date | dt.datetime | None, field: str, source: str = "
 _WRITTEN_AS_A_DATE = re.compile(r"^\d{4}-\d\d-\d\d")
 
 
-def refuse_query_time(request: Request, field: str, value: dt.datetime | None) -> None:
+def refuse_query_time(request: AnyRequest, field: str, value: dt.datetime | None) -> None:
     """A date-time query parameter, as Litestar parsed it: refused unless written as a date
     and time (RFC 3339) within the window."""
     if value is None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.admin.schemas import (
@@ -34,7 +34,7 @@ from api.pagination import (
     time_id_page,
 )
 from api.problems import found, problem
-from api.security import admin_only, staff_only
+from api.security import SignedInRequest, admin_only, staff_only
 from api.time_bounds import refuse_query_time
 from db import audit as audit_db
 from db import auth as auth_db
@@ -49,7 +49,11 @@ class AccountController(Controller):
 
     @post("/", responses=may_answer(409), summary="Create a staff, admin or facilitator account")
     async def create(
-        self, data: JSONBody[AccountCreate], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        data: JSONBody[AccountCreate],
+        request: SignedInRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> SetupCode:
         """Answers the account and a one-time set-up code (shown once, valid 72 hours): hand
         it to the person, who chooses their own password with it at /v1/auth/setup. Nobody
@@ -73,7 +77,7 @@ class AccountController(Controller):
         return time_id_page(rows, limit, to_account)
 
     @post("/{account_id:uuid}/deactivate", status_code=200, responses=may_answer(409), summary="Deactivate an account")
-    async def deactivate(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:
+    async def deactivate(self, account_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Account:
         """Ends all of the account's sessions at once."""
         if account_id == request.user.id:
             raise problem(409, "cannot_deactivate_self", "You cannot deactivate your own account.")
@@ -86,7 +90,7 @@ class AccountController(Controller):
         return account
 
     @post("/{account_id:uuid}/unlock", status_code=200, summary="Unlock an account after wrong passwords")
-    async def unlock(self, account_id: FromPath[UUID], request: Request, conn: Conn) -> Account:
+    async def unlock(self, account_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Account:
         """Clears the wrong-password count and any lock, for a colleague who cannot wait."""
         async with conn.transaction():
             found(await people_db.get_account(conn, account_id), "account")
@@ -101,7 +105,7 @@ class AccountController(Controller):
         summary="Reset an account's password: a new set-up code",
     )
     async def reset(
-        self, account_id: FromPath[UUID], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self, account_id: FromPath[UUID], request: SignedInRequest, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> SetupCode:
         """For a colleague who forgot their password, may have given it away, or lost the phone
         with their authenticator app: ends all of their sessions, clears the password (the old
@@ -134,7 +138,7 @@ class AccountController(Controller):
 
 
 async def _issue_setup_code(
-    conn: asyncpg.Connection, request: Request, runtime: Runtime, row: asyncpg.Record, verifier: Verifier
+    conn: asyncpg.Connection, request: SignedInRequest, runtime: Runtime, row: asyncpg.Record, verifier: Verifier
 ) -> SetupCode:
     """A new set-up code for the account (replacing any live one), audited. Inside the
     caller's transaction."""
@@ -153,7 +157,7 @@ class AuditController(Controller):
     @get("/", summary="Read the audit log")
     async def list_entries(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         actor_id: FromQuery[UUID | None] = None,
         participant_id: FromQuery[UUID | None] = None,

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from litestar import Request
-
 from api.audit import audit
 from api.auth.passwords import check_strength
 from api.auth.schemas import PasswordChange
 from api.deps import Runtime, Transactions
 from api.discussions import events
 from api.problems import problem
+from api.security import SignedInRequest
 from db import auth as auth_db
 from db import people as people_db
 
 
 async def change_own_password(
-    request: Request, transactions: Transactions, runtime: Runtime, data: PasswordChange
+    request: SignedInRequest, transactions: Transactions, runtime: Runtime, data: PasswordChange
 ) -> None:
     """Three steps, so that no connection waits on argon2: read the account, check the
     current password and hash the new one, then store it and end the other sessions.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, Router, post
+from litestar import Controller, Router, post
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import JSONBody
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -26,7 +26,7 @@ from api.auth.schemas import (
     TokenPair,
 )
 from api.client_address import client_address, rate_limit_key
-from api.deps import Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
+from api.deps import AnyRequest, Conn, Runtime, RuntimeDep, Transactions, TransactionsDep
 from api.discussions import events
 from api.mfa import second_factor
 from api.openapi import may_answer, sign_in_refused
@@ -92,7 +92,7 @@ async def _redeem(
     kind: _CodeKind,
     firebase_uid: str | None = None,
     password: str | None = None,
-    request: Request | None = None,
+    request: AnyRequest | None = None,
 ) -> TokenPair:
     """Three steps, so that no connection waits on argon2: read the code (counting the try),
     check the verifier (and hash the chosen `password` of a set-up code), then redeem the
@@ -273,7 +273,7 @@ class SignInController(Controller):
         summary="Choose my password with a set-up code (staff, admins, facilitators)",
     )
     async def setup(
-        self, data: JSONBody[SetupRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self, data: JSONBody[SetupRequest], request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> TokenPair:
         """The one-time code an admin handed over when creating the account or resetting its
         password: sets the password the person chooses (at least 12 characters, hard to
@@ -290,7 +290,7 @@ class SignInController(Controller):
         summary="Sign in with email and password (staff, facilitators)",
     )
     async def login(
-        self, data: JSONBody[LoginRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self, data: JSONBody[LoginRequest], request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> TokenPair:
         """Wrong passwords are counted per account and client address: after 10 within 15
         minutes from one address the account is locked for 15 minutes from that address; after
@@ -310,7 +310,11 @@ class SignInController(Controller):
         summary="Complete a sign-in with a code from the authenticator app, or a recovery code",
     )
     async def mfa(
-        self, data: JSONBody[SecondFactorRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        data: JSONBody[SecondFactorRequest],
+        request: AnyRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> TokenPair:
         """The second step of /v1/auth/login for accounts with two-factor sign-in. `code` is
         the 6-digit code the app shows now (one 30-second step early or late is fine), or one
@@ -354,7 +358,7 @@ class SessionController(Controller):
 
     @post("/refresh", responses=may_answer(401, 403), summary="Rotate a refresh token")
     async def refresh(
-        self, data: JSONBody[RefreshRequest], request: Request, conn: Conn, runtime: RuntimeDep
+        self, data: JSONBody[RefreshRequest], request: AnyRequest, conn: Conn, runtime: RuntimeDep
     ) -> TokenPair:
         """Each refresh token works once and is replaced by a new one. Presenting the replaced
         one again within `refresh_reuse_grace_s` (30 s; a retry, or two parts of an app
@@ -416,7 +420,7 @@ class SessionController(Controller):
         return outcome
 
     @post("/logout", status_code=204, summary="End this device session")
-    async def logout(self, data: JSONBody[RefreshRequest], request: Request, conn: Conn) -> None:
+    async def logout(self, data: JSONBody[RefreshRequest], request: AnyRequest, conn: Conn) -> None:
         """Revokes the session the refresh token belongs to; its access tokens stop working
         at once, and its live sockets close. Answers 204 whether or not the token was known."""
         ended = await auth_db.revoke_session_of_token(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import JSONBody
 
 from api.checkins import risk
@@ -14,7 +14,7 @@ from api.deps import Conn
 from api.openapi import may_answer, repeat_answers
 from api.pagination import FromDate, Page, ToDate
 from api.problems import invalid
-from api.security import participants_only
+from api.security import SignedInRequest, participants_only
 from db import checkins as checkins_db
 
 MAX_HISTORY_DAYS = 366
@@ -39,13 +39,13 @@ class CheckinController(Controller):
     guards = [participants_only]
 
     @get("/due", summary="What is due now")
-    async def due(self, request: Request, conn: Conn) -> Due:
+    async def due(self, request: SignedInRequest, conn: Conn) -> Due:
         """The current slot (its local dates, start and end, done or not), the next one, the
         streak of slots with a check-in, and days since the sobriety date."""
         return await due(conn, request.user.id)
 
     @post("/", responses=repeat_answers(Checkin) | may_answer(409), summary="Check in")
-    async def submit(self, data: JSONBody[CheckinRequest], request: Request, conn: Conn) -> Response[Checkin]:
+    async def submit(self, data: JSONBody[CheckinRequest], request: SignedInRequest, conn: Conn) -> Response[Checkin]:
         """201 for a new check-in, 200 with the original result for a repeat of the same
         `client_id` with the same answers; 409 `idempotency_conflict` when that `client_id`
         came with other answers (`errors` names each answer that differs). `risk_reasons`
@@ -57,7 +57,7 @@ class CheckinController(Controller):
     @get("/", summary="My check-ins")
     async def history(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         first: FromDate = None,
         last: ToDate = None,

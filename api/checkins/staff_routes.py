@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.audit import audit
@@ -35,7 +35,7 @@ from api.groups.service import sessions_between
 from api.openapi import may_answer
 from api.pagination import Cursor, FromDate, Limit, Page, RowId, ToDate, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
-from api.security import staff_only
+from api.security import SignedInRequest, staff_only
 from db import alerts as alerts_db
 from db import checkins as checkins_db
 from db import engagement as engagement_db
@@ -112,7 +112,7 @@ class StaffCheckinController(Controller):
 
     @put("/{participant_id:uuid}/plan", summary="Override a graduate's check-in plan")
     async def set_plan(
-        self, participant_id: FromPath[UUID], data: JSONBody[PlanRequest], request: Request, conn: Conn
+        self, participant_id: FromPath[UUID], data: JSONBody[PlanRequest], request: SignedInRequest, conn: Conn
     ) -> Plan:
         """E.g. back to daily for two weeks after a lapse (`ends_on`), or open-ended. `default`
         returns to the stepped-down plan."""
@@ -132,7 +132,7 @@ class StaffCheckinController(Controller):
             return await self._plan(conn, participant_id)
 
     @get("/{participant_id:uuid}/plan", summary="A graduate's check-in plan")
-    async def get_plan(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Plan:
+    async def get_plan(self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Plan:
         async with conn.transaction():
             plan = await self._plan(conn, participant_id)
             await audit(conn, request, "participant.plan.read", participant_id)
@@ -155,7 +155,7 @@ class StaffCheckinController(Controller):
     async def checkins(
         self,
         participant_id: FromPath[UUID],
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         first: FromDate = None,
         last: ToDate = None,
@@ -176,7 +176,7 @@ class AlertController(Controller):
     @get("/", summary="Alerts, most severe and longest waiting first")
     async def list_alerts(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         status: FromQuery[list[Status] | None] = None,
         severity: Annotated[Severity | None, QueryParameter(description="This severity or higher")] = None,
@@ -215,7 +215,7 @@ class AlertController(Controller):
         )
 
     @get("/{alert_id:int}", summary="One alert with its timeline")
-    async def read(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
+    async def read(self, alert_id: AlertId, request: SignedInRequest, conn: Conn) -> Alert:
         async with conn.transaction():
             row = found(await alerts_db.get(conn, alert_id), "alert")
             [alert] = await with_timelines(conn, [row])
@@ -223,13 +223,15 @@ class AlertController(Controller):
         return alert
 
     @post("/{alert_id:int}/acknowledge", status_code=200, responses=may_answer(409), summary="I am on it")
-    async def acknowledge(self, alert_id: AlertId, request: Request, conn: Conn) -> Alert:
+    async def acknowledge(self, alert_id: AlertId, request: SignedInRequest, conn: Conn) -> Alert:
         return await self._act(
             conn, request, alert_id, "acknowledge", lambda: alerts_db.acknowledge(conn, alert_id, request.user.id)
         )
 
     @post("/{alert_id:int}/outreach", status_code=200, responses=may_answer(409), summary="Log an outreach attempt")
-    async def outreach(self, alert_id: AlertId, data: JSONBody[OutreachRequest], request: Request, conn: Conn) -> Alert:
+    async def outreach(
+        self, alert_id: AlertId, data: JSONBody[OutreachRequest], request: SignedInRequest, conn: Conn
+    ) -> Alert:
         """A call, text or visit, whether the graduate was reached, and a note."""
         return await self._act(
             conn,
@@ -240,7 +242,9 @@ class AlertController(Controller):
         )
 
     @post("/{alert_id:int}/resolve", status_code=200, responses=may_answer(409, 422), summary="Resolve an alert")
-    async def resolve(self, alert_id: AlertId, data: JSONBody[ResolveRequest], request: Request, conn: Conn) -> Alert:
+    async def resolve(
+        self, alert_id: AlertId, data: JSONBody[ResolveRequest], request: SignedInRequest, conn: Conn
+    ) -> Alert:
         """Say what came of it in `note`. With no outreach logged on the alert a note is
         required: without one (or with a blank one) the answer is 422 `outcome_required` and
         the alert stays as it was. After outreach, the note may be left out."""
@@ -254,7 +258,7 @@ class AlertController(Controller):
 
         return await self._act(conn, request, alert_id, "resolve", step)
 
-    async def _act(self, conn: asyncpg.Connection, request: Request, alert_id: int, action: str, step) -> Alert:
+    async def _act(self, conn: asyncpg.Connection, request: SignedInRequest, alert_id: int, action: str, step) -> Alert:
         async with conn.transaction():
             alert = found(await alerts_db.lock(conn, alert_id), "alert")
             if alert["status"] == "resolved":
@@ -273,7 +277,7 @@ class WatchController(Controller):
     @get("/watchlist", summary="Who needs attention now")
     async def watchlist(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         counselor_id: FromQuery[UUID | None] = None,
         cursor: Cursor = None,
@@ -302,7 +306,7 @@ class WatchController(Controller):
         )
 
     @get("/metrics", summary="Program metrics")
-    async def metrics(self, request: Request, conn: Conn) -> Metrics:
+    async def metrics(self, request: SignedInRequest, conn: Conn) -> Metrics:
         """Active graduates, check-in adherence over 7 and 30 days, open alerts by severity,
         check-ins per day for the last 30 days, and the sessions scheduled this week (counted
         at most once a minute). Counts only: nobody's data."""
@@ -331,7 +335,7 @@ class WatchController(Controller):
 SESSIONS_COUNT_TTL_S = 60
 
 
-async def _sessions_this_week(conn: asyncpg.Connection, request: Request, now: dt.datetime) -> int:
+async def _sessions_this_week(conn: asyncpg.Connection, request: SignedInRequest, now: dt.datetime) -> int:
     monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
     counted = getattr(request.app.state, "sessions_this_week", None)  # (monday, counted at, count)
     if counted is not None and counted[0] == monday and time.monotonic() - counted[1] < SESSIONS_COUNT_TTL_S:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
@@ -15,7 +15,7 @@ from api.discussions.schemas import Block, BlockCreate
 from api.openapi import may_answer
 from api.pagination import Page
 from api.problems import found
-from api.security import participants_only
+from api.security import SignedInRequest, participants_only
 from db import circle as circle_db
 from db import discussions as posts_db
 
@@ -26,13 +26,13 @@ class BlockController(Controller):
     guards = [participants_only]
 
     @get("/", summary="People I blocked")
-    async def list_blocks(self, request: Request, conn: Conn) -> Page[Block]:
+    async def list_blocks(self, request: SignedInRequest, conn: Conn) -> Page[Block]:
         return Page(
             items=[Block(**dict(r)) for r in await posts_db.list_blocks(conn, request.user.id)], next_cursor=None
         )
 
     @post("/", responses=may_answer(404), summary="Block someone")
-    async def block(self, data: JSONBody[BlockCreate], request: Request, conn: Conn) -> Block:
+    async def block(self, data: JSONBody[BlockCreate], request: SignedInRequest, conn: Conn) -> Block:
         """A graduate you can meet in a group's discussion; anyone else is a 404. They are not
         told. Blocking again changes nothing."""
         async with conn.transaction():
@@ -47,6 +47,6 @@ class BlockController(Controller):
         return Block(**dict(row))
 
     @delete("/{person_id:uuid}", summary="Unblock someone")
-    async def unblock(self, person_id: FromPath[UUID], request: Request, conn: Conn) -> None:
+    async def unblock(self, person_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> None:
         found(await posts_db.remove_block(conn, request.user.id, person_id) or None, "block")
         events.publish(request.app, [(events.person_channel(request.user.id), events.event(events.BLOCKS))])

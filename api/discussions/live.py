@@ -31,7 +31,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, WebSocket, post, websocket
+from litestar import Controller, WebSocket, post, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.exceptions import HTTPException, WebSocketDisconnect
 from litestar.params import FromPath, QueryParameter
@@ -39,7 +39,7 @@ from litestar.params import FromPath, QueryParameter
 from api.deps import Conn, RuntimeDep
 from api.discussions import events, service
 from api.discussions.schemas import LiveTicket
-from api.security import Principal, principal_of_session, session_of_token
+from api.security import Principal, SignedInRequest, principal_of_session, session_of_token
 from db import discussions as posts_db
 from db import live_tickets as tickets_db
 from db.pool import ACQUIRE_TIMEOUT_S
@@ -91,7 +91,7 @@ class LiveTicketController(Controller):
     tags = ["discussions"]
 
     @post("/", summary="A ticket to open a live socket from a browser")
-    async def issue(self, request: Request, conn: Conn, runtime: RuntimeDep) -> LiveTicket:
+    async def issue(self, request: SignedInRequest, conn: Conn, runtime: RuntimeDep) -> LiveTicket:
         """Good once, for `live_ticket_ttl_s` (30 s): open `/v1/groups/{id}/live?ticket=...`
         with it. Apps that can send a header use their access token instead."""
         ticket = secrets.token_urlsafe(32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
 from api.audit import audit
@@ -16,7 +16,7 @@ from api.deps import Conn
 from api.discussions.schemas import Author, ModeratedPost, ModerationItem
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
 from api.problems import found
-from api.security import ADMIN, FACILITATOR, STAFF, require_roles
+from api.security import ADMIN, FACILITATOR, STAFF, SignedInRequest, require_roles
 from db import moderation as moderation_db
 
 Mine = Annotated[bool, QueryParameter(description="Staff: only items about posts by my caseload.")]
@@ -55,7 +55,7 @@ class ModerationController(Controller):
 
     @get("/", summary="The moderation queue")
     async def queue(
-        self, request: Request, conn: Conn, mine: Mine = False, cursor: Cursor = None, limit: Limit = 50
+        self, request: SignedInRequest, conn: Conn, mine: Mine = False, cursor: Cursor = None, limit: Limit = 50
     ) -> Page[ModerationItem]:
         """Open reports and crisis flags, oldest first, each with the post as moderators see it."""
         staff = request.user.has_any(STAFF, ADMIN)
@@ -71,7 +71,7 @@ class ModerationController(Controller):
         return Page(items=[to_item(r, staff) for r in rows], next_cursor=next_cursor)
 
     @post("/{item_id:int}/dismiss", status_code=200, summary="Dismiss a report or flag")
-    async def dismiss(self, item_id: RowId, request: Request, conn: Conn) -> ModerationItem:
+    async def dismiss(self, item_id: RowId, request: SignedInRequest, conn: Conn) -> ModerationItem:
         """Closes the item and leaves the post as it is. A closed or foreign item is a 404."""
         staff = request.user.has_any(STAFF, ADMIN)
         async with conn.transaction():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.audit import audit
@@ -27,6 +27,7 @@ from api.discussions.schemas import (
 from api.openapi import may_answer
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
 from api.problems import invalid
+from api.security import SignedInRequest
 from db import discussions as posts_db
 
 After = Annotated[
@@ -40,7 +41,7 @@ After = Annotated[
 ]
 
 
-async def _audited(conn, request: Request, access: service.Access, rows, action: str, scope: dict) -> None:
+async def _audited(conn, request: SignedInRequest, access: service.Access, rows, action: str, scope: dict) -> None:
     """Staff reading peers' words read participant data: one audit row naming the graduates
     whose posts it showed."""
     if access.staff:
@@ -79,7 +80,7 @@ class GroupPostsController(Controller):
     async def list_posts(
         self,
         group_id: FromPath[UUID],
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         cursor: Cursor = None,
         after: After = None,
@@ -104,7 +105,12 @@ class GroupPostsController(Controller):
 
     @post("/", responses=may_answer(409, 429), summary="Post to a group's discussion, or reply")
     async def create(
-        self, group_id: FromPath[UUID], data: JSONBody[PostCreate], request: Request, conn: Conn, runtime: RuntimeDep
+        self,
+        group_id: FromPath[UUID],
+        data: JSONBody[PostCreate],
+        request: SignedInRequest,
+        conn: Conn,
+        runtime: RuntimeDep,
     ) -> Response[PostCreated]:
         """Plain text up to 2,000 characters; `reply_to` to reply. 429 `post_rate_limited` past
         the hourly limit (20 by default), 409 `duplicate_post` for the same words again at
@@ -123,7 +129,7 @@ class PostController(Controller):
 
     @get("/{post_id:int}/replies", summary="A post's replies")
     async def replies(
-        self, post_id: RowId, request: Request, conn: Conn, cursor: Cursor = None, limit: Limit = 50
+        self, post_id: RowId, request: SignedInRequest, conn: Conn, cursor: Cursor = None, limit: Limit = 50
     ) -> Page[Post]:
         """Oldest first, as a conversation reads; `next_cursor` pages to newer ones."""
         async with conn.transaction():
@@ -135,7 +141,7 @@ class PostController(Controller):
         return _page(rows, limit, lambda r: (r["id"],))
 
     @delete("/{post_id:int}", summary="Delete my post")
-    async def remove(self, post_id: RowId, request: Request, conn: Conn) -> None:
+    async def remove(self, post_id: RowId, request: SignedInRequest, conn: Conn) -> None:
         """Only its author deletes a post. Replies by others stay, under a "removed" placeholder."""
         async with conn.transaction():
             published = await service.delete_post(conn, request.user, post_id)
@@ -143,22 +149,24 @@ class PostController(Controller):
 
     @put("/{post_id:int}/reaction", responses=may_answer(409), summary="Show support for a post")
     async def react(
-        self, post_id: RowId, data: JSONBody[ReactionRequest], request: Request, conn: Conn
+        self, post_id: RowId, data: JSONBody[ReactionRequest], request: SignedInRequest, conn: Conn
     ) -> ReactionState:
         return await self._react(request, conn, post_id, data.kind, True)
 
     @delete("/{post_id:int}/reaction", status_code=200, summary="Take back my support")
-    async def unreact(self, post_id: RowId, request: Request, conn: Conn) -> ReactionState:
+    async def unreact(self, post_id: RowId, request: SignedInRequest, conn: Conn) -> ReactionState:
         return await self._react(request, conn, post_id, "support", False)
 
-    async def _react(self, request: Request, conn, post_id: int, kind: str, on: bool) -> ReactionState:
+    async def _react(self, request: SignedInRequest, conn, post_id: int, kind: str, on: bool) -> ReactionState:
         async with conn.transaction():
             count, published, _ = await service.react(conn, request.user, post_id, kind, on)
         events.publish(request.app, published)
         return ReactionState(post_id=post_id, reactions=Reactions(support=count), my_reaction=on)
 
     @post("/{post_id:int}/report", responses=may_answer(409, 422), summary="Report a post to the moderators")
-    async def report(self, post_id: RowId, data: JSONBody[ReportCreate], request: Request, conn: Conn) -> ReportReceipt:
+    async def report(
+        self, post_id: RowId, data: JSONBody[ReportCreate], request: SignedInRequest, conn: Conn
+    ) -> ReportReceipt:
         """The group's facilitators and staff see it in their moderation queue; the author is
         not told who reported it. Reporting again while yours is open changes nothing (the same
         `id`). 422 `own_post` for your own; 409 `post_unavailable` once it is hidden or removed."""
@@ -169,7 +177,7 @@ class PostController(Controller):
     @post(
         "/{post_id:int}/hide", status_code=200, responses=may_answer(409), summary="Hide a post (facilitators, staff)"
     )
-    async def hide(self, post_id: RowId, data: JSONBody[HideRequest], request: Request, conn: Conn) -> Post:
+    async def hide(self, post_id: RowId, data: JSONBody[HideRequest], request: SignedInRequest, conn: Conn) -> Post:
         """Members then see that a post was hidden, not what it said. The author is told why,
         privately, in their inbox. Open reports and flags on it are closed."""
         async with conn.transaction():
@@ -184,7 +192,7 @@ class PostController(Controller):
         summary="Show a hidden post again (facilitators, staff)",
     )
     async def unhide(
-        self, post_id: RowId, request: Request, conn: Conn, data: JSONBody[UnhideRequest | None] = None
+        self, post_id: RowId, request: SignedInRequest, conn: Conn, data: JSONBody[UnhideRequest | None] = None
     ) -> Post:
         async with conn.transaction():
             shown, published = await service.set_hidden(

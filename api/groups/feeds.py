@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 from icalendar import Calendar, Event, vText
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath
 
@@ -20,6 +20,7 @@ from api.groups.schedule import personal_feed_uid
 from api.groups.schemas import CalendarFeed
 from api.groups.service import sessions_between
 from api.problems import found
+from api.security import SignedInRequest
 from db import groups as groups_db
 from db import sessions as sessions_db
 from db.zones import zone_of
@@ -121,14 +122,14 @@ class CalendarFeedController(Controller):
     tags = ["calendar"]
 
     @post("/me/calendar-feed", summary="Make (or replace) my secret calendar URL")
-    async def create(self, request: Request, conn: Conn) -> CalendarFeed:
+    async def create(self, request: SignedInRequest, conn: Conn) -> CalendarFeed:
         """Any earlier URL stops working. The URL is shown once; only its hash is kept."""
         token = secrets.token_urlsafe(32)
         await sessions_db.set_calendar_feed(conn, request.user.id, hashlib.sha256(token.encode()).digest())
         return CalendarFeed(url=f"{str(request.base_url).rstrip('/')}/v1/calendar/{token}.ics")
 
     @delete("/me/calendar-feed", summary="Turn my calendar URL off")
-    async def revoke(self, request: Request, conn: Conn) -> None:
+    async def revoke(self, request: SignedInRequest, conn: Conn) -> None:
         await sessions_db.delete_calendar_feed(conn, request.user.id)
 
     @get(

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Literal
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.audit import audit
@@ -29,7 +29,7 @@ from api.groups.schemas import (
 from api.groups.service import WEEKDAY_NUMBER, managed_group, sessions_between, to_group, visible_group
 from api.pagination import Cursor, FromTime, Limit, Page, ToTime, decode_cursor, encode_cursor, moment
 from api.problems import invalid, problem
-from api.security import ADMIN, STAFF, participants_only
+from api.security import ADMIN, STAFF, SignedInRequest, participants_only
 from db import groups as groups_db
 from db import sessions as sessions_db
 from db.zones import python_zone
@@ -73,7 +73,7 @@ class GroupController(Controller):
     @get("/", summary="Find peer support groups")
     async def list_groups(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         weekday: FromQuery[list[Weekday] | None] = None,
         time_of_day: FromQuery[Literal["morning", "afternoon", "evening"] | None] = None,
@@ -122,11 +122,11 @@ class GroupController(Controller):
         return Page(items=[to_group(row, request.user) for row in rows], next_cursor=next_cursor)
 
     @get("/{group_id:uuid}", summary="One group")
-    async def read(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
+    async def read(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Group:
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/membership", guards=[participants_only], summary="Join a group (or its waitlist)")
-    async def join(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Membership:
+    async def join(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Membership:
         """A seat if one is free, else a place on the waitlist. Joining again changes nothing."""
         me = request.user.id
         async with conn.transaction():
@@ -142,7 +142,7 @@ class GroupController(Controller):
         return Membership(status=status, waitlist_position=position)
 
     @delete("/{group_id:uuid}/membership", status_code=200, guards=[participants_only], summary="Leave a group")
-    async def leave(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Membership:
+    async def leave(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Membership:
         """Leaves the group or its waitlist. A freed seat goes at once to the first person
         waiting (exactly one, however many leave at the same moment)."""
         async with conn.transaction():
@@ -159,7 +159,7 @@ class GroupController(Controller):
     async def sessions(
         self,
         group_id: FromPath[UUID],
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         start: FromTime = None,
         end: ToTime = None,
@@ -172,7 +172,7 @@ class GroupController(Controller):
         return Page(items=await sessions_between(conn, [group_id], first, last, request.user.id), next_cursor=None)
 
     @get("/{group_id:uuid}/members", summary="Members and waitlist (facilitators, staff)")
-    async def members(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Page[Member]:
+    async def members(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Page[Member]:
         await managed_group(conn, group_id, request.user)
         async with conn.transaction():
             rows = await groups_db.members(conn, group_id)
@@ -183,7 +183,7 @@ class GroupController(Controller):
 
     @post("/{group_id:uuid}/announcements", summary="Announce something to the group")
     async def announce(
-        self, group_id: FromPath[UUID], data: JSONBody[AnnouncementCreate], request: Request, conn: Conn
+        self, group_id: FromPath[UUID], data: JSONBody[AnnouncementCreate], request: SignedInRequest, conn: Conn
     ) -> Announcement:
         """Each member gets it in their inbox, and a push that says only "New message from
         your group"."""
@@ -202,7 +202,7 @@ class GroupController(Controller):
 
     @get("/{group_id:uuid}/announcements", summary="The group's announcements")
     async def announcements(
-        self, group_id: FromPath[UUID], request: Request, conn: Conn, cursor: Cursor = None, limit: Limit = 20
+        self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn, cursor: Cursor = None, limit: Limit = 20
     ) -> Page[Announcement]:
         """For members, facilitators and staff; newest first."""
         group = await visible_group(conn, group_id, request.user)

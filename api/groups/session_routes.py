@@ -7,7 +7,7 @@ import datetime as dt
 import hmac
 from typing import Annotated
 
-from litestar import Controller, Request, get, post, put
+from litestar import Controller, get, post, put
 from litestar.params import JSONBody, PathParameter
 
 from api.audit import audit
@@ -31,7 +31,7 @@ from api.groups.service import managed_group, resolve_session, sessions_between,
 from api.openapi import may_answer
 from api.pagination import FromTime, Page, ToTime
 from api.problems import invalid, problem
-from api.security import participants_only
+from api.security import SignedInRequest, participants_only
 from db import sessions as sessions_db
 from db.zones import python_zone
 
@@ -45,7 +45,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def _member_session(conn, request: Request, session_id: str) -> Session:
+async def _member_session(conn, request: SignedInRequest, session_id: str) -> Session:
     """The session, for a member of its group: a non-member of a group they may see gets a
     403 saying so; an unknown session or group, a 404."""
     session = await resolve_session(conn, session_id)
@@ -55,7 +55,7 @@ async def _member_session(conn, request: Request, session_id: str) -> Session:
     return session
 
 
-async def _managed_session(conn, request: Request, session_id: str) -> Session:
+async def _managed_session(conn, request: SignedInRequest, session_id: str) -> Session:
     session = await resolve_session(conn, session_id)
     await managed_group(conn, session.group_id, request.user)
     return session
@@ -71,7 +71,9 @@ class SessionController(Controller):
         responses=may_answer(409),
         summary="Say whether you are going",
     )
-    async def rsvp(self, session_id: SessionId, data: JSONBody[RsvpRequest], request: Request, conn: Conn) -> Rsvp:
+    async def rsvp(
+        self, session_id: SessionId, data: JSONBody[RsvpRequest], request: SignedInRequest, conn: Conn
+    ) -> Rsvp:
         async with conn.transaction():
             session = await _member_session(conn, request, session_id)
             if session.status == "cancelled":
@@ -90,7 +92,12 @@ class SessionController(Controller):
         summary="Check yourself in",
     )
     async def check_in(
-        self, session_id: SessionId, data: JSONBody[CheckInRequest], request: Request, conn: Conn, runtime: RuntimeDep
+        self,
+        session_id: SessionId,
+        data: JSONBody[CheckInRequest],
+        request: SignedInRequest,
+        conn: Conn,
+        runtime: RuntimeDep,
     ) -> CheckedIn:
         """With the code the facilitator shows, from 30 minutes before the start until 30
         minutes after the end."""
@@ -127,7 +134,7 @@ class SessionController(Controller):
         self,
         session_id: SessionId,
         data: JSONBody[AttendanceRequest],
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         runtime: RuntimeDep,
     ) -> Roster:
@@ -148,12 +155,12 @@ class SessionController(Controller):
             return await self._roster(conn, request, session, runtime.settings.secret_key)
 
     @get("/{session_id:str}/roster", summary="Who is coming, and who came (facilitators, staff)")
-    async def roster(self, session_id: SessionId, request: Request, conn: Conn, runtime: RuntimeDep) -> Roster:
+    async def roster(self, session_id: SessionId, request: SignedInRequest, conn: Conn, runtime: RuntimeDep) -> Roster:
         async with conn.transaction():
             session = await _managed_session(conn, request, session_id)
             return await self._roster(conn, request, session, runtime.settings.secret_key)
 
-    async def _roster(self, conn, request: Request, session: Session, secret: str) -> Roster:
+    async def _roster(self, conn, request: SignedInRequest, session: Session, secret: str) -> Roster:
         rows = await sessions_db.roster(conn, session.group_id, session.id)
         await audit(
             conn, request, "session.roster.read", [r["participant_id"] for r in rows], {"session_id": session.id}
@@ -171,7 +178,7 @@ class SessionController(Controller):
         summary="Cancel a session (facilitators, staff)",
     )
     async def cancel(
-        self, session_id: SessionId, data: JSONBody[CancelRequest], request: Request, conn: Conn
+        self, session_id: SessionId, data: JSONBody[CancelRequest], request: SignedInRequest, conn: Conn
     ) -> Session:
         """Members see it as cancelled, with the reason, and are told (through quiet hours
         when it was to start within two hours)."""
@@ -197,7 +204,7 @@ class SessionController(Controller):
         summary="Move a session (facilitators, staff)",
     )
     async def reschedule(
-        self, session_id: SessionId, data: JSONBody[RescheduleRequest], request: Request, conn: Conn
+        self, session_id: SessionId, data: JSONBody[RescheduleRequest], request: SignedInRequest, conn: Conn
     ) -> Session:
         """The session keeps its id and its RSVPs; later schedule edits leave it where it is.
         It may move into the coming year (366 days), no further."""
@@ -233,7 +240,7 @@ class MySessionsController(Controller):
     @get("/", summary="Upcoming sessions of my groups")
     async def my_sessions(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         start: FromTime = None,
         end: ToTime = None,

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, patch, post
+from litestar import Controller, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.deps import Conn
@@ -18,7 +18,7 @@ from api.groups import notices
 from api.groups.schemas import Group, GroupCreate, GroupUpdate
 from api.groups.service import apply_schedule_edit, set_schedule, slot_tuples, to_group, visible_group
 from api.problems import found, invalid
-from api.security import staff_only
+from api.security import SignedInRequest, staff_only
 from db import groups as groups_db
 
 
@@ -67,7 +67,7 @@ class StaffGroupController(Controller):
     tags = ["staff: groups"]
 
     @post("/", summary="Create a group")
-    async def create(self, data: JSONBody[GroupCreate], request: Request, conn: Conn) -> Group:
+    async def create(self, data: JSONBody[GroupCreate], request: SignedInRequest, conn: Conn) -> Group:
         """A weekly schedule in the group's own time zone; an address for in-person and
         hybrid groups, a conference link or phone for online and hybrid ones."""
         fields = {f: getattr(data, f) for f in _COLUMNS if f != "slug"}
@@ -83,7 +83,7 @@ class StaffGroupController(Controller):
 
     @patch("/{group_id:uuid}", summary="Edit a group")
     async def update(
-        self, group_id: FromPath[UUID], data: JSONBody[GroupUpdate], request: Request, conn: Conn
+        self, group_id: FromPath[UUID], data: JSONBody[GroupUpdate], request: SignedInRequest, conn: Conn
     ) -> Group:
         """A schedule change moves future sessions to the new times, keeping their RSVPs where
         the date still has a session; sessions on dates it drops are cancelled. A larger
@@ -115,7 +115,7 @@ class StaffGroupController(Controller):
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/unarchive", status_code=200, summary="Bring an archived group back")
-    async def unarchive(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
+    async def unarchive(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Group:
         """Back in the listing (and, if public, the feeds), with its members as they were."""
         async with conn.transaction():
             found(await groups_db.lock_group(conn, group_id), "group")
@@ -124,7 +124,7 @@ class StaffGroupController(Controller):
         return to_group(await visible_group(conn, group_id, request.user), request.user, detail=True)
 
     @post("/{group_id:uuid}/archive", status_code=200, summary="Archive a group")
-    async def archive(self, group_id: FromPath[UUID], request: Request, conn: Conn) -> Group:
+    async def archive(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Group:
         """It leaves the listing and the public feeds; its history stays."""
         async with conn.transaction():
             found(await groups_db.lock_group(conn, group_id), "group")

@@ -4,7 +4,7 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from api.auth.password_change import change_own_password
@@ -17,7 +17,7 @@ from api.openapi import may_answer
 from api.pagination import Page
 from api.participants.deletion import delete_graduate
 from api.problems import found, invalid
-from api.security import DURING_MFA_ENROLMENT, PARTICIPANT, participants_only
+from api.security import DURING_MFA_ENROLMENT, PARTICIPANT, SignedInRequest, participants_only
 from db import auth as auth_db
 from db import people as people_db
 from db import privacy as privacy_db
@@ -43,11 +43,11 @@ class MeController(Controller):
     tags = ["me"]
 
     @get("/", summary="My profile")
-    async def read(self, request: Request, conn: Conn) -> Me:
+    async def read(self, request: SignedInRequest, conn: Conn) -> Me:
         return to_me(found(await people_db.get_me(conn, request.user.id), "person"))
 
     @patch("/", summary="Change my alias, time zone or sobriety date")
-    async def update(self, data: JSONBody[MeUpdate], request: Request, conn: Conn) -> Me:
+    async def update(self, data: JSONBody[MeUpdate], request: SignedInRequest, conn: Conn) -> Me:
         changes = data.changes()
         if "sobriety_date" in changes and PARTICIPANT not in request.user.roles:
             raise invalid("sobriety_date", "only graduates have a sobriety date")
@@ -55,14 +55,14 @@ class MeController(Controller):
         return to_me(found(await people_db.get_me(conn, request.user.id), "person"))
 
     @get("/export", summary="Download everything we hold about me")
-    async def export(self, request: Request, conn: Conn) -> dict[str, Any]:
+    async def export(self, request: SignedInRequest, conn: Conn) -> dict[str, Any]:
         """A JSON copy of every record about the caller (secrets such as password hashes
         are left out)."""
         data = await privacy_db.export_person(conn, request.user.id)
         return {"exported_at": dt.datetime.now(dt.UTC).isoformat(), "data": data}
 
     @delete("/", status_code=200, guards=[participants_only], summary="Delete my account and data")
-    async def delete_account(self, request: Request, conn: Conn) -> Deleted:
+    async def delete_account(self, request: SignedInRequest, conn: Conn) -> Deleted:
         """Deletes the account and its personal data for good and ends every session. The
         audit log keeps only opaque ids of who accessed the record and when. If a counselor
         was still working on an alert of yours, they keep your alias and the alert's kind
@@ -77,7 +77,11 @@ class MeController(Controller):
         opt={DURING_MFA_ENROLMENT: True},
     )
     async def change_password(
-        self, data: JSONBody[PasswordChange], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        data: JSONBody[PasswordChange],
+        request: SignedInRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> None:
         """For everyone who signs in with a password. The new one needs at least 12
         characters, must be hard to guess and must not contain your email or name. A wrong
@@ -86,13 +90,13 @@ class MeController(Controller):
         await change_own_password(request, transactions, runtime, data)
 
     @get("/sign-ins", summary="Devices where I am signed in")
-    async def sign_ins(self, request: Request, conn: Conn) -> Page[SignIn]:
+    async def sign_ins(self, request: SignedInRequest, conn: Conn) -> Page[SignIn]:
         rows = await auth_db.list_sessions(conn, request.user.id)
         current = request.user.session_id
         return Page(items=[SignIn(**dict(row), current=row["id"] == current) for row in rows], next_cursor=None)
 
     @delete("/sign-ins/{sign_in_id:uuid}", summary="Sign out one device")
-    async def end_sign_in(self, sign_in_id: FromPath[UUID], request: Request, conn: Conn) -> None:
+    async def end_sign_in(self, sign_in_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> None:
         """For a lost or shared phone: that device's tokens stop working at once."""
         found(await auth_db.revoke_own_session(conn, request.user.id, sign_in_id) or None, "sign-in")
         events.access_changed(request.app, request.user.id)  # that device's live sockets close too

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Request
 
 from api.audit import audit
 from api.auth import tokens
@@ -19,7 +18,7 @@ from api.mfa.codes import Verdict, check, wrong_code_detail
 from api.mfa.schemas import RecoveryCodes, TotpEnrolment, TwoFactorRemoval, TwoFactorStatus
 from api.mfa.second_factor import locked
 from api.problems import problem
-from api.security import must_enrol_mfa
+from api.security import SignedInRequest, must_enrol_mfa
 from db import auth as auth_db
 from db import mfa as mfa_db
 from db import people as people_db
@@ -35,7 +34,7 @@ async def _password_holder(conn: asyncpg.Connection, person_id: UUID) -> asyncpg
     return holder
 
 
-async def status(request: Request, transactions: Transactions, runtime: Runtime) -> TwoFactorStatus:
+async def status(request: SignedInRequest, transactions: Transactions, runtime: Runtime) -> TwoFactorStatus:
     me = request.user
     async with transactions.transaction() as conn:
         row = await mfa_db.status(conn, me.id)
@@ -48,7 +47,7 @@ async def status(request: Request, transactions: Transactions, runtime: Runtime)
     )
 
 
-async def start(request: Request, transactions: Transactions, runtime: Runtime) -> TotpEnrolment:
+async def start(request: SignedInRequest, transactions: Transactions, runtime: Runtime) -> TotpEnrolment:
     """A new secret, awaiting its first code; a secret started before and never confirmed
     is replaced (a QR code scanned into a phone since lost, say)."""
     me, secret = request.user, totp.new_secret()
@@ -61,7 +60,7 @@ async def start(request: Request, transactions: Transactions, runtime: Runtime) 
     return TotpEnrolment(secret=secret, otpauth_uri=totp.otpauth_uri(secret, holder["email"]))
 
 
-async def confirm(request: Request, transactions: Transactions, runtime: Runtime, code: str) -> RecoveryCodes:
+async def confirm(request: SignedInRequest, transactions: Transactions, runtime: Runtime, code: str) -> RecoveryCodes:
     """The first code from the app proves it holds the secret: two-factor is on, every other
     session ends (one begun with a stolen password must not outlast the new lock), and the
     recovery codes are shown this once."""
@@ -85,7 +84,9 @@ async def confirm(request: Request, transactions: Transactions, runtime: Runtime
     return RecoveryCodes(recovery_codes=recovery_codes)
 
 
-async def remove(request: Request, transactions: Transactions, runtime: Runtime, data: TwoFactorRemoval) -> None:
+async def remove(
+    request: SignedInRequest, transactions: Transactions, runtime: Runtime, data: TwoFactorRemoval
+) -> None:
     """Both factors are asked for: a session left open on a shared computer is not enough
     to take the second factor off. A refusal is audited and counted toward the sign-in lock
     as a wrong password at sign-in is (from this address), and a locked account is refused

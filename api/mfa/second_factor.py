@@ -15,13 +15,12 @@ import secrets
 from typing import Any
 
 import asyncpg
-from litestar import Request
 from litestar.plugins.problem_details import ProblemDetailsException
 
 from api.audit import audit
 from api.auth import tokens
 from api.auth.schemas import SecondFactorRequest, TokenPair
-from api.deps import Runtime, Transactions
+from api.deps import AnyRequest, Runtime, Transactions
 from api.mfa.codes import Verdict, check, wrong_code_detail
 from api.problems import problem
 from db import mfa as mfa_db
@@ -81,7 +80,7 @@ def locked(runtime: Runtime) -> ProblemDetailsException:
 async def _refuse(
     conn: asyncpg.Connection,
     runtime: Runtime,
-    request: Request,
+    request: AnyRequest,
     ch: asyncpg.Record,
     verdict: Verdict,
     now: dt.datetime,
@@ -109,7 +108,7 @@ async def _refuse(
 
 
 async def complete(
-    transactions: Transactions, runtime: Runtime, request: Request, data: SecondFactorRequest
+    transactions: Transactions, runtime: Runtime, request: AnyRequest, data: SecondFactorRequest
 ) -> TokenPair:
     """The challenge and a right code: a session, as a password alone gives without two-factor."""
     settings = runtime.settings

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Response, delete, get, post, put
 from litestar.params import JSONBody, QueryParameter
 
 from api.audit import audit
@@ -29,7 +29,7 @@ from api.notifications.schemas import (
 from api.openapi import may_answer, repeat_answers
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
 from api.problems import found, invalid, problem
-from api.security import staff_only
+from api.security import SignedInRequest, staff_only
 from db import devices as devices_db
 from db import groups as groups_db
 from db import notifications as notifications_db
@@ -50,7 +50,9 @@ class DeviceController(Controller):
     tags = ["notifications"]
 
     @post("/", responses=repeat_answers(Device), summary="Register this device for push (or refresh its token)")
-    async def register(self, data: JSONBody[DeviceRegistration], request: Request, conn: Conn) -> Response[Device]:
+    async def register(
+        self, data: JSONBody[DeviceRegistration], request: SignedInRequest, conn: Conn
+    ) -> Response[Device]:
         """201 for a new token, 200 for one already registered (refreshed). A token registered
         by someone else before moves to you. Signing out of this session removes it."""
         row, created = await devices_db.register(
@@ -60,12 +62,12 @@ class DeviceController(Controller):
         return Response(device, status_code=201 if created else 200)
 
     @get("/", summary="My registered devices")
-    async def list(self, request: Request, conn: Conn) -> Page[Device]:
+    async def list(self, request: SignedInRequest, conn: Conn) -> Page[Device]:
         rows = await devices_db.list_devices(conn, request.user.id)
         return Page(items=[Device(**dict(r)) for r in rows], next_cursor=None)
 
     @delete("/{device_id:int}", summary="Stop pushing to a device")
-    async def remove(self, device_id: RowId, request: Request, conn: Conn) -> None:
+    async def remove(self, device_id: RowId, request: SignedInRequest, conn: Conn) -> None:
         found(await devices_db.delete_device(conn, request.user.id, device_id) or None, "device")
 
 
@@ -74,11 +76,11 @@ class PreferencesController(Controller):
     tags = ["notifications"]
 
     @get("/", summary="What may be pushed to me, and when")
-    async def read(self, request: Request, conn: Conn) -> Preferences:
+    async def read(self, request: SignedInRequest, conn: Conn) -> Preferences:
         return await self._preferences(conn, request)
 
     @put("/", summary="Change what may be pushed to me, and when")
-    async def update(self, data: JSONBody[PreferencesUpdate], request: Request, conn: Conn) -> Preferences:
+    async def update(self, data: JSONBody[PreferencesUpdate], request: SignedInRequest, conn: Conn) -> Preferences:
         """An opted-out kind still reaches your inbox. Quiet hours (default 22:00-08:00, your
         time zone) hold back everything that is not urgent until they end."""
         if data.kinds is not msgspec.UNSET:
@@ -99,7 +101,7 @@ class PreferencesController(Controller):
             )
             return await self._preferences(conn, request)
 
-    async def _preferences(self, conn, request: Request) -> Preferences:
+    async def _preferences(self, conn, request: SignedInRequest) -> Preferences:
         row = await devices_db.get_preferences(conn, request.user.id)
         disabled = set(row["disabled_kinds"]) if row else set()
         switched_on = set(row["enabled_kinds"]) if row else set()
@@ -126,7 +128,7 @@ class InboxController(Controller):
 
     @get("/", summary="My inbox, newest first")
     async def list(
-        self, request: Request, conn: Conn, cursor: Cursor = None, limit: Limit = 20, unread: UnreadOnly = False
+        self, request: SignedInRequest, conn: Conn, cursor: Cursor = None, limit: Limit = 20, unread: UnreadOnly = False
     ) -> Inbox:
         """Everything ever sent to you, pushed or not (the inbox is the record)."""
         (before,) = decode_cursor(cursor, int) if cursor else (None,)
@@ -142,12 +144,12 @@ class InboxController(Controller):
         )
 
     @post("/{notification_id:int}/read", status_code=200, summary="Mark one as read")
-    async def read(self, notification_id: RowId, request: Request, conn: Conn) -> InboxItem:
+    async def read(self, notification_id: RowId, request: SignedInRequest, conn: Conn) -> InboxItem:
         row = found(await notifications_db.mark_read(conn, request.user.id, notification_id), "notification")
         return InboxItem(**dict(row))
 
     @post("/read-all", status_code=200, summary="Mark all as read")
-    async def read_all(self, request: Request, conn: Conn) -> ReadAll:
+    async def read_all(self, request: SignedInRequest, conn: Conn) -> ReadAll:
         marked = await notifications_db.mark_all_read(conn, request.user.id)
         return ReadAll(marked=marked, unread_count=0)
 
@@ -169,7 +171,7 @@ class StaffNotificationController(Controller):
         )
 
     @post("/", responses=may_answer(404, 409), summary="Message a graduate or a group")
-    async def send(self, data: JSONBody[StaffMessage], request: Request, conn: Conn) -> MessageSent:
+    async def send(self, data: JSONBody[StaffMessage], request: SignedInRequest, conn: Conn) -> MessageSent:
         """The text goes to the inbox; the push says only "New message". `urgent` comes
         through the recipients' quiet hours: keep it for outreach that cannot wait."""
         content = templates.staff_message(title=data.title, body=data.body)

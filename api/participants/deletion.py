@@ -9,9 +9,9 @@ import datetime as dt
 from uuid import UUID
 
 import asyncpg
-from litestar import Request
 
 from api.audit import audit
+from api.deps import AnyRequest
 from api.discussions import events
 from api.groups import notices
 from api.me.schemas import Deleted
@@ -22,7 +22,7 @@ from db import privacy as privacy_db
 
 
 async def delete_graduate(
-    conn: asyncpg.Connection, request: Request, person_id: UUID, *, confirm_alias: str | None = None
+    conn: asyncpg.Connection, request: AnyRequest, person_id: UUID, *, confirm_alias: str | None = None
 ) -> Deleted:
     """Delete the graduate in one transaction. `confirm_alias`, when given (an admin's
     deletion), must repeat their alias (case and letters exactly; spaces as they read)."""

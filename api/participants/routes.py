@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.audit import audit
@@ -33,7 +33,7 @@ from api.participants.schemas import (
     to_participant,
 )
 from api.problems import found, invalid, problem
-from api.security import admin_only, staff_only
+from api.security import SignedInRequest, admin_only, staff_only
 from db import participant_groups as participant_groups_db
 from db import people as people_db
 from db import privacy as privacy_db
@@ -82,7 +82,11 @@ class ParticipantController(Controller):
 
     @post("/", summary="Enrol a graduate at IOP completion")
     async def enroll(
-        self, data: JSONBody[EnrollRequest], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        data: JSONBody[EnrollRequest],
+        request: SignedInRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> EnrolledParticipant:
         """Creates the graduate and returns their one-time activation code. The code is shown
         only in this answer (it is stored hashed) and expires after 7 days."""
@@ -113,7 +117,7 @@ class ParticipantController(Controller):
     @get("/", summary="List graduates")
     async def list_participants(
         self,
-        request: Request,
+        request: SignedInRequest,
         conn: Conn,
         counselor_id: FromQuery[UUID | None] = None,
         status: FromQuery[ParticipantStatus | None] = None,
@@ -130,14 +134,16 @@ class ParticipantController(Controller):
         return page
 
     @get("/{participant_id:uuid}", summary="Read a graduate's profile")
-    async def read(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+    async def read(self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Participant:
         async with conn.transaction():
             row = found(await people_db.get_participant(conn, participant_id), "participant")
             await audit(conn, request, "participant.read", participant_id)
         return to_participant(row)
 
     @get("/{participant_id:uuid}/groups", summary="A graduate's groups")
-    async def groups(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Page[ParticipantGroup]:
+    async def groups(
+        self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn
+    ) -> Page[ParticipantGroup]:
         """The groups they belong to or are waitlisted for (archived ones last)."""
         async with conn.transaction():
             found(await people_db.get_participant(conn, participant_id), "participant")
@@ -147,7 +153,7 @@ class ParticipantController(Controller):
 
     @patch("/{participant_id:uuid}", summary="Edit a graduate's profile")
     async def update(
-        self, participant_id: FromPath[UUID], data: JSONBody[ParticipantUpdate], request: Request, conn: Conn
+        self, participant_id: FromPath[UUID], data: JSONBody[ParticipantUpdate], request: SignedInRequest, conn: Conn
     ) -> Participant:
         changes = data.changes()
         async with conn.transaction():
@@ -158,17 +164,17 @@ class ParticipantController(Controller):
         return to_participant(row)
 
     @post("/{participant_id:uuid}/deactivate", status_code=200, summary="Deactivate a graduate")
-    async def deactivate(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+    async def deactivate(self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Participant:
         """Ends every session they have at once; their data stays until they or staff delete it."""
         return await self._set_active(participant_id, request, conn, active=False)
 
     @post("/{participant_id:uuid}/reactivate", status_code=200, summary="Reactivate a graduate")
-    async def reactivate(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> Participant:
+    async def reactivate(self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Participant:
         """They sign in again with a new activation code."""
         return await self._set_active(participant_id, request, conn, active=True)
 
     async def _set_active(
-        self, participant_id: FromPath[UUID], request: Request, conn: Conn, *, active: bool
+        self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn, *, active: bool
     ) -> Participant:
         async with conn.transaction():
             found(await people_db.get_participant(conn, participant_id), "participant")
@@ -181,7 +187,11 @@ class ParticipantController(Controller):
 
     @post("/{participant_id:uuid}/activation-code", responses=may_answer(409), summary="Issue a new activation code")
     async def reissue_code(
-        self, participant_id: FromPath[UUID], request: Request, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        participant_id: FromPath[UUID],
+        request: SignedInRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> ActivationCode:
         """Replaces any unused code (the old one stops working). Shown once."""
         verifier = await new_verifier(runtime.hasher)
@@ -197,7 +207,7 @@ class ParticipantController(Controller):
 
     @delete("/{participant_id:uuid}", status_code=200, guards=[admin_only], summary="Delete a graduate's account")
     async def delete_participant(
-        self, participant_id: FromPath[UUID], data: JSONBody[DeletionRequest], request: Request, conn: Conn
+        self, participant_id: FromPath[UUID], data: JSONBody[DeletionRequest], request: SignedInRequest, conn: Conn
     ) -> Deleted:
         """For a graduate who asks for deletion but cannot sign in (deactivated, lost phone):
         the same as their own `DELETE /v1/me`, audited as `participant.delete` with the admin
@@ -211,7 +221,9 @@ class DeletedParticipantController(Controller):
     tags = ["staff: watchlist"]
 
     @post("/{participant_id:uuid}/acknowledge", status_code=200, summary="Seen: a graduate with open alerts left")
-    async def acknowledge(self, participant_id: FromPath[UUID], request: Request, conn: Conn) -> DeletedParticipant:
+    async def acknowledge(
+        self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn
+    ) -> DeletedParticipant:
         """Takes a deleted graduate's kept record (alias, counselor, their open alerts' kinds
         and severities) off the watchlist; it is forgotten 30 days later."""
         async with conn.transaction():

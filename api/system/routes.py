@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 
 from api.audit import audit
 from api.deps import Conn, RuntimeDep
-from api.security import ADMIN, staff_only
+from api.security import ADMIN, SignedInRequest, staff_only
 from api.system.schemas import JobStatus, Skipped, SystemStatus
 from db import job_health
 
@@ -28,7 +28,7 @@ class SystemStatusController(Controller):
     tags = ["staff: operations"]
 
     @get("/", summary="Is the watch keeping up?")
-    async def status(self, request: Request, conn: Conn, runtime: RuntimeDep) -> SystemStatus:
+    async def status(self, request: SignedInRequest, conn: Conn, runtime: RuntimeDep) -> SystemStatus:
         """Every background job: its last success and failure (the error's type), how long its
         last run took, whether it is late, and whom it skips (a graduate or a group whose time
         zone cannot be worked with; fix it and the next run takes them in again). Graduates
