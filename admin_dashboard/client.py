@@ -30,7 +30,12 @@ class ApiError(Exception):
     `extra` the whole answer (a problem may carry more, such as a sign-in's challenge)."""
 
     def __init__(
-        self, status: int, detail: str, code: str | None = None, errors: list | None = None, extra: dict | None = None
+        self,
+        status: int,
+        detail: str,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.code, self.errors = status, detail, code, errors or []
@@ -198,6 +203,7 @@ class ApiClient:
         return {"X-Aftercare-Dashboard": secret, "X-Aftercare-Client-IP": self.browser_address}
 
     def _refresh(self) -> bool:
+        assert self.tokens is not None  # only after a 401 to a call `_call` made with the tokens
         try:
             response = self._http.post(
                 "/v1/auth/refresh", json={"refresh_token": self.tokens["refresh_token"]}, headers=self._on_behalf_of()

@@ -3,7 +3,7 @@ cancel reasons, notes, what an import or the API's own sentences bring along), m
 wherever the dashboard puts it. Two places run text: Markdown, which every Streamlit message,
 caption, heading, widget label and metric renders (`plain`), and a spreadsheet opening a CSV
 (`csv_text`, offered only through `download_csv`; `download_text` offers what the API made,
-such as recovery codes). tests/test_dashboard_injection.py renders every page with hostile
+such as recovery codes). tests/dashboard/test_dashboard_injection.py renders every page with hostile
 text and checks both."""
 
 from __future__ import annotations

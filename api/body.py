@@ -19,19 +19,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Request
 from litestar.exceptions import SerializationException
 
 from api.deps import AnyRequest
 from api.problems import problem
 
 
-def json_body_request(body_timeout_s: float) -> type[Request]:
+def json_body_request(body_timeout_s: float) -> type[AnyRequest]:
     """The app's request class (`request_class`), giving a body `body_timeout_s` to arrive."""
     return type("JsonBodyRequest", (JsonBodyRequest,), {"body_timeout_s": body_timeout_s})
 
 
-class JsonBodyRequest(Request):
+class JsonBodyRequest(AnyRequest):
     """Only reading the body differs from Litestar's Request."""
 
     body_timeout_s: float = 30.0

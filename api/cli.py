@@ -7,7 +7,9 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -17,7 +19,14 @@ DEFAULT_PORT = 8000
 DASHBOARD_PORT = 8501
 
 
-def _fail(message: str, code: int = 1) -> None:
+if TYPE_CHECKING:
+    # Imported where used, so that `aftercare --help` starts quickly.
+    import asyncpg
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
 
@@ -203,11 +212,19 @@ def _load_demo(url: str) -> None:
     import asyncpg
 
     from api.auth.credentials import Hasher
-    from api.demo import ADMIN_EMAIL, COUNSELOR_EMAIL, FACILITATOR_EMAIL, NotEmpty, demo_graduate_codes, load_demo
+    from api.demo import (
+        ADMIN_EMAIL,
+        COUNSELOR_EMAIL,
+        FACILITATOR_EMAIL,
+        DemoLogins,
+        NotEmpty,
+        demo_graduate_codes,
+        load_demo,
+    )
 
     password_file = data_dir() / "demo-password.txt"
 
-    async def load() -> tuple[object, dict[str, str]]:
+    async def load() -> tuple[DemoLogins | None, dict[str, str]]:
         conn = await asyncpg.connect(url)
         try:
             hasher = Hasher()
@@ -643,6 +660,7 @@ def worker(once: bool, metrics_port: int | None, metrics_host: str) -> None:
         from api import worker_metrics
 
         try:
+            assert metrics_port is not None  # serve_metrics says so
             worker_metrics.serve(metrics_host, metrics_port)
         except OSError as exc:  # the port is taken, or the address is not this machine's
             _fail(f"cannot serve metrics on {metrics_host}:{metrics_port} ({exc.strerror or exc})")
@@ -726,7 +744,7 @@ def dashboard(host: str, port: int) -> None:
     os.execv(sys.executable, command)  # Streamlit handles SIGTERM and Ctrl-C itself
 
 
-def _run_job(run, failed):
+def _run_job(run: Callable[[], Coroutine[Any, Any, T]], failed: Callable[[asyncpg.PostgresError], str]) -> T:
     """Run a job's coroutine; a database that is missing, unreachable or failing ends the
     command with a message saying what to do (`failed(exc)` words the last)."""
     import asyncpg

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.security.jwt import JWTAuth
+from litestar.enums import ScopeType
+from litestar.security.jwt import JWTAuth, Token
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.credentials import Hasher
 from api.auth.firebase import FirebaseVerifier
 from api.settings import Settings
 from db.pool import ACQUIRE_TIMEOUT_S
+
+if TYPE_CHECKING:
+    # Only for annotations: api.security imports this module.
+    from api.security import Principal
 
 # A request where nobody need be signed in (sign-in itself, health, the error handlers).
 AnyRequest = Request[Any, Any, State]
@@ -29,7 +35,11 @@ class Runtime:
     __slots__ = ("settings", "jwt_auth", "hasher", "firebase")
 
     def __init__(
-        self, settings: Settings, jwt_auth: JWTAuth, hasher: Hasher, firebase: FirebaseVerifier | None = None
+        self,
+        settings: Settings,
+        jwt_auth: JWTAuth[Principal, Token],
+        hasher: Hasher,
+        firebase: FirebaseVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.jwt_auth = jwt_auth
@@ -39,6 +49,13 @@ class Runtime:
 
 # Where a request keeps its pooled connection, in the ASGI scope.
 _HELD = "aftercare.connection"
+
+
+def as_connection(proxy: PoolConnectionProxy[asyncpg.Record]) -> asyncpg.Connection:
+    """A pooled connection as the `asyncpg.Connection` our queries take. asyncpg hands out
+    a proxy that forwards every call, and counts it as a Connection itself
+    (`isinstance(proxy, asyncpg.Connection)` is true); asyncpg-stubs does not model that."""
+    return cast(asyncpg.Connection, proxy)
 
 
 class RequestConnection:
@@ -53,14 +70,14 @@ class RequestConnection:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._conn: asyncpg.Connection | None = None
+        self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
 
     async def get(self) -> asyncpg.Connection:
         if self._conn is not None and not _attached(self._conn):
             self._conn = None  # lost since the sign-in check: the pool took it back as it closed
         if self._conn is None:
             self._conn = await self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S)
-        return self._conn
+        return as_connection(self._conn)
 
     async def release(self) -> None:
         if self._conn is not None:
@@ -68,7 +85,7 @@ class RequestConnection:
             await self._pool.release(conn)
 
 
-def _attached(conn: asyncpg.Connection) -> bool:
+def _attached(conn: PoolConnectionProxy[asyncpg.Record]) -> bool:
     """Whether a pooled connection is still ours: when the server closes one, asyncpg puts it
     back in the pool at once, and every later call on it fails as if we had released it."""
     try:
@@ -78,7 +95,8 @@ def _attached(conn: asyncpg.Connection) -> bool:
 
 
 def request_connection(scope: Scope, pool: asyncpg.Pool) -> RequestConnection:
-    held = scope.get(_HELD)  # type: ignore[call-overload]
+    # Scope is a TypedDict without our key: reading it gives an `object`; we alone write it.
+    held = cast("RequestConnection | None", scope.get(_HELD))
     if held is None:
         held = scope[_HELD] = RequestConnection(pool)  # type: ignore[literal-required]
     return held
@@ -89,7 +107,7 @@ def takes_conn(scope: Scope) -> bool:
     connection it will use). Handlers that do slow work between steps take theirs only
     around each step (`Transactions`), and a socket would hold one for its whole life."""
     handler = scope.get("route_handler")
-    return scope["type"] == "http" and handler is not None and "conn" in handler.parsed_fn_signature.parameters
+    return scope["type"] == ScopeType.HTTP and handler is not None and "conn" in handler.parsed_fn_signature.parameters
 
 
 def give_back_request_connection(app: ASGIApp) -> ASGIApp:
@@ -100,7 +118,7 @@ def give_back_request_connection(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send)
         finally:
-            if (held := scope.get(_HELD)) is not None:  # type: ignore[call-overload]
+            if (held := cast("RequestConnection | None", scope.get(_HELD))) is not None:
                 await held.release()
 
     return middleware
@@ -109,7 +127,7 @@ def give_back_request_connection(app: ASGIApp) -> ASGIApp:
 async def provide_conn(scope: Scope, state: State) -> AsyncGenerator[asyncpg.Connection, None]:
     """The request's pooled connection (the one its sign-in check used, if any); handlers
     open transactions where they write."""
-    if scope["type"] == "http":
+    if scope["type"] == ScopeType.HTTP:
         held = request_connection(scope, state.pool)
         try:
             yield await held.get()
@@ -117,7 +135,7 @@ async def provide_conn(scope: Scope, state: State) -> AsyncGenerator[asyncpg.Con
             await held.release()
         return
     async with state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-        yield conn
+        yield as_connection(conn)
 
 
 class Transactions:
@@ -134,7 +152,7 @@ class Transactions:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            yield conn
+            yield as_connection(conn)
 
 
 def provide_transactions(state: State) -> Transactions:
@@ -142,7 +160,8 @@ def provide_transactions(state: State) -> Transactions:
 
 
 def provide_runtime(state: State) -> Runtime:
-    return state.runtime
+    runtime: Runtime = state.runtime  # set in create_app
+    return runtime
 
 
 DEPENDENCIES = {

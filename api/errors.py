@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import redis.exceptions
 from litestar import Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.types import ExceptionHandlersMap
 
 from api.body import sent_json
 from api.deps import AnyRequest
@@ -20,6 +23,9 @@ from api.security import SIGN_IN_FIRST
 from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
 logger = logging.getLogger("aftercare.errors")
+
+# What every handler here answers: a problem+json body (ProblemDetailsException.to_response).
+ProblemResponse = Response[dict[str, Any]]
 
 
 def _field_errors(request: AnyRequest, extra: Any) -> list[dict[str, str]]:
@@ -61,11 +67,13 @@ def _body_error(message: str) -> tuple[str, str]:
 
 def _signature(request: AnyRequest) -> dict[str, tuple[Any, str]]:
     """The handler's parameters: Python name -> (type with its limits, name in the request)."""
-    handler = request.scope.get("route_handler")
+    # The scope's type says every request has one, but a request that matched no route
+    # (a 404, a 405) reaches the error handlers without it.
+    handler: BaseRouteHandler | None = request.scope.get("route_handler")
     if handler is None:
         return {}
     model = handler.signature_model
-    named = {}
+    named: dict[str, tuple[Any, str]] = {}
     # `_fields` holds each parameter's definition (its alias): Litestar has no public accessor.
     for key, field in model._fields.items():
         definition = field.kwarg_definition
@@ -74,7 +82,7 @@ def _signature(request: AnyRequest) -> dict[str, tuple[Any, str]]:
     return named
 
 
-def validation_to_problem(request: AnyRequest, exc: ValidationException) -> Response:
+def validation_to_problem(request: AnyRequest, exc: ValidationException) -> ProblemResponse:
     errors = _field_errors(request, exc.extra)
     if errors:
         return invalid_fields(errors).to_response(request)
@@ -82,7 +90,7 @@ def validation_to_problem(request: AnyRequest, exc: ValidationException) -> Resp
     return problem(400, "validation_failed", exc.detail, errors=errors).to_response(request)
 
 
-def http_to_problem(request: AnyRequest, exc: HTTPException) -> Response:
+def http_to_problem(request: AnyRequest, exc: HTTPException) -> ProblemResponse:
     if isinstance(exc, ProblemDetailsException):
         return exc.to_response(request)
     if exc.status_code >= 500:
@@ -113,7 +121,7 @@ def http_to_problem(request: AnyRequest, exc: HTTPException) -> Response:
     return problem(exc.status_code, code, detail, headers=headers).to_response(request)
 
 
-def unstorable_text_to_problem(request: AnyRequest, exc: asyncpg.CharacterNotInRepertoireError) -> Response:
+def unstorable_text_to_problem(request: AnyRequest, exc: asyncpg.CharacterNotInRepertoireError) -> ProblemResponse:
     # PostgreSQL text cannot hold a NUL character; everything else in Unicode is fine.
     return problem(
         400,
@@ -130,14 +138,14 @@ _CONFLICTS = {
 }
 
 
-def unique_violation_to_problem(request: AnyRequest, exc: asyncpg.UniqueViolationError) -> Response:
+def unique_violation_to_problem(request: AnyRequest, exc: asyncpg.UniqueViolationError) -> ProblemResponse:
     # The server's own detail would echo the clashing value: answer from the constraint name.
     logger.info("unique violation on %s", exc.constraint_name)
     code, detail = _CONFLICTS.get(exc.constraint_name or "", ("conflict", "That already exists."))
     return problem(409, code, detail).to_response(request)
 
 
-def foreign_key_violation_to_problem(request: AnyRequest, exc: asyncpg.ForeignKeyViolationError) -> Response:
+def foreign_key_violation_to_problem(request: AnyRequest, exc: asyncpg.ForeignKeyViolationError) -> ProblemResponse:
     # What a row refers to was deleted by a request that committed first (an account deleted
     # while its owner posts, say): the client's state is stale, not the server broken.
     logger.warning("foreign key violation on %s", exc.constraint_name)
@@ -146,10 +154,12 @@ def foreign_key_violation_to_problem(request: AnyRequest, exc: asyncpg.ForeignKe
     )
 
 
-def _unavailable(what: str, code: str, detail: str, retry_after_s: int):
+def _unavailable(
+    what: str, code: str, detail: str, retry_after_s: int
+) -> Callable[[AnyRequest, Exception], ProblemResponse]:
     """A handler for a dependency that is down: a 503 that says so, logged by type only."""
 
-    def handler(request: AnyRequest, exc: Exception) -> Response:
+    def handler(request: AnyRequest, exc: Exception) -> ProblemResponse:
         logger.error("%s unavailable: %s on %s %s", what, type(exc).__name__, request.method, request.url.path)
         return problem(503, code, detail, headers={"Retry-After": str(retry_after_s)}).to_response(request)
 
@@ -178,7 +188,7 @@ def _session_lost(exc: Exception) -> bool:
     return isinstance(exc, asyncpg.InternalClientError) or "connection is closed" in str(exc)
 
 
-def lost_connection_to_problem(request: AnyRequest, exc: Exception) -> Response:
+def lost_connection_to_problem(request: AnyRequest, exc: Exception) -> ProblemResponse:
     if not _session_lost(exc):
         return internal_error_to_problem(request, exc)
     if isinstance(exc, asyncpg.InternalClientError):
@@ -189,7 +199,7 @@ def lost_connection_to_problem(request: AnyRequest, exc: Exception) -> Response:
     return database_unavailable_to_problem(request, exc)
 
 
-def internal_error_to_problem(request: AnyRequest, exc: Exception) -> Response:
+def internal_error_to_problem(request: AnyRequest, exc: Exception) -> ProblemResponse:
     # The exception's message can carry participant data (e.g. a database detail), so the
     # log gets its type and where it was raised, not its text.
     frames = "".join(traceback.format_tb(exc.__traceback__))
@@ -197,7 +207,7 @@ def internal_error_to_problem(request: AnyRequest, exc: Exception) -> Response:
     return problem(500, "internal_error", "Something went wrong on our side. It has been logged.").to_response(request)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: validation_to_problem,
     HTTPException: http_to_problem,
     asyncpg.UniqueViolationError: unique_violation_to_problem,

@@ -6,7 +6,7 @@ check-in answers, tokens or codes (log calls pass ids, and errors log exception 
 Secrets that travel in URLs (the personal calendar URL, a token in a query) are the one
 exception a call site cannot avoid: a request's path is worth logging. So the redaction is
 done once, here, on every finished line, and every handler the app, uvicorn and the worker
-install writes through `JsonFormatter` (tests/test_operations.py checks each config)."""
+install writes through `JsonFormatter` (tests/operations/test_operations.py checks each config)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import re
+from typing import Any
 
 from litestar.logging.config import LoggingConfig
 
@@ -69,7 +70,7 @@ def logging_config(level: str = "INFO") -> LoggingConfig:
     )
 
 
-def _json_lines(**parts: dict) -> dict:
+def _json_lines(**parts: dict[str, Any]) -> dict[str, Any]:
     """A `logging.config.dictConfig` whose one handler writes JSON lines to stderr."""
     return {
         "version": 1,
@@ -80,7 +81,7 @@ def _json_lines(**parts: dict) -> dict:
     }
 
 
-def uvicorn_log_config(level: str = "INFO") -> dict:
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
     """uvicorn's own lines (start-up, access log) as JSON too."""
     return _json_lines(
         loggers={
@@ -90,7 +91,7 @@ def uvicorn_log_config(level: str = "INFO") -> dict:
     )
 
 
-def worker_log_config(level: str = "INFO") -> dict:
+def worker_log_config(level: str = "INFO") -> dict[str, Any]:
     """The worker's lines: everything through the root logger, as JSON."""
     return _json_lines(
         root={"level": level, "handlers": ["console"]},

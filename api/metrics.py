@@ -23,10 +23,13 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from litestar import get
 from litestar.config.app import AppConfig
+from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
 from litestar.response import Response
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
@@ -77,7 +80,7 @@ def note_arrival(app: ASGIApp) -> ASGIApp:
     request arrived and keeps the count of those in progress."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         scope[_STARTED] = time.perf_counter()  # type: ignore[literal-required]
@@ -99,14 +102,14 @@ def outermost(app_config: AppConfig) -> AppConfig:
 
 async def count_answer(message: Message, scope: Scope) -> None:
     """A `before_send` hook: each answer, counted as its start leaves."""
-    if message["type"] != "http.response.start" or scope.get("type") != "http":
+    if message["type"] != "http.response.start" or scope.get("type") != ScopeType.HTTP:
         return
     method = scope.get("method", "")
     method = method if method in _METHODS else "other"
     route = scope.get("path_template") or UNMATCHED
     status = message["status"]
     REQUESTS.labels(method, route, str(status)).inc()
-    started = scope.get(_STARTED)
+    started = cast("float | None", scope.get(_STARTED))  # our key, set by note_arrival
     if started is not None:
         LATENCY.labels(method, route).observe(time.perf_counter() - started)
     if status == 429:
@@ -152,7 +155,8 @@ def exposition() -> bytes:
     if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         forget_dead_processes(Path(folder))
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        # prometheus_client leaves these two unannotated, in a package marked typed.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
@@ -165,12 +169,12 @@ def forget_dead_processes(folder: Path) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, str(folder))
+            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
         except PermissionError:  # alive, another user's
             pass
 
 
-def metrics_route(token: str):
+def metrics_route(token: str) -> HTTPRouteHandler:
     """`GET /metrics` for whoever sends `Authorization: Bearer <AFTERCARE_METRICS_TOKEN>`."""
     expected = f"Bearer {token}".encode()
 

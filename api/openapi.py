@@ -6,16 +6,24 @@ what each handler is: a body or parameters can be invalid (400), a signed-in ope
 be refused (401, 403), an id in the path can name nothing the caller may see (404), a body
 can be too large, late or not JSON (413, 408, 415), and the database can be away (503). What only some operations
 answer (a conflict, a lock-out, a rate limit) they declare on their own decorator with
-`may_answer(...)`. The fuzzing test (tests/test_fuzz.py) holds the document to the truth.
+`may_answer(...)`. The fuzzing test (tests/attack/test_fuzz.py) holds the document to the truth.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.routes import HTTPRoute
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Schema
+    from litestar.typing import FieldDefinition
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -64,21 +72,23 @@ _WHEN = {
 _RESERVED = {"request", "socket", "state", "scope", "headers", "cookies", "query", "body", "data"}
 
 
-def strict_struct_schemas() -> list:
+def strict_struct_schemas() -> list[OpenAPISchemaPlugin]:
     """A schema plugin saying what our request bodies do: refuse fields they do not know
     (`forbid_unknown_fields`) with `additionalProperties: false`, so that clients and
     fuzzers know it too. It extends Litestar's own plugin for msgspec Structs, which has no
     public name: should a Litestar release move it, the API still starts (the document is
-    then merely less strict) and tests/test_fuzz.py fails, saying so."""
+    then merely less strict) and tests/attack/test_fuzz.py fails, saying so."""
     try:
         from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
     except ImportError:
         return []
 
     class StrictStructSchemaPlugin(StructSchemaPlugin):
-        def to_openapi_schema(self, field_definition, schema_creator):
+        def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
             schema = super().to_openapi_schema(field_definition, schema_creator)
-            if msgspec.inspect.type_info(field_definition.type_).forbid_unknown_fields:
+            # The plugin is only asked about Structs (`is_plugin_supported_field`).
+            info = cast(msgspec.inspect.StructType, msgspec.inspect.type_info(field_definition.type_))
+            if info.forbid_unknown_fields:
                 schema.additional_properties = False
             return schema
 

@@ -10,9 +10,11 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
+import asyncpg
 import msgspec
 from litestar.params import PathParameter, QueryParameter
 
@@ -120,7 +122,9 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
         raise _bad_cursor() from None
 
 
-def time_id_page(rows: list[Any], limit: int, to_item, time_key: str = "created_at") -> Page:
+def time_id_page(
+    rows: list[asyncpg.Record], limit: int, to_item: Callable[[asyncpg.Record], T], time_key: str = "created_at"
+) -> Page[T]:
     """A page of rows ordered by (time, id) descending, fetched with `limit + 1`."""
     more = len(rows) > limit
     rows = rows[:limit]
@@ -129,4 +133,4 @@ def time_id_page(rows: list[Any], limit: int, to_item, time_key: str = "created_
 
 
 def time_id_after(cursor: str | None) -> tuple[dt.datetime, UUID] | None:
-    return decode_cursor(cursor, dt.datetime, UUID) if cursor else None  # type: ignore[return-value]
+    return decode_cursor(cursor, dt.datetime, UUID) if cursor else None

@@ -6,9 +6,11 @@ parsing prose."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn, TypeVar, overload
 
 from litestar.plugins.problem_details import ProblemDetailsException
+
+T = TypeVar("T")
 
 _TITLES = {
     400: "Bad request",
@@ -63,7 +65,12 @@ def not_found(what: str) -> ProblemDetailsException:
     return problem(404, "not_found", f"No such {what}.")
 
 
-def found(row: Any, what: str) -> Any:
+# `found(None, what)` is the 404 itself, for a check the caller made: it never returns.
+@overload
+def found(row: None, what: str) -> NoReturn: ...
+@overload
+def found(row: T | None, what: str) -> T: ...
+def found(row: T | None, what: str) -> T:
     """The object-level check every route uses: a row the caller may see, or a 404."""
     if row is None:
         raise not_found(what)

@@ -12,7 +12,10 @@ pause in which requests are refused at once rather than queued for the same time
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import TracebackType
+from typing import TypeVar
 
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
@@ -28,6 +31,8 @@ from api.settings import Settings
 # After Redis failed, how long requests are refused without asking it. Short, so sign-in
 # comes back within about a second of Redis; the first request after it asks Redis again.
 PAUSE_AFTER_FAILURE_S = 1.0
+
+T = TypeVar("T")
 
 
 def rate_limit_store(settings: Settings) -> Store:
@@ -64,7 +69,7 @@ class FailFastStore(Store):
         self._pause_s = pause_s
         self._paused_until = 0.0
 
-    async def _call(self, operation):
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         if time.monotonic() < self._paused_until:
             raise RedisPaused("Redis failed moments ago")
         try:
@@ -91,5 +96,7 @@ class FailFastStore(Store):
     async def expires_in(self, key: str) -> int | None:
         return await self._call(lambda: self._store.expires_in(key))
 
-    async def __aexit__(self, *exc_info) -> None:
-        await self._store.__aexit__(*exc_info)  # closes the client and its connections
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc_val: BaseException | None, exc_tb: TracebackType | None
+    ) -> None:
+        await self._store.__aexit__(exc_type, exc_val, exc_tb)  # closes the client and its connections

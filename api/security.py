@@ -12,6 +12,7 @@ Authorization has two layers, used the same way by every route:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -23,6 +24,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import HttpMethod
 from litestar.exceptions import NotAuthorizedException
+from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
@@ -57,7 +59,7 @@ class Principal(msgspec.Struct, frozen=True):
 SignedInRequest = Request[Principal, Token, State]
 
 
-def must_enrol_mfa(required: frozenset[str], roles, mfa_on: bool) -> bool:
+def must_enrol_mfa(required: frozenset[str], roles: Iterable[str], mfa_on: bool) -> bool:
     """Whether someone holding `roles` must set up two-factor sign-in before anything else."""
     return not mfa_on and not required.isdisjoint(roles)
 
@@ -140,10 +142,19 @@ def _allow_answer(handler: BaseRouteHandler) -> bool:
     """Litestar's own OPTIONS handler, added to every path: it answers the `Allow` header
     and nothing else, and the auth middleware skips OPTIONS (a browser's preflight carries
     no token), so there is nobody to check and nothing to protect."""
-    return handler.http_methods == {HttpMethod.OPTIONS} and handler.handler_name == "options_handler"
+    # Only an HTTP handler has methods (a guarded socket is not an OPTIONS answer either).
+    return (
+        isinstance(handler, HTTPRouteHandler)
+        and handler.http_methods == {HttpMethod.OPTIONS}
+        and handler.handler_name == "options_handler"
+    )
 
 
-def require_roles(*roles: str):
+# A guard as Litestar calls it: before the handler, raising to refuse.
+Guard = Callable[[ASGIConnection[Any, Principal, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def require_roles(*roles: str) -> Guard:
     """A guard admitting callers who hold any of `roles`."""
     needed = ", ".join(roles)
 

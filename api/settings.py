@@ -7,6 +7,7 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, cast
 from urllib.parse import urlsplit
 
 
@@ -237,7 +238,7 @@ class Settings:
     push_transport: str = "aiohttp"
     checkin_reminder_at: dt.time = dt.time(18, 0)
     session_reminder_minutes: int = 60
-    session_reminder_audience: str = "rsvp"  # or "members"
+    session_reminder_audience: Literal["rsvp", "members"] = "rsvp"
     push_batch_size: int = 500
     # Claims a worker sends at once (notifications/dispatch.dispatch_lanes), each on its own
     # connection: while one waits on the database or on FCM, the other sends.
@@ -316,8 +317,9 @@ class Settings:
             push_transport=_choice("AFTERCARE_PUSH_TRANSPORT", cls.push_transport, ("aiohttp", "firebase-admin")),
             checkin_reminder_at=_clock("AFTERCARE_CHECKIN_REMINDER_AT", cls.checkin_reminder_at),
             session_reminder_minutes=_int("AFTERCARE_SESSION_REMINDER_MINUTES", cls.session_reminder_minutes, 1),
-            session_reminder_audience=_choice(
-                "AFTERCARE_SESSION_REMINDER_AUDIENCE", cls.session_reminder_audience, ("rsvp", "members")
+            session_reminder_audience=cast(
+                'Literal["rsvp", "members"]',
+                _choice("AFTERCARE_SESSION_REMINDER_AUDIENCE", cls.session_reminder_audience, ("rsvp", "members")),
             ),
             push_batch_size=min(_int("AFTERCARE_PUSH_BATCH_SIZE", cls.push_batch_size, 1), 2000),
             push_lanes=_int("AFTERCARE_PUSH_LANES", cls.push_lanes, 1, 4),

@@ -41,7 +41,8 @@ class Drain:
         if threading.current_thread() is not threading.main_thread():
             return False
         uvicorn_exit = signal.getsignal(signal.SIGTERM)
-        if not isinstance(getattr(uvicorn_exit, "__self__", None), uvicorn.Server):
+        # uvicorn's handler is a bound method of its Server (`callable` says so to the type checker).
+        if not callable(uvicorn_exit) or not isinstance(getattr(uvicorn_exit, "__self__", None), uvicorn.Server):
             return False
         loop = asyncio.get_running_loop()
 

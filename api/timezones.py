@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 from litestar import get
 
+from api.deps import as_connection
 from api.pagination import Page
 from api.validation import accept_zones_known_to, accepted_zones
 from db import zones as zones_db
@@ -20,7 +21,7 @@ async def learn_database_zones(pool: asyncpg.Pool, database_url: str) -> None:
     if database_url in _learned_from:
         return
     async with pool.acquire() as conn:
-        accept_zones_known_to(await zones_db.postgres_zone_names(conn))
+        accept_zones_known_to(await zones_db.postgres_zone_names(as_connection(conn)))
     _learned_from.add(database_url)
 
 

@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar.plugins import PluginProtocol
 from litestar.types import Message, Scope
+
+if TYPE_CHECKING:
+    # The `tracing` extra, imported where it is used: without it the API still starts.
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 # What the server span of a request would otherwise carry about who asked and for what.
 _NOT_RECORDED = (
@@ -48,7 +54,7 @@ REDACTED = "redacted"
 def span_details(scope: Scope) -> tuple[str, dict[str, Any]]:
     """A request's span name as it starts: the method alone. The span starts before routing,
     when only the path as sent is known; `name_by_route` names it once the route is found."""
-    method = scope.get("method")
+    method = cast("str | None", scope.get("method"))  # a socket's scope has none
     return (method or scope.get("type", "request")), {}
 
 
@@ -112,12 +118,12 @@ def _clean(name: str, value: Any) -> Any:
     return value
 
 
-def redacting(exporter: Any) -> Any:
+def redacting(exporter: SpanExporter) -> SpanExporter:
     """`exporter`, sending each span without what could name someone: the attributes of
     `_NOT_RECORDED` and recorded headers replaced, ids in any text replaced, and of an error
     only its type (a database error's text quotes the values it refused: an email, a note)."""
     from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
     from opentelemetry.trace import Status
 
     def redacted(span: ReadableSpan) -> ReadableSpan:
@@ -141,7 +147,7 @@ def redacting(exporter: Any) -> Any:
         )
 
     class Redacting(SpanExporter):
-        def export(self, spans):  # type: ignore[no-untyped-def]
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
             return exporter.export([redacted(span) for span in spans])
 
         def shutdown(self) -> None:
@@ -153,11 +159,12 @@ def redacting(exporter: Any) -> Any:
     return Redacting()
 
 
-def trace_sql(provider: Any) -> Any:
+def trace_sql(provider: Any) -> AsyncPGInstrumentor:
     """Spans of every asyncpg query, under the request's; returns what stops them."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    instrumentor = AsyncPGInstrumentor()
+    # Its constructor is unannotated (`capture_parameters=False`), in a package marked typed.
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=provider)
     return instrumentor

@@ -5,7 +5,7 @@ msgspec stops at the first bad field and says what it expected in its own terms 
 takes: "mood: must be a whole number from 1 to 5", "weekday: must be one of monday, ...".
 The requirement is read from the type itself (msgspec.inspect), so a new field or a new
 allowed value is worded without anyone touching this module; only a new regex needs a
-meaning here (tests/test_error_wording.py fails until it has one)."""
+meaning here (tests/attack/test_error_wording.py fails until it has one)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def bad_fields(value: Any, kind: Any, at: str = "") -> list[tuple[str, str]]:
     fields = _struct_fields(kind) if isinstance(info, mi.StructType) and isinstance(value, dict) else None
     found: list[tuple[str, str]] = []
     if fields is not None:
+        assert isinstance(info, mi.StructType)  # fields are only read for a struct (above)
         for name, (field_kind, required) in fields.items():
             if name in value:
                 found += bad_fields(value[name], field_kind, _join(at, name))

@@ -32,6 +32,7 @@ import asyncpg
 
 from api import worker_metrics
 from api.circle.escalation import escalate_unanswered
+from api.deps import as_connection
 from api.groups.reminders import groups_without_sessions, session_reminders
 from api.settings import Settings
 from db import job_health
@@ -42,7 +43,7 @@ from db.job_health import Skip
 from notifications import reminders
 from notifications.dispatch import Policy, dispatch_lanes
 from notifications.fcm_lean import LeanSender
-from notifications.sender import FcmSenderBase, FirebaseSender, LogSender, Sender
+from notifications.sender import FirebaseSender, LogSender, Sender
 
 log = logging.getLogger("aftercare.worker")
 
@@ -52,7 +53,7 @@ OUTBOX_REFRESH_S = 15.0
 
 
 # AFTERCARE_PUSH_TRANSPORT: how pushes reach FCM (notifications/sender.py says why two).
-PUSH_TRANSPORTS: dict[str, type[FcmSenderBase]] = {
+PUSH_TRANSPORTS: dict[str, type[LeanSender] | type[FirebaseSender]] = {
     "aiohttp": LeanSender,
     "firebase-admin": FirebaseSender,
 }
@@ -153,7 +154,10 @@ class Worker:
 
     async def dispatch(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         async with contextlib.AsyncExitStack() as lanes:
-            others = [await lanes.enter_async_context(self.pool.acquire()) for _ in range(self.policy.lanes - 1)]
+            others = [
+                as_connection(await lanes.enter_async_context(self.pool.acquire()))
+                for _ in range(self.policy.lanes - 1)
+            ]
             report = await dispatch_lanes([conn, *others], self.sender, now, self.policy)
         worker_metrics.dispatched(report)
         # A batch sees only some people: a skip record stays until the person's zone loads again.
@@ -173,7 +177,7 @@ class Worker:
     async def reminders(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         checkins = await reminders.checkin_reminders(conn, now, self.settings.checkin_reminder_at)
         lead = dt.timedelta(minutes=self.settings.session_reminder_minutes)
-        sessions = await session_reminders(conn, now, lead, self.settings.session_reminder_audience)  # type: ignore[arg-type]
+        sessions = await session_reminders(conn, now, lead, self.settings.session_reminder_audience)
         skipped = await unwatched_graduates(conn) + await groups_without_sessions(conn)
         # Dispatch hears of new reminders through NOTIFY (and runs next this round).
         summary = f"{checkins} check-in reminders, {sessions} session reminders written" if checkins or sessions else ""
@@ -263,7 +267,8 @@ class Worker:
         now = self.clock()
         started = time.monotonic()
         try:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as pooled:
+                conn = as_connection(pooled)
                 outcome = await job.run(conn, now)
                 await record_run(conn, job.name, now, time.monotonic() - started, outcome)
         except Exception as exc:  # one failing job must not stop the others; its text may hold personal data
@@ -278,7 +283,8 @@ class Worker:
 
     async def _record_failure(self, name: str, now: dt.datetime, duration_s: float, exc: Exception) -> None:
         try:
-            async with self.pool.acquire() as conn:
+            async with self.pool.acquire() as pooled:
+                conn = as_connection(pooled)
                 await job_health.record_failure(conn, name, now, duration_s, type(exc).__name__)
                 if isinstance(exc, asyncpg.InvalidParameterValueError):
                     await zones_db.refresh_known(conn)  # a zone the server stopped knowing
@@ -289,7 +295,7 @@ class Worker:
         """The outbox gauges, from one statement over the rows still to push."""
         try:
             async with self.pool.acquire() as conn:
-                depth = await notifications_db.outbox_depth(conn, self.clock())
+                depth = await notifications_db.outbox_depth(as_connection(conn), self.clock())
         except Exception as exc:  # the database is away: the jobs say so; the gauges keep their last values
             log.warning("cannot read the outbox for the metrics (%s)", type(exc).__name__)
             return
@@ -299,7 +305,7 @@ class Worker:
         """The zones the server knows may have changed since the last start (an upgrade)."""
         try:
             async with self.pool.acquire() as conn:
-                changed = await zones_db.refresh_known(conn)
+                changed = await zones_db.refresh_known(as_connection(conn))
         except Exception as exc:  # the jobs will say what is wrong, each in its turn
             log.warning("cannot refresh the list of known time zones (%s)", type(exc).__name__)
             return

@@ -145,5 +145,5 @@ def outbox(depth: OutboxDepth) -> None:
 
 def _known(value: str, allowed: tuple[str, ...]) -> str:
     """A label value from the lists above, or "other": a value never passes through unchecked,
-    and a metric never stops a job (tests/test_worker_metrics.py keeps the lists complete)."""
+    and a metric never stops a job (tests/worker/test_worker_metrics.py keeps the lists complete)."""
     return value if value in allowed else OTHER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -30,9 +31,10 @@ async def raise_alert(
     rises to the highest seen, and an acknowledged alert opens again on worse, high or
     critical news); record either on the timeline. Returns the alert id. `at`: when, if
     not the database's now (the demo's history is dated back)."""
-    return await conn.fetchval(
+    alert_id: int = await conn.fetchval(
         "select alert_raise($1, $2, $3, $4, $5, $6)", person_id, kind, severity, reason, checkin_id, at
     )
+    return alert_id
 
 
 async def note_checkin(
@@ -45,7 +47,7 @@ async def note_checkin(
 async def list_alerts(
     conn: asyncpg.Connection,
     *,
-    statuses: list[str] | None,
+    statuses: Sequence[str] | None,
     min_severity: int | None,
     counselor_id: UUID | None,
     person_ids: list[UUID] | None,
@@ -133,9 +135,10 @@ async def checkins_behind(conn: asyncpg.Connection, alert_ids: list[int]) -> lis
 
 
 async def has_outreach(conn: asyncpg.Connection, alert_id: int) -> bool:
-    return await conn.fetchval(
+    outreach: bool = await conn.fetchval(
         "select exists (select from alert_events where alert_id = $1 and kind = 'outreach')", alert_id
     )
+    return outreach
 
 
 async def acknowledge(conn: asyncpg.Connection, alert_id: int, actor_id: UUID, at: dt.datetime | None = None) -> None:

@@ -83,18 +83,20 @@ async def lock_code(conn: asyncpg.Connection, code_id: int) -> asyncpg.Record | 
 
 
 async def count_failed_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
-    return await conn.fetchval(
+    attempts: int = await conn.fetchval(
         "update activation_codes set failed_attempts = failed_attempts + 1 where id = $1 returning failed_attempts",
         code_id,
     )
+    return attempts
 
 
 async def uncount_code_attempt(conn: asyncpg.Connection, code_id: int) -> int:
     """Take back an attempt counted before its check, when the check found the code right."""
-    return await conn.fetchval(
+    attempts: int = await conn.fetchval(
         "update activation_codes set failed_attempts = failed_attempts - 1 where id = $1 returning failed_attempts",
         code_id,
     )
+    return attempts
 
 
 async def redeem_code(conn: asyncpg.Connection, code_id: int, person_id: UUID, now: dt.datetime) -> bool:
@@ -125,7 +127,7 @@ async def create_session(
 ) -> UUID:
     """The refresh token is issued at `now`, the app's clock: the idle limit of password
     sessions counts from it (api/auth/routes.py)."""
-    return await conn.fetchval(
+    session_id: UUID = await conn.fetchval(
         """
         with session as (
             insert into auth_sessions (person_id, method) values ($1, $2) returning id
@@ -140,6 +142,7 @@ async def create_session(
         refresh_expires_at,
         now,
     )
+    return session_id
 
 
 async def lock_refresh_token(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
@@ -181,11 +184,12 @@ async def rotate_refresh_token(
 
 async def successor_is_unused(conn: asyncpg.Connection, session_id: UUID, successor_hash: bytes) -> bool:
     """Whether the session's token with this hash exists and has not been used yet."""
-    return await conn.fetchval(
+    unused: bool = await conn.fetchval(
         "select exists (select from refresh_tokens where session_id = $1 and token_hash = $2 and used_at is null)",
         session_id,
         successor_hash,
     )
+    return unused
 
 
 async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str) -> None:
@@ -198,7 +202,7 @@ async def revoke_session(conn: asyncpg.Connection, session_id: UUID, reason: str
 
 async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, reason: str) -> UUID | None:
     """Whose session ended; None when the token was unknown or its session over already."""
-    return await conn.fetchval(
+    person_id: UUID | None = await conn.fetchval(
         """
         update auth_sessions set revoked_at = now(), revoked_reason = $2
         where id = (select session_id from refresh_tokens where token_hash = $1)
@@ -208,6 +212,7 @@ async def revoke_session_of_token(conn: asyncpg.Connection, token_hash: bytes, r
         token_hash,
         reason,
     )
+    return person_id
 
 
 async def get_principal(conn: asyncpg.Connection, person_id: UUID, session_id: UUID) -> asyncpg.Record | None:

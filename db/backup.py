@@ -241,6 +241,7 @@ async def inspect(conn: asyncpg.Connection) -> DatabaseInfo:
     migration, count = None, 0
     if ledger is not None:
         row = await conn.fetchrow(f"select max(version) as last, count(*) as n from {ledger}")
+        assert row is not None  # aggregates without `group by`: always one row
         migration, count = row["last"], row["n"]
     return DatabaseInfo(
         server_version=version,

@@ -4,6 +4,7 @@ what they answered, and the worker's look for requests nobody answered."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 from uuid import UUID
 
 import asyncpg
@@ -48,7 +49,7 @@ async def invitable_peer(conn: asyncpg.Connection, owner_id: UUID, person_id: UU
 
 async def circle_size(conn: asyncpg.Connection, owner_id: UUID, now: dt.datetime) -> int:
     """Members and invitations still open: both take a place."""
-    return await conn.fetchval(
+    size: int = await conn.fetchval(
         """
         select (select count(*) from circle_members where owner_id = $1)
              + (select count(*) from circle_invitations
@@ -57,20 +58,22 @@ async def circle_size(conn: asyncpg.Connection, owner_id: UUID, now: dt.datetime
         owner_id,
         now,
     )
+    return size
 
 
 async def member_count(conn: asyncpg.Connection, owner_id: UUID) -> int:
-    return await conn.fetchval("select count(*) from circle_members where owner_id = $1", owner_id)
+    return cast(int, await conn.fetchval("select count(*) from circle_members where owner_id = $1", owner_id))
 
 
 async def is_member(conn: asyncpg.Connection, owner_id: UUID, member_id: UUID) -> bool:
-    return await conn.fetchval(
+    member: bool = await conn.fetchval(
         "select exists (select from circle_members where owner_id = $1 and member_id = $2)", owner_id, member_id
     )
+    return member
 
 
 async def invited(conn: asyncpg.Connection, owner_id: UUID, invitee_id: UUID, now: dt.datetime) -> bool:
-    return await conn.fetchval(
+    open_invitation: bool = await conn.fetchval(
         """
         select exists (select from circle_invitations
                        where owner_id = $1 and invitee_id = $2 and answered_at is null and expires_at > $3)
@@ -79,6 +82,7 @@ async def invited(conn: asyncpg.Connection, owner_id: UUID, invitee_id: UUID, no
         invitee_id,
         now,
     )
+    return open_invitation
 
 
 async def invite(
@@ -95,7 +99,7 @@ async def invite(
         invitee_id,
         now,
     )
-    return await conn.fetchrow(
+    invitation = await conn.fetchrow(
         """
         insert into circle_invitations (owner_id, invitee_id, created_at, expires_at) values ($1, $2, $3, $4)
         returning id, expires_at
@@ -105,6 +109,8 @@ async def invite(
         now,
         expires_at,
     )
+    assert invitation is not None  # insert ... returning: always its row
+    return invitation
 
 
 INVITATION_COLUMNS = """
@@ -218,11 +224,12 @@ async def set_mute(conn: asyncpg.Connection, owner_id: UUID, member_id: UUID, un
 async def lock_asker(conn: asyncpg.Connection, person_id: UUID) -> str:
     """One person's requests one at a time, so the hourly limit holds for two sent at once;
     their alias, as their circle knows them."""
-    return await conn.fetchval(
+    alias: str = await conn.fetchval(
         "select p.name from pg_advisory_xact_lock(hashtextextended('help:' || $1::uuid::text, 0)), people p "
         "where p.id = $1",
         person_id,
     )
+    return alias
 
 
 async def requests_since(conn: asyncpg.Connection, person_id: UUID, since: dt.datetime) -> list[dt.datetime]:
@@ -255,7 +262,7 @@ async def add_request(
     conn: asyncpg.Connection, person_id: UUID, message: str | None, recipients: list[UUID], now: dt.datetime
 ) -> int:
     """The request and one waiting response per person reached, in one statement."""
-    return await conn.fetchval(
+    request_id: int = await conn.fetchval(
         """
         with request as (
             insert into help_requests (person_id, message, created_at, reached) values ($1, $2, $3, cardinality($4::uuid[]))
@@ -270,6 +277,7 @@ async def add_request(
         now,
         recipients,
     )
+    return request_id
 
 
 async def request_for_responder(
@@ -336,7 +344,7 @@ async def requests_of(conn: asyncpg.Connection, person_id: UUID, limit: int) -> 
 
 async def used_or_crisis_on(conn: asyncpg.Connection, person_id: UUID, local_date: dt.date) -> bool:
     """Whether a check-in of that (local) day reported use or a crisis."""
-    return await conn.fetchval(
+    found: bool = await conn.fetchval(
         """
         select exists (select from checkins
                        where person_id = $1 and local_date = $2 and (used or need_support = 'crisis_now'))
@@ -344,6 +352,7 @@ async def used_or_crisis_on(conn: asyncpg.Connection, person_id: UUID, local_dat
         person_id,
         local_date,
     )
+    return found
 
 
 async def unanswered(
@@ -394,4 +403,4 @@ async def note_on_open_alerts(conn: asyncpg.Connection, person_id: UUID, request
 
 
 async def alias_of(conn: asyncpg.Connection, person_id: UUID) -> str:
-    return await conn.fetchval("select name from people where id = $1", person_id)
+    return cast(str, await conn.fetchval("select name from people where id = $1", person_id))

@@ -28,7 +28,7 @@ class NewCheckin(NamedTuple):
     note: str | None
     phq2: list[int] | None
     gad2: list[int] | None
-    risk_reasons: list[dict]
+    risk_reasons: list[dict[str, str]]  # code, kind, severity and message of each
 
 
 async def insert_checkins(conn: asyncpg.Connection, rows: Sequence[NewCheckin]) -> list[UUID]:

@@ -34,6 +34,7 @@ async def register(
         platform,
         app_version,
     )
+    assert row is not None  # an upsert with no condition returns its row either way
     return row, row["created"]
 
 

@@ -53,7 +53,10 @@ async def lock_author(conn: asyncpg.Connection, person_id: UUID) -> None:
 
 
 async def recent_posts_by(conn: asyncpg.Connection, person_id: UUID, since: dt.datetime) -> int:
-    return await conn.fetchval("select count(*) from posts where author_id = $1 and created_at >= $2", person_id, since)
+    count: int = await conn.fetchval(
+        "select count(*) from posts where author_id = $1 and created_at >= $2", person_id, since
+    )
+    return count
 
 
 async def posted_lately(
@@ -66,7 +69,7 @@ async def posted_lately(
 ) -> bool:
     """Whether the person posted these words to this place (the group's discussion, or
     under this post) since `since`: any of their posts, not only the latest (posts_author_idx)."""
-    return await conn.fetchval(
+    posted: bool = await conn.fetchval(
         """
         select exists (
             select from posts
@@ -80,6 +83,7 @@ async def posted_lately(
         group_id,
         reply_to,
     )
+    return posted
 
 
 async def insert_post(
@@ -93,7 +97,7 @@ async def insert_post(
     digest: bytes,
     at: dt.datetime | None = None,
 ) -> int:
-    return await conn.fetchval(
+    post_id: int = await conn.fetchval(
         """
         insert into posts (group_id, author_id, author_role, reply_to, body, body_digest, created_at)
         values ($1, $2, $3, $4, $5, $6, coalesce($7, now()))
@@ -107,6 +111,7 @@ async def insert_post(
         digest,
         at,
     )
+    return post_id
 
 
 async def get_post(conn: asyncpg.Connection, post_id: int, viewer_id: UUID, moderator: bool) -> asyncpg.Record | None:
@@ -250,15 +255,19 @@ async def react(conn: asyncpg.Connection, post_id: int, person_id: UUID, kind: s
         await conn.execute(
             "delete from post_reactions where post_id = $1 and person_id = $2 and kind = $3", post_id, person_id, kind
         )
-    return await conn.fetchval("select count(*) from post_reactions where post_id = $1 and kind = $2", post_id, kind)
+    count: int = await conn.fetchval(
+        "select count(*) from post_reactions where post_id = $1 and kind = $2", post_id, kind
+    )
+    return count
 
 
 async def blocked(conn: asyncpg.Connection, blocker_id: UUID, blocked_id: UUID | None) -> bool:
     if blocked_id is None:
         return False
-    return await conn.fetchval(
+    is_blocked: bool = await conn.fetchval(
         "select exists (select from person_blocks where blocker_id = $1 and blocked_id = $2)", blocker_id, blocked_id
     )
+    return is_blocked
 
 
 async def blocked_ids(conn: asyncpg.Connection, blocker_id: UUID) -> set[UUID]:

@@ -22,9 +22,10 @@ class EmbeddedPostgres:
         _forget_dead_users(data_dir)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR as root
-            import pgserver
+            # From its module: the package re-exports it without saying so (no `__all__`).
+            from pgserver.postgres_server import get_server
 
-            self._server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+            self._server = get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
         self.url: str = self._server.get_uri()
 
     def stop(self) -> None:

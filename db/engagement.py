@@ -299,7 +299,7 @@ async def refresh(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[U
 async def _days_to_look_back(conn: asyncpg.Connection, now: dt.datetime, person_ids: list[UUID]) -> int:
     """The whole month kept if any of them is stale (or new); else back to the oldest date
     their state was worked out at, with a day either side for the zones' dates."""
-    span = await conn.fetchval(
+    span: int = await conn.fetchval(
         """
         select case when count(*) < cardinality($1::uuid[]) or bool_or(fresh_until = '-infinity' or today is null)
                     then $3::int else $2::date - min(today) + 2 end

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -37,9 +38,10 @@ _KM_PER_DEGREE = 111.195
 async def insert_group(conn: asyncpg.Connection, fields: dict[str, Any]) -> UUID:
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return await conn.fetchval(
+    group_id: UUID = await conn.fetchval(
         f"insert into groups ({', '.join(columns)}) values ({placeholders}) returning id", *fields.values()
     )
+    return group_id
 
 
 async def update_group(conn: asyncpg.Connection, group_id: UUID, fields: dict[str, Any]) -> None:
@@ -132,8 +134,8 @@ async def list_groups(
     viewer_id: UUID,
     weekdays: list[int] | None,
     start_between: tuple[dt.time, dt.time] | None,
-    formats: list[str] | None,
-    topics: list[str] | None,
+    formats: Sequence[str] | None,
+    topics: Sequence[str] | None,
     near: tuple[float, float] | None,
     radius_km: float | None,
     open_seats: bool,
@@ -202,9 +204,10 @@ async def lock_group(conn: asyncpg.Connection, group_id: UUID) -> asyncpg.Record
 
 
 async def membership(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> str | None:
-    return await conn.fetchval(
+    status: str | None = await conn.fetchval(
         "select status from group_members where group_id = $1 and person_id = $2", group_id, person_id
     )
+    return status
 
 
 async def add_member(
@@ -224,9 +227,10 @@ async def add_member(
 
 async def remove_member(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> str | None:
     """Remove the person from the group or its waitlist; return what they were."""
-    return await conn.fetchval(
+    status: str | None = await conn.fetchval(
         "delete from group_members where group_id = $1 and person_id = $2 returning status", group_id, person_id
     )
+    return status
 
 
 async def promote_from_waitlist(conn: asyncpg.Connection, group_id: UUID) -> list[UUID]:
@@ -254,7 +258,7 @@ async def promote_from_waitlist(conn: asyncpg.Connection, group_id: UUID) -> lis
 
 
 async def waitlist_position(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> int | None:
-    return await conn.fetchval(
+    position: int | None = await conn.fetchval(
         """
         select position from (
             select person_id, row_number() over (order by since, person_id) as position
@@ -264,6 +268,7 @@ async def waitlist_position(conn: asyncpg.Connection, group_id: UUID, person_id:
         group_id,
         person_id,
     )
+    return position
 
 
 async def member_of(conn: asyncpg.Connection, person_id: UUID) -> list[UUID]:
@@ -275,9 +280,10 @@ async def member_of(conn: asyncpg.Connection, person_id: UUID) -> list[UUID]:
 
 
 async def is_facilitator(conn: asyncpg.Connection, group_id: UUID, person_id: UUID) -> bool:
-    return await conn.fetchval(
+    facilitator: bool = await conn.fetchval(
         "select exists (select from group_facilitators where group_id = $1 and person_id = $2)", group_id, person_id
     )
+    return facilitator
 
 
 async def members(conn: asyncpg.Connection, group_id: UUID) -> list[asyncpg.Record]:
@@ -307,7 +313,7 @@ async def public_groups(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 
 async def id_by_slug(conn: asyncpg.Connection, slug: str) -> UUID | None:
-    return await conn.fetchval("select id from groups where slug = $1", slug)
+    return cast(UUID | None, await conn.fetchval("select id from groups where slug = $1", slug))
 
 
 async def upsert_imported(conn: asyncpg.Connection, fields: dict[str, Any]) -> tuple[UUID, bool] | None:
@@ -331,7 +337,7 @@ async def upsert_imported(conn: asyncpg.Connection, fields: dict[str, Any]) -> t
 
 
 async def group_name(conn: asyncpg.Connection, group_id: UUID) -> str:
-    return await conn.fetchval("select name from groups where id = $1", group_id)
+    return cast(str, await conn.fetchval("select name from groups where id = $1", group_id))
 
 
 async def groups_with_members(conn: asyncpg.Connection) -> list[UUID]:

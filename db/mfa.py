@@ -96,7 +96,7 @@ async def use_recovery_code(conn: asyncpg.Connection, person_id: UUID, code_hash
 
 async def status(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record:
     """Whether two-factor is on (since when), and how many recovery codes are left."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         """
         select (select confirmed_at from mfa_totp where person_id = $1) as enabled_at,
                (select count(*) from mfa_recovery_codes where person_id = $1 and used_at is null)
@@ -104,12 +104,15 @@ async def status(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record:
         """,
         person_id,
     )
+    assert row is not None  # a select without `from`: always one row
+    return row
 
 
 async def is_on(conn: asyncpg.Connection, person_id: UUID) -> bool:
-    return await conn.fetchval(
+    on: bool = await conn.fetchval(
         "select exists (select from mfa_totp where person_id = $1 and confirmed_at is not null)", person_id
     )
+    return on
 
 
 async def create_challenge(
@@ -162,7 +165,7 @@ async def lock_challenge(conn: asyncpg.Connection, challenge_id: int) -> asyncpg
 
 async def count_challenge_failure(conn: asyncpg.Connection, challenge_id: int, max_failures: int) -> bool:
     """Count a wrong code against the challenge; True when that used up its tries (it is void)."""
-    return await conn.fetchval(
+    void: bool = await conn.fetchval(
         """
         update mfa_challenges
         set failed_attempts = failed_attempts + 1,
@@ -173,6 +176,7 @@ async def count_challenge_failure(conn: asyncpg.Connection, challenge_id: int, m
         challenge_id,
         max_failures,
     )
+    return void
 
 
 async def use_challenge(conn: asyncpg.Connection, challenge_id: int) -> None:

@@ -3,6 +3,7 @@ until a moderator dismisses them or hides (or the author removes) the post."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -13,7 +14,7 @@ async def add_report(
     conn: asyncpg.Connection, post_id: int, group_id: UUID, reporter_id: UUID, reason: str, note: str | None
 ) -> int | None:
     """The report's id; None when this person's report of this post is already open."""
-    return await conn.fetchval(
+    report_id: int | None = await conn.fetchval(
         """
         insert into moderation_items (post_id, group_id, kind, reason, note, reporter_id)
         values ($1, $2, 'report', $3, $4, $5)
@@ -26,20 +27,23 @@ async def add_report(
         note,
         reporter_id,
     )
+    return report_id
 
 
-async def open_report_of(conn: asyncpg.Connection, post_id: int, reporter_id: UUID) -> int:
-    return await conn.fetchval(
+async def open_report_of(conn: asyncpg.Connection, post_id: int, reporter_id: UUID) -> int | None:
+    """The person's open report of this post; None when they have none open."""
+    report_id: int | None = await conn.fetchval(
         "select id from moderation_items where post_id = $1 and reporter_id = $2 and kind = 'report' and closed_at is null",
         post_id,
         reporter_id,
     )
+    return report_id
 
 
 async def add_crisis_flag(
     conn: asyncpg.Connection, post_id: int, group_id: UUID, categories: Sequence[str], phrases: Sequence[str]
 ) -> int:
-    return await conn.fetchval(
+    flag_id: int = await conn.fetchval(
         """
         insert into moderation_items (post_id, group_id, kind, reason, phrases)
         values ($1, $2, 'crisis', $3, $4) returning id
@@ -49,6 +53,7 @@ async def add_crisis_flag(
         ",".join(categories),
         list(phrases),
     )
+    return flag_id
 
 
 async def close_for_post(conn: asyncpg.Connection, post_id: int, by: UUID | None, outcome: str) -> int:
@@ -87,7 +92,12 @@ _QUEUE = """
 
 
 async def open_items(
-    conn: asyncpg.Connection, moderator_id: UUID, staff: bool, mine: bool, after: tuple | None, limit: int
+    conn: asyncpg.Connection,
+    moderator_id: UUID,
+    staff: bool,
+    mine: bool,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
 ) -> list[asyncpg.Record]:
     """Open items, oldest first (the longest waiting at the top)."""
     return await conn.fetch(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 from uuid import UUID
 
@@ -147,7 +147,7 @@ async def fail_abandoned(conn: asyncpg.Connection, now: dt.datetime, max_attempt
     return int(status.split()[-1])
 
 
-async def extend_lease(conn: asyncpg.Connection, claim_id: UUID, until: dt.datetime, ids: Sequence[int]) -> set[int]:
+async def extend_lease(conn: asyncpg.Connection, claim_id: UUID, until: dt.datetime, ids: Iterable[int]) -> set[int]:
     """Keep holding these rows a while longer; returns those still held by this claim (a row
     whose lease ran out may have gone to another worker: not ours to send any more)."""
     rows = await conn.fetch(
@@ -198,6 +198,7 @@ where push_state = 'pending' or push_state = 'sending'
 async def outbox_depth(conn: asyncpg.Connection, now: dt.datetime) -> OutboxDepth:
     """How many notifications are waiting, by state, in one statement."""
     row = await conn.fetchrow(OUTBOX_DEPTH, now)
+    assert row is not None  # aggregates without `group by`: always one row
     return OutboxDepth(row["due"], row["scheduled"], row["claimed"], row["lease_expired"], row["oldest_due_s"])
 
 
@@ -299,7 +300,10 @@ async def inbox(
 
 
 async def unread_count(conn: asyncpg.Connection, person_id: UUID) -> int:
-    return await conn.fetchval("select count(*) from notifications where person_id = $1 and read_at is null", person_id)
+    count: int = await conn.fetchval(
+        "select count(*) from notifications where person_id = $1 and read_at is null", person_id
+    )
+    return count
 
 
 async def mark_read(conn: asyncpg.Connection, person_id: UUID, notification_id: int) -> asyncpg.Record | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -39,7 +40,7 @@ async def insert_participant(
     counselor_id: UUID | None,
     sobriety_date: dt.date | None,
 ) -> UUID:
-    return await conn.fetchval(
+    person_id: UUID = await conn.fetchval(
         """
         with person as (
             insert into people (roles, name, timezone) values (array['participant'], $1, $2)
@@ -58,11 +59,12 @@ async def insert_participant(
         counselor_id,
         sobriety_date,
     )
+    return person_id
 
 
 async def count_people(conn: asyncpg.Connection) -> int:
     """Everyone stored: graduates, staff, facilitators, admins."""
-    return await conn.fetchval("select count(*) from people")
+    return cast(int, await conn.fetchval("select count(*) from people"))
 
 
 async def get_participant(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
@@ -170,10 +172,11 @@ async def set_active(conn: asyncpg.Connection, person_id: UUID, active: bool, no
 
 
 async def is_staff_member(conn: asyncpg.Connection, person_id: UUID) -> bool:
-    return await conn.fetchval(
+    staff: bool = await conn.fetchval(
         "select exists (select from people where id = $1 and is_active and roles && array['staff', 'admin'])",
         person_id,
     )
+    return staff
 
 
 async def insert_account(
@@ -182,10 +185,10 @@ async def insert_account(
     email: str,
     password_hash: str | None,
     name: str,
-    roles: list[str],
+    roles: Sequence[str],
     timezone: str,
 ) -> asyncpg.Record:
-    return await conn.fetchrow(
+    account = await conn.fetchrow(
         f"""
         insert into people (email, password_hash, name, roles, timezone)
         values ($1, $2, $3, $4, $5)
@@ -197,6 +200,8 @@ async def insert_account(
         roles,
         timezone,
     )
+    assert account is not None  # insert ... returning: always its row
+    return account
 
 
 async def get_account(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:

@@ -13,7 +13,7 @@ from db import discussions, engagement
 
 async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, Any]:
     """Every row that belongs to the person, by table (secrets left out)."""
-    return await conn.fetchval(
+    export: dict[str, Any] = await conn.fetchval(
         """
         select jsonb_build_object(
             'person', (select to_jsonb(p) - 'password_hash' - 'failed_logins' - 'failed_logins_since' - 'locked_until'
@@ -133,6 +133,7 @@ async def export_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
         """,
         person_id,
     )
+    return export
 
 
 async def lock_participant(conn: asyncpg.Connection, person_id: UUID) -> asyncpg.Record | None:
@@ -239,6 +240,7 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
         """,
         person_id,
     )
+    assert circle is not None  # a select without `from`: always one row
     counts = await conn.fetchrow(
         """
         with tokens as (
@@ -288,6 +290,7 @@ async def delete_person(conn: asyncpg.Connection, person_id: UUID) -> dict[str, 
         """,
         person_id,
     )
+    assert counts is not None  # a select without `from`: always one row
     # Their posts become "removed" placeholders (replies by others keep their place); what
     # waited for a moderator about them is closed; their report notes go with them.
     posts = await discussions.remove_posts_of(conn, person_id)

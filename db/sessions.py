@@ -74,7 +74,9 @@ async def store(
         starts_at,
         ends_at,
     )
-    return await get_stored(conn, session_id)
+    stored = await get_stored(conn, session_id)
+    assert stored is not None  # inserted just now, or there already
+    return stored
 
 
 async def cancel(conn: asyncpg.Connection, session_id: str, note: str) -> None:
@@ -206,9 +208,10 @@ async def self_check_in(conn: asyncpg.Connection, session_id: str, person_id: UU
         session_id,
         person_id,
     )
-    return await conn.fetchval(
+    status: str = await conn.fetchval(
         "select status from session_attendance where session_id = $1 and person_id = $2", session_id, person_id
     )
+    return status
 
 
 async def set_attendance(
@@ -263,7 +266,7 @@ async def add_announcement(
     conn: asyncpg.Connection, group_id: UUID, author_id: UUID, title: str, body: str, at: dt.datetime | None = None
 ) -> asyncpg.Record:
     """`at`: when it was posted, if not now (the demo's history)."""
-    return await conn.fetchrow(
+    announcement = await conn.fetchrow(
         """
         insert into group_announcements (group_id, author_id, title, body, created_at)
         values ($1, $2, $3, $4, coalesce($5, now()))
@@ -275,6 +278,8 @@ async def add_announcement(
         body,
         at,
     )
+    assert announcement is not None  # insert ... returning: always its row
+    return announcement
 
 
 async def announcements(
@@ -308,13 +313,14 @@ async def delete_calendar_feed(conn: asyncpg.Connection, person_id: UUID) -> boo
 
 
 async def calendar_feed_owner(conn: asyncpg.Connection, token_hash: bytes) -> UUID | None:
-    return await conn.fetchval(
+    owner: UUID | None = await conn.fetchval(
         """
         select f.person_id from calendar_feeds f join people p on p.id = f.person_id
         where f.token_hash = $1 and p.is_active
         """,
         token_hash,
     )
+    return owner
 
 
 async def rsvped_sessions(

@@ -6,7 +6,7 @@ ended is worked out per *schedule*, not per graduate: a graduate's slots depend 
 their local date, their IOP completion date and their override, and graduates share these
 (at most a few hundred schedules without overrides, whatever the number of graduates). The
 per-person parts (slots before the activation date, a slot cut short by an override) are
-filters on the shared slots. tests/test_slots_sql.py holds this to plan.py, day by day.
+filters on the shared slots. tests/checkins/test_slots_sql.py holds this to plan.py, day by day.
 """
 
 from __future__ import annotations

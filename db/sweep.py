@@ -33,7 +33,7 @@ on conflict do nothing
 # Only the graduates just visited ($7) are candidates: a streak grows only by a miss, which
 # only a visit records (a check-in removed makes the graduate stale, so visited too); every
 # other unalerted miss was looked at when recorded and is part of a streak under 2.
-# (tests/reference_sql.py runs it over everyone with an unalerted miss.)
+# (tests/checkins/reference_sql.py runs it over everyone with an unalerted miss.)
 _ALERT_CONSECUTIVE = """
 with candidates as materialized (
     select distinct person_id from missed_checkins where not alerted and made_up_by is null {among}

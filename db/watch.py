@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 from uuid import UUID
 
 import asyncpg
@@ -118,11 +119,32 @@ def _share(done: int, due: int) -> float | None:
     return round(done / due, 3) if due else None
 
 
-async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
+class CheckinsOnDay(TypedDict):
+    day: dt.date
+    checkins: int
+
+
+class AdherenceOnDay(TypedDict):
+    day: dt.date
+    adherence: float
+    slots: int
+
+
+class Metrics(TypedDict):
+    active_graduates: int
+    adherence_7d: float | None
+    adherence_30d: float | None
+    open_alerts: dict[int, int]  # by severity, its number (1-4)
+    checkins_by_day: list[CheckinsOnDay]
+    adherence_by_day: list[AdherenceOnDay]
+    attendance_rate_30d: float | None
+
+
+async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> Metrics:
     """The numbers, from the rollups (call `engagement.refresh_stale` first, outside the
     read-only snapshot these are read in)."""
-    active = await conn.fetchval(ACTIVE_GRADUATES)
-    per_day = {}
+    active: int = await conn.fetchval(ACTIVE_GRADUATES)
+    per_day: dict[dt.date, tuple[int, int]] = {}  # done and due
     week = [0, 0]
     for row in await conn.fetch(ADHERENCE, now):
         done, due = per_day.get(row["day"], (0, 0))
@@ -144,6 +166,7 @@ async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
         """,
         now,
     )
+    assert attendance is not None  # aggregates without `group by`: always one row
     return {
         "active_graduates": active,
         "adherence_7d": _share(*week),
@@ -151,7 +174,10 @@ async def metrics(conn: asyncpg.Connection, now: dt.datetime) -> dict:
         "open_alerts": {row["severity"]: row["n"] for row in severities},
         "checkins_by_day": [{"day": row["day"], "checkins": row["checkins"]} for row in checkins_per_day],
         "adherence_by_day": [
-            {"day": day, "adherence": _share(done, due), "slots": due} for day, (done, due) in sorted(per_day.items())
+            # ADHERENCE leaves out days with no slot due; `if due` says so to the type checker too.
+            {"day": day, "adherence": round(done / due, 3), "slots": due}
+            for day, (done, due) in sorted(per_day.items())
+            if due
         ],
         "attendance_rate_30d": round(attendance["present"] / attendance["marked"], 3) if attendance["marked"] else None,
     }

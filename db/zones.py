@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import lru_cache
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -73,7 +74,7 @@ async def postgres_zone_names(conn: asyncpg.Connection) -> set[str]:
 async def refresh_known(conn: asyncpg.Connection) -> int:
     """Bring `known_time_zones` up to what the server knows now (after an upgrade of its tz
     database, say); returns how many names came or went."""
-    return await conn.fetchval("select refresh_known_time_zones()")
+    return cast(int, await conn.fetchval("select refresh_known_time_zones()"))
 
 
 # Active graduates whose zone this PostgreSQL does not know: the statements over everyone

@@ -18,6 +18,8 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import cast
+from uuid import UUID
 
 import asyncpg
 
@@ -110,7 +112,7 @@ async def dispatch_lanes(
     for report in reports:
         if isinstance(report, BaseException):
             raise report
-    return Report.merged(reports)
+    return Report.merged(cast(list[Report], reports))  # the loop above raised any exception
 
 
 async def dispatch_once(
@@ -129,7 +131,7 @@ async def dispatch_once(
         return report
 
     finished: list[notifications_db.Finish] = []
-    to_send = []
+    to_send: list[asyncpg.Record] = []
     for row in claimed:
         decision = _decide(row, now)
         if decision is None:
@@ -155,10 +157,11 @@ async def dispatch_once(
         for (i, _), result in zip(chunk, await _send(sender, [p for _, p in chunk]), strict=True):
             results[i] = result
 
-    by_notification = defaultdict(list)
+    by_notification: defaultdict[int, list[tuple[push.Push, push.Result]]] = defaultdict(list)
     for i, result in results.items():
         by_notification[pushes[i].notification_id].append((pushes[i], result))
-    deliveries, dead = [], []
+    deliveries: list[notifications_db.Delivery] = []
+    dead: list[int] = []
     for row in to_send:
         if row["id"] in lost:
             continue  # another worker has it now, and records it
@@ -177,15 +180,15 @@ async def dispatch_once(
         await notifications_db.finish(conn, claim_id, now, finished)
         report.dead_tokens = await notifications_db.delete_devices(conn, dead)
     await notifications_db.log_deliveries(conn, now, deliveries)
-    for row in finished:
-        report.states[row.state] += 1
+    for finish in finished:
+        report.states[finish.state] += 1
     return report
 
 
 UNUSABLE_ZONE = "unusable_time_zone"
 
 
-def _decide(row, now: dt.datetime) -> notifications_db.Finish | None:
+def _decide(row: asyncpg.Record, now: dt.datetime) -> notifications_db.Finish | None:
     """How a claimed notification ends without a push, or None: push it."""
     delivered = list(row["delivered_devices"])
     if not row["is_active"] or (row["expires_at"] is not None and row["expires_at"] <= now):
@@ -201,12 +204,12 @@ def _decide(row, now: dt.datetime) -> notifications_db.Finish | None:
     return None
 
 
-async def _pushes(conn: asyncpg.Connection, rows: list) -> list[push.Push]:
+async def _pushes(conn: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[push.Push]:
     """One push per device of each recipient, but not to devices that already have it."""
-    devices = defaultdict(list)
+    devices: defaultdict[UUID, list[asyncpg.Record]] = defaultdict(list)
     for device in await notifications_db.devices_of(conn, list({r["person_id"] for r in rows})):
         devices[device["person_id"]].append(device)
-    pushes = []
+    pushes: list[push.Push] = []
     for row in rows:
         data = {k: str(v) for k, v in json.loads(row["data_json"]).items()}
         for device in devices[row["person_id"]]:
@@ -228,7 +231,9 @@ async def _pushes(conn: asyncpg.Connection, rows: list) -> list[push.Push]:
     return pushes
 
 
-def _after_push(row, outcomes: list, now: dt.datetime, policy: Policy) -> notifications_db.Finish:
+def _after_push(
+    row: asyncpg.Record, outcomes: list[tuple[push.Push, push.Result]], now: dt.datetime, policy: Policy
+) -> notifications_db.Finish:
     attempt = row["attempts"]  # this claim's, counted when it was claimed
     delivered = list(row["delivered_devices"]) + [
         m.device_id for m, r in outcomes if r.outcome in (push.SENT, push.LOGGED)

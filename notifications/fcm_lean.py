@@ -10,7 +10,7 @@ aiohttp's C-accelerated HTTP/1.1 client spends about a tenth of that (measured a
 httpx over HTTP/1.1 and HTTP/2 and niquests: README, "Choosing the push transport").
 
 The SDK's behaviour around a request is kept too, so both transports mean the same thing
-to the dispatcher (tests/test_push_transports.py compares them request by request):
+to the dispatcher (tests/notifications/test_push_transports.py compares them request by request):
 - HTTP 500 and 503 are retried four times, after 0, 1, 2 and 4 s (its default retry);
 - HTTP 401 refreshes the access token and resends, at most twice (its auth flow);
 - timeouts, refused connections and resets become its `DeadlineExceededError`,
@@ -25,9 +25,11 @@ open: at 50 ms from FCM, 2,000 messages a second need 100 in flight, and 500 lea
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
+from typing import cast
 
 import aiohttp
 
@@ -129,14 +131,14 @@ class LeanSender(FcmSenderBase):
     # --- one message ----------------------------------------------------------------------
 
     @staticmethod
-    def _body(push: Push, now) -> bytes:
+    def _body(push: Push, now: dt.datetime) -> bytes:
         from firebase_admin import messaging
 
         # As firebase-admin's send_each_async builds it, and as httpx encodes its `json=`.
         data = {"message": messaging._MessagingService.encode_message(fcm_message(push, now))}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
-    async def _send_safely(self, push: Push, now, headers: dict[str, str], deadline: float) -> Result:
+    async def _send_safely(self, push: Push, now: dt.datetime, headers: dict[str, str], deadline: float) -> Result:
         """One push's result, whatever happens: a failure here must not sink its slice."""
         try:
             body = self._body(push, now)
@@ -182,7 +184,10 @@ class LeanSender(FcmSenderBase):
         # SDK's, follows none).
         async with (
             self._slots,
-            self._session.post(self._url, data=body, headers=headers, allow_redirects=False) as response,
+            # send() opened the session before any request; close() comes after the last.
+            cast(aiohttp.ClientSession, self._session).post(
+                self._url, data=body, headers=headers, allow_redirects=False
+            ) as response,
         ):
             answer = await response.read()
             kept = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_ENCODING}
@@ -196,7 +201,10 @@ class LeanSender(FcmSenderBase):
 
         response = httpx.Response(status, headers=headers, content=body, request=httpx.Request("POST", self._url))
         error = httpx.HTTPStatusError(f"HTTP {status}", request=response.request, response=response)
-        return _utils.handle_platform_error_from_httpx(error, messaging._MessagingService._build_fcm_error_httpx)
+        return cast(
+            Exception,
+            _utils.handle_platform_error_from_httpx(error, messaging._MessagingService._build_fcm_error_httpx),
+        )
 
     # --- access tokens ----------------------------------------------------------------------
 
@@ -217,7 +225,7 @@ class LeanSender(FcmSenderBase):
 
 def _message_id(body: bytes) -> str | None:
     try:
-        return json.loads(body).get("name")
+        return cast(str | None, json.loads(body).get("name"))
     except (ValueError, AttributeError):
         return None
 
@@ -235,4 +243,4 @@ def _transport_error(exc: BaseException) -> Exception:
         httpx_error = httpx.ConnectError(text)
     else:  # reset, closed mid-answer, a broken answer
         httpx_error = httpx.ReadError(text)
-    return _utils.handle_httpx_error(httpx_error)
+    return cast(Exception, _utils.handle_httpx_error(httpx_error))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
+from typing import TypedDict, Unpack
 from uuid import UUID
 
 import asyncpg
@@ -15,6 +16,16 @@ from notifications.templates import Content
 
 # Content for one recipient, given their IANA time zone (times in the text are theirs).
 Render = Callable[[str], Content]
+
+
+class NotifyOptions(TypedDict, total=False):
+    """`notify`'s keyword arguments, for those who pass them on."""
+
+    dedup_key: str | None
+    urgent: bool
+    not_before: dt.datetime | None
+    expires_at: dt.datetime | None
+    at: dt.datetime | None
 
 
 async def notify(
@@ -65,7 +76,7 @@ async def notify_group(
     render: Render | Content,
     *,
     exclude: UUID | None = None,
-    **options,
+    **options: Unpack[NotifyOptions],
 ) -> list[asyncpg.Record]:
     """The same notification to every member of a group (not the waitlist)."""
     members = [m for m in await notifications_db.group_member_ids(conn, group_id) if m != exclude]

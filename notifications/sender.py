@@ -18,8 +18,12 @@ import logging
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from firebase_admin import messaging  # for annotations: the code imports it where it uses it
 
 log = logging.getLogger("aftercare.push")
 
@@ -105,7 +109,7 @@ class QuotaPause:
     """FCM's "slow down" for a whole worker: after a 429, nothing is sent until its
     `Retry-After` has passed (FCM counts quota per project, so every push of ours adds to it)."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock, self._until = clock, 0.0
 
     def hold(self, seconds: float) -> None:
@@ -134,7 +138,7 @@ class FcmSenderBase:
     senders can live in one process: tests), the worker-wide quota pause, and the clock the
     messages' expiry is counted from."""
 
-    def __init__(self, credentials_file: str, project_id: str | None, options: dict | None = None) -> None:
+    def __init__(self, credentials_file: str, project_id: str | None, options: dict[str, object] | None = None) -> None:
         import firebase_admin
         from firebase_admin import credentials
 
@@ -210,7 +214,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def fcm_message(push: Push, now: dt.datetime):
+def fcm_message(push: Push, now: dt.datetime) -> messaging.Message:
     """firebase-admin's `Message` for one push, as both transports send it."""
 
     # Lock screens show only the discreet text; Android hides even that until unlocked. A
@@ -224,7 +228,7 @@ def fcm_message(push: Push, now: dt.datetime):
         return _message(push, ttl, apns_headers)
 
 
-def _message(push: Push, ttl: dt.timedelta | None, apns_headers: dict[str, str]):
+def _message(push: Push, ttl: dt.timedelta | None, apns_headers: dict[str, str]) -> messaging.Message:
     from firebase_admin import messaging
 
     return messaging.Message(

@@ -85,7 +85,9 @@ class AccountController(Controller):
             found(await people_db.get_account(conn, account_id), "account")
             await people_db.set_active(conn, account_id, False, dt.datetime.now(dt.UTC))
             await audit(conn, request, "account.deactivate", None, {"account_id": str(account_id)})
-            account = to_account(await people_db.get_account(conn, account_id))
+            row = await people_db.get_account(conn, account_id)
+            assert row is not None  # found above; the update has held its row lock since
+            account = to_account(row)
         events.access_changed(request.app, account_id)
         return account
 
@@ -96,7 +98,9 @@ class AccountController(Controller):
             found(await people_db.get_account(conn, account_id), "account")
             await people_db.unlock_account(conn, account_id)
             await audit(conn, request, "account.unlock", None, {"account_id": str(account_id)})
-            return to_account(await people_db.get_account(conn, account_id))
+            row = await people_db.get_account(conn, account_id)
+            assert row is not None  # found above; the update has held its row lock since
+            return to_account(row)
 
     @post(
         "/{account_id:uuid}/reset",
@@ -118,7 +122,7 @@ class AccountController(Controller):
             )
         verifier = await new_verifier(runtime.hasher)  # before a connection: argon2 holds none
         async with transactions.transaction() as conn:
-            row = found(await people_db.get_account(conn, account_id), "account")
+            found(await people_db.get_account(conn, account_id), "account")
             await people_db.set_password_hash(conn, account_id, None)
             ended = await auth_db.revoke_sessions(conn, account_id, "password reset by an admin")
             # A reset is also how someone who lost their phone and recovery codes gets back in:
@@ -132,6 +136,7 @@ class AccountController(Controller):
                 {"account_id": str(account_id), "sessions_ended": ended, "mfa_removed": mfa_removed},
             )
             row = await people_db.get_account(conn, account_id)  # its lock cleared with the password
+            assert row is not None  # found above; the password update has held its row lock since
             issued = await _issue_setup_code(conn, request, runtime, row, verifier)
         events.access_changed(request.app, account_id)  # its live sockets close too
         return issued

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from api.validation import Email, Name, Timezone, check_timezone
@@ -73,9 +74,9 @@ class AuditEntry(msgspec.Struct):
     details: dict[str, Any]
 
 
-def to_account(row) -> Account:
+def to_account(row: asyncpg.Record) -> Account:
     return msgspec.convert(dict(row), Account)
 
 
-def to_audit_entry(row) -> AuditEntry:
+def to_audit_entry(row: asyncpg.Record) -> AuditEntry:
     return msgspec.convert(dict(row), AuditEntry)

@@ -14,8 +14,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 import argon2
@@ -23,6 +24,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from argon2.profiles import CHEAPEST, RFC_9106_LOW_MEMORY
 
 from api.problems import problem
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -70,7 +74,7 @@ class Hasher:
         finally:
             self._taken -= 1
 
-    async def _run(self, fn, *args):
+    async def _run(self, fn: Callable[[*Args], T], *args: *Args) -> T:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._parallel)
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

@@ -122,6 +122,8 @@ async def _redeem(
         if code is not None and _live(code) and (counted is None or counted >= max_attempts):
             raise _code_locked(kind, now=counted is not None)
         raise _invalid_code(kind)
+    # A right code was checked against a stored hash: there was a code.
+    assert code is not None
     async with transactions.transaction() as conn:
         code = await auth_db.lock_code(conn, code["id"])
         if code is None:  # the person was deleted meanwhile
@@ -175,6 +177,9 @@ async def _weak_password(
     if password is None:
         return None
     holder = await people_db.get_password_holder(conn, person_id)
+    # A set-up code's account has an email, and the code locked in this transaction keeps
+    # the account from being deleted (deleting it deletes the code).
+    assert holder is not None
     try:
         check_strength(password, "password", email=holder["email"], name=holder["name"])
     except ProblemDetailsException as exc:
@@ -203,6 +208,7 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
             locked = account is not None and account["locked_until"] is not None and account["locked_until"] > _now()
             checked = account is not None and account["password_hash"] is not None and not locked
             if checked:
+                assert account is not None  # `checked` says so
                 # Counted as wrong before the check, so that guesses sent at once cannot all
                 # be checked before the lock; a right password clears the count.
                 await people_db.record_login_failure(
@@ -214,11 +220,14 @@ async def _sign_in(transactions: Transactions, runtime: Runtime, email: str, pas
                     lock_for=dt.timedelta(minutes=settings.login_lock_minutes),
                 )
         # Unknown email, no password and locked account cost one check too: timing tells nothing.
-        right = await hashing.verify(account["password_hash"] if checked else None, password)
-        stale = right and runtime.hasher.needs_rehash(account["password_hash"])
+        # What a password is checked against (`checked`: an account with one, not locked).
+        stored_hash: str | None = account["password_hash"] if checked and account is not None else None
+        right = await hashing.verify(stored_hash, password)
+        stale = right and stored_hash is not None and runtime.hasher.needs_rehash(stored_hash)
         rehash = await hashing.hash(password) if stale else None
     if not right:
         raise denied
+    assert account is not None  # the password was right for its stored hash
     if account["mfa_on"]:
         # Nothing is cleared yet: this try stays counted until the second factor is right,
         # so that a guesser who holds the password cannot earn new tries by giving it again.
@@ -415,6 +424,7 @@ class SessionController(Controller):
                 )
         if isinstance(outcome, ProblemDetailsException):
             if ended_here:
+                assert row is not None  # only a refresh token's row ends its session
                 events.access_changed(request.app, row["person_id"])  # its live sockets close too
             raise outcome
         return outcome
@@ -438,7 +448,7 @@ def _idle_too_long(settings: Settings, row: asyncpg.Record, now: dt.datetime) ->
     as long as the refresh token lasts: signing in again costs them a new code from staff."""
     if row["method"] != "password":
         return False
-    last_used = row["used_at"] or row["created_at"]
+    last_used: dt.datetime = row["used_at"] or row["created_at"]
     return now - last_used > dt.timedelta(hours=settings.staff_refresh_idle_hours)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import TypedDict
 
 LOW, MEDIUM, HIGH, CRITICAL = 1, 2, 3, 4
 SEVERITY_NAMES = {LOW: "low", MEDIUM: "medium", HIGH: "high", CRITICAL: "critical"}
@@ -62,7 +63,14 @@ def assess(answers: Answers, earlier: list[Answers]) -> list[Reason]:
     return reasons
 
 
-CRISIS_RESOURCES = [
+class CrisisResourceItem(TypedDict):
+    name: str
+    phone: str
+    text: str | None
+    url: str | None
+
+
+CRISIS_RESOURCES: list[CrisisResourceItem] = [
     {
         "name": "988 Suicide & Crisis Lifeline",
         "phone": "988",

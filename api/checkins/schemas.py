@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -125,7 +125,7 @@ class AlertEvent(msgspec.Struct):
     channel: Literal["call", "text", "in_person", "other"] | None
     reached: bool | None
     note: str | None
-    details: dict
+    details: dict[str, Any]
     actor_name: str | None = None
     """Who acted, by name (null: the system)."""
 
@@ -138,7 +138,7 @@ class Alert(msgspec.Struct):
     kind: str
     severity: Literal["low", "medium", "high", "critical"]
     status: Literal["open", "acknowledged", "resolved"]
-    reasons: list[dict]
+    reasons: list[dict[str, Any]]
     opened_at: dt.datetime
     updated_at: dt.datetime
     acknowledged_at: dt.datetime | None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 
 from api.checkins import plan, risk
 from api.checkins.plan import days_sober
-from api.checkins.schemas import Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
+from api.checkins.schemas import Cadence, Checkin, CheckinRequest, CrisisResource, Due, RiskReason, Slot
 from api.problems import found, invalid, problem
 from db import checkins as checkins_db
 from db.zones import zone_of
@@ -59,7 +60,7 @@ def differing_fields(stored: asyncpg.Record, sent: CheckinRequest) -> list[str]:
     """The answers in which `sent` differs from the stored check-in, compared as stored: a
     time by its instant (whatever offset the phone wrote it with), a screen by its items."""
 
-    def as_stored(value):
+    def as_stored(value: object) -> object:
         return list(value) if isinstance(value, list | tuple) else value
 
     return [f for f in REPEATED_FIELDS if as_stored(stored[f]) != as_stored(getattr(sent, f))]
@@ -83,7 +84,7 @@ def repeat_of(stored: asyncpg.Record, sent: CheckinRequest) -> Checkin:
     return to_checkin(stored)
 
 
-def crisis_notice(now: dt.datetime) -> dict:
+def crisis_notice(now: dt.datetime) -> dict[str, Any]:
     """The inbox item a crisis check-in writes, for `checkin_submit` to store with it (to be
     sent from `now`, the app's clock, as every notification: notifications/outbox.py)."""
     content = templates.crisis_support(risk.crisis_text())
@@ -126,8 +127,10 @@ async def submit(conn: asyncpg.Connection, person_id: UUID, data: CheckinRequest
 
 def slot_out(slot: plan.Slot, timezone: str, done: bool) -> Slot:
     starts, ends = slot.window(timezone)
+    # plan.Slot's cadence is one of plan.CADENCES, the same set as Cadence (asserted in schemas).
+    cadence = cast(Cadence, slot.cadence)
     return Slot(
-        starts_on=slot.starts_on, ends_on=slot.ends_on, starts_at=starts, ends_at=ends, cadence=slot.cadence, done=done
+        starts_on=slot.starts_on, ends_on=slot.ends_on, starts_at=starts, ends_at=ends, cadence=cadence, done=done
     )
 
 
@@ -137,9 +140,9 @@ async def slot_states(
     """The person's slots touching [first, last] and whether each was satisfied, oldest first.
     A miss that an alert counted stands, even if a late check-in arrived afterwards."""
     slots = plan.slots_between(first, last, context["iop_completed_on"], override_of(context))
-    dates = await checkins_db.dates_between(conn, person_id, first - dt.timedelta(days=7), last)
+    checked_in = await checkins_db.dates_between(conn, person_id, first - dt.timedelta(days=7), last)
     missed = await checkins_db.missed_slots(conn, person_id, first - dt.timedelta(days=7), last)
-    dates = sorted(dates)
+    dates = sorted(checked_in)
     states = []
     for slot in slots:
         record = missed.get(slot.starts_on)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 import asyncpg
@@ -200,7 +201,7 @@ class AlertController(Controller):
                 min_severity=SEVERITY_VALUES[severity] if severity else None,
                 counselor_id=counselor_id,
                 person_ids=participant_id,
-                after=after,  # type: ignore[arg-type]
+                after=after,
                 limit=limit + 1,
             )
             more = len(rows) > limit
@@ -258,14 +259,23 @@ class AlertController(Controller):
 
         return await self._act(conn, request, alert_id, "resolve", step)
 
-    async def _act(self, conn: asyncpg.Connection, request: SignedInRequest, alert_id: int, action: str, step) -> Alert:
+    async def _act(
+        self,
+        conn: asyncpg.Connection,
+        request: SignedInRequest,
+        alert_id: int,
+        action: str,
+        step: Callable[[], Awaitable[object]],
+    ) -> Alert:
         async with conn.transaction():
             alert = found(await alerts_db.lock(conn, alert_id), "alert")
             if alert["status"] == "resolved":
                 raise problem(409, "alert_resolved", "This alert is resolved; a new one opens if needed.")
             await step()
             await audit(conn, request, f"alert.{action}", alert["person_id"], {"alert_id": alert_id})
-            [answer] = await with_timelines(conn, [await alerts_db.get(conn, alert_id)])
+            row = await alerts_db.get(conn, alert_id)
+            assert row is not None  # locked above, in this transaction: it cannot have gone
+            [answer] = await with_timelines(conn, [row])
             return answer
 
 
@@ -337,7 +347,8 @@ SESSIONS_COUNT_TTL_S = 60
 
 async def _sessions_this_week(conn: asyncpg.Connection, request: SignedInRequest, now: dt.datetime) -> int:
     monday = dt.datetime.combine(now.date() - dt.timedelta(days=now.weekday()), dt.time(), tzinfo=dt.UTC)
-    counted = getattr(request.app.state, "sessions_this_week", None)  # (monday, counted at, count)
+    # (monday, counted at, count), as stored below
+    counted = cast(tuple[dt.datetime, float, int] | None, getattr(request.app.state, "sessions_this_week", None))
     if counted is not None and counted[0] == monday and time.monotonic() - counted[1] < SESSIONS_COUNT_TTL_S:
         return counted[2]
     week = await sessions_between(

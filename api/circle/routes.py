@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
+import asyncpg
 from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
@@ -141,7 +142,7 @@ class HelpNowController(Controller):
         return Page(items=[_mine(r) for r in rows], next_cursor=None)
 
 
-def _mine(row) -> MyHelpRequest:
+def _mine(row: asyncpg.Record) -> MyHelpRequest:
     reaching_out = [a.person for a in service.answers_of(row) if a.response == "reaching_out"]
     return MyHelpRequest(**service.request_fields(row), reaching_out=reaching_out)
 

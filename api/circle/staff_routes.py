@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import asyncpg
 from litestar import Controller, get
 from litestar.params import FromPath
 
@@ -39,7 +40,7 @@ class StaffHelpNowController(Controller):
         return Page(items=[to_staff(r) for r in rows], next_cursor=None)
 
 
-def to_staff(row) -> StaffHelpRequest:
+def to_staff(row: asyncpg.Record) -> StaffHelpRequest:
     return StaffHelpRequest(
         **service.request_fields(row), answers=service.answers_of(row), escalated_at=row["escalated_at"]
     )

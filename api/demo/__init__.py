@@ -52,7 +52,7 @@ async def demo_graduate_codes(conn: asyncpg.Connection, hasher: Hasher) -> dict[
     """For each demo graduate who was not signed in when the demo loaded: a fresh activation
     code while they still have not (the codes printed last time may be used or expired),
     else their status."""
-    rows = {}
+    rows: dict[str, asyncpg.Record] = {}
     for email in COUNSELORS:
         counselor = await people_db.find_account_by_email(conn, email)
         if counselor is None:

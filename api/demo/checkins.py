@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from api.checkins import plan
-from api.checkins.schemas import CheckinRequest
+from api.checkins.schemas import CheckinRequest, NeedSupport
 from api.demo.people import CRAVING, CRISIS, FADING, LOW_MOOD, RECOVERED, RELAPSE, TALK, Enrolled
 from db.zones import zone_of
 
@@ -68,6 +68,7 @@ def draw(g: Enrolled, first_day: dt.date, now: dt.datetime, rng: random.Random) 
     """The graduate's check-ins from `first_day` (or their activation) up to `now`."""
     zone = zone_of(g.zone)
     today = now.astimezone(zone).date()
+    assert g.activated_at is not None  # drawn for activated graduates only (history.py)
     activated_on = g.activated_at.astimezone(zone).date()
     override = _override(g)
     slots = [s for s in plan.slots_between(max(first_day, activated_on), today, g.iop, override)]
@@ -108,6 +109,7 @@ def draw(g: Enrolled, first_day: dt.date, now: dt.datetime, rng: random.Random) 
         quiet = (today - day).days > 10  # nothing unusual lately unless it is the episode
         mood = _clip(rng.gauss(mood_base, 0.6), 3, 5) if rng.random() > 0.03 else 2
         craving = _clip(rng.gauss(craving_base, 0.8), 0, craving_base + 2)
+        need: NeedSupport
         used, need, note = False, "no", rng.choice(NOTES) if rng.random() < 0.08 else None
         if quiet and rng.random() < 0.012:
             craving = min(10, craving_base + rng.randint(4, 6))  # a spike: above their usual

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from uuid import UUID
 
 import asyncpg
 
@@ -59,6 +60,7 @@ async def write(conn: asyncpg.Connection, rng: random.Random, groups: list[DemoG
             report = await moderation_db.add_report(
                 conn, spam, group.id, reporter, "spam", "Selling things in the group."
             )
+            assert report is not None  # the demo's first report of a post just written
             await demo_db.date_moderation_item(conn, report, min(spam_at + dt.timedelta(hours=2), now))
             flagged = await _post(conn, group, author, None, CRISIS_POST, crisis_at)
             flag = assess_post(CRISIS_POST)
@@ -69,12 +71,12 @@ async def write(conn: asyncpg.Connection, rng: random.Random, groups: list[DemoG
     return written
 
 
-def _members_at(group: DemoGroup, at: dt.datetime) -> list:
+def _members_at(group: DemoGroup, at: dt.datetime) -> list[UUID]:
     return [m for m in group.members if group.joined[m] <= at]
 
 
 async def _post(
-    conn: asyncpg.Connection, group: DemoGroup, author, reply_to: int | None, text: str, at: dt.datetime
+    conn: asyncpg.Connection, group: DemoGroup, author: UUID, reply_to: int | None, text: str, at: dt.datetime
 ) -> int:
     return await posts_db.insert_post(
         conn,

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from api.demo.people import FACILITATORS, PROGRAM_ZONE, Enrolled
-from api.demo.timeline import Timeline
+from api.demo.timeline import Step, Timeline
 from api.groups import notices
 from api.groups.service import sessions_between, set_schedule, store_session
 from db import groups as groups_db
@@ -87,6 +87,7 @@ async def create(conn: asyncpg.Connection, staff: dict[str, asyncpg.Record]) -> 
 async def _join(conn: asyncpg.Connection, group: DemoGroup, person_id: UUID, since: dt.datetime) -> None:
     """As the app's join does: a seat if one is free, else the waitlist."""
     row = await groups_db.lock_group(conn, group.id)
+    assert row is not None  # the demo made the group
     if await groups_db.membership(conn, group.id, person_id) is not None:
         return
     full = row["capacity"] is not None and row["member_count"] >= row["capacity"]
@@ -95,8 +96,9 @@ async def _join(conn: asyncpg.Connection, group: DemoGroup, person_id: UUID, sin
     group.joined[person_id] = since
 
 
-def _joined_at(rng: random.Random, graduate, now: dt.datetime) -> dt.datetime:
+def _joined_at(rng: random.Random, graduate: Enrolled, now: dt.datetime) -> dt.datetime:
     """A few days to a few weeks after they started using the app."""
+    assert graduate.activated_at is not None  # only settled graduates join (fill)
     return min(graduate.activated_at + dt.timedelta(days=rng.randint(2, 20), hours=rng.randint(0, 10)), now)
 
 
@@ -152,7 +154,7 @@ async def history(
     return len(sessions)
 
 
-def _announce(conn: asyncpg.Connection, group: DemoGroup, title: str, body: str, at: dt.datetime):
+def _announce(conn: asyncpg.Connection, group: DemoGroup, title: str, body: str, at: dt.datetime) -> Step:
     async def announce() -> None:
         author = group.facilitator_ids[0]
         row = await sessions_db.add_announcement(conn, group.id, author, title, body, at=at)

@@ -19,7 +19,7 @@ from api.checkins import risk
 from api.demo import checkins as drawn
 from api.demo.people import FADING, PROGRAM_ZONE, Enrolled, at_local
 from api.demo.staff import Office
-from api.demo.timeline import Timeline
+from api.demo.timeline import Step, Timeline
 from db import alerts as alerts_db
 from db import demo as demo_db
 from db import notifications as notifications_db
@@ -79,6 +79,7 @@ async def replay(
     checkins = Checkins(conn, office, timeline, tally)
     for g in active:
         rng = random.Random(f"{seed}:{g.spec.alias}")  # each graduate's own: the same whatever the others do
+        assert g.activated_at is not None  # as `active` was chosen
         _welcome(conn, timeline, g, g.activated_at + dt.timedelta(hours=1, minutes=rng.randint(0, 120)), now)
         checkins.add(g, drawn.draw(g, first_sweep - dt.timedelta(days=drawn.LEAD_DAYS), now, rng))
     for day in sweep_days(today):
@@ -108,7 +109,7 @@ class Checkins:
     against the graduate's earlier check-ins), an alert for each (db/alerts.py), its mark on
     the alerts already open, and crisis help in the inbox. Not `submit()` itself: one call per
     check-in (4 ms) would make loading take seconds more; so a step added to `submit()` must be
-    added here too (tests/test_demo.py holds every stored check-in's reasons and alerts to the
+    added here too (tests/operations/test_demo.py holds every stored check-in's reasons and alerts to the
     rules, not to the steps)."""
 
     def __init__(self, conn: asyncpg.Connection, office: Office, timeline: Timeline, tally: Tally) -> None:
@@ -206,7 +207,7 @@ def _welcome(conn: asyncpg.Connection, timeline: Timeline, g: Enrolled, at: dt.d
     timeline.at(at, step)
 
 
-def _sweep(conn: asyncpg.Connection, at: dt.datetime, tally: Tally):
+def _sweep(conn: asyncpg.Connection, at: dt.datetime, tally: Tally) -> Step:
     async def step() -> None:
         counts = await sweep_and_nudge(conn, at)
         tally.sweeps += 1
@@ -216,7 +217,7 @@ def _sweep(conn: asyncpg.Connection, at: dt.datetime, tally: Tally):
     return step
 
 
-def _read_inboxes(conn: asyncpg.Connection, readers: list[Enrolled]):
+def _read_inboxes(conn: asyncpg.Connection, readers: list[Enrolled]) -> Step:
     async def step() -> None:
         for g in readers:
             await notifications_db.mark_all_read(conn, g.id)
@@ -224,7 +225,7 @@ def _read_inboxes(conn: asyncpg.Connection, readers: list[Enrolled]):
     return step
 
 
-def _dispatch(conn: asyncpg.Connection, at: dt.datetime):
+def _dispatch(conn: asyncpg.Connection, at: dt.datetime) -> Step:
     """The worker's dispatcher at `at`: the demo's graduates have no devices, so what was
     written by then ends as `no_device` and the live worker has only what came since."""
 

@@ -212,8 +212,11 @@ async def enrol(
         )
         activated_at = min(activated_at, now - dt.timedelta(hours=2))
         code, _ = await issue_activation_code(conn, shared, 7, person_id, admin_id)
-        selector, _ = credentials.split_activation_code(code)
+        parts = credentials.split_activation_code(code)
+        assert parts is not None  # a code just issued is well formed
+        selector, _ = parts
         row = await auth_db.lock_code_by_selector(conn, selector)
+        assert row is not None  # issued just above
         await auth_db.redeem_code(conn, row["id"], person_id, activated_at)
         if spec.extended:
             # Staff kept weekly check-ins going past the plan's year, from its last day on.

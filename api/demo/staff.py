@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from api.demo.people import FADING, PROGRAM_ZONE, Enrolled
+from api.demo.timeline import Step
 from db import alerts as alerts_db
 from db.zones import zone_of
 
@@ -68,7 +69,7 @@ class Office:
             return self.today - dt.timedelta(days=episode + 1)
         return None
 
-    def crisis_call(self, g: Enrolled, at: dt.datetime):
+    def crisis_call(self, g: Enrolled, at: dt.datetime) -> Step:
         async def step() -> None:
             for alert in await self._open_alerts(at):
                 if alert["person_id"] == g.id and alert["kind"] == "crisis" and alert["status"] == "open":
@@ -85,7 +86,7 @@ class Office:
 
         return step
 
-    def rounds(self, at: dt.datetime):
+    def rounds(self, at: dt.datetime) -> Step:
         async def step() -> None:
             alerts = [
                 (a, self.by_id[a["person_id"]]) for a in await self._open_alerts(at) if a["person_id"] in self.by_id
@@ -102,7 +103,7 @@ class Office:
 
         return step
 
-    async def _open_alerts(self, at: dt.datetime) -> list:
+    async def _open_alerts(self, at: dt.datetime) -> list[asyncpg.Record]:
         rows = await alerts_db.list_alerts(
             self.conn,
             statuses=["open", "acknowledged"],
@@ -114,7 +115,7 @@ class Office:
         )
         return [r for r in rows if r["opened_at"] <= at]
 
-    async def _first_look(self, alert, g: Enrolled, at: dt.datetime) -> None:
+    async def _first_look(self, alert: asyncpg.Record, g: Enrolled, at: dt.datetime) -> None:
         """Someone struggling now: seen, not settled."""
         if alert["id"] in self._touched or alert["kind"] in ("talk_soon", "craving", "low_adherence", "screen"):
             return  # yesterday's news: on today's list
@@ -128,7 +129,7 @@ class Office:
             note = NOT_REACHED[0] if channel == "call" else NOT_REACHED[1]
             await alerts_db.log_outreach(self.conn, alert["id"], g.counselor_id, channel, False, note, at=at)
 
-    async def _work(self, alert, g: Enrolled, at: dt.datetime) -> None:
+    async def _work(self, alert: asyncpg.Record, g: Enrolled, at: dt.datetime) -> None:
         """Acknowledge, reach out, resolve a day or few later."""
         handling = self._handled.get(alert["id"])
         step = dt.timedelta(minutes=1)

@@ -14,9 +14,11 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import asyncpg
-from litestar.channels import ChannelsPlugin
+from asyncpg.pool import PoolConnectionProxy
+from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.asyncpg import AsyncPgChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 
@@ -31,7 +33,7 @@ class PostgresNotifyBackend(AsyncPgChannelsBackend):
         super().__init__(dsn=dsn)
         self._publisher: asyncpg.Connection | None = None
         self._publish_lock = asyncio.Lock()
-        self._reconnecting: asyncio.Task | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
 
     async def on_startup(self) -> None:
         await super().on_startup()
@@ -59,7 +61,7 @@ class PostgresNotifyBackend(AsyncPgChannelsBackend):
                     if attempt == 1:
                         log.error("live event not published (%s): sockets catch up on reconnect", type(exc).__name__)
 
-    def _listener_lost(self, _conn: asyncpg.Connection) -> None:
+    def _listener_lost(self, _conn: asyncpg.Connection[Any] | PoolConnectionProxy[Any]) -> None:
         if self._queue is not None and (self._reconnecting is None or self._reconnecting.done()):
             self._reconnecting = asyncio.get_running_loop().create_task(self._listen_again())
 
@@ -83,6 +85,7 @@ class PostgresNotifyBackend(AsyncPgChannelsBackend):
 
 
 def live_channels(settings: Settings) -> ChannelsPlugin:
+    backend: ChannelsBackend
     if settings.redis_url:
         from redis.asyncio import Redis
 

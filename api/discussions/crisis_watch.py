@@ -8,7 +8,7 @@ statement may cost far more, so the rule leans towards flagging: it understands 
 want to die") and quoting (someone else's words), nothing cleverer.
 
 The phrases are data (crisis_phrases.json, English and Spanish) so clinical staff can review and change them
-as words, without reading Python; tests/test_crisis_watch.py holds the table of examples every change must
+as words, without reading Python; tests/discussions/test_crisis_watch.py holds the table of examples every change must
 keep passing. The file is read once, at import."""
 
 from __future__ import annotations

@@ -32,11 +32,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 from litestar import Controller, WebSocket, post, websocket
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsPlugin, Subscriber
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException, WebSocketDisconnect
 from litestar.params import FromPath, QueryParameter
 
-from api.deps import Conn, RuntimeDep
+from api.deps import Conn, RuntimeDep, as_connection
 from api.discussions import events, service
 from api.discussions.schemas import LiveTicket
 from api.security import Principal, SignedInRequest, principal_of_session, session_of_token
@@ -50,6 +51,11 @@ SHOWN = (events.POST, events.REPLY, events.UNHIDDEN)
 CLIENT_WINDOW_S = 60.0
 CLIENT_MESSAGES_PER_WINDOW = 120
 
+# The socket authenticates in its handler (it is `public` to the auth middleware).
+AnySocket = WebSocket[Any, Any, State]
+# What an event shows: (the post as the app shows it, the author of the post it replies to).
+Loaded = tuple[dict[str, Any], UUID | None]
+
 
 class LiveHub:
     """One per process: what an event shows is loaded once, for all this process's sockets."""
@@ -57,12 +63,12 @@ class LiveHub:
     def __init__(self, pool: asyncpg.Pool, keep: int = 4096, sockets_per_person: int = 10) -> None:
         self._pool = pool
         self._keep = keep
-        self._loaded: OrderedDict[str, asyncio.Future] = OrderedDict()
+        self._loaded: OrderedDict[str, asyncio.Future[Loaded | None]] = OrderedDict()
         # A phone has a socket or two open; dozens from one person are a script, not a person.
         self.sockets_per_person = sockets_per_person
         self.open_sockets: Counter[UUID] = Counter()
 
-    async def post_of(self, event: dict[str, Any]) -> tuple[dict[str, Any], UUID | None] | None:
+    async def post_of(self, event: dict[str, Any]) -> Loaded | None:
         """(the post as the app shows it, the author of the post it replies to), or None if
         it is gone. A load that failed (the database busy) is forgotten, so the next socket
         to ask tries again."""
@@ -80,9 +86,9 @@ class LiveHub:
                 del self._loaded[key]
             raise
 
-    async def _load(self, post_id: int) -> tuple[dict[str, Any], UUID | None] | None:
+    async def _load(self, post_id: int) -> Loaded | None:
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            row = await posts_db.post_for_live(conn, post_id, NOBODY)
+            row = await posts_db.post_for_live(as_connection(conn), post_id, NOBODY)
         return (msgspec.to_builtins(service.to_post(row)), row["thread_author_id"]) if row is not None else None
 
 
@@ -105,7 +111,7 @@ def _hash(ticket: str) -> bytes:
     return hashlib.sha256(ticket.encode()).digest()
 
 
-async def _principal(socket: WebSocket, ticket: str | None) -> Principal | None:
+async def _principal(socket: AnySocket, ticket: str | None) -> Principal | None:
     runtime = socket.app.state.runtime
     header = socket.headers.get("authorization", "")
     async with socket.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
@@ -121,7 +127,7 @@ async def _principal(socket: WebSocket, ticket: str | None) -> Principal | None:
         return await principal_of_session(conn, runtime.settings, *session)
 
 
-async def _still_allowed(socket: WebSocket, who: Principal, group_id: UUID) -> tuple[int, str] | None:
+async def _still_allowed(socket: AnySocket, who: Principal, group_id: UUID) -> tuple[int, str] | None:
     """Why the socket must close now, as (code, reason); None while it may stay."""
     async with socket.app.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         now = await principal_of_session(conn, socket.app.state.runtime.settings, who.id, who.session_id)
@@ -139,7 +145,7 @@ async def _still_allowed(socket: WebSocket, who: Principal, group_id: UUID) -> t
 class _Socket:
     """One connected person: what they blocked, and how each event reaches them."""
 
-    def __init__(self, socket: WebSocket, who: Principal, group_id: UUID, hub: LiveHub) -> None:
+    def __init__(self, socket: AnySocket, who: Principal, group_id: UUID, hub: LiveHub) -> None:
         self.socket, self.who, self.group_id, self.hub = socket, who, group_id, hub
         self.blocked: set[UUID] = set()
 
@@ -192,17 +198,21 @@ class _Socket:
 
 @websocket("/v1/groups/{group_id:uuid}/live", opt={"public": True})
 async def group_live(
-    socket: WebSocket,
+    socket: AnySocket,
     group_id: FromPath[UUID],
     ticket: Annotated[str | None, QueryParameter(max_length=100)] = None,
 ) -> None:
     await socket.accept()
     who = await _principal(socket, ticket)
-    closing = (4401, "Sign in first: send `Authorization: Bearer <token>`, or ?ticket=.") if who is None else None
-    closing = closing or await _still_allowed(socket, who, group_id)
+    closing = (
+        (4401, "Sign in first: send `Authorization: Bearer <token>`, or ?ticket=.")
+        if who is None
+        else await _still_allowed(socket, who, group_id)
+    )
     if closing:
         await socket.close(code=closing[0], reason=closing[1])
         return
+    assert who is not None  # closed above (4401) otherwise
     hub: LiveHub = socket.app.state.live_hub
     if hub.open_sockets[who.id] >= hub.sockets_per_person:
         await socket.close(code=4429, reason="Too many live connections: close some first.")
@@ -226,7 +236,14 @@ async def group_live(
         await socket.close(code=closing[0], reason=closing[1])
 
 
-async def _serve(socket, connected: _Socket, subscriber, who, group_id, recheck_every) -> tuple[int, str] | None:
+async def _serve(
+    socket: AnySocket,
+    connected: _Socket,
+    subscriber: Subscriber,
+    who: Principal,
+    group_id: UUID,
+    recheck_every: float,
+) -> tuple[int, str] | None:
     """Until the client leaves (None) or the socket must close (code, reason)."""
 
     async def from_channels() -> tuple[int, str] | None:
@@ -264,8 +281,8 @@ async def _serve(socket, connected: _Socket, subscriber, who, group_id, recheck_
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     finished = done.pop()
-    if finished.exception() is not None:
-        if isinstance(finished.exception(), WebSocketDisconnect):
+    if (error := finished.exception()) is not None:
+        if isinstance(error, WebSocketDisconnect):
             return None
-        raise finished.exception()
+        raise error
     return finished.result()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import asyncpg
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 
@@ -22,7 +23,7 @@ from db import moderation as moderation_db
 Mine = Annotated[bool, QueryParameter(description="Staff: only items about posts by my caseload.")]
 
 
-def to_item(row, staff: bool) -> ModerationItem:
+def to_item(row: asyncpg.Record, staff: bool) -> ModerationItem:
     author = None if row["removed"] else Author(id=row["author_id"], alias=row["author_alias"], role=row["author_role"])
     participant = staff and row["author_role"] == "participant" and row["author_id"] is not None
     return ModerationItem(

@@ -3,9 +3,11 @@ facilitators and staff (PRODUCT.md section 10)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from litestar import Controller, Response, delete, get, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -41,7 +43,14 @@ After = Annotated[
 ]
 
 
-async def _audited(conn, request: SignedInRequest, access: service.Access, rows, action: str, scope: dict) -> None:
+async def _audited(
+    conn: asyncpg.Connection,
+    request: SignedInRequest,
+    access: service.Access,
+    rows: list[asyncpg.Record],
+    action: str,
+    scope: dict[str, Any],
+) -> None:
     """Staff reading peers' words read participant data: one audit row naming the graduates
     whose posts it showed."""
     if access.staff:
@@ -64,7 +73,7 @@ def _start(cursor: str | None, after: int | None) -> tuple[str, int | None]:
     return way, start
 
 
-def _page(rows, limit: int, cursor_of) -> Page[Post]:
+def _page(rows: list[asyncpg.Record], limit: int, cursor_of: Callable[[asyncpg.Record], tuple[Any, ...]]) -> Page[Post]:
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(
@@ -95,6 +104,7 @@ class GroupPostsController(Controller):
             access = await service.group_access(conn, group_id, request.user)
             way, start = _start(cursor, after)
             if way == NEWER:
+                assert start is not None  # a catch-up always starts after an id (_start)
                 rows = await posts_db.posts_after(conn, group_id, request.user.id, access.moderator, start, limit + 1)
             else:
                 rows = await posts_db.top_level_posts(
@@ -157,7 +167,9 @@ class PostController(Controller):
     async def unreact(self, post_id: RowId, request: SignedInRequest, conn: Conn) -> ReactionState:
         return await self._react(request, conn, post_id, "support", False)
 
-    async def _react(self, request: SignedInRequest, conn, post_id: int, kind: str, on: bool) -> ReactionState:
+    async def _react(
+        self, request: SignedInRequest, conn: asyncpg.Connection, post_id: int, kind: str, on: bool
+    ) -> ReactionState:
         async with conn.transaction():
             count, published, _ = await service.react(conn, request.user, post_id, kind, on)
         events.publish(request.app, published)

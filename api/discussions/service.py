@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
 import asyncpg
@@ -28,6 +28,7 @@ from notifications import kinds, templates
 from notifications.outbox import notify
 
 Events = list[tuple[str, dict[str, Any]]]
+P = TypeVar("P", bound=Post)
 CRISIS_NOTE = (
     "Your post is up. If you are struggling right now, you don't have to wait for a reply: call or text 988, "
     "or call 911 if you are in danger. " + risk.NOT_WATCHED
@@ -75,7 +76,12 @@ async def visible_post(conn: asyncpg.Connection, post_id: int, user: Principal, 
     return found(await posts_db.get_post(conn, post_id, user.id, moderator), "post")
 
 
-def to_post(row: asyncpg.Record | dict, cls: type[Post] = Post, **extra: Any) -> Post:
+# Made as `cls` (PostCreated, with `extra`), it is typed as one.
+@overload
+def to_post(row: asyncpg.Record | dict[str, Any], cls: type[P], **extra: Any) -> P: ...
+@overload
+def to_post(row: asyncpg.Record | dict[str, Any]) -> Post: ...
+def to_post(row: asyncpg.Record | dict[str, Any], cls: type[Post] = Post, **extra: Any) -> Post:
     author = None if row["removed"] else Author(id=row["author_id"], alias=row["author_alias"], role=row["author_role"])
     return cls(
         id=row["id"],
@@ -173,9 +179,10 @@ async def create_post(
     if flag is not None:
         # Posted all the same: a flag asks a person to look, it never silences anyone.
         await moderation_db.add_crisis_flag(conn, post_id, group_id, flag.categories, flag.phrases)
-    told = {t["author_id"] for t in (target, thread) if t is not None} - {None, user.id}
-    told = await posts_db.readers_among(conn, group_id, sorted(told)) if told else []
+    authors = {t["author_id"] for t in (target, thread) if t is not None} - {None, user.id}
+    told = await posts_db.readers_among(conn, group_id, sorted(authors)) if authors else []
     if told:
+        assert root is not None  # only a reply tells anyone, and a reply has its thread
         await notify(
             conn,
             told,

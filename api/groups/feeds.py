@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -87,7 +88,7 @@ class PublicFeedController(Controller):
     security = [{}]
 
     @get("/meeting-guide.json", cache_control=PUBLIC_FEED_CACHE, summary="Public groups as a Meeting Guide feed")
-    async def meeting_guide(self, conn: Conn) -> list[dict]:
+    async def meeting_guide(self, conn: Conn) -> list[dict[str, Any]]:
         """Active groups marked public, in the code4recovery Meeting Guide format. No member
         data; online groups carry their conference link (publishing a group makes it
         joinable by anyone)."""
@@ -146,6 +147,7 @@ class CalendarFeedController(Controller):
         token = feed.removesuffix(".ics")
         owner = await sessions_db.calendar_feed_owner(conn, hashlib.sha256(token.encode()).digest())
         found(owner, "calendar")
+        assert owner is not None  # found() raised a 404 otherwise
         now = dt.datetime.now(dt.UTC)
         calendar = _calendar("Aftercare")
         for row in await sessions_db.rsvped_sessions(

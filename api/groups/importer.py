@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 
 from api.groups.meeting_guide import FeedGroup
@@ -10,7 +12,7 @@ from db import groups as groups_db
 
 
 async def import_groups(
-    conn: asyncpg.Connection, groups: list[FeedGroup], progress=lambda done, total: None
+    conn: asyncpg.Connection, groups: list[FeedGroup], progress: Callable[[int, int], object] = lambda done, total: None
 ) -> tuple[int, int, list[str]]:
     """Create or update each group, matched by slug, schedule included, in one transaction;
     return (created, updated, slugs refused). Only groups an earlier import made are

@@ -141,7 +141,8 @@ def _parse_meeting(meeting: Any, default_timezone: str | None, zones: frozenset[
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", str(raw_slug)).strip("-_") if isinstance(raw_slug, (str, int)) else ""
     if not name or not slug:
         return Skipped(slug or "?", name or "?", "no name or no slug")
-    types = meeting.get("types") if isinstance(meeting.get("types"), list) else []
+    raw_types = meeting.get("types")
+    types: list[Any] = raw_types if isinstance(raw_types, list) else []
     if "TC" in types:
         return Skipped(slug, name, "temporarily closed (type TC)")
     days = meeting.get("day")
@@ -177,12 +178,14 @@ def _parse_meeting(meeting: Any, default_timezone: str | None, zones: frozenset[
         ]
         notes = notes[: match.start()]
     lat, lon = meeting.get("latitude"), meeting.get("longitude")
-    has_point = (
-        in_person
+    point = (
+        (float(lat), float(lon))
+        if in_person
         and isinstance(lat, (int, float))
         and isinstance(lon, (int, float))
         and -90 <= lat <= 90
         and -180 <= lon <= 180
+        else None
     )
     return FeedGroup(
         slug=slug[:80],
@@ -193,8 +196,8 @@ def _parse_meeting(meeting: Any, default_timezone: str | None, zones: frozenset[
         timezone=timezone,
         slots=[(7 if d == 0 else d, start, end) for d in sorted(set(days))],
         address=address[:300] if in_person and address else None,
-        latitude=float(lat) if has_point else None,
-        longitude=float(lon) if has_point else None,
+        latitude=point[0] if point else None,
+        longitude=point[1] if point else None,
         conference_url=url,
         conference_phone=phone,
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
+from uuid import UUID
 
 import asyncpg
 
+from api.groups.schemas import Session
 from api.groups.service import sessions_between
 from db import groups as groups_db
 from db import notifications as notifications_db
@@ -14,7 +16,7 @@ from db import sessions as sessions_db
 from db.job_health import Skip
 from db.zones import python_zone
 from notifications import templates
-from notifications.outbox import notify
+from notifications.outbox import Render, notify
 
 Audience = Literal["rsvp", "members"]
 
@@ -35,7 +37,7 @@ async def session_reminders(
     if not sessions:
         return 0
     answers = await sessions_db.rsvps_by_session(conn, [s.id for s in sessions])
-    names: dict = {}
+    names: dict[UUID, str] = {}
     written = 0
     for session in sessions:
         rsvps = answers.get(session.id, {})
@@ -54,15 +56,7 @@ async def session_reminders(
                     await notify(
                         conn,
                         people,
-                        lambda zone, s=session, r=rsvped: templates.session_reminder(
-                            session_id=s.id,
-                            group_id=str(s.group_id),
-                            group_name=names[s.group_id],
-                            starts_at=s.starts_at,
-                            ends_at=s.ends_at,
-                            timezone=zone,
-                            rsvped=r,
-                        ),
+                        _reminder(session, names[session.group_id], rsvped),
                         # The start is in the key: a session moved later is reminded of again.
                         dedup_key=f"session:{session.id}:{int(session.starts_at.timestamp())}",
                         not_before=now,
@@ -70,6 +64,19 @@ async def session_reminders(
                     )
                 )
     return written
+
+
+def _reminder(session: Session, group_name: str, rsvped: bool) -> Render:
+    """The reminder of `session`, worded in each person's time zone."""
+    return lambda zone: templates.session_reminder(
+        session_id=session.id,
+        group_id=str(session.group_id),
+        group_name=group_name,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        timezone=zone,
+        rsvped=rsvped,
+    )
 
 
 async def groups_without_sessions(conn: asyncpg.Connection) -> list[Skip]:

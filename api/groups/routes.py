@@ -4,7 +4,7 @@ facilitators do for their own groups (members, announcements)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
@@ -22,6 +22,7 @@ from api.groups.schemas import (
     Group,
     Member,
     Membership,
+    MyStatus,
     Session,
     Topic,
     Weekday,
@@ -139,7 +140,8 @@ class GroupController(Controller):
                 status = "waitlisted" if full else "member"
                 await groups_db.add_member(conn, group_id, me, status)
             position = await groups_db.waitlist_position(conn, group_id, me) if status == "waitlisted" else None
-        return Membership(status=status, waitlist_position=position)
+        # group_members.status is 'member' or 'waitlisted' (its check constraint, migration 0002).
+        return Membership(status=cast(MyStatus, status), waitlist_position=position)
 
     @delete("/{group_id:uuid}/membership", status_code=200, guards=[participants_only], summary="Leave a group")
     async def leave(self, group_id: FromPath[UUID], request: SignedInRequest, conn: Conn) -> Membership:

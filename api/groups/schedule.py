@@ -7,11 +7,13 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from db.zones import zone_of
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Self check-in is open from this long before a session starts until this long after it ends.
 CHECK_IN_MARGIN = dt.timedelta(minutes=30)
 # Start times by part of the day, for the listing filter.

@@ -7,10 +7,10 @@ from uuid import UUID
 
 import msgspec
 
+from api.groups.schedule import Weekday as Weekday  # re-exported: the schemas name it
 from api.time_bounds import check_date
 from api.validation import Patch, Phone, Timezone, check_timezone
 
-Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 Format = Literal["in_person", "online", "hybrid"]
 Topic = Literal[
     "relapse_prevention",
@@ -26,6 +26,7 @@ Topic = Literal[
     "spanish_speaking",
 ]
 MyStatus = Literal["member", "waitlisted", "none"]
+Attendance = Literal["present", "absent", "excused"]
 ClockTime = Annotated[
     str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24-hour, local")
 ]
@@ -180,7 +181,7 @@ class Rsvp(msgspec.Struct):
 
 class AttendanceRecord(msgspec.Struct, forbid_unknown_fields=True):
     participant_id: UUID
-    status: Literal["present", "absent", "excused"]
+    status: Attendance
 
 
 class AttendanceRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -200,7 +201,7 @@ class CheckInRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class CheckedIn(msgspec.Struct):
     session_id: str
-    attendance: Literal["present", "absent", "excused"]
+    attendance: Attendance
     """What holds: a facilitator's earlier mark is not overwritten."""
 
 
@@ -226,7 +227,7 @@ class RosterEntry(msgspec.Struct):
     participant_id: UUID
     alias: str
     rsvp: Literal["going", "not_going"] | None
-    attendance: Literal["present", "absent", "excused"] | None
+    attendance: Attendance | None
     attendance_source: Literal["facilitator", "self"] | None
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from typing import Annotated
+from typing import Annotated, cast
+from uuid import UUID
 
+import asyncpg
 from litestar import Controller, get, post, put
 from litestar.params import JSONBody, PathParameter
 
@@ -16,6 +18,7 @@ from api.groups import notices
 from api.groups import schedule as rules
 from api.groups.routes import session_range
 from api.groups.schemas import (
+    Attendance,
     AttendanceRequest,
     CancelRequest,
     CheckedIn,
@@ -45,7 +48,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def _member_session(conn, request: SignedInRequest, session_id: str) -> Session:
+async def _member_session(conn: asyncpg.Connection, request: SignedInRequest, session_id: str) -> Session:
     """The session, for a member of its group: a non-member of a group they may see gets a
     403 saying so; an unknown session or group, a 404."""
     session = await resolve_session(conn, session_id)
@@ -55,7 +58,7 @@ async def _member_session(conn, request: SignedInRequest, session_id: str) -> Se
     return session
 
 
-async def _managed_session(conn, request: SignedInRequest, session_id: str) -> Session:
+async def _managed_session(conn: asyncpg.Connection, request: SignedInRequest, session_id: str) -> Session:
     session = await resolve_session(conn, session_id)
     await managed_group(conn, session.group_id, request.user)
     return session
@@ -124,9 +127,9 @@ class SessionController(Controller):
                 outcome = invalid("code", "that is not this session's code")
             else:
                 await sessions_db.give_back_check_in_try(conn, session.id, request.user.id)
-                return CheckedIn(
-                    session_id=session.id, attendance=await sessions_db.self_check_in(conn, session.id, request.user.id)
-                )
+                attendance = await sessions_db.self_check_in(conn, session.id, request.user.id)
+                # session_attendance.status is one of these (its check constraint, migration 0002).
+                return CheckedIn(session_id=session.id, attendance=cast(Attendance, attendance))
         raise outcome  # after the commit, so the wrong try is counted
 
     @put("/{session_id:str}/attendance", responses=may_answer(409), summary="Mark attendance (facilitators, staff)")
@@ -149,7 +152,7 @@ class SessionController(Controller):
                 if record.participant_id not in members:
                     raise invalid(f"records[{i}].participant_id", "is not a member of this group")
             await store_session(conn, session)
-            records = [(r.participant_id, r.status) for r in data.records]
+            records: list[tuple[UUID, str]] = [(r.participant_id, r.status) for r in data.records]
             await sessions_db.set_attendance(conn, session.id, records, "facilitator", request.user.id)
             await audit(conn, request, "session.attendance.write", [p for p, _ in records], {"session_id": session.id})
             return await self._roster(conn, request, session, runtime.settings.secret_key)
@@ -160,7 +163,9 @@ class SessionController(Controller):
             session = await _managed_session(conn, request, session_id)
             return await self._roster(conn, request, session, runtime.settings.secret_key)
 
-    async def _roster(self, conn, request: SignedInRequest, session: Session, secret: str) -> Roster:
+    async def _roster(
+        self, conn: asyncpg.Connection, request: SignedInRequest, session: Session, secret: str
+    ) -> Roster:
         rows = await sessions_db.roster(conn, session.group_id, session.id)
         await audit(
             conn, request, "session.roster.read", [r["participant_id"] for r in rows], {"session_id": session.id}

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
@@ -23,7 +24,7 @@ from db import people as people_db
 from db import privacy as privacy_db
 
 
-def to_me(row) -> Me:
+def to_me(row: asyncpg.Record) -> Me:
     return Me(
         id=row["id"],
         roles=sorted(row["roles"]),

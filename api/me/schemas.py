@@ -33,8 +33,8 @@ class MeUpdate(Patch):
         if self.timezone is not msgspec.UNSET:
             check_timezone(self.timezone)
         if self.sobriety_date not in (msgspec.UNSET, None):
-            check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
-            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)  # type: ignore[arg-type]
+            check_not_future(self.sobriety_date, "sobriety_date")
+            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)
 
 
 class Deleted(msgspec.Struct):

@@ -99,7 +99,10 @@ async def _refuse(
     spent = await mfa_db.count_challenge_failure(conn, ch["id"], CHALLENGE_MAX_FAILURES)
     details = {"account_id": str(person), "why": verdict.value}
     await audit(conn, request, "account.mfa_failed", None, details, actor=(person, list(ch["roles"])))
-    now_locked = (await people_db.lock_account(conn, person, ch["client_address"]))["locked_until"]
+    account = await people_db.lock_account(conn, person, ch["client_address"])
+    # The challenge is locked in this transaction, and deleting the person deletes it.
+    assert account is not None
+    now_locked = account["locked_until"]
     if now_locked is not None and now_locked > now:
         return locked(runtime)
     if spent:

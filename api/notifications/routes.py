@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, cast
 
+import asyncpg
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
 from litestar.params import JSONBody, QueryParameter
@@ -16,6 +17,7 @@ from api.notifications.schemas import (
     DeviceRegistration,
     Inbox,
     InboxItem,
+    Kind,
     MessageDraft,
     MessagePreview,
     MessageSent,
@@ -41,7 +43,7 @@ from notifications.quiet import DEFAULT_QUIET
 URGENT_KINDS = [kinds.CRISIS_SUPPORT, kinds.SESSION_CHANGED, kinds.STAFF_MESSAGE, kinds.HELP_NOW]
 
 
-def _clock(value) -> str:
+def _clock(value: dt.time) -> str:
     return value.strftime("%H:%M")
 
 
@@ -85,7 +87,8 @@ class PreferencesController(Controller):
         time zone) hold back everything that is not urgent until they end."""
         if data.kinds is not msgspec.UNSET:
             for kind in kinds.ALWAYS_ON:
-                if data.kinds.get(kind) is False:  # type: ignore[union-attr]
+                # ALWAYS_ON names kinds of KINDS, the same set as Kind (asserted in schemas).
+                if data.kinds.get(cast(Kind, kind)) is False:
                     raise invalid(f"kinds.{kind}", "cannot be switched off: help in a crisis always comes through")
         async with conn.transaction():
             current = await self._preferences(conn, request)
@@ -101,7 +104,7 @@ class PreferencesController(Controller):
             )
             return await self._preferences(conn, request)
 
-    async def _preferences(self, conn, request: SignedInRequest) -> Preferences:
+    async def _preferences(self, conn: asyncpg.Connection, request: SignedInRequest) -> Preferences:
         row = await devices_db.get_preferences(conn, request.user.id)
         disabled = set(row["disabled_kinds"]) if row else set()
         switched_on = set(row["enabled_kinds"]) if row else set()
@@ -182,6 +185,7 @@ class StaffNotificationController(Controller):
                     raise problem(409, "participant_inactive", "This graduate is deactivated: reactivate them first.")
                 written = await notify(conn, [person["id"]], content, urgent=data.urgent)
             else:
+                assert data.group_id is not None  # StaffMessage holds exactly one of the two ids
                 group = found(await groups_db.get_group(conn, data.group_id, request.user.id), "group")
                 if group["archived_at"] is not None:
                     raise problem(409, "group_archived", "This group is archived.")

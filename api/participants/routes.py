@@ -108,6 +108,7 @@ class ParticipantController(Controller):
             )
             await audit(conn, request, "participant.create", person_id)
             row = await people_db.get_participant(conn, person_id)
+            assert row is not None  # inserted above, in this transaction
         return EnrolledParticipant(
             **{f: getattr(to_participant(row), f) for f in Participant.__struct_fields__},
             activation_code=code,
@@ -160,6 +161,7 @@ class ParticipantController(Controller):
             found(await people_db.get_participant(conn, participant_id), "participant")
             await _check_counselor(conn, changes.get("counselor_id"))  # type: ignore[arg-type]
             row = await people_db.update_participant(conn, participant_id, changes)
+            assert row is not None  # found above, in this transaction
             await audit(conn, request, "participant.update", participant_id, {"fields": sorted(changes)})
         return to_participant(row)
 
@@ -181,6 +183,7 @@ class ParticipantController(Controller):
             await people_db.set_active(conn, participant_id, active)
             await audit(conn, request, "participant.reactivate" if active else "participant.deactivate", participant_id)
             row = await people_db.get_participant(conn, participant_id)
+            assert row is not None  # found above; the update has held its row lock since
         if not active:
             events.access_changed(request.app, participant_id)
         return to_participant(row)

@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Annotated, Literal
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from api.checkins.schemas import KeptAlert
@@ -56,8 +57,8 @@ class ParticipantUpdate(Patch):
             check_not_future(self.iop_completed_on, "iop_completed_on", slack_days=31)
             check_date(self.iop_completed_on, "iop_completed_on")
         if self.sobriety_date not in (msgspec.UNSET, None):
-            check_not_future(self.sobriety_date, "sobriety_date")  # type: ignore[arg-type]
-            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)  # type: ignore[arg-type]
+            check_not_future(self.sobriety_date, "sobriety_date")
+            check_date(self.sobriety_date, "sobriety_date", earliest=EARLIEST_IN_A_LIFE)
 
 
 class Participant(msgspec.Struct):
@@ -86,7 +87,7 @@ class ActivationCode(msgspec.Struct):
     activation_expires_at: dt.datetime
 
 
-def to_participant(row) -> Participant:
+def to_participant(row: asyncpg.Record) -> Participant:
     return msgspec.convert(dict(row), Participant)
 
 
