@@ -21,7 +21,7 @@ Python's time to it; tests that compare other times PostgreSQL stores (the audit
 a sign-in lock-out's) with Python's clock are not pinned.
 
 Each instant is 10 s from an edge, in 2026: the year of the fixed dates some pinned tests
-ask about (the DST weeks in tests/test_group_sessions.py), which stay within the two years
+ask about (the DST weeks in tests/groups/test_group_sessions.py), which stay within the two years
 around "now" that the session routes accept, whatever year the suite really runs in.
 """
 
@@ -107,7 +107,7 @@ INSTANTS: tuple[Instant, ...] = (
 
 # Every instant for every pinned test would add minutes to each CI run, so two shorter lists:
 # - FEW, for tests whose outcome depends on the date but not on a DST change: slow ones
-#   (seconds a run: the populations of tests/test_slots_sql.py, the dashboard), those whose
+#   (seconds a run: the populations of tests/checkins/test_slots_sql.py, the dashboard), those whose
 #   graduates live in UTC, and those whose group meets at a time helpers.slot_starting_in
 #   picks (in the first zone where the session fits the local day: UTC, unless UTC midnight is
 #   near, so a DST change elsewhere goes unseen). UTC's date about to change and just changed

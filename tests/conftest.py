@@ -7,12 +7,11 @@ import os
 import socket
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
 import time_machine
 from litestar.testing import AsyncTestClient
@@ -24,19 +23,10 @@ from api.worker import PUSH_TRANSPORTS
 from db import migrate
 from notifications.sender import Sender
 from tests import clock, helpers
+from tests.config import create_database, drop_database, make_settings
 from tests.fake_fcm import FakeFcm
 from tests.live_server import LiveServer
-
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-
-# Files tests leave for people to look at (a browser screenshot) and what they measured (a
-# fault's recovery time, attempts before a lock-out): listed at the end of the run.
-ARTIFACTS: list[str] = []
-
-
-def report(line: str) -> None:
-    """A measurement worth seeing in CI's output, listed at the end of the run."""
-    ARTIFACTS.append(line)
+from tests.summary import ARTIFACTS
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -93,11 +83,6 @@ def no_internet():
     socket.getaddrinfo = real
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="session")
 async def server_url() -> AsyncIterator[str]:
     """A server where the tests may create databases."""
@@ -113,24 +98,6 @@ async def server_url() -> AsyncIterator[str]:
             yield server.url
         finally:
             server.stop()  # before the folder goes, or the server outlives the tests
-
-
-async def create_database(server_url: str) -> str:
-    name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'create database "{name}"')
-    finally:
-        await admin.close()
-    return _with_database(server_url, name)
-
-
-async def drop_database(server_url: str, url: str) -> None:
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'drop database if exists "{urlsplit(url).path[1:]}" with (force)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -155,22 +122,6 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     finally:
         await helpers.empty_database(connection)
         await connection.close()
-
-
-def make_settings(database_url: str, **overrides) -> Settings:
-    values = dict(
-        database_url=database_url,
-        secret_key=TEST_SECRET,
-        password_profile="cheapest",
-        auth_rate_limit_per_minute=10_000,
-        # No worker runs beside most tests: jobs would all be "late". Tests of job health set it.
-        worker_expected=False,
-        # Most tests sign staff in with a password alone; tests/test_two_factor.py requires
-        # the second factor as a deployment does by default.
-        require_mfa=frozenset(),
-    )
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -266,6 +217,17 @@ def api_url(settings: Settings, conn: asyncpg.Connection) -> Iterator[str]:
     dashboard and the browser talk to."""
     with LiveServer(settings) as server:
         yield server.url
+
+
+@pytest.fixture
+async def live(database_url, conn):
+    """The real API served by uvicorn, and an HTTP client to it: for requests truly in flight
+    at once (tests/attack/test_races.py, and the races of each domain)."""
+    # Every request admitted to the hashing queue, so that all of them race (a full queue
+    # would turn some away with 503 before they reach the database: tests/auth/test_hashing.py).
+    with LiveServer(make_settings(database_url, hash_queue=100)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            yield http
 
 
 @pytest.fixture

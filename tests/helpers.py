@@ -140,6 +140,35 @@ def slot_starting_in(minutes: int, length: int = 60) -> tuple[str, dict]:
     raise AssertionError("no zone fits")
 
 
+async def group_now(client, staff: Actor, minutes_from_now=-10, length=60, **fields):
+    """A group whose session today starts `minutes_from_now` from now (slot_starting_in): the
+    group, and that session."""
+    zone, slot = slot_starting_in(minutes_from_now, length)
+    group = await create_group(client, staff, timezone=zone, schedule=[slot], **fields)
+    sessions = (
+        await client.get(
+            f"/v1/groups/{group['id']}/sessions",
+            params={"from": _iso(-24 * 60), "to": _iso(24 * 60)},
+            headers=staff.headers,
+        )
+    ).json()["items"]
+    today = [s for s in sessions if s["local_date"] == dt.datetime.now(ZoneInfo(zone)).date().isoformat()]
+    return group, today[0]
+
+
+def _iso(minutes: int) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)).isoformat()
+
+
+async def member(client, staff: Actor, group, **fields) -> Actor:
+    """A new graduate who joined `group` (as a member, not on the waitlist)."""
+    person = await graduate(client, staff, **fields)
+    assert (await client.post(f"/v1/groups/{group['id']}/membership", headers=person.headers)).json()[
+        "status"
+    ] == "member"
+    return person
+
+
 async def graduate_with_history(
     client, conn, staff: Actor, *, today: dt.date, iop_days_ago: int, checkin_days: list[int], activated=True, alias="G"
 ) -> tuple[uuid.UUID, dict | None]:

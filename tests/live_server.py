@@ -19,6 +19,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from tests.config import TEST_SECRET
 
 
 class LiveServer:
@@ -59,8 +60,6 @@ def served_processes(
     """`aftercare serve --workers N` as production runs it, in processes of its own, ready
     (its /health/ready said 200) when this yields (the process, its URL). Stopped with SIGTERM
     afterwards if the test did not stop it; its output goes to `log_path`."""
-    from tests.conftest import TEST_SECRET  # conftest imports this module
-
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {

@@ -1,0 +1,94 @@
+"""Optional tracing (api/tracing.py): with AFTERCARE_TRACING=otlp every request has a span
+named by its route template, its SQL has spans under it, and no span names anyone: no id,
+no path as sent, no address, no query values."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar.testing import AsyncTestClient
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from api.app import create_app
+from api.settings import ConfigError, Settings
+from tests import helpers
+from tests.config import make_settings
+
+UUID_LIKE = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, conn, hasher):
+    spans = InMemorySpanExporter()
+    settings = make_settings(database_url, tracing="otlp", span_exporter=spans)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        staff = await helpers.account(client, conn, hasher, ["staff"])
+        graduate = await helpers.graduate(client, staff, alias="Robin")
+        spans.clear()
+        created = await client.post(
+            "/v1/checkins?note=x", json=helpers.checkin_body(note="I feel awful"), headers=graduate.headers
+        )
+        assert created.status_code == 201, created.text
+        read = await client.get(f"/v1/staff/participants/{graduate.id}", headers=staff.headers)
+        assert read.status_code == 200
+        await client.get("/health/live")  # not traced: probes would be most of the spans
+        admin = await helpers.account(client, conn, hasher, ["admin"])
+        account = {"email": "dup@example.org", "name": "A", "roles": ["staff"]}
+        for expected in (201, 409):  # the second fails in the database, which quotes the email
+            answer = await client.post("/v1/staff/accounts", json=account, headers=admin.headers)
+            assert answer.status_code == expected, answer.text
+    finished = spans.get_finished_spans()  # the provider was flushed as the app stopped
+    names = [s.name for s in finished]
+    assert "POST /v1/checkins" in names and "GET /v1/staff/participants/{participant_id}" in names
+    assert not [n for n in names if "health" in n]
+    checkin = next(s for s in finished if s.name == "POST /v1/checkins")
+    sql = [s for s in finished if s.parent is not None and s.parent.span_id == checkin.context.span_id]
+    statements = " ".join(str(s.attributes.get("db.statement", "")) for s in sql)
+    assert "checkin_submit(" in statements and "auth_sessions" in statements  # the sign-in check and the check-in
+    failed_sql = [s for s in finished if s.events]
+    assert failed_sql and all(set(e.attributes) <= {"exception.type"} for s in failed_sql for e in s.events)
+    for span in finished:
+        assert "dup@example.org" not in str(span.status.description), span.name
+        for name, value in (span.attributes or {}).items():
+            text = str(value)
+            assert not UUID_LIKE.search(text), (span.name, name, text)
+            assert "awful" not in text and "Robin" not in text and "note=x" not in text, (span.name, name, text)
+            if span.name.split()[0] in ("GET", "POST"):  # a request's own: nothing of the caller
+                assert "testclient" not in text.lower() and "127.0.0.1" not in text, (span.name, name, text)
+
+
+def test_tracing_needs_a_known_mode(monkeypatch):
+    monkeypatch.setenv("AFTERCARE_TRACING", "jaeger")
+    with pytest.raises(ConfigError, match="AFTERCARE_TRACING must be one of off, otlp"):
+        Settings.from_env(database_url="postgresql://x@127.0.0.1/x", secret_key="k" * 40)
+
+
+async def test_off_by_default_nothing_is_traced(client, graduate):
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    with pytest.raises(KeyError):
+        client.app.plugins.get("OpenTelemetryPlugin")
+    assert not AsyncPGInstrumentor().is_instrumented_by_opentelemetry
+    assert (await client.get("/v1/checkins/due", headers=graduate.headers)).status_code == 200
+
+
+def test_ids_in_any_text_and_recorded_headers_do_not_leave():
+    """What the request test cannot reach: a live socket's LISTEN names its person or group
+    (32 hex digits), and headers OpenTelemetry records when an operator asks it to."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from api.tracing import redacting
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(redacting(spans)))
+    person = "0123456789abcdef0123456789abcdef"
+    with provider.get_tracer("t").start_as_current_span("LISTEN") as span:
+        span.set_attribute("db.statement", f'LISTEN "aftercare_person_{person}"')
+        span.set_attribute("http.request.header.authorization", ("Bearer abc",))
+        span.set_attribute("db.system", "postgresql")
+    (sent,) = spans.get_finished_spans()
+    assert sent.attributes["db.statement"] == 'LISTEN "aftercare_person_<id>"'
+    assert sent.attributes["http.request.header.authorization"] == "redacted"
+    assert sent.attributes["db.system"] == "postgresql"
