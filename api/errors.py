@@ -116,7 +116,11 @@ def http_to_problem(request: AnyRequest, exc: HTTPException) -> ProblemResponse:
     elif exc.status_code == 413:
         detail = "The request body is larger than this API accepts (1 MiB)."
     elif exc.status_code == 429:
-        detail = "Too many attempts from this address. Wait a minute and try again."
+        # A route's own limit names itself (handler opt "too_many": (code, detail)); else sign-in's.
+        handler = request.scope.get("route_handler")
+        code, detail = (handler.opt if handler else {}).get(
+            "too_many", (code, "Too many attempts from this address. Wait a minute and try again.")
+        )
         headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
     return problem(exc.status_code, code, detail, headers=headers).to_response(request)
 

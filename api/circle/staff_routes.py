@@ -12,10 +12,10 @@ from litestar.params import FromPath
 from api.audit import audit
 from api.circle import service
 from api.circle.schemas import StaffHelpRequest
-from api.deps import AnyRequest, Conn
+from api.deps import Conn
 from api.pagination import Page
 from api.problems import found
-from api.security import staff_only
+from api.security import SignedInRequest, staff_only
 from db import circle as circle_db
 from db import people as people_db
 
@@ -29,7 +29,7 @@ class StaffHelpNowController(Controller):
 
     @get("/{participant_id:uuid}/help-requests", summary="A graduate's calls for help")
     async def help_requests(
-        self, participant_id: FromPath[UUID], request: AnyRequest, conn: Conn
+        self, participant_id: FromPath[UUID], request: SignedInRequest, conn: Conn
     ) -> Page[StaffHelpRequest]:
         """Newest first (the last 50): the message, how many were reached, who answered what,
         and when 15 minutes passed with nobody reaching out (`escalated_at`)."""

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.audit import audit
@@ -41,6 +42,27 @@ After = Annotated[
         " live socket gave you when it reconnects.",
     ),
 ]
+
+
+# Toggling a reaction over and over would be a flood of live events to everyone in the group.
+# One bucket a person, for both the PUT and the DELETE, shared by the API's processes through
+# Redis when REDIS_URL is set (as the sign-in limit is).
+REACTIONS_PER_MINUTE = 60
+
+
+def _reacting_person(request: Request[Any, Any, Any]) -> str:
+    # The limiter runs after sign-in (route middleware sits inside the app's auth middleware).
+    return f"reactions:{request.user.id}"
+
+
+_reaction_limit = RateLimitConfig(rate_limit=("minute", REACTIONS_PER_MINUTE), identifier_for_request=_reacting_person)
+# What api.errors says for this limit's 429 (its own code, and not "from this address").
+_REACTION_LIMIT_OPT = {
+    "too_many": (
+        "reaction_rate_limited",
+        f"More than {REACTIONS_PER_MINUTE} reactions in a minute. Wait a minute and try again.",
+    )
+}
 
 
 async def _audited(
@@ -157,14 +179,29 @@ class PostController(Controller):
             published = await service.delete_post(conn, request.user, post_id)
         events.publish(request.app, published)
 
-    @put("/{post_id:int}/reaction", responses=may_answer(409), summary="Show support for a post")
+    @put(
+        "/{post_id:int}/reaction",
+        responses=may_answer(409, 429),
+        summary="Show support for a post",
+        middleware=[_reaction_limit.middleware],
+        opt=_REACTION_LIMIT_OPT,
+    )
     async def react(
         self, post_id: RowId, data: JSONBody[ReactionRequest], request: SignedInRequest, conn: Conn
     ) -> ReactionState:
+        """429 `reaction_rate_limited` past 60 changes a minute (with `Retry-After`)."""
         return await self._react(request, conn, post_id, data.kind, True)
 
-    @delete("/{post_id:int}/reaction", status_code=200, summary="Take back my support")
+    @delete(
+        "/{post_id:int}/reaction",
+        status_code=200,
+        responses=may_answer(429),
+        summary="Take back my support",
+        middleware=[_reaction_limit.middleware],
+        opt=_REACTION_LIMIT_OPT,
+    )
     async def unreact(self, post_id: RowId, request: SignedInRequest, conn: Conn) -> ReactionState:
+        """429 `reaction_rate_limited` past 60 changes a minute, counted with the PUT's."""
         return await self._react(request, conn, post_id, "support", False)
 
     async def _react(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from litestar import Controller, delete, get, post
 from litestar.params import JSONBody
 
-from api.deps import AnyRequest, RuntimeDep, TransactionsDep
+from api.deps import RuntimeDep, TransactionsDep
 from api.mfa import enrolment
 from api.mfa.schemas import RecoveryCodes, TotpConfirm, TotpEnrolment, TwoFactorRemoval, TwoFactorStatus
 from api.openapi import may_answer
-from api.security import DURING_MFA_ENROLMENT
+from api.security import DURING_MFA_ENROLMENT, SignedInRequest
 
 
 class TwoFactorController(Controller):
@@ -21,11 +21,15 @@ class TwoFactorController(Controller):
     opt = {DURING_MFA_ENROLMENT: True}
 
     @get("/", summary="Is my two-factor sign-in on?")
-    async def read(self, request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep) -> TwoFactorStatus:
+    async def read(
+        self, request: SignedInRequest, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TwoFactorStatus:
         return await enrolment.status(request, transactions, runtime)
 
     @post("/totp", status_code=201, responses=may_answer(403, 409), summary="Start setting up an authenticator app")
-    async def start(self, request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep) -> TotpEnrolment:
+    async def start(
+        self, request: SignedInRequest, transactions: TransactionsDep, runtime: RuntimeDep
+    ) -> TotpEnrolment:
         """Answers a new secret and its `otpauth://` URI (show it as a QR code to scan). Nothing
         changes at sign-in until a code from the app confirms it (/v1/me/mfa/totp/confirm).
         Starting again replaces a secret never confirmed. Already on: 409 `mfa_already_on`.
@@ -39,7 +43,7 @@ class TwoFactorController(Controller):
         summary="Turn two-factor on with the first code from the app",
     )
     async def confirm(
-        self, data: JSONBody[TotpConfirm], request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep
+        self, data: JSONBody[TotpConfirm], request: SignedInRequest, transactions: TransactionsDep, runtime: RuntimeDep
     ) -> RecoveryCodes:
         """A right code turns it on: from now on sign-in asks for a code after the password,
         every other session of yours ends, and the answer holds 10 recovery codes, each good
@@ -48,7 +52,11 @@ class TwoFactorController(Controller):
 
     @delete("/", status_code=204, responses=may_answer(403, 409, 423), summary="Turn two-factor sign-in off")
     async def remove(
-        self, data: JSONBody[TwoFactorRemoval], request: AnyRequest, transactions: TransactionsDep, runtime: RuntimeDep
+        self,
+        data: JSONBody[TwoFactorRemoval],
+        request: SignedInRequest,
+        transactions: TransactionsDep,
+        runtime: RuntimeDep,
     ) -> None:
         """Needs your password and a code from the app (or a recovery code): 403
         `wrong_password` or `wrong_code` otherwise, each counted toward the sign-in lock as a wrong

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, cast
 from uuid import UUID
 
 import asyncpg
@@ -159,9 +159,10 @@ class ParticipantController(Controller):
         changes = data.changes()
         async with conn.transaction():
             found(await people_db.get_participant(conn, participant_id), "participant")
-            await _check_counselor(conn, changes.get("counselor_id"))  # type: ignore[arg-type]
-            row = await people_db.update_participant(conn, participant_id, changes)
-            assert row is not None  # found above, in this transaction
+            # The field's type (ParticipantUpdate.counselor_id) makes this a UUID or None.
+            await _check_counselor(conn, cast("UUID | None", changes.get("counselor_id")))
+            # Found above, but not locked: a deletion committed since is a 404 too, never a 500.
+            row = found(await people_db.update_participant(conn, participant_id, changes), "participant")
             await audit(conn, request, "participant.update", participant_id, {"fields": sorted(changes)})
         return to_participant(row)
 
@@ -182,8 +183,8 @@ class ParticipantController(Controller):
             found(await people_db.get_participant(conn, participant_id), "participant")
             await people_db.set_active(conn, participant_id, active)
             await audit(conn, request, "participant.reactivate" if active else "participant.deactivate", participant_id)
-            row = await people_db.get_participant(conn, participant_id)
-            assert row is not None  # found above; the update has held its row lock since
+            # A deletion that committed between the first read and the update: a 404 (rolled back).
+            row = found(await people_db.get_participant(conn, participant_id), "participant")
         if not active:
             events.access_changed(request.app, participant_id)
         return to_participant(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from api.discussions.routes import REACTIONS_PER_MINUTE
 from tests import helpers
 from tests.discussions.steps import post
 from tests.helpers import assert_problem
@@ -126,6 +127,29 @@ async def test_reactions_count_once_per_person(client, circle):
     assert answer.json()["reactions"] == {"support": 1}
     undone = await client.delete(f"/v1/posts/{top['id']}/reaction", headers=circle["ben"].headers)
     assert undone.json() == {"post_id": top["id"], "reactions": {"support": 0}, "my_reaction": False}
+
+
+async def test_reactions_past_the_limit_are_refused_for_that_person_only(client, circle):
+    """Toggling a reaction over and over floods the group's live sockets: 60 changes a minute a
+    person, PUT and DELETE counted together. The next is a 429 that says which limit, with
+    Retry-After, and changes nothing; another member reacts as before."""
+    top = (await post(client, circle, "ana", "Thirty days today")).json()
+    url = f"/v1/posts/{top['id']}/reaction"
+    ben = circle["ben"].headers
+    for i in range(REACTIONS_PER_MINUTE):
+        on = i % 2 == 0
+        answer = await (
+            client.put(url, json={"kind": "support"}, headers=ben) if on else client.delete(url, headers=ben)
+        )
+        assert (answer.status_code, answer.json()["my_reaction"]) == (200, on), (i, answer.text)
+    refused = await client.put(url, json={"kind": "support"}, headers=ben)
+    assert_problem(refused, 429, "reaction_rate_limited")
+    assert "reactions in a minute" in refused.json()["detail"] and int(refused.headers["Retry-After"]) > 0
+    assert_problem(await client.delete(url, headers=ben), 429, "reaction_rate_limited")
+    seen = (await client.get(f"/v1/groups/{circle['group']['id']}/posts", headers=ben)).json()["items"][0]
+    assert seen["reactions"] == {"support": 0}  # the refused PUT stored nothing
+    answer = await client.put(url, json={"kind": "support"}, headers=circle["ana"].headers)
+    assert answer.status_code == 200 and answer.json()["reactions"] == {"support": 1}
 
 
 async def test_deleting_a_post_keeps_others_replies_under_a_placeholder(client, circle):
