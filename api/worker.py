@@ -151,6 +151,9 @@ class Worker:
         self.jobs = [Job(name, interval, getattr(self, name)) for name, interval in settings.job_intervals().items()]
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        # Whether the log already says dispatch is paused for FCM's quota: said once a pause,
+        # not at every turn of it (the metrics count every paused run).
+        self._pause_logged = False
 
     async def dispatch(self, conn: asyncpg.Connection, now: dt.datetime) -> Outcome:
         async with contextlib.AsyncExitStack() as lanes:
@@ -167,8 +170,10 @@ class Worker:
             if zones_db.python_zone(r["timezone"]) is not None
         ]
         await job_health.clear_skips(conn, "dispatch", fine)
+        paused_news = bool(report.paused_s) and not self._pause_logged
+        self._pause_logged = bool(report.paused_s)
         return Outcome(
-            report.line() if report.claimed or report.paused_s else "",
+            report.line() if report.claimed or paused_news else "",
             report.claimed >= self.policy.batch_size,
             report.skipped,
             complete=False,

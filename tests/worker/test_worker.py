@@ -17,6 +17,7 @@ import pytest
 
 from api.worker import Worker
 from db.pool import create_pool
+from notifications.sender import QuotaPause
 from tests import helpers
 from tests.clock import FEW
 from tests.config import make_settings
@@ -43,6 +44,25 @@ async def test_one_round_reminds_and_pushes(client, conn, staff, database_url, f
     [message] = fcm.delivered
     assert message["notification"] == {"title": "Time for your check-in", "body": "It takes about a minute."}
     assert await conn.fetchval("select kind from notifications where push_state = 'sent'") == "checkin_reminder"
+
+
+async def test_a_quota_pause_is_logged_once_not_at_every_turn(database_url, sender):
+    """FCM asks us to slow down for ten minutes: the log says so when the pause starts, not
+    at each of the hundreds of turns it lasts, and again when a later pause starts."""
+    pool = await create_pool(database_url, max_size=3)
+    worker = Worker(make_settings(database_url), pool, sender)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        async with pool.acquire() as conn:
+            summaries = []
+            for hold_s in (600, 600, 600, 0, 600):
+                sender.pause = QuotaPause()
+                sender.pause.hold(hold_s)
+                summaries.append((await worker.dispatch(conn, now)).summary)
+    finally:
+        await pool.close()
+    paused = [s.startswith("paused for FCM's quota") for s in summaries]
+    assert paused == [True, False, False, False, True], summaries
 
 
 @contextlib.asynccontextmanager
