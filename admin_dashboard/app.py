@@ -21,6 +21,10 @@ from admin_dashboard.zones import own_zone_note
 # network that blocks outside hosts would see requests fail on every page).
 FAVICON = Path(__file__).resolve().parent / "favicon.png"
 st.set_page_config(page_title="Aftercare staff", page_icon=str(FAVICON), layout="wide")
+# Tables' own CSV export off (`aftercare dashboard` passes it on the command line too, which
+# also covers the first page a bare `streamlit run` draws): our download beside each table
+# neutralises cells a spreadsheet would run as formulas; Streamlit's would not.
+st.set_option("client.disableDataExport", True)
 
 MY_PASSWORD = st.Page("views/password.py", title="My password", icon=":material/key:")
 TWO_FACTOR = st.Page("views/two_factor.py", title="Two-factor sign-in", icon=":material/phonelink_lock:")

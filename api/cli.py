@@ -737,6 +737,11 @@ def dashboard(host: str, port: int) -> None:
         "false",
         "--client.toolbarMode",
         "minimal",
+        # No CSV download or copy in the tables' own toolbars: their CSV holds cells as typed
+        # (a peer's "=HYPERLINK(...)" reaches a spreadsheet as a formula). Each table has our
+        # download beside it, which neutralises such cells (admin_dashboard/typed.py).
+        "--client.disableDataExport",
+        "true",
         # An error a page did not turn into a message shows without its stack trace.
         "--client.showErrorDetails",
         "none",

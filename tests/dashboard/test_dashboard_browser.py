@@ -64,6 +64,12 @@ def test_a_counselor_sees_the_seeded_alerts_on_the_watchlist_in_chromium(streaml
         for name in SEEDED:  # a card each, with its severity
             expect(page.get_by_text(re.compile(rf"● Critical\s*{name}")).first).to_be_visible()
         expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=30_000)
+        # The table's own toolbar offers no CSV (it would hold typed cells as formulas); ours,
+        # which neutralises them, is the download there is.
+        table.hover()
+        expect(page.locator('[data-testid="stElementToolbar"]').first).to_be_attached(timeout=10_000)
+        expect(page.get_by_role("button", name="Download as CSV")).to_have_count(0)
+        expect(page.get_by_role("button", name="Download CSV").first).to_be_visible()
         print(f"watchlist rendered {time.monotonic() - started:.2f} s after signing in")
         page.wait_for_timeout(500)  # let the grid's canvas paint before the picture
         screenshot(page, "watchlist.png", "the watchlist")
