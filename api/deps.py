@@ -98,7 +98,7 @@ def request_connection(scope: Scope, pool: asyncpg.Pool) -> RequestConnection:
     # Scope is a TypedDict without our key: reading it gives an `object`; we alone write it.
     held = cast("RequestConnection | None", scope.get(_HELD))
     if held is None:
-        held = scope[_HELD] = RequestConnection(pool)  # type: ignore[literal-required]
+        held = scope[_HELD] = RequestConnection(pool)  # type: ignore[literal-required]  # our key
     return held
 
 

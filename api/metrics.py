@@ -83,7 +83,7 @@ def note_arrival(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        scope[_STARTED] = time.perf_counter()  # type: ignore[literal-required]
+        scope[_STARTED] = time.perf_counter()  # type: ignore[literal-required]  # our key in the scope
         IN_PROGRESS.inc()
         try:
             await app(scope, receive, send)
@@ -169,7 +169,7 @@ def forget_dead_processes(folder: Path) -> None:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]  # as above
         except PermissionError:  # alive, another user's
             pass
 

@@ -13,7 +13,7 @@ NeedSupport = Literal["no", "talk_soon", "crisis_now"]
 ScreenItem = Annotated[int, msgspec.Meta(ge=0, le=3)]
 Screen = Annotated[list[ScreenItem], msgspec.Meta(min_length=2, max_length=2, description="Two items, 0-3 each")]
 Cadence = Literal["daily", "three_weekly", "weekly", "none"]
-assert set(Cadence.__args__) == set(CADENCES)  # type: ignore[attr-defined]
+assert set(Cadence.__args__) == set(CADENCES)  # type: ignore[attr-defined]  # a Literal has __args__
 
 
 class CheckinRequest(msgspec.Struct, forbid_unknown_fields=True):

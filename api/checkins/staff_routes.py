@@ -65,7 +65,7 @@ def to_alert(
         alias=row["alias"],
         counselor_id=row["counselor_id"],
         kind=row["kind"],
-        severity=SEVERITY_NAMES[row["severity"]],  # type: ignore[arg-type]
+        severity=SEVERITY_NAMES[row["severity"]],  # type: ignore[arg-type]  # its values are the Literal's
         status=row["status"],
         reasons=list(row["reasons"]),
         opened_at=row["opened_at"],
@@ -146,7 +146,7 @@ class StaffCheckinController(Controller):
         current = next(((s, d) for s, d in states if s.starts_on <= today <= s.ends_on), None)
         override = override_of(context)
         return Plan(
-            cadence=override.cadence if override else "default",  # type: ignore[arg-type]
+            cadence=override.cadence if override else "default",  # type: ignore[arg-type]  # a CHECK constraint's values
             starts_on=override.starts_on if override else None,
             ends_on=override.ends_on if override else None,
             current_slot=slot_out(current[0], context["timezone"], current[1]) if current else None,

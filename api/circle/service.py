@@ -216,6 +216,6 @@ async def respond(
         asker=Person(id=row["person_id"], alias=row["asker_alias"]),
         message=row["message"],
         created_at=row["created_at"],
-        my_response=response,  # type: ignore[arg-type]
+        my_response=response,  # type: ignore[arg-type]  # a CHECK constraint's values
     )
     return answer, published

@@ -72,7 +72,7 @@ class PostgresNotifyBackend(AsyncPgChannelsBackend):
                 conn = await self._connect()
                 async with self._listener_lock:
                     for channel in self._subscribed_channels:
-                        await conn.add_listener(channel, self._listener)  # type: ignore[arg-type]
+                        await conn.add_listener(channel, self._listener)  # type: ignore[arg-type]  # stubs: Connection vs proxy
                     self._listener_conn = conn
                 conn.add_termination_listener(self._listener_lost)
                 log.warning("live events: listening again after the database connection dropped")

@@ -150,15 +150,14 @@ async def sessions_between(
     sessions = [s for s in by_id.values() if s.starts_at < end and s.ends_at > start]
     rsvps = await sessions_db.rsvps_of(conn, viewer_id, [s.id for s in sessions]) if viewer_id else {}
     for s in sessions:
-        s.my_rsvp = rsvps.get(s.id)  # type: ignore[assignment]
+        s.my_rsvp = rsvps.get(s.id)  # type: ignore[assignment]  # RSVP statuses: a CHECK constraint's
     return sorted(sessions, key=lambda s: (s.starts_at, s.id))
 
 
 async def resolve_session(conn: asyncpg.Connection, session_id: str) -> Session:
     """The session with this id, stored or computed from the schedule; else a 404."""
     parsed = rules.parse_session_id(session_id)
-    found(parsed, "session")
-    group_id, local_date, slot = parsed  # type: ignore[misc]
+    group_id, local_date, slot = found(parsed, "session")
     stored = await sessions_db.get_stored(conn, session_id)  # the id is canonical: one spelling
     if stored is not None:
         return _session(stored, stored["group_id"])

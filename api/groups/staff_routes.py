@@ -96,15 +96,15 @@ class StaffGroupController(Controller):
             merged = {f: row[c] for f, c in _COLUMNS.items()} | changes
             check_group(merged)
             if "facilitator_ids" in changes:
-                await _check_facilitators(conn, changes["facilitator_ids"])  # type: ignore[arg-type]
+                await _check_facilitators(conn, changes["facilitator_ids"])  # type: ignore[arg-type]  # GroupUpdate's type
                 no_longer_facilitating = await groups_db.replace_facilitators(
                     conn,
                     group_id,
-                    changes["facilitator_ids"],  # type: ignore[arg-type]
+                    changes["facilitator_ids"],  # type: ignore[arg-type]  # GroupUpdate's type
                 )
             await groups_db.update_group(conn, group_id, {_COLUMNS[f]: v for f, v in changes.items() if f in _COLUMNS})
             if "schedule" in changes:
-                await set_schedule(conn, group_id, slot_tuples(changes["schedule"]))  # type: ignore[arg-type]
+                await set_schedule(conn, group_id, slot_tuples(changes["schedule"]))  # type: ignore[arg-type]  # GroupUpdate's type
             elif "timezone" in changes:
                 await apply_schedule_edit(conn, group_id, dt.datetime.now(dt.UTC))
             if "capacity" in changes and current["archived_at"] is None:

@@ -49,7 +49,7 @@ class SystemStatusController(Controller):
             last_success = run["last_success_at"] if run else None
             jobs.append(
                 JobStatus(
-                    name=name,  # type: ignore[arg-type]
+                    name=name,  # type: ignore[arg-type]  # job_intervals() keys: the Literal's values
                     interval_s=interval,
                     last_success_at=last_success,
                     last_failure_at=run["last_failure_at"] if run else None,
