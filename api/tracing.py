@@ -12,6 +12,7 @@ refused). SQL spans carry the statement's text with its `$1` placeholders, never
 
 Where the spans go is OpenTelemetry's own configuration: OTEL_EXPORTER_OTLP_ENDPOINT (or
 ..._TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME (default aftercare-api).
+A caller's `traceparent` and `baggage` are ignored unless OTEL_PROPAGATORS is set.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "aftercare-api"})
     )
     provider.add_span_processor(BatchSpanProcessor(redacting(exporter)))
+    if not os.environ.get("OTEL_PROPAGATORS"):
+        # A client's `traceparent` would choose our trace ids and whether a trace is kept (and
+        # its `baggage` would ride along): incoming context is trusted only where the operator
+        # says so, with OpenTelemetry's own setting (OTEL_PROPAGATORS=tracecontext behind a
+        # proxy that starts traces). Process-wide, as propagation is.
+        from opentelemetry.propagate import set_global_textmap
+
+        set_global_textmap(_no_incoming_context())
     config = OpenTelemetryConfig(
         tracer_provider=provider,
         # The ASGI instrumentation's own metrics label durations with the path as sent (ids):
@@ -102,6 +111,27 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
         exclude_spans=["receive", "send"],
     )
     return [OpenTelemetryPlugin(config)], provider
+
+
+def _no_incoming_context() -> Any:
+    """A propagator that reads nothing from a request: each one starts a trace of its own.
+    (An empty CompositePropagator would not do: the ASGI instrumentation attaches what
+    `extract` returns, and its None leaves no current context at all.)"""
+    from opentelemetry.context import Context
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+    class NoIncomingContext(TextMapPropagator):
+        def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
+            return Context() if context is None else context
+
+        def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+            return None
+
+        @property
+        def fields(self) -> set[str]:
+            return set()
+
+    return NoIncomingContext()
 
 
 # Ids as they appear in SQL text (LISTEN "aftercare_person_<hex>") and anywhere else.

@@ -57,6 +57,19 @@ async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, c
                 assert "testclient" not in text.lower() and "127.0.0.1" not in text, (span.name, name, text)
 
 
+async def test_a_callers_trace_context_is_not_trusted(database_url, monkeypatch):
+    """A client's `traceparent` neither picks our trace id nor becomes the parent of our span
+    (it could force every trace of its requests to be kept, or join ours to its own)."""
+    monkeypatch.delenv("OTEL_PROPAGATORS", raising=False)
+    spans = InMemorySpanExporter()
+    theirs = "0af7651916cd43dd8448eb211c80319c"
+    async with AsyncTestClient(app=create_app(make_settings(database_url, tracing="otlp", span_exporter=spans))) as c:
+        answer = await c.get("/v1/groups", headers={"traceparent": f"00-{theirs}-b7ad6b7169203331-01"})
+        assert answer.status_code == 401
+    [span] = [s for s in spans.get_finished_spans() if s.name.startswith("GET")]
+    assert span.parent is None and format(span.context.trace_id, "032x") != theirs
+
+
 def test_tracing_needs_a_known_mode(monkeypatch):
     monkeypatch.setenv("AFTERCARE_TRACING", "jaeger")
     with pytest.raises(ConfigError, match="AFTERCARE_TRACING must be one of off, otlp"):
