@@ -93,7 +93,9 @@ def tracing_plugins(mode: str, exporter: Any = None) -> tuple[list[PluginProtoco
         resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or "aftercare-api"})
     )
     provider.add_span_processor(BatchSpanProcessor(redacting(exporter)))
-    if not os.environ.get("OTEL_PROPAGATORS"):
+    # "none" too: OpenTelemetry's own reading of it (no propagator at all) leaves no context
+    # for the ASGI instrumentation to attach, and every traced request would fail.
+    if os.environ.get("OTEL_PROPAGATORS", "").strip().lower() in ("", "none"):
         # A client's `traceparent` would choose our trace ids and whether a trace is kept (and
         # its `baggage` would ride along): incoming context is trusted only where the operator
         # says so, with OpenTelemetry's own setting (OTEL_PROPAGATORS=tracecontext behind a

@@ -8,7 +8,10 @@ import re
 
 import pytest
 from litestar.testing import AsyncTestClient
+from opentelemetry import propagate
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from api.app import create_app
 from api.settings import ConfigError, Settings
@@ -57,10 +60,19 @@ async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, c
                 assert "testclient" not in text.lower() and "127.0.0.1" not in text, (span.name, name, text)
 
 
-async def test_a_callers_trace_context_is_not_trusted(database_url, monkeypatch):
+@pytest.mark.parametrize("propagators", [None, "none"])
+async def test_a_callers_trace_context_is_not_trusted(database_url, monkeypatch, propagators):
     """A client's `traceparent` neither picks our trace id nor becomes the parent of our span
-    (it could force every trace of its requests to be kept, or join ours to its own)."""
-    monkeypatch.delenv("OTEL_PROPAGATORS", raising=False)
+    (it could force every trace of its requests to be kept, or join ours to its own); so too
+    with OTEL_PROPAGATORS=none, which OpenTelemetry alone would turn into a failure a request."""
+    if propagators is None:
+        monkeypatch.delenv("OTEL_PROPAGATORS", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_PROPAGATORS", propagators)
+    # The process-wide propagator as OpenTelemetry made it at import from that setting (unset:
+    # W3C trace context; "none": none at all), whatever an earlier test left.
+    trusting = [] if propagators == "none" else [TraceContextTextMapPropagator()]
+    monkeypatch.setattr(propagate, "_HTTP_TEXT_FORMAT", CompositePropagator(trusting))
     spans = InMemorySpanExporter()
     theirs = "0af7651916cd43dd8448eb211c80319c"
     async with AsyncTestClient(app=create_app(make_settings(database_url, tracing="otlp", span_exporter=spans))) as c:
