@@ -20,6 +20,15 @@ PSEUDO = ["localtime", "posixrules", "Factory", "posix/America/Chicago", "right/
 LAGGING = "America/Coyhaique"
 
 
+@pytest.fixture(autouse=True)
+async def zones_of_the_test_database(conn):
+    """What the API learns at its start, learned again before each test here: the set is
+    kept per process (api.timezones), and in one full run without DATABASE_URL (embedded
+    PostgreSQL) an earlier test had left Python's whole list in it. That leak is not found
+    yet (the session note says where to look); these tests check the rule, not the leak."""
+    validation.accept_zones_known_to(await zones.postgres_zone_names(conn))
+
+
 @pytest.fixture
 def postgres_lags(database_url):
     """The connected PostgreSQL's zone list without America/Coyhaique, as the embedded one
