@@ -18,7 +18,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.body import sent_json
 from api.deps import AnyRequest
-from api.problems import invalid_fields, problem
+from api.problems import invalid, invalid_fields, problem
 from api.security import SIGN_IN_FIRST
 from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
@@ -142,6 +142,18 @@ _CONFLICTS = {
 }
 
 
+def unknown_zone_to_problem(request: AnyRequest, exc: asyncpg.InvalidParameterValueError) -> ProblemResponse:
+    # The database's own check (migration 0005) refused a zone the API let through: the API's
+    # list can be older than its database's (a server downgraded, or another one behind the
+    # same URL). The person's mistake all the same, so a 400 naming the field; other invalid
+    # parameters are ours.
+    if "is not a place this server knows" not in str(exc):
+        return internal_error_to_problem(request, exc)
+    logger.warning("the database refused a time zone the API accepted on %s", request.url.path)
+    message = "is not a time zone this server accepts: give an IANA place name like America/Chicago"
+    return invalid("timezone", message + " (GET /v1/timezones lists them)").to_response(request)
+
+
 def unique_violation_to_problem(request: AnyRequest, exc: asyncpg.UniqueViolationError) -> ProblemResponse:
     # The server's own detail would echo the clashing value: answer from the constraint name.
     logger.info("unique violation on %s", exc.constraint_name)
@@ -217,6 +229,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     asyncpg.UniqueViolationError: unique_violation_to_problem,
     asyncpg.ForeignKeyViolationError: foreign_key_violation_to_problem,
     asyncpg.CharacterNotInRepertoireError: unstorable_text_to_problem,
+    asyncpg.InvalidParameterValueError: unknown_zone_to_problem,
     asyncpg.PostgresConnectionError: database_unavailable_to_problem,
     asyncpg.CannotConnectNowError: database_unavailable_to_problem,
     asyncpg.TooManyConnectionsError: database_unavailable_to_problem,

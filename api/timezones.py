@@ -12,17 +12,21 @@ from api.pagination import Page
 from api.validation import accept_zones_known_to, accepted_zones
 from db import zones as zones_db
 
-_learned_from: set[str] = set()
+# The database the accepted set was last read from. One set per process, so an app started
+# on another database reads it again: the tests serve apps on PostgreSQL servers of other
+# versions in one process, and a set kept per URL let one server's list stand for another's.
+_learned_from: str | None = None
 
 
 async def learn_database_zones(pool: asyncpg.Pool, database_url: str) -> None:
-    """Read the database's zone names once per process and database (a slow read: the tests
-    build many apps over one database)."""
-    if database_url in _learned_from:
+    """Read the database's zone names unless the set was last read from this same database
+    (a slow read, and the tests build many apps over one database)."""
+    global _learned_from
+    if database_url == _learned_from:
         return
     async with pool.acquire() as conn:
         accept_zones_known_to(await zones_db.postgres_zone_names(as_connection(conn)))
-    _learned_from.add(database_url)
+    _learned_from = database_url
 
 
 @get("/v1/timezones", tags=["reference"], opt={"public": True}, security=[{}], summary="Time zones you may use")

@@ -9,8 +9,9 @@ import uuid
 import asyncpg
 import pytest
 
-from api import validation
+from api import timezones, validation
 from db import zones
+from db.pool import create_pool
 from tests import helpers
 from tests.helpers import assert_problem
 
@@ -18,15 +19,6 @@ from tests.helpers import assert_problem
 # zone from tzdata 2025b that the embedded PostgreSQL does not have.
 PSEUDO = ["localtime", "posixrules", "Factory", "posix/America/Chicago", "right/UTC"]
 LAGGING = "America/Coyhaique"
-
-
-@pytest.fixture(autouse=True)
-async def zones_of_the_test_database(conn):
-    """What the API learns at its start, learned again before each test here: the set is
-    kept per process (api.timezones), and in one full run without DATABASE_URL (embedded
-    PostgreSQL) an earlier test had left Python's whole list in it. That leak is not found
-    yet (the session note says where to look); these tests check the rule, not the leak."""
-    validation.accept_zones_known_to(await zones.postgres_zone_names(conn))
 
 
 @pytest.fixture
@@ -83,6 +75,35 @@ async def test_a_zone_python_knows_but_the_database_does_not_is_refused(client, 
         assert_problem(response, 400, "validation_failed")
         assert response.json()["errors"][0]["field"] == "timezone", route
     assert LAGGING not in (await client.get("/v1/timezones")).json()["items"]
+
+
+async def test_a_zone_the_api_accepts_but_the_database_refuses_is_a_400_not_a_500(client, graduate, conn, monkeypatch):
+    # The API's list older than its database's: the database's own check answers for it.
+    monkeypatch.setattr(validation, "_accepted", validation.accepted_zones() | {"localtime"})
+    response = await client.patch("/v1/me", json={"timezone": "localtime"}, headers=graduate.headers)
+    body = assert_problem(response, 400, "validation_failed")
+    assert body["errors"][0]["field"] == "timezone" and "localtime" not in response.text
+    stored = await conn.fetchval("select timezone from people where id = $1", uuid.UUID(graduate.id))
+    assert stored != "localtime"
+
+
+async def test_an_app_on_another_database_reads_that_databases_zones(database_url, conn):
+    """The tests serve apps on servers of other PostgreSQL versions in one process (the
+    fault tests start their own): the set read from one must not stand for another's."""
+    other_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name=another-database"
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        await timezones.learn_database_zones(pool, database_url)
+        known = validation.accepted_zones()
+        await timezones.learn_database_zones(pool, other_url)
+        validation.accept_zones_known_to(known - {"UTC"})  # as if the other server lacked UTC
+        await timezones.learn_database_zones(pool, other_url)
+        assert "UTC" not in validation.accepted_zones()  # the same database again: not read again
+        await timezones.learn_database_zones(pool, database_url)
+        assert validation.accepted_zones() == known  # back on the first one: read again
+    finally:
+        await pool.close()
+        validation.accept_zones_known_to(known)
 
 
 async def test_a_zone_both_know_is_accepted(client, graduate):
