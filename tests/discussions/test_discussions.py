@@ -129,6 +129,21 @@ async def test_reactions_count_once_per_person(client, circle):
     assert undone.json() == {"post_id": top["id"], "reactions": {"support": 0}, "my_reaction": False}
 
 
+async def test_reactions_sent_at_once_count_each_person_once_and_outsiders_get_404(client, circle):
+    top = (await post(client, circle, "ana", "Ninety days")).json()
+    url = f"/v1/posts/{top['id']}/reaction"
+    members = [circle["ana"].headers, circle["ben"].headers] * 5
+    answers = await asyncio.gather(*(client.put(url, json={"kind": "support"}, headers=h) for h in members))
+    assert [a.status_code for a in answers] == [200] * 10, [a.text for a in answers if a.status_code != 200]
+    assert max(a.json()["reactions"]["support"] for a in answers) == 2
+    outsider = await client.put(url, json={"kind": "support"}, headers=circle["outsider"].headers)
+    assert_problem(outsider, 404)
+    undone = await asyncio.gather(*(client.delete(url, headers=h) for h in members))
+    assert [a.status_code for a in undone] == [200] * 10
+    seen = (await client.get(f"/v1/groups/{circle['group']['id']}/posts", headers=circle["ana"].headers)).json()
+    assert seen["items"][0]["reactions"] == {"support": 0}
+
+
 async def test_reactions_past_the_limit_are_refused_for_that_person_only(client, circle):
     """Toggling a reaction over and over floods the group's live sockets: 60 changes a minute a
     person, PUT and DELETE counted together. The next is a 429 that says which limit, with
