@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import redis.exceptions
 from litestar import Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.types import ExceptionHandlersMap
@@ -20,6 +20,7 @@ from api.body import sent_json
 from api.deps import AnyRequest
 from api.problems import invalid, invalid_fields, problem
 from api.security import SIGN_IN_FIRST
+from api.validation import NOT_AN_ACCEPTED_ZONE
 from api.wording import MAX_ERRORS, bad_fields, named_in, plain, reword
 
 logger = logging.getLogger("aftercare.errors")
@@ -116,13 +117,29 @@ def http_to_problem(request: AnyRequest, exc: HTTPException) -> ProblemResponse:
     elif exc.status_code == 413:
         detail = "The request body is larger than this API accepts (1 MiB)."
     elif exc.status_code == 429:
-        # A route's own limit names itself (handler opt "too_many": (code, detail)); else sign-in's.
-        handler = request.scope.get("route_handler")
-        code, detail = (handler.opt if handler else {}).get(
-            "too_many", (code, "Too many attempts from this address. Wait a minute and try again.")
-        )
-        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+        # Sign-in's limit; a route with a limit of its own answers through rate_limit_answers.
+        return _too_many(request, exc, code, "Too many attempts from this address. Wait a minute and try again.")
     return problem(exc.status_code, code, detail, headers=headers).to_response(request)
+
+
+def _too_many(request: AnyRequest, exc: HTTPException, code: str, detail: str) -> ProblemResponse:
+    headers = dict(exc.headers or {})
+    headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "60"))
+    return problem(429, code, detail, headers=headers).to_response(request)
+
+
+def rate_limit_answers(code: str, too_many: str, paused: str) -> ExceptionHandlersMap:
+    """The answers of a route's own rate limit (a RateLimitConfig in its middleware), for its
+    `exception_handlers`: a 429 that names the limit, and while the limiter's store is
+    unreachable a 503 that says what is paused (it fails closed, as sign-in's does)."""
+
+    def refused(request: AnyRequest, exc: TooManyRequestsException) -> ProblemResponse:
+        return _too_many(request, exc, code, too_many)
+
+    return {
+        TooManyRequestsException: refused,
+        redis.exceptions.RedisError: _unavailable("rate-limit store", "rate_limiter_unavailable", paused, 10),
+    }
 
 
 def unstorable_text_to_problem(request: AnyRequest, exc: asyncpg.CharacterNotInRepertoireError) -> ProblemResponse:
@@ -150,8 +167,7 @@ def unknown_zone_to_problem(request: AnyRequest, exc: asyncpg.InvalidParameterVa
     if "is not a place this server knows" not in str(exc):
         return internal_error_to_problem(request, exc)
     logger.warning("the database refused a time zone the API accepted on %s", request.url.path)
-    message = "is not a time zone this server accepts: give an IANA place name like America/Chicago"
-    return invalid("timezone", message + " (GET /v1/timezones lists them)").to_response(request)
+    return invalid("timezone", NOT_AN_ACCEPTED_ZONE).to_response(request)
 
 
 def unique_violation_to_problem(request: AnyRequest, exc: asyncpg.UniqueViolationError) -> ProblemResponse:

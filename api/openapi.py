@@ -63,7 +63,8 @@ _WHEN = {
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
     422: "The request is understood but this case needs more from it; `code` says what.",
     423: "Locked after too many wrong attempts.",
-    429: "Too many attempts from this address: wait and retry (see Retry-After).",
+    429: "Too many requests (from this address, or by this person: `code` says which limit): wait and retry "
+    "(see Retry-After).",
     503: "A service this needs (the database, the rate limiter) is unreachable, or too many passwords and codes are "
     "being checked (`code` busy): retry shortly (see Retry-After).",
 }

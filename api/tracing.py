@@ -12,7 +12,8 @@ refused). SQL spans carry the statement's text with its `$1` placeholders, never
 
 Where the spans go is OpenTelemetry's own configuration: OTEL_EXPORTER_OTLP_ENDPOINT (or
 ..._TRACES_ENDPOINT), OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME (default aftercare-api).
-A caller's `traceparent` and `baggage` are ignored unless OTEL_PROPAGATORS is set.
+A caller's `traceparent` and `baggage` are ignored unless OTEL_PROPAGATORS names propagators
+(unset or `none`: ignored).
 """
 
 from __future__ import annotations

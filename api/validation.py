@@ -75,12 +75,12 @@ def accepted_zones() -> frozenset[str]:
     return _python_region_zones() if _accepted is None else _accepted
 
 
+NOT_AN_ACCEPTED_ZONE = "is not a time zone this server accepts: give an IANA place name like America/Chicago (GET /v1/timezones lists them)"
+
+
 def check_timezone(value: str | None, field: str = "timezone") -> None:
     if value is not None and value not in accepted_zones():
-        raise ValueError(
-            f"{field}: is not a time zone this server accepts: give an IANA place name like America/Chicago "
-            "(GET /v1/timezones lists them)"
-        )
+        raise ValueError(f"{field}: {NOT_AN_ACCEPTED_ZONE}")
 
 
 def check_not_future(value: dt.date | None, field: str, *, slack_days: int = 1) -> None:

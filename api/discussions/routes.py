@@ -27,6 +27,7 @@ from api.discussions.schemas import (
     ReportReceipt,
     UnhideRequest,
 )
+from api.errors import rate_limit_answers
 from api.openapi import may_answer
 from api.pagination import Cursor, Limit, Page, RowId, decode_cursor, encode_cursor
 from api.problems import invalid
@@ -46,7 +47,9 @@ After = Annotated[
 
 # Toggling a reaction over and over would be a flood of live events to everyone in the group.
 # One bucket a person, for both the PUT and the DELETE, shared by the API's processes through
-# Redis when REDIS_URL is set (as the sign-in limit is).
+# Redis when REDIS_URL is set (as the sign-in limit is). Litestar counts by read-then-write,
+# so requests at the very same moment may pass a change or two over: a brake on floods, not
+# an exact quota.
 REACTIONS_PER_MINUTE = 60
 
 
@@ -56,13 +59,11 @@ def _reacting_person(request: Request[Any, Any, Any]) -> str:
 
 
 _reaction_limit = RateLimitConfig(rate_limit=("minute", REACTIONS_PER_MINUTE), identifier_for_request=_reacting_person)
-# What api.errors says for this limit's 429 (its own code, and not "from this address").
-_REACTION_LIMIT_OPT = {
-    "too_many": (
-        "reaction_rate_limited",
-        f"More than {REACTIONS_PER_MINUTE} reactions in a minute. Wait a minute and try again.",
-    )
-}
+_REACTION_LIMIT_ANSWERS = rate_limit_answers(
+    "reaction_rate_limited",
+    f"More than {REACTIONS_PER_MINUTE} reactions in a minute. Wait a minute and try again.",
+    "Reactions are paused for a moment (the rate limiter is unreachable). Try again shortly.",
+)
 
 
 async def _audited(
@@ -184,7 +185,7 @@ class PostController(Controller):
         responses=may_answer(409, 429),
         summary="Show support for a post",
         middleware=[_reaction_limit.middleware],
-        opt=_REACTION_LIMIT_OPT,
+        exception_handlers=_REACTION_LIMIT_ANSWERS,
     )
     async def react(
         self, post_id: RowId, data: JSONBody[ReactionRequest], request: SignedInRequest, conn: Conn
@@ -198,7 +199,7 @@ class PostController(Controller):
         responses=may_answer(429),
         summary="Take back my support",
         middleware=[_reaction_limit.middleware],
-        opt=_REACTION_LIMIT_OPT,
+        exception_handlers=_REACTION_LIMIT_ANSWERS,
     )
     async def unreact(self, post_id: RowId, request: SignedInRequest, conn: Conn) -> ReactionState:
         """429 `reaction_rate_limited` past 60 changes a minute, counted with the PUT's."""

@@ -145,9 +145,7 @@ class CalendarFeedController(Controller):
         Entries are discreet ("Group session", a UID that names no group); details stay in
         the app."""
         token = feed.removesuffix(".ics")
-        owner = await sessions_db.calendar_feed_owner(conn, hashlib.sha256(token.encode()).digest())
-        found(owner, "calendar")
-        assert owner is not None  # found() raised a 404 otherwise
+        owner = found(await sessions_db.calendar_feed_owner(conn, hashlib.sha256(token.encode()).digest()), "calendar")
         now = dt.datetime.now(dt.UTC)
         calendar = _calendar("Aftercare")
         for row in await sessions_db.rsvped_sessions(

@@ -91,6 +91,7 @@ async def test_an_app_on_another_database_reads_that_databases_zones(database_ur
     """The tests serve apps on servers of other PostgreSQL versions in one process (the
     fault tests start their own): the set read from one must not stand for another's."""
     other_url = f"{database_url}{'&' if '?' in database_url else '?'}application_name=another-database"
+    known = validation.accepted_zones()
     pool = await create_pool(database_url, max_size=1)
     try:
         await timezones.learn_database_zones(pool, database_url)

@@ -19,6 +19,7 @@ from api.logs import JsonFormatter, logging_config, uvicorn_log_config, worker_l
 from api.rate_store import PAUSE_AFTER_FAILURE_S
 from api.settings import Settings
 from tests.config import make_settings
+from tests.discussions.steps import two_members
 from tests.helpers import assert_problem
 from tests.live_server import LiveServer
 from tests.operations.tcp_proxy import TcpProxy
@@ -259,6 +260,27 @@ async def test_sign_in_fails_fast_when_redis_hangs_and_comes_back_by_itself(data
                 assert status == expected, (label, status)
                 assert took < timeout_s + 1.0, (label, took)
     report(f"sign-in through a Redis that is ... (status, seconds): {seen}")
+
+
+async def test_reactions_pause_with_their_own_words_while_redis_is_slow(database_url, conn, redis_db):
+    """The reaction limit shares the sign-in limit's store, and fails closed as it does; its
+    503 speaks of reactions, not of sign-in, and the next one after Redis answers is a 200.
+    (A slow Redis, not a byte-dropping one: data lost mid-stream would leave the live events'
+    pub/sub connection waiting, and the app's shutdown with it.)"""
+    with TcpProxy(6379) as proxy:
+        settings = make_settings(database_url, redis_url=f"redis://127.0.0.1:{proxy.port}/14")
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            _, group_id, ana, ben = await two_members(client, conn)
+            posted = await client.post(f"/v1/groups/{group_id}/posts", json={"body": "Week one"}, headers=ana.headers)
+            url = f"/v1/posts/{posted.json()['id']}/reaction"
+            proxy.set("delay", 2.0)
+            paused = await client.put(url, json={"kind": "support"}, headers=ben.headers)
+            proxy.set("pass")
+            body = assert_problem(paused, 503, "rate_limiter_unavailable")
+            assert "Reactions are paused" in body["detail"] and int(paused.headers["Retry-After"]) > 0
+            await asyncio.sleep(PAUSE_AFTER_FAILURE_S)
+            answer = await client.put(url, json={"kind": "support"}, headers=ben.headers)
+            assert answer.status_code == 200 and answer.json()["reactions"] == {"support": 1}, answer.text
 
 
 async def test_many_sign_ins_fail_fast_together_when_redis_hangs(database_url, conn, redis_db):

@@ -60,11 +60,14 @@ async def test_requests_and_their_sql_are_traced_and_name_no_one(database_url, c
                 assert "testclient" not in text.lower() and "127.0.0.1" not in text, (span.name, name, text)
 
 
-@pytest.mark.parametrize("propagators", [None, "none"])
-async def test_a_callers_trace_context_is_not_trusted(database_url, monkeypatch, propagators):
+@pytest.mark.parametrize("propagators", [None, "none", "tracecontext"])
+async def test_a_callers_trace_context_is_trusted_only_when_the_operator_says_so(
+    database_url, monkeypatch, propagators
+):
     """A client's `traceparent` neither picks our trace id nor becomes the parent of our span
     (it could force every trace of its requests to be kept, or join ours to its own); so too
-    with OTEL_PROPAGATORS=none, which OpenTelemetry alone would turn into a failure a request."""
+    with OTEL_PROPAGATORS=none, which OpenTelemetry alone would turn into a failure a request.
+    An operator whose callers are their own services opts in with OTEL_PROPAGATORS=tracecontext."""
     if propagators is None:
         monkeypatch.delenv("OTEL_PROPAGATORS", raising=False)
     else:
@@ -79,7 +82,11 @@ async def test_a_callers_trace_context_is_not_trusted(database_url, monkeypatch,
         answer = await c.get("/v1/groups", headers={"traceparent": f"00-{theirs}-b7ad6b7169203331-01"})
         assert answer.status_code == 401
     [span] = [s for s in spans.get_finished_spans() if s.name.startswith("GET")]
-    assert span.parent is None and format(span.context.trace_id, "032x") != theirs
+    adopted = format(span.context.trace_id, "032x") == theirs
+    if propagators == "tracecontext":
+        assert adopted and span.parent is not None and format(span.parent.span_id, "016x") == "b7ad6b7169203331"
+    else:
+        assert span.parent is None and not adopted
 
 
 def test_tracing_needs_a_known_mode(monkeypatch):
