@@ -1,5 +1,5 @@
 """Which time zones the API accepts: places both Python and the connected PostgreSQL know
-(read from the database once per process), and `GET /v1/timezones` to list them for apps and
+(read from the database an app starts on), and `GET /v1/timezones` to list them for apps and
 the dashboard's pickers."""
 
 from __future__ import annotations
@@ -9,24 +9,17 @@ from litestar import get
 
 from api.deps import as_connection
 from api.pagination import Page
-from api.validation import accept_zones_known_to, accepted_zones
+from api.validation import accept_zones_known_to, accepted_zones, zones_read_from
 from db import zones as zones_db
-
-# The database the accepted set was last read from. One set per process, so an app started
-# on another database reads it again: the tests serve apps on PostgreSQL servers of other
-# versions in one process, and a set kept per URL let one server's list stand for another's.
-_learned_from: str | None = None
 
 
 async def learn_database_zones(pool: asyncpg.Pool, database_url: str) -> None:
-    """Read the database's zone names unless the set was last read from this same database
+    """Read the database's zone names unless the accepted set was read from this same database
     (a slow read, and the tests build many apps over one database)."""
-    global _learned_from
-    if database_url == _learned_from:
+    if database_url == zones_read_from():
         return
     async with pool.acquire() as conn:
-        accept_zones_known_to(await zones_db.postgres_zone_names(as_connection(conn)))
-    _learned_from = database_url
+        accept_zones_known_to(await zones_db.postgres_zone_names(as_connection(conn)), read_from=database_url)
 
 
 @get("/v1/timezones", tags=["reference"], opt={"public": True}, security=[{}], summary="Time zones you may use")

@@ -61,13 +61,23 @@ def _python_region_zones() -> frozenset[str]:
 
 
 _accepted: frozenset[str] | None = None
+# The database _accepted was read from (None: set any other way). Kept with the set, so the
+# two cannot disagree: the tests serve apps on PostgreSQL servers of other versions in one
+# process, and a set read from one must not stand for another's.
+_read_from: str | None = None
 
 
-def accept_zones_known_to(postgres_names: Iterable[str]) -> None:
-    """Accept from now on only the zones the connected PostgreSQL knows too (its names are
-    read once per process: the API's start, a command's). Until then, Python's alone."""
-    global _accepted
+def accept_zones_known_to(postgres_names: Iterable[str], *, read_from: str | None = None) -> None:
+    """Accept from now on only the zones the connected PostgreSQL knows too (read at the API's
+    start, or a command's; `read_from` names that database). Until then, Python's alone."""
+    global _accepted, _read_from
     _accepted = _python_region_zones() & frozenset(postgres_names)
+    _read_from = read_from
+
+
+def zones_read_from() -> str | None:
+    """The database the accepted zones were read from, if they were."""
+    return _read_from
 
 
 def accepted_zones() -> frozenset[str]:

@@ -97,7 +97,7 @@ async def test_an_app_on_another_database_reads_that_databases_zones(database_ur
         await timezones.learn_database_zones(pool, database_url)
         known = validation.accepted_zones()
         await timezones.learn_database_zones(pool, other_url)
-        validation.accept_zones_known_to(known - {"UTC"})  # as if the other server lacked UTC
+        validation.accept_zones_known_to(known - {"UTC"}, read_from=other_url)  # as if it lacked UTC
         await timezones.learn_database_zones(pool, other_url)
         assert "UTC" not in validation.accepted_zones()  # the same database again: not read again
         await timezones.learn_database_zones(pool, database_url)
